@@ -1,0 +1,3 @@
+"""CUDA kernels for the ``cupy`` backend (entries override the reference)."""
+
+TABLE: dict = {}

@@ -1,0 +1,272 @@
+"""Reference kernels: plain array code, the readable definition of every kernel.
+
+These run on NumPy (the ``numpy`` backend) and, being written against the
+array module of their input, on CuPy too wherever a CUDA kernel is missing.
+The Numba and CUDA kernels must produce the same numbers (tests compare them).
+
+Shapes (all NCHW, C-contiguous results):
+
+=====================  ======================================================
+im2col                 x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW)
+col2im                 cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W), summing
+                       overlapping taps (the adjoint of im2col)
+maxpool2d_forward      x (N, C, H, W) -> out, idx (N, C, OH, OW); idx is the
+                       flat offset h*W + w of the max inside its (H, W) plane
+                       (PyTorch's convention); padding counts as -inf; ties
+                       take the first maximum in row-major window order
+maxpool2d_backward     dout, idx (N, C, OH, OW) -> dx (N, C, H, W), summing
+                       when overlapping windows share a maximum
+maxunpool2d_forward    x, idx (N, C, H, W) -> out (N, C, OH, OW), zeros except
+                       out.flat-in-plane[idx] = x
+maxunpool2d_backward   dout (N, C, OH, OW), idx (N, C, H, W) -> dx (N, C, H, W)
+relu_forward           x -> (y, mask) with mask = x > 0 (bool)
+relu_backward          dy, mask -> dx
+leaky_relu_forward     x, slope -> (y, mask);  leaky_relu_backward(dy, mask, slope)
+elu_forward            x, alpha -> y;  elu_backward(dy, y, alpha) (uses the output)
+gelu_forward           x, approximate ('none' | 'tanh') -> y
+gelu_backward          dy, x, approximate -> dx
+sgd_update             in place: param, grad, buf, lr, momentum, dampening,
+                       nesterov, weight_decay, first (bool: buf not yet set)
+adam_update            in place: param, grad, exp_avg, exp_avg_sq, step (>=1),
+                       lr, beta1, beta2, eps, weight_decay
+=====================  ======================================================
+
+The optimiser updates follow PyTorch's single-tensor code path exactly.
+
+Output sizes: OH = (H + 2*ph - kh) // sh + 1, likewise OW.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _xp(x):
+    if type(x).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
+def conv_out_size(size: int, k: int, s: int, p: int) -> int:
+    """Output length of a convolution/pooling window sweep (floor mode)."""
+    return (size + 2 * p - k) // s + 1
+
+
+def _windows(xpad, kh, kw, sh, sw, oh, ow):
+    """View (N, C, OH, OW, kh, kw) of the padded input; no copy."""
+    xp = _xp(xpad)
+    n, c, _, _ = xpad.shape
+    s0, s1, s2, s3 = xpad.strides
+    return xp.lib.stride_tricks.as_strided(
+        xpad, shape=(n, c, oh, ow, kh, kw), strides=(s0, s1, s2 * sh, s3 * sw, s2, s3)
+    )
+
+
+def im2col(x, kh, kw, sh, sw, ph, pw):
+    """x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); row index is (c, i, j)."""
+    xp = _xp(x)
+    n, c, h, w = x.shape
+    oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
+    xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if (ph or pw) else xp.ascontiguousarray(x)
+    win = _windows(xpad, kh, kw, sh, sw, oh, ow)  # (N, C, OH, OW, kh, kw)
+    return xp.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c * kh * kw, oh * ow)
+
+
+def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw):
+    """Adjoint of im2col: cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W).
+
+    Loops over the kh*kw kernel taps and adds each tap's (N, C, OH, OW) slab
+    into a strided slice of the padded image (Chainer's CPU col2im): no
+    ``np.add.at``, and the order of summation is fixed.
+    """
+    xp = _xp(cols)
+    oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
+    cols = cols.reshape(n, c, kh, kw, oh, ow)
+    img = xp.zeros((n, c, h + 2 * ph + sh - 1, w + 2 * pw + sw - 1), dtype=cols.dtype)
+    for i in range(kh):
+        i_end = i + sh * oh
+        for j in range(kw):
+            j_end = j + sw * ow
+            img[:, :, i:i_end:sh, j:j_end:sw] += cols[:, :, i, j]
+    return xp.ascontiguousarray(img[:, :, ph : ph + h, pw : pw + w])
+
+
+def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
+    """x (N, C, H, W) -> (out, idx), both (N, C, OH, OW); idx int64 = h*W + w."""
+    xp = _xp(x)
+    n, c, h, w = x.shape
+    oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
+    if ph or pw:
+        xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-xp.inf)
+    else:
+        xpad = xp.ascontiguousarray(x)
+    win = _windows(xpad, kh, kw, sh, sw, oh, ow).reshape(n, c, oh, ow, kh * kw)
+    a = win.argmax(axis=-1)  # first maximum (NaN counts as maximum, as in PyTorch)
+    out = xp.take_along_axis(win, a[..., None], axis=-1)[..., 0]
+    rows = xp.arange(oh).reshape(oh, 1) * sh - ph + a // kw
+    cols = xp.arange(ow).reshape(1, ow) * sw - pw + a % kw
+    idx = (rows * w + cols).astype(xp.int64)
+    return xp.ascontiguousarray(out), idx
+
+
+def maxpool2d_backward(dout, idx, h, w):
+    """Route dout (N, C, OH, OW) to the argmax positions idx -> dx (N, C, H, W)."""
+    xp = _xp(dout)
+    n, c = dout.shape[:2]
+    plane = h * w
+    flat = (idx.reshape(n * c, -1) + (xp.arange(n * c) * plane)[:, None]).ravel()
+    dx = xp.bincount(flat, weights=dout.ravel(), minlength=n * c * plane)
+    return dx.astype(dout.dtype, copy=False).reshape(n, c, h, w)
+
+
+def maxunpool2d_forward(x, idx, oh, ow):
+    """Place x (N, C, H, W) at idx inside zero planes -> out (N, C, OH, OW)."""
+    xp = _xp(x)
+    n, c = x.shape[:2]
+    out = xp.zeros((n * c, oh * ow), dtype=x.dtype)
+    rows = xp.arange(n * c)[:, None]
+    out[rows, idx.reshape(n * c, -1)] = x.reshape(n * c, -1)
+    return out.reshape(n, c, oh, ow)
+
+
+def maxunpool2d_backward(dout, idx):
+    """Gather dout (N, C, OH, OW) at idx (N, C, H, W) -> dx (N, C, H, W)."""
+    xp = _xp(dout)
+    n, c = dout.shape[:2]
+    g = xp.take_along_axis(dout.reshape(n * c, -1), idx.reshape(n * c, -1), axis=1)
+    return g.reshape(idx.shape)
+
+
+def relu_forward(x):
+    """y = max(x, 0); keeps only the boolean mask for backward."""
+    xp = _xp(x)
+    mask = x > 0
+    return xp.maximum(x, 0), mask
+
+
+def relu_backward(dy, mask):
+    xp = _xp(dy)
+    return xp.where(mask, dy, 0).astype(dy.dtype, copy=False)
+
+
+def leaky_relu_forward(x, slope):
+    """y = x if x > 0 else slope * x; keeps the mask x > 0."""
+    xp = _xp(x)
+    mask = x > 0
+    return xp.where(mask, x, x * slope).astype(x.dtype, copy=False), mask
+
+
+def leaky_relu_backward(dy, mask, slope):
+    xp = _xp(dy)
+    return xp.where(mask, dy, dy * slope).astype(dy.dtype, copy=False)
+
+
+def elu_forward(x, alpha):
+    """y = x if x > 0 else alpha * (exp(x) - 1)."""
+    xp = _xp(x)
+    return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0))).astype(x.dtype, copy=False)
+
+
+def elu_backward(dy, y, alpha):
+    """dy/dx = 1 for x > 0, alpha * exp(x) = y + alpha otherwise (y > 0 iff x > 0)."""
+    xp = _xp(dy)
+    return xp.where(y > 0, dy, dy * (y + alpha)).astype(dy.dtype, copy=False)
+
+
+_SQRT_2_OVER_PI = 0.7978845608028654
+_INV_SQRT_2 = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+
+
+def _erf(x):
+    xp = _xp(x)
+    if xp is np:
+        import math
+
+        return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype, copy=False)
+    from cupyx.scipy.special import erf
+
+    return erf(x)
+
+
+def gelu_forward(x, approximate="none"):
+    """GELU: x * Phi(x) (exact, erf) or PyTorch's tanh approximation."""
+    xp = _xp(x)
+    if approximate == "tanh":
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+        return (0.5 * x * (1 + xp.tanh(inner))).astype(x.dtype, copy=False)
+    return (0.5 * x * (1 + _erf(x * _INV_SQRT_2))).astype(x.dtype, copy=False)
+
+
+def gelu_backward(dy, x, approximate="none"):
+    """d/dx x*Phi(x) = Phi(x) + x*phi(x); the tanh form differentiated directly."""
+    xp = _xp(x)
+    if approximate == "tanh":
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+        t = xp.tanh(inner)
+        d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+        grad = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner
+    else:
+        cdf = 0.5 * (1 + _erf(x * _INV_SQRT_2))
+        pdf = _INV_SQRT_2PI * xp.exp(-0.5 * x * x)
+        grad = cdf + x * pdf
+    return (dy * grad).astype(dy.dtype, copy=False)
+
+
+def sgd_update(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay, first):
+    """One SGD step on one tensor, in place (PyTorch's ``_single_tensor_sgd``).
+
+    g = grad + wd * param;  buf = g (first step) or momentum*buf + (1-dampening)*g;
+    g = g + momentum*buf (nesterov) or buf;  param -= lr * g.
+    ``buf`` may be None when momentum == 0.
+    """
+    g = grad + weight_decay * param if weight_decay else grad
+    if momentum:
+        if first:
+            buf[...] = g
+        else:
+            buf *= momentum
+            buf += (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    param -= lr * g
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
+    """One Adam step on one tensor, in place (PyTorch's ``_single_tensor_adam``).
+
+    g = grad + wd*param; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
+    param -= (lr / (1 - b1**t)) * m / (sqrt(v) / sqrt(1 - b2**t) + eps).
+    """
+    xp = _xp(param)
+    g = grad + weight_decay * param if weight_decay else grad
+    exp_avg *= beta1
+    exp_avg += (1 - beta1) * g
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * g * g
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    step_size = lr / bias_correction1
+    denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
+    param -= step_size * (exp_avg / denom)
+
+
+TABLE = {
+    "im2col": im2col,
+    "col2im": col2im,
+    "maxpool2d_forward": maxpool2d_forward,
+    "maxpool2d_backward": maxpool2d_backward,
+    "maxunpool2d_forward": maxunpool2d_forward,
+    "maxunpool2d_backward": maxunpool2d_backward,
+    "relu_forward": relu_forward,
+    "relu_backward": relu_backward,
+    "leaky_relu_forward": leaky_relu_forward,
+    "leaky_relu_backward": leaky_relu_backward,
+    "elu_forward": elu_forward,
+    "elu_backward": elu_backward,
+    "gelu_forward": gelu_forward,
+    "gelu_backward": gelu_backward,
+    "sgd_update": sgd_update,
+    "adam_update": adam_update,
+}

@@ -1,0 +1,205 @@
+"""The backend registry: which array module and which kernels the layers use.
+
+A *backend* is two things:
+
+* ``xp``  -- the array module (``numpy`` or ``cupy``); layer code writes
+  ``xp.zeros(...)``, ``xp.matmul(...)`` and never imports numpy/cupy itself;
+* ``ops`` -- the kernel table, a namespace of functions with fixed signatures
+  (``im2col``, ``col2im``, ``maxpool2d_forward`` ...; see
+  ``minicnn.kernels.reference`` for the list and the shapes).
+
+The ``numpy`` backend uses the readable reference kernels. ``numba`` starts
+from the same table and overrides entries with jitted CPU kernels; ``cupy``
+overrides them with CUDA kernels. Adding a kernel is adding one table entry.
+
+Selection: ``minicnn.set_backend(name)``, or the environment variable
+``MINICNN_BACKEND`` read at first use; the default is ``numpy``.
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+from typing import Callable
+
+import numpy as np
+
+AVAILABLE = ("numpy", "numba", "cupy")
+
+
+class BackendError(RuntimeError):
+    """Raised for an unknown backend name or one that cannot run here."""
+
+
+class Backend:
+    """An array module plus a kernel table. ``ops.NAME(...)`` calls a kernel."""
+
+    def __init__(self, name: str, xp, table: dict):
+        self.name = name
+        self.xp = xp
+        self.table = dict(table)
+        self.ops = SimpleNamespace(**self.table)
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.name == "cupy"
+
+    def asarray(self, x, dtype=None):
+        """Move/convert ``x`` to this backend's array type (no copy if already there)."""
+        if self.xp is np:
+            if hasattr(x, "get") and type(x).__module__.startswith("cupy"):
+                x = x.get()
+            return np.asarray(x, dtype=dtype)
+        return self.xp.asarray(x, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r}, kernels={sorted(self.table)})"
+
+
+def _make_numpy() -> Backend:
+    from minicnn.kernels import reference
+
+    return Backend("numpy", np, reference.TABLE)
+
+
+def _make_numba() -> Backend:
+    try:
+        import numba  # noqa: F401
+    except ImportError as e:  # pragma: no cover - numba is a base dependency
+        raise BackendError(
+            "backend 'numba' needs the numba package (pip install numba); "
+            f"available here: {available_backends()}"
+        ) from e
+    from minicnn.kernels import reference
+    from minicnn.kernels import cpu
+
+    table = dict(reference.TABLE)
+    table.update(cpu.TABLE)
+    return Backend("numba", np, table)
+
+
+def _make_cupy() -> Backend:
+    try:
+        import cupy
+    except ImportError as e:
+        raise BackendError(
+            "backend 'cupy' needs CuPy (pip install 'minicnn[gpu]' or a "
+            f"cupy-cudaXXx wheel matching your CUDA); available here: {available_backends()}"
+        ) from e
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # CUDA driver missing or broken
+        raise BackendError(
+            f"backend 'cupy': CuPy is installed but no CUDA device can be used ({e}); "
+            f"available here: {available_backends()}"
+        ) from e
+    if n < 1:
+        raise BackendError(
+            f"backend 'cupy': no CUDA device found; available here: {available_backends()}"
+        )
+    from minicnn.kernels import reference
+    from minicnn.kernels import cuda
+
+    table = dict(reference.TABLE)
+    table.update(cuda.TABLE)
+    return Backend("cupy", cupy, table)
+
+
+_FACTORIES: dict[str, Callable[[], Backend]] = {
+    "numpy": _make_numpy,
+    "numba": _make_numba,
+    "cupy": _make_cupy,
+}
+_cache: dict[str, Backend] = {}
+_current: Backend | None = None
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that can actually run on this machine."""
+    out = ["numpy"]
+    try:
+        import numba  # noqa: F401
+
+        out.append("numba")
+    except ImportError:
+        pass
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            out.append("cupy")
+    except Exception:
+        pass
+    return out
+
+
+def _build(name: str) -> Backend:
+    if not isinstance(name, str) or name.lower() not in _FACTORIES:
+        raise BackendError(
+            f"unknown backend {name!r}; expected one of {list(AVAILABLE)} "
+            f"(available here: {available_backends()})"
+        )
+    name = name.lower()
+    if name not in _cache:
+        _cache[name] = _FACTORIES[name]()
+    return _cache[name]
+
+
+def set_backend(name: str) -> Backend:
+    """Select the backend for every layer created or run from now on."""
+    global _current
+    _current = _build(name)
+    return _current
+
+
+def current() -> Backend:
+    """The active Backend object (reads ``MINICNN_BACKEND`` on first use)."""
+    global _current
+    if _current is None:
+        env = os.environ.get("MINICNN_BACKEND", "").strip()
+        try:
+            _current = _build(env or "numpy")
+        except BackendError as e:
+            raise BackendError(f"MINICNN_BACKEND={env!r}: {e}") from e
+    return _current
+
+
+def get_backend() -> str:
+    """Name of the active backend."""
+    return current().name
+
+
+def get(name: str | None = None) -> Backend:
+    """The Backend called ``name`` (the active one when ``name`` is None)."""
+    return current() if name is None else _build(name)
+
+
+def array_module(x):
+    """``cupy`` for a CuPy array, else ``numpy`` (Chainer's get_array_module)."""
+    if type(x).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
+def asarray(x, dtype=None):
+    """Convert ``x`` to an array of the active backend (host -> device for cupy)."""
+    return current().asarray(x, dtype=dtype)
+
+
+def to_numpy(x) -> np.ndarray:
+    """Return ``x`` as a NumPy array (device -> host for cupy arrays)."""
+    if type(x).__module__.startswith("cupy"):
+        return x.get()
+    return np.asarray(x)
+
+
+def check_same_module(where: str, *arrays) -> None:
+    """Raise a clear error when NumPy and CuPy arrays are mixed in one call."""
+    kinds = {array_module(a).__name__ for a in arrays if a is not None}
+    if len(kinds) > 1:
+        raise TypeError(
+            f"{where}: arrays from different backends were mixed ({sorted(kinds)}); "
+            "move inputs with minicnn.asarray(...) or the model with model.to_backend(...)"
+        )
