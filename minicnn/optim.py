@@ -1,1 +1,231 @@
-"""Optimisers."""
+"""SGD and Adam with PyTorch's exact update rules, and two LR schedules.
+
+The per-tensor update is a backend kernel (``ops.sgd_update``,
+``ops.adam_update``; see ``minicnn.kernels.reference`` for the formulas),
+so the numba and cupy backends can run it fused and in place.
+
+``state_dict()`` has PyTorch's layout: ``{"state": {i: {...}}, "param_groups":
+[{..., "params": [i, ...]}]}`` with parameters numbered in order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from minicnn import backend
+from minicnn.nn.module import Parameter
+
+
+class Optimizer:
+    defaults: dict = {}
+
+    def __init__(self, params, defaults: dict):
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if isinstance(params[0], dict):
+            groups = params
+        else:
+            groups = [{"params": params}]
+        self.param_groups = []
+        for g in groups:
+            g = dict(g)
+            g["params"] = list(g["params"])
+            for p in g["params"]:
+                if not isinstance(p, Parameter):
+                    raise TypeError(f"{type(self).__name__}: expected minicnn Parameters, got {type(p).__name__}")
+            for k, v in defaults.items():
+                g.setdefault(k, v)
+            self.param_groups.append(g)
+        self.state: dict[int, dict] = {}  # keyed by id(param)
+
+    def _params(self):
+        for g in self.param_groups:
+            for p in g["params"]:
+                yield g, p
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for _, p in self._params():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad[...] = 0
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    # -- state ---------------------------------------------------------------
+    def state_dict(self) -> dict:
+        index = {}
+        groups = []
+        for g in self.param_groups:
+            ids = []
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": ids})
+        state = {}
+        for _, p in self._params():
+            st = self.state.get(id(p))
+            if st:
+                state[index[id(p)]] = {k: (backend.to_numpy(v).copy() if hasattr(v, "shape") else v)
+                                       for k, v in st.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, sd: dict) -> None:
+        groups = sd["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: {len(groups)} parameter groups in the "
+                             f"state, {len(self.param_groups)} in the optimiser")
+        params = [p for _, p in self._params()]
+        for mine, theirs in zip(self.param_groups, groups):
+            if len(mine["params"]) != len(list(theirs["params"])):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: a group has {len(theirs['params'])} "
+                                 f"parameters in the state, {len(mine['params'])} in the optimiser")
+            for k, v in theirs.items():
+                if k != "params":
+                    mine[k] = v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v
+                    if isinstance(mine[k], np.ndarray):
+                        mine[k] = tuple(mine[k].tolist())
+        self.state = {}
+        bad = []
+        for i, st in sd.get("state", {}).items():
+            i = int(i)
+            if i >= len(params):
+                bad.append(f"state for parameter {i} (only {len(params)} parameters)")
+                continue
+            p = params[i]
+            new = {}
+            for k, v in st.items():
+                if hasattr(v, "shape") and v.shape == p.shape:
+                    new[k] = backend.asarray(np.asarray(backend.to_numpy(v)), dtype=p.dtype).copy()
+                elif hasattr(v, "shape") and v.ndim > 0:
+                    bad.append(f"{i}.{k}: shape {tuple(v.shape)} vs parameter {tuple(p.shape)}")
+                else:
+                    new[k] = float(v) if k == "step" else v
+            self.state[id(p)] = new
+        if bad:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: mismatched state: " + "; ".join(bad))
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, ``torch.optim.SGD``.
+
+    g = grad + wd * p; with momentum: buf = g on the first step, then
+    buf = momentum * buf + (1 - dampening) * g; g = g + momentum * buf (nesterov)
+    or buf; p -= lr * g.
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD: lr, momentum and weight_decay must be >= 0, got {lr}, {momentum}, {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov momentum requires a momentum > 0 and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                                      weight_decay=weight_decay))
+
+    def step(self) -> None:
+        be = backend.current()
+        for g, p in self._params():
+            if p.grad is None:
+                continue
+            st = self.state.setdefault(id(p), {})
+            first = False
+            buf = None
+            if g["momentum"]:
+                buf = st.get("momentum_buffer")
+                if buf is None:
+                    buf = st["momentum_buffer"] = be.xp.empty_like(p.data)
+                    first = True
+            be.ops.sgd_update(p.data, p.grad, buf, g["lr"], g["momentum"], g["dampening"], g["nesterov"],
+                              g["weight_decay"], first)
+
+
+class Adam(Optimizer):
+    """Adam, ``torch.optim.Adam`` (L2 weight decay added to the gradient; eps outside the sqrt).
+
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+    p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"Adam: invalid hyper-parameters lr={lr}, betas={betas}, eps={eps}, "
+                             f"weight_decay={weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def step(self) -> None:
+        be = backend.current()
+        for g, p in self._params():
+            if p.grad is None:
+                continue
+            st = self.state.get(id(p))
+            if not st:
+                st = self.state[id(p)] = {"step": 0.0, "exp_avg": be.xp.zeros_like(p.data),
+                                          "exp_avg_sq": be.xp.zeros_like(p.data)}
+            st["step"] += 1
+            b1, b2 = g["betas"]
+            be.ops.adam_update(p.data, p.grad, st["exp_avg"], st["exp_avg_sq"], st["step"], g["lr"], b1, b2,
+                               g["eps"], g["weight_decay"])
+
+
+# --- schedules -------------------------------------------------------------
+
+class LRScheduler:
+    """Sets each group's ``lr`` from its ``initial_lr`` at every ``step()`` (call once per epoch)."""
+
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
+        self.optimizer = optimizer
+        for g in optimizer.param_groups:
+            g.setdefault("initial_lr", g["lr"])
+        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self.step()
+
+    def lr_at(self, base_lr: float, epoch: int) -> float:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = self.lr_at(base, self.last_epoch)
+
+    def get_last_lr(self) -> list[float]:
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.last_epoch = int(sd["last_epoch"])
+        self.base_lrs = [float(b) for b in sd["base_lrs"]]
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = self.lr_at(base, self.last_epoch)
+
+
+class StepLR(LRScheduler):
+    """lr = base * gamma ** (epoch // step_size)."""
+
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+        if step_size < 1:
+            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
+        self.step_size, self.gamma = int(step_size), float(gamma)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr, epoch):
+        return base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (base - eta_min) * (1 + cos(pi * epoch / T_max)) / 2 (closed form)."""
+
+    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
+        if T_max < 1:
+            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
+        self.T_max, self.eta_min = int(T_max), float(eta_min)
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, base_lr, epoch):
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2

@@ -96,16 +96,14 @@ def _rebuild(d):
 
 
 def _leaf(a: np.ndarray):
-    if a.ndim == 0 and a.dtype.kind in "bU":
-        return a.item()
-    return a
+    """0-d arrays come back as Python scalars (str, bool, int, float)."""
+    return a.item() if a.ndim == 0 else a
 
 
 def load(path) -> dict:
     """Read a checkpoint written by ``save``; arrays come back as NumPy arrays.
 
-    0-d numeric arrays stay arrays (like PyTorch's ``num_batches_tracked``);
-    strings and booleans come back as Python values.
+    0-d arrays (numbers, strings, booleans) come back as Python scalars.
     """
     path = Path(path)
     if not path.exists() and path.with_name(path.name + ".npz").exists():

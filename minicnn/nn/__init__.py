@@ -1,1 +1,22 @@
-"""Layers (filled in below)."""
+"""Layers with explicit forward and backward (PyTorch's names and semantics).
+
+Each layer file keeps CS231n's stateless pair visible -- ``*_forward(...) ->
+(out, cache)`` and ``*_backward(dout, cache) -> grads`` -- and a Module class
+that stores the cache between the two calls.
+"""
+
+from minicnn.nn.activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Tanh
+from minicnn.nn.conv import Conv2d, ConvTranspose2d
+from minicnn.nn.dropout import Dropout, Dropout2d
+from minicnn.nn.init import get_default_dtype, set_default_dtype
+from minicnn.nn.linear import Flatten, Linear
+from minicnn.nn.loss import CrossEntropyLoss, MSELoss
+from minicnn.nn.module import Identity, Module, Parameter, Sequential
+from minicnn.nn.norm import BatchNorm1d, BatchNorm2d
+from minicnn.nn.pool import MaxPool2d, MaxUnpool2d
+
+__all__ = [
+    "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d",
+    "ELU", "Flatten", "GELU", "Identity", "LeakyReLU", "Linear", "MSELoss", "MaxPool2d", "MaxUnpool2d",
+    "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "get_default_dtype", "set_default_dtype",
+]

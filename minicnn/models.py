@@ -1,0 +1,200 @@
+"""The seed networks of the coursework, with forward and backward written out.
+
+Attribute names match the PyTorch versions (``conv1``, ``fc1``, ...), so
+their ``state_dict`` keys are the same and weights copy across directly.
+
+* ``TutorialNet``  -- PyTorch's CIFAR-10 tutorial net (task1).
+* ``DeconvNet``    -- the same encoder keeping its pooling switches, the
+  classifier head, and a decoder that unpools with those switches (task2/3).
+  Two outputs share one latent: ``backward(d_logits, d_xhat)`` sums the two
+  gradients where they meet at ``z2``.
+* ``Net2``         -- conv 3->32->64->128 (k5, p2), pool after each, fc 2048->64->10.
+* ``MNISTNet``     -- PyTorch's MNIST example (conv 1->10->20 k5, fc 320->50->10).
+"""
+
+from __future__ import annotations
+
+from minicnn import nn
+
+
+class TutorialNet(nn.Module):
+    """x (N, 3, 32, 32) -> logits (N, 10).
+
+    conv1 3->6 k5 -> ReLU -> pool 2 -> conv2 6->16 k5 -> ReLU -> pool 2 ->
+    flatten 400 -> fc1 120 -> ReLU -> fc2 84 -> ReLU -> fc3 10.
+    """
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.MaxPool2d(2, 2)
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.relu3 = nn.ReLU()
+        self.fc2 = nn.Linear(120, 84)
+        self.relu4 = nn.ReLU()
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def layers(self):
+        return [self.conv1, self.relu1, self.pool1, self.conv2, self.relu2, self.pool2, self.flatten,
+                self.fc1, self.relu3, self.fc2, self.relu4, self.fc3]
+
+    def forward(self, x):
+        for m in self.layers():
+            x = m(x)
+        return x
+
+    def backward(self, grad):
+        for m in reversed(self.layers()):
+            grad = m.backward(grad)
+        return grad
+
+
+class DeconvNet(nn.Module):
+    """Classifier plus deconvolutional decoder sharing the encoder (task2).
+
+    Encoder: x (N,3,32,32) -conv1,ReLU-> (N,6,28,28) -pool1-> z1 (N,6,14,14)
+             -conv2,ReLU-> (N,16,10,10) -pool2-> z2 (N,16,5,5); switches kept.
+    Head:    z2 -> flatten 400 -> fc1 120 -> ReLU -> fc2 84 -> ReLU -> fc3 10.
+    Decoder: z2 -unpool(switches 2)-> ReLU -> deconv2 16->6 k5 -> (N,6,14,14)
+             -unpool(switches 1)-> ReLU -> deconv1 6->3 k5 -> x_hat (N,3,32,32).
+
+    ``forward(x)`` returns ``(logits, x_hat)``; ``backward(d_logits, d_xhat)``
+    returns dL/dx, with dL/dz2 = head-backward + decoder-backward.
+    """
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2, 2, return_indices=True)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.MaxPool2d(2, 2, return_indices=True)
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.relu3 = nn.ReLU()
+        self.fc2 = nn.Linear(120, 84)
+        self.relu4 = nn.ReLU()
+        self.fc3 = nn.Linear(84, num_classes)
+        self.unpool2 = nn.MaxUnpool2d(2, 2)
+        self.relu5 = nn.ReLU()
+        self.deconv2 = nn.ConvTranspose2d(16, 6, 5)
+        self.unpool1 = nn.MaxUnpool2d(2, 2)
+        self.relu6 = nn.ReLU()
+        self.deconv1 = nn.ConvTranspose2d(6, 3, 5)
+        self.indices1 = self.indices2 = None
+        self.size1 = self.size2 = None
+
+    # -- pieces, usable on their own (task3 decodes masked latents) ---------
+    def encode(self, x):
+        """x -> (z1, z2); keeps the switches and pre-pool sizes for decoding."""
+        a1 = self.relu1(self.conv1(x))
+        z1, self.indices1 = self.pool1(a1)
+        a2 = self.relu2(self.conv2(z1))
+        z2, self.indices2 = self.pool2(a2)
+        self.size1, self.size2 = a1.shape[2:], a2.shape[2:]
+        return z1, z2
+
+    def classify(self, z2):
+        h = self.relu3(self.fc1(self.flatten(z2)))
+        return self.fc3(self.relu4(self.fc2(h)))
+
+    def decode_z2(self, z2):
+        """z2 (N,16,5,5) -> z1-shaped map (N,6,14,14), using switches 2."""
+        u2 = self.unpool2(z2, self.indices2, output_size=self.size2)
+        return self.deconv2(self.relu5(u2))
+
+    def decode_z1(self, z1):
+        """z1 (N,6,14,14) -> x_hat (N,3,32,32), using switches 1."""
+        u1 = self.unpool1(z1, self.indices1, output_size=self.size1)
+        return self.deconv1(self.relu6(u1))
+
+    def forward(self, x):
+        _, z2 = self.encode(x)
+        return self.classify(z2), self.decode_z1(self.decode_z2(z2))
+
+    # -- backward -----------------------------------------------------------
+    def backward_decode_z1(self, d_xhat):
+        return self.unpool1.backward(self.relu6.backward(self.deconv1.backward(d_xhat)))
+
+    def backward_decode_z2(self, d_z1hat):
+        return self.unpool2.backward(self.relu5.backward(self.deconv2.backward(d_z1hat)))
+
+    def backward_classify(self, d_logits):
+        g = self.relu4.backward(self.fc3.backward(d_logits))
+        g = self.relu3.backward(self.fc2.backward(g))
+        return self.flatten.backward(self.fc1.backward(g))
+
+    def backward_encode(self, d_z2):
+        g = self.conv2.backward(self.relu2.backward(self.pool2.backward(d_z2)))
+        return self.conv1.backward(self.relu1.backward(self.pool1.backward(g)))
+
+    def backward(self, d_logits, d_xhat):
+        d_z2 = self.backward_classify(d_logits)
+        d_z2 = d_z2 + self.backward_decode_z2(self.backward_decode_z1(d_xhat))  # two paths meet at z2
+        return self.backward_encode(d_z2)
+
+
+class Net2(nn.Module):
+    """x (N, 3, 32, 32) -> (N, 10): three conv (k5, p2) + ReLU + pool 2 blocks, fc 2048->64->10."""
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, 5, padding=2)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(32, 64, 5, padding=2)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.MaxPool2d(2)
+        self.conv3 = nn.Conv2d(64, 128, 5, padding=2)
+        self.relu3 = nn.ReLU()
+        self.pool3 = nn.MaxPool2d(2)
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(128 * 4 * 4, 64)
+        self.relu4 = nn.ReLU()
+        self.fc2 = nn.Linear(64, num_classes)
+
+    def layers(self):
+        return [self.conv1, self.relu1, self.pool1, self.conv2, self.relu2, self.pool2, self.conv3, self.relu3,
+                self.pool3, self.flatten, self.fc1, self.relu4, self.fc2]
+
+    forward = TutorialNet.forward
+    backward = TutorialNet.backward
+
+
+class MNISTNet(nn.Module):
+    """x (N, 1, 28, 28) -> logits (N, 10), PyTorch's MNIST example net.
+
+    conv1 1->10 k5 -> pool 2 -> ReLU -> conv2 10->20 k5 -> Dropout2d -> pool 2
+    -> ReLU -> flatten 320 -> fc1 50 -> ReLU -> Dropout -> fc2 10.
+    """
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 10, 5)
+        self.pool1 = nn.MaxPool2d(2)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(10, 20, 5)
+        self.conv2_drop = nn.Dropout2d()
+        self.pool2 = nn.MaxPool2d(2)
+        self.relu2 = nn.ReLU()
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(320, 50)
+        self.relu3 = nn.ReLU()
+        self.drop = nn.Dropout()
+        self.fc2 = nn.Linear(50, num_classes)
+
+    def layers(self):
+        return [self.conv1, self.pool1, self.relu1, self.conv2, self.conv2_drop, self.pool2, self.relu2,
+                self.flatten, self.fc1, self.relu3, self.drop, self.fc2]
+
+    forward = TutorialNet.forward
+    backward = TutorialNet.backward
+
+
+MODELS = {"tutorial": TutorialNet, "deconv": DeconvNet, "net2": Net2, "mnist": MNISTNet}

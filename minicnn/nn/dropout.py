@@ -1,0 +1,65 @@
+"""Dropout and Dropout2d (inverted dropout: scale kept units by 1 / (1 - p))."""
+
+from __future__ import annotations
+
+from minicnn import backend
+from minicnn.random import default_generator, device_generator
+from minicnn.nn.module import Module
+
+
+def keep_mask(shape, p: float, dtype):
+    """A backend array of 0 or 1/(1-p), each entry kept with probability 1 - p.
+
+    Drawn from minicnn's seeded generator (on the device for ``cupy``).
+    """
+    be = backend.current()
+    if be.is_gpu:
+        u = device_generator().random(shape, dtype=be.xp.float32)
+    else:
+        u = default_generator().random(shape, dtype=be.xp.float32)
+    return ((u >= p) * (1.0 / (1.0 - p))).astype(dtype, copy=False)
+
+
+class _DropoutBase(Module):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{type(self).__name__}: dropout probability must be in [0, 1], got {p}")
+        self.p = float(p)
+        self._cache = None
+
+    def _mask_shape(self, x):
+        raise NotImplementedError
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            self._cache = 1.0
+            return x
+        if self.p == 1.0:
+            self._cache = 0.0
+            return x * 0
+        mask = keep_mask(self._mask_shape(x), self.p, x.dtype)
+        self._cache = mask
+        return x * mask
+
+    def backward(self, grad_out):
+        return grad_out * self._need_cache(self._cache)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class Dropout(_DropoutBase):
+    """Zero each element with probability p during training. Caches the scaled mask."""
+
+    def _mask_shape(self, x):
+        return x.shape
+
+
+class Dropout2d(_DropoutBase):
+    """Zero whole channels of (N, C, H, W) (or (C, H, W)) with probability p. Caches the (N, C, 1, 1) mask."""
+
+    def _mask_shape(self, x):
+        if x.ndim not in (3, 4):
+            raise ValueError(f"{self._describe()}: expected input (N, C, H, W) or (C, H, W), got {tuple(x.shape)}")
+        return x.shape[:-2] + (1, 1)

@@ -1,0 +1,145 @@
+"""BatchNorm1d and BatchNorm2d with PyTorch's semantics.
+
+Training normalises with the batch mean and the *biased* variance, and
+updates ``running_mean``/``running_var`` with the *unbiased* variance:
+``running = (1 - momentum) * running + momentum * batch_stat`` (momentum=None:
+a cumulative average over ``num_batches_tracked``). Evaluation uses the
+running statistics.
+
+Backward (training), with xhat = (x - mean) / std over m = N*H*W values::
+
+    dxhat = dy * gamma
+    dx    = (m * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat)) / (m * std)
+    dgamma = sum(dy * xhat);   dbeta = sum(dy)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minicnn import backend
+from minicnn.nn import init
+from minicnn.nn._checks import check_input
+from minicnn.nn.module import Module, Parameter
+
+
+def batchnorm_forward_train(x, gamma, beta, axes, eps):
+    """y = gamma * xhat + beta with batch statistics over ``axes``.
+
+    Returns (y, mean, biased var, cache); cache: (xhat, inv_std, gamma, axes).
+    """
+    xp = backend.current().xp
+    mean = x.mean(axis=axes, keepdims=True)
+    xc = x - mean
+    var = (xc * xc).mean(axis=axes, keepdims=True)
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    xhat = xc * inv_std
+    y = xhat * gamma + beta if gamma is not None else xhat
+    return y, mean, var, (xhat, inv_std, gamma, axes)
+
+
+def batchnorm_backward_train(dy, cache):
+    """Returns (dx, dgamma, dbeta) for the training-mode forward."""
+    xhat, inv_std, gamma, axes = cache
+    m = xhat.size // inv_std.size
+    dgamma = (dy * xhat).sum(axis=axes)
+    dbeta = dy.sum(axis=axes)
+    dxhat = dy * gamma if gamma is not None else dy
+    sum_dxhat = dxhat.sum(axis=axes, keepdims=True)
+    sum_dxhat_xhat = (dxhat * xhat).sum(axis=axes, keepdims=True)
+    dx = (inv_std / m) * (m * dxhat - sum_dxhat - xhat * sum_dxhat_xhat)
+    return dx, dgamma, dbeta
+
+
+def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
+    """Normalise with fixed statistics; cache: (xhat, inv_std, gamma)."""
+    xp = backend.current().xp
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    xhat = (x - mean) * inv_std
+    y = xhat * gamma + beta if gamma is not None else xhat
+    return y, (xhat, inv_std, gamma)
+
+
+class _BatchNorm(Module):
+    _expected = ""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, dtype=None):
+        super().__init__()
+        self.num_features = int(num_features)
+        self.eps, self.momentum = float(eps), momentum
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        c = self.num_features
+        if self.affine:
+            self.weight = Parameter(init.ones((c,), dtype))
+            self.bias = Parameter(init.zeros((c,), dtype))
+        else:
+            self.weight = self.bias = None
+        if self.track_running_stats:
+            self.register_buffer("running_mean", init.zeros((c,), dtype))
+            self.register_buffer("running_var", init.ones((c,), dtype))
+            self.register_buffer("num_batches_tracked", backend.current().xp.zeros((), dtype=np.int64))
+        self._cache = None
+
+    def _check(self, x):
+        raise NotImplementedError
+
+    def forward(self, x):
+        self._check(x)
+        axes = (0,) + tuple(range(2, x.ndim))
+        bshape = (1, self.num_features) + (1,) * (x.ndim - 2)
+        gamma = self.weight.data.reshape(bshape) if self.affine else None
+        beta = self.bias.data.reshape(bshape) if self.affine else None
+        use_batch = self.training or not self.track_running_stats
+        if use_batch:
+            m = x.size // self.num_features
+            if m <= 1:
+                raise ValueError(f"{self._describe()}: expected more than 1 value per channel when training, "
+                                 f"got input of shape {tuple(x.shape)}")
+            y, mean, var, cache = batchnorm_forward_train(x, gamma, beta, axes, self.eps)
+            if self.training and self.track_running_stats:
+                self._update_running(mean.reshape(-1), var.reshape(-1) * (m / (m - 1)))
+            self._cache = ("train", cache)
+        else:
+            mean = self.running_mean.reshape(bshape)
+            var = self.running_var.reshape(bshape)
+            y, cache = batchnorm_forward_eval(x, gamma, beta, mean, var, self.eps)
+            self._cache = ("eval", cache + (axes,))
+        return y.astype(x.dtype, copy=False)
+
+    def _update_running(self, mean, unbiased_var):
+        self._buffers["num_batches_tracked"] = self.num_batches_tracked + 1
+        f = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        self._buffers["running_mean"] = ((1 - f) * self.running_mean + f * mean).astype(self.running_mean.dtype)
+        self._buffers["running_var"] = ((1 - f) * self.running_var + f * unbiased_var).astype(
+            self.running_var.dtype)
+
+    def backward(self, grad_out):
+        mode, cache = self._need_cache(self._cache)
+        if mode == "train":
+            dx, dgamma, dbeta = batchnorm_backward_train(grad_out, cache)
+        else:
+            xhat, inv_std, gamma, axes = cache
+            dx = grad_out * (inv_std * gamma if gamma is not None else inv_std)
+            dgamma, dbeta = (grad_out * xhat).sum(axis=axes), grad_out.sum(axis=axes)
+        if self.affine:
+            self.weight.accumulate(dgamma)
+            self.bias.accumulate(dbeta)
+        return dx
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Over (N, C) or (N, C, L); statistics per channel C."""
+
+    def _check(self, x):
+        check_input(self, x, (2, 3), self.num_features, expected=f"(N, {self.num_features}) or (N, C, L)")
+
+
+class BatchNorm2d(_BatchNorm):
+    """Over (N, C, H, W); statistics per channel C over N*H*W values."""
+
+    def _check(self, x):
+        check_input(self, x, (4,), self.num_features)

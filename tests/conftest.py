@@ -1,0 +1,135 @@
+"""Shared test helpers: backend selection, finite differences, PyTorch parity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+
+CPU_BACKENDS = [b for b in ("numpy", "numba") if b in mc.available_backends()]
+
+
+@pytest.fixture(params=CPU_BACKENDS)
+def cpu_backend(request):
+    """Run the test under each CPU backend, restoring the previous one after."""
+    prev = mc.get_backend()
+    mc.set_backend(request.param)
+    yield request.param
+    mc.set_backend(prev)
+
+
+@pytest.fixture
+def float64():
+    """New parameters in float64 for the duration of the test."""
+    prev = mc.nn.get_default_dtype()
+    mc.nn.set_default_dtype(np.float64)
+    yield
+    mc.nn.set_default_dtype(prev)
+
+
+def distinct(shape, rng, scale=0.05):
+    """Shuffled, well-separated values (no max-pool ties, nothing near a ReLU kink)."""
+    n = int(np.prod(shape))
+    vals = (np.arange(n) - n / 2 + 0.37) * scale / max(1, n / 40)  # never exactly 0
+    return rng.permutation(vals).reshape(shape).astype(np.float64)
+
+
+def _as_tuple(v):
+    return v if isinstance(v, tuple) else (v,)
+
+
+def gradcheck(module, inputs, h=1e-6, tol=1e-6, seed=0, reseed=None, call=None, max_entries=48):
+    """Compare module.backward with central finite differences of sum(out * R).
+
+    Every entry of tensors up to ``max_entries`` elements is checked; larger
+    tensors (whole-model weights) are checked on ``max_entries`` random entries
+    plus one directional derivative along a random direction over all entries.
+
+    ``inputs``: list of arrays; float64 arrays are perturbed, integer ones
+    (max-unpool indices) are passed through. ``reseed``: an int to reseed the
+    generator before every forward (dropout). ``call(module, *inputs)`` lets a
+    test choose how the module is called. Returns the worst relative error.
+    """
+    rng = np.random.default_rng(seed)
+    call = call or (lambda m, *xs: m(*xs))
+
+    def run():
+        if reseed is not None:
+            mc.manual_seed(reseed)
+        return _as_tuple(call(module, *[mc.asarray(x) for x in inputs]))
+
+    outs = run()
+    rs = [rng.standard_normal(o.shape) for o in outs]
+
+    def loss():
+        return sum(float((mc.to_numpy(o) * r).sum()) for o, r in zip(run(), rs))
+
+    run()
+    module.zero_grad()
+    grads_in = _as_tuple(module.backward(*[mc.asarray(r) for r in rs]))
+    worst = 0.0
+    targets = [(f"input{i}", x, mc.to_numpy(g)) for i, (x, g) in
+               enumerate(zip([x for x in inputs if x.dtype == np.float64], grads_in))]
+    for name, p in module.named_parameters():
+        targets.append((name, p, None if p.grad is None else mc.to_numpy(p.grad).copy()))
+    for name, arr, analytic in targets:
+        is_param = isinstance(arr, mc.nn.Parameter)
+        host = mc.to_numpy(arr.data).copy() if is_param else arr
+        base = host.copy()
+
+        def loss_at(delta):
+            if is_param:
+                arr.data = mc.asarray(base + delta)
+            else:
+                arr[...] = base + delta
+            try:
+                return loss()
+            finally:
+                if is_param:
+                    arr.data = mc.asarray(base)
+                else:
+                    arr[...] = base
+
+        assert analytic is not None, f"{name}: backward left no gradient"
+        assert analytic.shape == base.shape, f"{name}: gradient shape {analytic.shape} vs {base.shape}"
+        size = base.size
+        entries = range(size) if size <= max_entries else rng.choice(size, max_entries, replace=False)
+        a_vals, n_vals = [], []
+        for i in entries:
+            delta = np.zeros(base.shape)
+            delta.flat[i] = h
+            n_vals.append((loss_at(delta) - loss_at(-delta)) / (2 * h))
+            a_vals.append(analytic.flat[i])
+        if size > max_entries:  # directional derivative over the whole tensor
+            d = rng.standard_normal(base.shape)
+            d /= np.linalg.norm(d)
+            n_vals.append((loss_at(h * d) - loss_at(-h * d)) / (2 * h))
+            a_vals.append(float((analytic * d).sum()))
+        a_vals, n_vals = np.array(a_vals), np.array(n_vals)
+        scale = max(np.abs(n_vals).max(), np.abs(a_vals).max(), 1e-8)
+        err = float(np.abs(a_vals - n_vals).max() / scale)
+        assert err < tol, f"{name}: relative error {err:.3e} >= {tol} (analytic vs finite differences)"
+        worst = max(worst, err)
+    return worst
+
+
+# --- PyTorch parity -------------------------------------------------------
+
+def torch_or_skip():
+    return pytest.importorskip("torch", reason="PyTorch is not installed: parity tests need it as an oracle")
+
+
+def copy_to_torch(ours, theirs):
+    """Load our state_dict into a torch module (float64)."""
+    torch = torch_or_skip()
+    sd = {k: torch.from_numpy(np.array(v)) for k, v in ours.state_dict().items()}
+    theirs.load_state_dict(sd)
+    return theirs
+
+
+def assert_close(a, b, name, rtol=1e-5, atol=1e-9):
+    a = mc.to_numpy(a)
+    b = b.detach().numpy() if hasattr(b, "detach") else np.asarray(b)
+    assert a.shape == b.shape, f"{name}: shape {a.shape} vs torch {b.shape}"
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=name)
