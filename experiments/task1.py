@@ -1,0 +1,84 @@
+"""task1: the PyTorch CIFAR-10 tutorial, reproduced on minicnn.
+
+TutorialNet, Normalize((0.5,)*3, (0.5,)*3), SGD(lr=0.001, momentum=0.9),
+batch 4, 2 epochs, shuffled. Writes to OUT/task1/: train_images.png,
+train_log.txt (the '[epoch, batch] loss' lines), loss_curve.png,
+test_predictions.png (4 test images, true and predicted), per-class accuracy
+(.csv/.json/.md/.png), confusion_matrix.png, model.npz and results.json.
+
+    python -m experiments.task1 --backend numba
+"""
+
+from __future__ import annotations
+
+import time
+
+import minicnn as mc
+from minicnn import viz
+from minicnn.train import Classification, save_model, write_json
+
+from experiments import common
+
+N_GRID = 16
+N_SHOW = 4
+
+
+def build_parser():
+    return common.base_parser("task1", "Train the PyTorch CIFAR-10 tutorial's network with minicnn.")
+
+
+def predict(model, images_uint8):
+    """Class indices for a few uint8 images (eval mode)."""
+    model.eval()
+    logits = model(common.normalized(images_uint8))
+    model.train()
+    return mc.to_numpy(logits.argmax(axis=1))
+
+
+def main(argv=None) -> dict:
+    args = build_parser().parse_args(argv)
+    started = time.perf_counter()
+    out = common.setup(args, "task1")
+    train_ds, test_ds = common.load_cifar(args.data_dir, args.subset, args.seed)
+    classes = train_ds.classes
+
+    # What the network sees first: the start of epoch 1's shuffled order.
+    first = mc.data.DataLoader(train_ds, args.batch_size, shuffle=True, seed=args.seed).order(0)[:N_GRID]
+    viz.image_grid(train_ds.images[first], [classes[k] for k in train_ds.labels[first]], out / "train_images.png",
+                   f"CIFAR-10 training images (the first {len(first)} of epoch 1, with their labels)")
+
+    model = mc.models.TutorialNet(num_classes=len(classes))
+    trainer, test_eval = common.run_training(args, model, Classification(), train_ds, test_ds, out,
+                                             {"task": "task1", "model": "TutorialNet"})
+    print("Finished Training")
+
+    imgs, labels = test_ds.images[:N_SHOW], test_ds.labels[:N_SHOW]
+    pred = predict(model, imgs)
+    print("GroundTruth: ", " ".join(f"{classes[k]:5s}" for k in labels))
+    print("Predicted:   ", " ".join(f"{classes[k]:5s}" for k in pred))
+    viz.predictions(imgs, [classes[k] for k in labels], [classes[k] for k in pred], out / "test_predictions.png",
+                    f"TutorialNet on the first {N_SHOW} test images (red: wrong)")
+
+    acc = test_eval["accuracy"]
+    print(f"Accuracy of the network on the {test_eval['n']} test images: {100 * acc:.2f} %")
+    common.per_class_report(classes, test_eval["per_class_accuracy"], test_eval["confusion_matrix"], out)
+    viz.per_class_bars(test_eval["per_class_accuracy"], classes, out / "per_class_accuracy.png",
+                       f"TutorialNet per-class test accuracy (overall {100 * acc:.1f} %)")
+    viz.confusion_matrix(test_eval["confusion_matrix"], classes, out / "confusion_matrix.png",
+                         f"TutorialNet confusion matrix ({test_eval['n']} test images)")
+    viz.loss_curve(trainer.history, out / "loss_curve.png", "TutorialNet training loss", trainer.eval_name)
+    save_model(out / "model.npz", model, {"model": "TutorialNet", "normalize_mean": common.NORM_MEAN,
+                                          "normalize_std": common.NORM_STD, "test_accuracy": acc,
+                                          "settings": common.settings(args)})
+
+    results = common.base_results("task1", args, trainer, test_eval, classes, started)
+    results["test_images"] = {"indices": list(range(N_SHOW)), "true": [classes[k] for k in labels],
+                              "predicted": [classes[k] for k in pred]}
+    results["train_grid_indices"] = [int(i) for i in first]
+    write_json(out / "results.json", results)
+    print(f"results: {out / 'results.json'}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Figures for the experiments, drawn with matplotlib's object API on the Agg canvas (no display needed).
+
+Images come in as ``(N, C, H, W)`` arrays (NumPy or backend) already on the
+``[0, 1]`` display scale -- :func:`to_display` turns normalised network inputs
+and outputs back into that scale. Every function writes one PNG and returns
+its path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from minicnn.backend import to_numpy
+
+DPI = 100
+
+
+def to_display(x, mean, std) -> np.ndarray:
+    """Undo ``Normalize(mean, std)`` and clip to ``[0, 1]``: ``(N, C, H, W)`` -> ``(N, H, W, C)`` float."""
+    x = np.asarray(to_numpy(x), dtype=np.float64)
+    c = x.shape[1]
+    m = np.asarray(mean, dtype=np.float64).reshape(1, c, 1, 1)
+    s = np.asarray(std, dtype=np.float64).reshape(1, c, 1, 1)
+    return np.clip(x * s + m, 0.0, 1.0).transpose(0, 2, 3, 1)
+
+
+def stretch(img: np.ndarray) -> np.ndarray:
+    """Min-max rescale one image to ``[0, 1]`` (a constant image becomes 0.5)."""
+    lo, hi = float(img.min()), float(img.max())
+    return np.full_like(img, 0.5) if hi - lo < 1e-12 else (img - lo) / (hi - lo)
+
+
+def _hwc(images) -> np.ndarray:
+    """``(N, C, H, W)`` or ``(N, H, W, C)`` in [0, 1] -> ``(N, H, W, C)``; uint8 is scaled by 1/255."""
+    a = np.asarray(to_numpy(images))
+    if a.dtype.kind in "ui":
+        a = a.astype(np.float64) / 255.0
+    if a.ndim == 4 and a.shape[1] in (1, 3) and a.shape[-1] not in (1, 3):
+        a = a.transpose(0, 2, 3, 1)
+    return np.clip(a, 0.0, 1.0)
+
+
+def _new(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, facecolor="white")
+    return path
+
+
+def _show(ax, img, title=None, fontsize=9, color="black"):
+    img = img[..., 0] if img.shape[-1] == 1 else img
+    ax.imshow(img, interpolation="nearest", cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title is not None:
+        ax.set_title(title, fontsize=fontsize, color=color)
+
+
+def image_grid(images, captions, path, title: str, ncols: int = 8) -> Path:
+    """Images in a grid, each with its caption (e.g. the class name)."""
+    imgs = _hwc(images)
+    n = len(imgs)
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig = _new(1.3 * ncols, 1.45 * nrows + 0.5)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < n:
+            _show(ax, imgs[i], captions[i])
+        else:
+            ax.axis("off")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def predictions(images, true_names, pred_names, path, title: str) -> Path:
+    """Images captioned "true: a / predicted: b"; wrong predictions in red."""
+    imgs = _hwc(images)
+    n = len(imgs)
+    fig = _new(2.0 * n, 2.6)
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, img, t, p in zip(axes, imgs, true_names, pred_names):
+        _show(ax, img, f"true: {t}\npredicted: {p}", fontsize=10, color="black" if t == p else "red")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def reconstructions(originals, recons, captions, path, title: str, recon_captions=None) -> Path:
+    """Rows of (original | reconstruction); ``captions[i]`` labels row i's original,
+    ``recon_captions[i]`` (default "reconstruction") its reconstruction."""
+    a, b = _hwc(originals), _hwc(recons)
+    n = len(a)
+    fig = _new(4.4, 2.1 * n + 0.4)
+    axes = fig.subplots(n, 2, squeeze=False)
+    for i in range(n):
+        _show(axes[i, 0], a[i], f"original: {captions[i]}")
+        _show(axes[i, 1], b[i], recon_captions[i] if recon_captions else "reconstruction")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def channel_reconstructions(original, full, recons, maps, labels, path, title: str) -> Path:
+    """One latent's channels: top row the original, the all-channel reconstruction, then one
+    reconstruction per isolated channel; bottom row each channel's activation map.
+
+    ``original``, ``full``: ``(H, W, C)`` in [0, 1]; ``recons``: list of those;
+    ``maps``: list of 2-D activation maps (same order); ``labels``: channel captions.
+    """
+    k = len(recons)
+    ncols = k + 2
+    fig = _new(1.55 * ncols, 3.6)
+    axes = fig.subplots(2, ncols, squeeze=False)
+    _show(axes[0, 0], original, "original")
+    _show(axes[0, 1], full, "all channels")
+    axes[1, 0].axis("off")
+    axes[1, 1].axis("off")
+    vmax = max(float(np.max(m)) for m in maps) if maps else 1.0
+    im = None
+    for j in range(k):
+        _show(axes[0, j + 2], recons[j], labels[j])
+        ax = axes[1, j + 2]
+        im = ax.imshow(maps[j], cmap="viridis", vmin=0, vmax=max(vmax, 1e-12), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(f"max {float(np.max(maps[j])):.2f}", fontsize=8)
+    axes[0, 0].set_ylabel("reconstruction", fontsize=9)
+    axes[1, 1].text(1.0, 0.5, "activation map of\nthe kept channel \u2192", ha="right", va="center",
+                    fontsize=9, transform=axes[1, 1].transAxes)
+    if im is not None:
+        fig.colorbar(im, ax=axes[1, 2:].tolist(), shrink=0.8, label="activation")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def loss_curve(history: dict, path, title: str, eval_name: str = "test") -> Path:
+    """Training loss per log window (by step) and, per epoch, the evaluation loss."""
+    fig = _new(6.4, 4.0)
+    ax = fig.add_subplot()
+    log = history.get("log", [])
+    if log:
+        ax.plot([r["step"] for r in log], [r["loss"] for r in log], marker="o", ms=3, label="train (window mean)")
+    steps, ev = 0, []
+    for e in history.get("epochs", []):
+        steps += e["steps"]
+        if e.get("eval"):
+            ev.append((steps, e["eval"]["loss"]))
+        if e.get("train_loss") is not None and not log:
+            ax.plot([steps], [e["train_loss"]], "o", color="C0")
+    if ev:
+        ax.plot(*zip(*ev), marker="s", color="C1", label=f"{eval_name} (epoch end)")
+    ax.set_xlabel("optimiser step (mini-batches)")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    return _save(fig, path)
+
+
+def confusion_matrix(cm, classes, path, title: str) -> Path:
+    """Row-normalised confusion matrix (true class by row) with the counts written in."""
+    cm = np.asarray(cm, dtype=np.int64)
+    rows = cm.sum(axis=1, keepdims=True)
+    frac = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+    k = len(classes)
+    fig = _new(7.2, 6.2)
+    ax = fig.add_subplot()
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(k), classes, rotation=45, ha="right")
+    ax.set_yticks(range(k), classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if frac[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, label="fraction of the true class")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def per_class_bars(per_class, classes, path, title: str) -> Path:
+    """Per-class accuracy (%) as horizontal bars."""
+    vals = [100.0 * v if v is not None else 0.0 for v in per_class]
+    fig = _new(6.4, 4.2)
+    ax = fig.add_subplot()
+    ax.barh(range(len(classes)), vals, color="C0")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("accuracy (%)")
+    ax.axvline(100.0 / len(classes), color="grey", ls="--", lw=1, label="chance")
+    ax.legend(loc="lower right", fontsize=8)
+    for i, v in enumerate(vals):
+        ax.text(min(v + 1, 88), i, f"{v:.1f}", va="center", fontsize=8)
+    ax.set_title(title)
+    return _save(fig, path)

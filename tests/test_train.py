@@ -1,0 +1,297 @@
+"""The shared training loop: history, checkpoints, bitwise-identical resume, NaN stop, objectives."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import signal
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn import data, nn
+from minicnn.train import (
+    Classification,
+    ClassificationReconstruction,
+    NonFiniteLossError,
+    Trainer,
+    evaluate,
+    load_model,
+    strip_timing,
+    tutorial_line,
+)
+
+N_TRAIN, N_EVAL, BATCH = 48, 16, 8  # 6 steps per epoch
+
+
+@pytest.fixture(autouse=True)
+def numpy_backend():
+    prev = mc.get_backend()
+    mc.set_backend("numpy")
+    yield
+    mc.set_backend(prev)
+
+
+def arrays(n, seed):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), (np.arange(n) % 10).astype(np.int64)
+
+
+class DropoutNet(nn.Module):
+    """A tiny classifier whose dropout draws from minicnn.random: resume must restore the generator."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.MaxPool2d(4), nn.Flatten(), nn.Linear(3 * 8 * 8, 32), nn.ReLU(),
+                                  nn.Dropout(0.5), nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.body(x)
+
+    def backward(self, g):
+        return self.body.backward(g)
+
+
+MODELS = {
+    "tutorial": (lambda: mc.models.TutorialNet(), Classification),
+    "deconv": (lambda: mc.models.DeconvNet(), lambda: ClassificationReconstruction(0.5)),
+    "dropout": (DropoutNet, Classification),
+}
+
+
+def make_trainer(out_dir, kind="tutorial", *, seed=0, epochs=2, callbacks=(), checkpoint_every=0,
+                 batch_size=BATCH, lr=0.01, log_every=2):
+    mc.manual_seed(seed)
+    build, objective = MODELS[kind]
+    model = build()
+    tf = data.Compose([data.ToFloat(), data.Normalize((0.5,) * 3, (0.5,) * 3)])
+    train = data.DataLoader(arrays(N_TRAIN, 1), batch_size, shuffle=True, seed=7, transform=tf)
+    ev = data.DataLoader(arrays(N_EVAL, 2), 8, transform=tf)
+    opt = mc.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    return Trainer(model, opt, objective(), train, ev, num_classes=10, out_dir=out_dir, epochs=epochs,
+                   log_every=log_every, progress=False, callbacks=callbacks, checkpoint_every=checkpoint_every,
+                   config={"test": True}, log=lambda s: None)
+
+
+def stop_at(step, exc=KeyboardInterrupt):
+    def cb(trainer):
+        if trainer.step == step:
+            raise exc()
+    return cb
+
+
+def assert_same_state(a: Trainer, b: Trainer):
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert np.array_equal(sa[k], sb[k]), f"weights differ at {k}"
+    oa, ob = a.optimizer.state_dict()["state"], b.optimizer.state_dict()["state"]
+    assert oa.keys() == ob.keys()
+    for i in oa:
+        for k in oa[i]:
+            assert np.array_equal(oa[i][k], ob[i][k]), f"optimiser state {i}.{k} differs"
+    assert (a.epoch, a.batch, a.step) == (b.epoch, b.batch, b.step)
+    assert strip_timing(a.history) == strip_timing(b.history)
+    assert a.best == b.best
+
+
+def test_tutorial_line_format():
+    assert tutorial_line(1, 2000, 2.25) == "[1,  2000] loss: 2.250"
+    assert tutorial_line(2, 12000, 1.0) == "[2, 12000] loss: 1.000"
+
+
+def test_fit_writes_history_logs_and_checkpoints(tmp_path):
+    losses = []
+    tr = make_trainer(tmp_path, callbacks=[lambda t: losses.append(t.last_loss)])
+    hist = tr.fit()
+    assert tr.status == "finished" and (tr.epoch, tr.batch, tr.step) == (2, 0, 12)
+    # log windows: every 2 batches, the mean of those 2 losses, epoch/batch 1-based like the tutorial
+    assert [(r["epoch"], r["batch"], r["step"]) for r in hist["log"]] == [
+        (e, b, (e - 1) * 6 + b) for e in (1, 2) for b in (2, 4, 6)]
+    for r in hist["log"]:
+        s = r["step"]
+        assert r["loss"] == pytest.approx((losses[s - 2] + losses[s - 1]) / 2, rel=1e-12)
+    assert len(hist["epochs"]) == 2
+    for e in hist["epochs"]:
+        assert e["steps"] == 6 and e["samples"] == N_TRAIN
+        assert e["train_loss"] == pytest.approx(np.mean(losses[(e["epoch"] - 1) * 6: e["epoch"] * 6]))
+        ev = e["eval"]
+        assert ev["n"] == N_EVAL and 0 <= ev["accuracy"] <= 1
+        assert np.asarray(ev["confusion_matrix"]).shape == (10, 10)
+        assert np.asarray(ev["confusion_matrix"]).sum() == N_EVAL
+        assert len(ev["per_class_accuracy"]) == 10
+        assert e["timing"]["train_time_s"] > 0
+    # files
+    on_disk = json.loads((tmp_path / "history.json").read_text())
+    assert on_disk["status"] == "finished" and on_disk["log"] == hist["log"]
+    lines = (tmp_path / "train_log.txt").read_text().splitlines()
+    assert len(lines) == 6 and all(re.fullmatch(r"\[\d, +\d+\] loss: \d+\.\d{3}", ln) for ln in lines)
+    rows = list(csv.DictReader(open(tmp_path / "epochs.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and "test_accuracy" in rows[0]
+    assert len(list(csv.DictReader(open(tmp_path / "log.csv")))) == 6
+    ck = mc.load(tmp_path / "last.npz")
+    assert ck["status"] == "finished" and ck["position"] == {"epoch": 2, "batch": 0, "step": 12}
+    # best.npz loads into a fresh model and holds the best epoch's weights
+    best_epoch = max(hist["epochs"], key=lambda e: e["eval"]["accuracy"])
+    fresh = mc.models.TutorialNet()
+    meta = load_model(tmp_path / "best.npz", fresh)
+    assert meta["epoch"] == tr.best["epoch"] and meta["eval"]["accuracy"] == best_epoch["eval"]["accuracy"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """Uninterrupted 2-epoch runs (one per model kind), computed once: ``(trainer, final rng state)``."""
+    cache = {}
+
+    def get(kind):
+        if kind not in cache:
+            prev = mc.get_backend()
+            mc.set_backend("numpy")
+            tr = make_trainer(tmp_path_factory.mktemp(f"ref-{kind}"), kind)
+            tr.fit()
+            cache[kind] = (tr, mc.default_generator().bit_generator.state)
+            mc.set_backend(prev)
+        return cache[kind]
+
+    return get
+
+
+@pytest.mark.parametrize("kind", ["tutorial", "deconv", "dropout"])
+@pytest.mark.parametrize("stop", [3, 6, 9])  # mid epoch 1, end of epoch 1 (before its evaluation), mid epoch 2
+def test_resume_after_interrupt_is_bitwise_identical(tmp_path, reference, kind, stop):
+    ref, ref_rng = reference(kind)
+
+    run = make_trainer(tmp_path / "run", kind, callbacks=[stop_at(stop)])
+    with pytest.raises(KeyboardInterrupt):
+        run.fit()
+    ck = mc.load(tmp_path / "run" / "last.npz")
+    assert ck["status"] == "interrupted" and ck["position"]["step"] == stop
+    assert json.loads((tmp_path / "run" / "history.json").read_text())["status"] == "interrupted"
+
+    # A new process would build a model from another seed; everything must come from the checkpoint.
+    resumed = make_trainer(tmp_path / "run", kind, seed=123)
+    resumed.fit(resume=True)
+    assert_same_state(ref, resumed)
+    assert mc.default_generator().bit_generator.state == ref_rng
+
+
+def test_periodic_checkpoint_survives_a_crash(tmp_path, reference):
+    ref, _ = reference("deconv")
+    run = make_trainer(tmp_path / "run", "deconv", checkpoint_every=4, callbacks=[stop_at(5, RuntimeError)])
+    with pytest.raises(RuntimeError):
+        run.fit()
+    assert mc.load(tmp_path / "run" / "last.npz")["position"] == {"epoch": 0, "batch": 4, "step": 4}
+    resumed = make_trainer(tmp_path / "run", "deconv", seed=5, checkpoint_every=4)
+    resumed.fit(resume=True)
+    assert_same_state(ref, resumed)
+
+
+def test_ctrl_c_signal_stops_after_the_step_and_saves(tmp_path, reference):
+    def press_ctrl_c(trainer):
+        if trainer.step == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    before = signal.getsignal(signal.SIGINT)
+    run = make_trainer(tmp_path / "run", callbacks=[press_ctrl_c])
+    with pytest.raises(KeyboardInterrupt):
+        run.fit()
+    assert signal.getsignal(signal.SIGINT) is before  # handler restored
+    assert mc.load(tmp_path / "run" / "last.npz")["position"]["step"] == 4
+    ref, _ = reference("tutorial")
+    resumed = make_trainer(tmp_path / "run")
+    resumed.fit(resume=True)
+    assert_same_state(ref, resumed)
+
+
+def test_resume_can_extend_a_finished_run(tmp_path, reference):
+    ref, _ = reference("tutorial")
+    short = make_trainer(tmp_path / "run", epochs=1)
+    short.fit()
+    longer = make_trainer(tmp_path / "run", epochs=2, seed=9)
+    longer.fit(resume=True)
+    assert_same_state(ref, longer)
+
+
+def test_resume_refuses_different_batch_size(tmp_path):
+    make_trainer(tmp_path, epochs=1).fit()
+    other = make_trainer(tmp_path, batch_size=4)
+    with pytest.raises(ValueError, match="batch_size"):
+        other.fit(resume=True)
+
+
+def test_resume_without_checkpoint_starts_fresh(tmp_path):
+    a = make_trainer(tmp_path / "a", epochs=1)
+    a.fit(resume=True)
+    b = make_trainer(tmp_path / "b", epochs=1)
+    b.fit()
+    assert_same_state(a, b)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    def poison(trainer):
+        if trainer.step == 4:
+            trainer.model.fc3.weight.data[...] = np.nan
+
+    tr = make_trainer(tmp_path, checkpoint_every=3, callbacks=[poison])
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, batch 5 \(step 5\)") as ei:
+        tr.fit()
+    assert str(tmp_path / "last.npz") in str(ei.value)
+    ck = mc.load(tmp_path / "last.npz")
+    assert ck["position"]["step"] == 3  # the last good one, not overwritten
+    assert all(np.isfinite(v).all() for v in ck["model"].values())
+    assert json.loads((tmp_path / "history.json").read_text())["status"] == "diverged"
+    fresh = mc.models.TutorialNet()
+    load_model(tmp_path / "last.npz", fresh)  # and it loads
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
+def test_inf_loss_from_huge_lr_stops(tmp_path):
+    tr = make_trainer(tmp_path, lr=1e12, epochs=1)
+    with pytest.raises(NonFiniteLossError, match="smaller --lr"):
+        tr.fit()
+    ck = mc.load(tmp_path / "last.npz")
+    assert all(np.isfinite(v).all() for v in ck["model"].values())
+
+
+def test_evaluate_counts():
+    mc.manual_seed(0)
+    model = mc.models.TutorialNet()
+    x, y = arrays(20, 3)
+    tf = data.Compose([data.ToFloat(), data.Normalize((0.5,) * 3, (0.5,) * 3)])
+    ev = evaluate(model, Classification(), data.DataLoader((x, y), 6, transform=tf), 10)
+    pred = mc.to_numpy(model(mc.asarray(tf(x))).argmax(axis=1))
+    cm = np.zeros((10, 10), int)
+    np.add.at(cm, (y, pred), 1)
+    assert ev["confusion_matrix"] == cm.tolist()
+    assert ev["accuracy"] == pytest.approx((pred == y).mean())
+    for k in range(10):
+        assert ev["per_class_accuracy"][k] == pytest.approx(cm[k, k] / cm[k].sum())
+    assert model.training  # evaluate restores the mode
+
+
+def test_reconstruction_objective_weights_the_decoder_gradient():
+    rng = np.random.default_rng(0)
+    x = mc.asarray(rng.standard_normal((4, 3, 32, 32)).astype(np.float32))
+    y = mc.asarray(np.array([0, 1, 2, 3]))
+    grads, losses = {}, {}
+    for lam in (0.0, 1.0, 2.5):
+        mc.manual_seed(0)
+        model = mc.models.DeconvNet()
+        obj = ClassificationReconstruction(lam)
+        loss, logits, parts = obj.forward(model, x, y)
+        assert float(loss) == pytest.approx(float(parts["ce"]) + lam * float(parts["mse"]), rel=1e-6)
+        model.zero_grad()
+        obj.backward(model)
+        grads[lam] = {k: mc.to_numpy(p.grad).copy() for k, p in model.named_parameters()}
+        losses[lam] = parts
+    # the decoder's last layer only sees the MSE term: its gradient scales with lambda (zero at 0)
+    assert np.all(grads[0.0]["deconv1.weight"] == 0)
+    g1 = grads[1.0]["deconv1.weight"]
+    np.testing.assert_allclose(grads[2.5]["deconv1.weight"], 2.5 * g1, rtol=1e-4, atol=1e-6 * np.abs(g1).max())
+    # the classifier head only sees CE: independent of lambda
+    np.testing.assert_allclose(grads[2.5]["fc3.weight"], grads[0.0]["fc3.weight"], rtol=1e-6)
+    with pytest.raises(ValueError):
+        ClassificationReconstruction(float("nan"))
