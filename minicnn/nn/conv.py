@@ -69,14 +69,14 @@ def conv2d_backward(dout, cache):
     w2 = w.reshape(o, -1)
     db = d.sum(axis=(0, 2)) if has_bias else None
     if cols is not None:
-        dw = xp.tensordot(d, cols, axes=([0, 2], [0, 2]))  # (O, K)
+        dw = xp.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)  # sum_n (O, L) @ (L, K) -> (O, K)
         dx = ops.col2im(xp.matmul(w2.T, d), n, c, h, wd, kh, kw, sh, sw, ph, pw)
     else:
         dw = xp.zeros(w2.shape, dtype=w.dtype)
         dx = xp.empty(x.shape, dtype=x.dtype)
         for i, j in _batch_chunks(n, c * kh * kw * d.shape[2] * x.itemsize):
             cols_ij = ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
-            dw += xp.tensordot(d[i:j], cols_ij, axes=([0, 2], [0, 2]))
+            dw += xp.matmul(d[i:j], cols_ij.transpose(0, 2, 1)).sum(axis=0)
             dx[i:j] = ops.col2im(xp.matmul(w2.T, d[i:j]), j - i, c, h, wd, kh, kw, sh, sw, ph, pw)
     return dx, dw.reshape(w.shape), db
 
@@ -165,7 +165,7 @@ def conv_transpose2d_backward(dout, cache):
     dcols = ops.im2col(dout, kh, kw, sh, sw, ph, pw)  # (N, C_out*kh*kw, H*W)
     w2 = w.reshape(cin, -1)
     dx = xp.matmul(w2, dcols).reshape(x.shape)
-    dw = xp.tensordot(x.reshape(n, cin, -1), dcols, axes=([0, 2], [0, 2])).reshape(w.shape)
+    dw = xp.matmul(x.reshape(n, cin, -1), dcols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     return dx, dw, db
 
