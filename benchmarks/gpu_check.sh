@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One prepared GPU check: GPU tests, a short task2 run on the cupy backend and
+# the cupy-vs-PyTorch-CUDA throughput table, in one call of at most ~5 minutes.
+#
+# Prepare (on a machine with the full CIFAR-10; writes ~26 MB, git-ignored):
+#     python -m benchmarks.make_gpu_data            # -> .gpu-data/cifar-10-batches-py
+#     pip download --no-deps -d .whl tqdm           # only if the GPU machine lacks tqdm
+# Run (on the GPU machine, from the repository root; needs cupy, numba, numpy,
+# matplotlib, pillow, pytest, tqdm and torch; no install step, no network):
+#     bash benchmarks/gpu_check.sh [DATA_DIR]       # default DATA_DIR: .gpu-data
+# Results go to $OUT when set, else benchmarks/results/gpu_check/ (at most 8 files).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:-.gpu-data}
+RES=${OUT:-benchmarks/results/gpu_check}
+mkdir -p "$RES"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+status=0
+if ! python -c "import tqdm" 2>/dev/null && ls .whl/tqdm-*.whl >/dev/null 2>&1; then
+  python -m pip install -q --no-index --no-deps --target /tmp/minicnn-site .whl/tqdm-*.whl &&
+    export PYTHONPATH="$PYTHONPATH:/tmp/minicnn-site"
+fi
+
+{
+  date -u
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
+  python -c "import sys, numpy, cupy, minicnn; print('python', sys.version.split()[0], 'numpy', numpy.__version__, 'cupy', cupy.__version__, 'devices', cupy.cuda.runtime.getDeviceCount(), 'backends', minicnn.available_backends())" 2>&1
+  python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" 2>&1
+} | tee "$RES/env.txt"
+
+echo "== GPU tests"
+timeout 150 python -m pytest tests/gpu tests/test_data_loader.py -q -rs -p no:cacheprovider 2>&1 | tee "$RES/gpu_tests.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+echo "== task2 on the cupy backend (subset in $DATA)"
+T2=$(mktemp -d)
+timeout 90 python -m experiments.task2 --backend cupy --data-dir "$DATA" --epochs 1 --batch-size 64 --lr 0.01 \
+  --log-every 20 --no-progress --out "$T2" 2>&1 | tee "$RES/task2.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+cp "$T2"/task2/results.json "$RES/task2_results.json" 2>/dev/null
+cp "$T2"/task2/reconstructions.png "$RES/task2_reconstructions.png" 2>/dev/null
+
+echo "== throughput: cupy vs PyTorch CUDA"
+timeout 120 python -m benchmarks.throughput --backends cupy --device cuda --nets tutorial deconv net2 mnist \
+  --batch-sizes 64 256 --repeats 3 --out "$RES" 2>&1 | tee "$RES/throughput.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+echo "gpu_check: exit status $status; results in $RES"
+exit $status
