@@ -1,0 +1,131 @@
+"""PyTorch baseline for experiments task1/task2: same data, same batches, same settings.
+
+    python -m benchmarks.torch_tasks --task task1 --seeds 0 1 2 [--data-dir DIR] [--epochs 2]
+
+Trains PyTorch's version of the tutorial net (task1) or the deconvolution model
+(task2: CE + lam * MSE) with SGD(lr 0.001, momentum 0.9), batch 4, on the
+mini-batches minicnn's ``DataLoader`` yields for the same seed (so only the
+engine differs; initial weights come from ``torch.manual_seed(seed)``), and
+prints/writes test accuracy, reconstruction MSE and wall seconds per epoch.
+PyTorch is a benchmark oracle only; minicnn never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def build(task: str):
+    import torch
+    import torch.nn as tnn
+    import torch.nn.functional as F
+
+    class Tutorial(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = tnn.Conv2d(3, 6, 5), tnn.Conv2d(6, 16, 5)
+            self.fc1, self.fc2, self.fc3 = tnn.Linear(400, 120), tnn.Linear(120, 84), tnn.Linear(84, 10)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            return self.fc3(F.relu(self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))))
+
+    class Deconv(Tutorial):
+        def __init__(self):
+            super().__init__()
+            self.deconv2, self.deconv1 = tnn.ConvTranspose2d(16, 6, 5), tnn.ConvTranspose2d(6, 3, 5)
+
+        def forward(self, x):
+            a1 = F.relu(self.conv1(x))
+            z1, i1 = F.max_pool2d(a1, 2, return_indices=True)
+            a2 = F.relu(self.conv2(z1))
+            z2, i2 = F.max_pool2d(a2, 2, return_indices=True)
+            logits = self.fc3(F.relu(self.fc2(F.relu(self.fc1(torch.flatten(z2, 1))))))
+            u2 = F.relu(F.max_unpool2d(z2, i2, 2, output_size=a2.shape[2:]))
+            u1 = F.relu(F.max_unpool2d(self.deconv2(u2), i1, 2, output_size=a1.shape[2:]))
+            return logits, self.deconv1(u1)
+
+    return Tutorial() if task == "task1" else Deconv()
+
+
+def run(task, seed, data_dir, epochs, batch_size, lr, momentum, lam, subset, threads):
+    import torch
+    import torch.nn.functional as F
+
+    from minicnn import data
+    from experiments.common import load_cifar, transform
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    net = build(task)
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+    train, test = load_cifar(data_dir, subset, seed)
+    tf = transform()
+    loader = data.DataLoader(train, batch_size, shuffle=True, seed=seed, transform=tf, backend="numpy")
+    epoch_s = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        for x, y in loader:
+            x, y = torch.from_numpy(x), torch.from_numpy(y)
+            opt.zero_grad()
+            if task == "task1":
+                loss = F.cross_entropy(net(x), y)
+            else:
+                logits, xhat = net(x)
+                loss = F.cross_entropy(logits, y) + lam * F.mse_loss(xhat, x)
+            loss.backward()
+            opt.step()
+        epoch_s.append(time.perf_counter() - t0)
+    correct, sq, n = 0, 0.0, 0
+    with torch.no_grad():
+        for x, y in data.DataLoader(test, 500, transform=tf, backend="numpy"):
+            x = torch.from_numpy(x)
+            out = net(x)
+            logits = out if task == "task1" else out[0]
+            correct += int((logits.argmax(1).numpy() == y).sum())
+            if task == "task2":
+                sq += float(((out[1] - x) ** 2).mean()) * len(y)
+            n += len(y)
+    res = {"task": task, "seed": seed, "test_accuracy": correct / n, "epoch_seconds": epoch_s,
+           "torch": torch.__version__, "threads": threads}
+    if task == "task2":
+        res["test_mse"] = sq / n
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="PyTorch baseline for experiments task1/task2")
+    ap.add_argument("--task", choices=["task1", "task2"], default="task1")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=0.001)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--lam", type=float, default=1.0)
+    ap.add_argument("--subset", type=float, default=None)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--out", default=os.environ.get("OUT", "benchmarks/results"))
+    a = ap.parse_args(argv)
+    results = []
+    for s in a.seeds:
+        r = run(a.task, s, a.data_dir, a.epochs, a.batch_size, a.lr, a.momentum, a.lam, a.subset, a.threads)
+        print(json.dumps(r))
+        results.append(r)
+    accs = [r["test_accuracy"] for r in results]
+    print(f"{a.task}: PyTorch test accuracy mean {100 * np.mean(accs):.2f}% over seeds {a.seeds}: "
+          + ", ".join(f"{100 * x:.2f}" for x in accs))
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"torch_{a.task}.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
