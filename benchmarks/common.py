@@ -1,0 +1,524 @@
+"""Shared pieces of the benchmarks: the nets and their inputs, one training or
+inference step per implementation (minicnn backend or PyTorch), timing, MAC
+counts and a description of the machine.
+
+A *runner* owns one model, one batch and (for training) one loss and one
+optimiser, and exposes ``run(k)``: k steps followed by a device
+synchronisation, so that timing a call to ``run`` times finished work.
+
+Training step (both libraries): forward, loss (cross-entropy; for the deconv
+net cross-entropy + MSE(x_hat, x)), zero_grad, backward, SGD step with
+momentum 0.9 (lr 1e-3, the CIFAR-10 tutorial's settings). Inference step:
+``model.eval()`` and forward only (PyTorch under ``torch.no_grad()``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+NETS = ("tutorial", "deconv", "net2", "mnist")
+NET_TITLES = {
+    "tutorial": "CIFAR-10 tutorial net",
+    "deconv": "deconv net (classifier + decoder)",
+    "net2": "Net2 (conv 32-64-128 k5)",
+    "mnist": "MNIST example net",
+}
+MODES = ("train", "infer")
+TORCH_LABELS = {"cpu": "torch-cpu", "cuda": "torch-cuda"}
+LR, MOMENTUM = 1e-3, 0.9
+
+
+# --- environment ---------------------------------------------------------------
+
+def torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def torch_cuda_available() -> bool:
+    if not torch_available():
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def numba_threads() -> int:
+    """Threads numba's parallel kernels use (``numba.get_num_threads()``); CPU count without numba."""
+    try:
+        import numba
+
+        return int(numba.get_num_threads())
+    except ImportError:  # pragma: no cover - numba is a base dependency
+        return os.cpu_count() or 1
+
+
+def _openblas_libs():
+    """ctypes handles of the OpenBLAS libraries loaded in this process (Linux; via /proc/self/maps)."""
+    import ctypes
+
+    libs = []
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line}
+    except OSError:  # pragma: no cover - not Linux
+        return libs
+    for path in sorted(paths):
+        try:
+            libs.append((path, ctypes.CDLL(path)))
+        except OSError:  # pragma: no cover
+            pass
+    return libs
+
+
+def _blas_fn(lib, stem: str):
+    for name in (f"scipy_openblas_{stem}64_", f"scipy_openblas_{stem}", f"openblas_{stem}64_", f"openblas_{stem}"):
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            return fn
+    return None
+
+
+def blas_threads(set_to: int | None = None) -> list[dict]:
+    """OpenBLAS thread count and core type of each OpenBLAS loaded here (NumPy's); optionally set the count.
+
+    Best effort through ctypes (what threadpoolctl does); an empty list when
+    no OpenBLAS is found. The core type shows the effect of OPENBLAS_CORETYPE.
+    """
+    import ctypes
+
+    out = []
+    for path, lib in _openblas_libs():
+        d = {"lib": Path(path).name}
+        if set_to is not None:
+            fn = _blas_fn(lib, "set_num_threads")
+            if fn is not None:
+                fn.argtypes, fn.restype = [ctypes.c_int], None
+                fn(int(set_to))
+        fn = _blas_fn(lib, "get_num_threads")
+        if fn is not None:
+            fn.restype = ctypes.c_int
+            d["threads"] = int(fn())
+        fn = _blas_fn(lib, "get_corename")
+        if fn is not None:
+            fn.restype = ctypes.c_char_p
+            d["corename"] = (fn() or b"").decode(errors="replace")
+        out.append(d)
+    return out
+
+
+def set_threads(n: int | None, torch_too: bool = True) -> int:
+    """Use ``n`` threads in numba, OpenBLAS (NumPy) and PyTorch; ``None``: leave numba and
+    OpenBLAS alone and give PyTorch numba's count. Returns the count PyTorch gets."""
+    if n is not None:
+        import numba
+
+        numba.set_num_threads(int(n))
+        blas_threads(int(n))
+    threads = int(n) if n is not None else numba_threads()
+    if torch_too and torch_available():
+        import torch
+
+        torch.set_num_threads(threads)
+    return threads
+
+
+def default_out_dir() -> Path:
+    """``$OUT`` when set, else ``benchmarks/results/`` (git-ignored)."""
+    env = os.environ.get("OUT", "").strip()
+    return Path(env) if env else REPO / "benchmarks" / "results"
+
+
+def split_list(values, cast=str):
+    """argparse helper: ``--x a b``, ``--x a,b`` and mixtures -> [cast(a), cast(b)]."""
+    out = []
+    for v in values or []:
+        out.extend(cast(p) for p in str(v).split(",") if p.strip())
+    return out
+
+
+def env_info() -> dict:
+    """What the numbers depend on: versions, threads, CPU, load, BLAS-related variables."""
+    info = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "numpy": np.__version__,
+        "numba_threads": numba_threads(),
+        "env": {k: v for k, v in sorted(os.environ.items())
+                if k.startswith(("OPENBLAS", "OMP_", "MKL_", "NUMBA_", "MINICNN_", "GOTO", "BLIS"))},
+    }
+    try:
+        info["loadavg_start"] = list(os.getloadavg())
+    except OSError:  # pragma: no cover
+        pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:  # pragma: no cover
+        pass
+    try:
+        import numba
+
+        info["numba"] = numba.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    info["openblas_runtime"] = blas_threads()
+    try:
+        info["blas"] = {k: v.get("version") for k, v in np.show_config(mode="dicts")["Build Dependencies"].items()}
+    except Exception:  # pragma: no cover - older numpy
+        pass
+    if torch_available():
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        info["torch_cuda"] = bool(torch.cuda.is_available())
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    import minicnn
+
+    info["minicnn_backends"] = minicnn.available_backends()
+    return info
+
+
+def write_json(path: Path, obj) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=1, default=_json_default)
+        f.write("\n")
+    return path
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# --- nets, inputs and MAC counts -------------------------------------------------
+
+def input_shape(net: str) -> tuple:
+    """Per-image input shape: (1, 28, 28) for the MNIST net, (3, 32, 32) for the CIFAR nets."""
+    check_net(net)
+    return (1, 28, 28) if net == "mnist" else (3, 32, 32)
+
+
+def check_net(net: str) -> None:
+    if net not in NETS:
+        raise ValueError(f"unknown net {net!r}; expected one of {list(NETS)}")
+
+
+def make_batch(net: str, batch_size: int, seed: int = 0):
+    """A float32 batch of standard-normal images and int64 labels in [0, 10)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch_size, *input_shape(net))).astype(np.float32)
+    y = rng.integers(0, 10, batch_size).astype(np.int64)
+    return x, y
+
+
+def count_macs(net: str) -> dict:
+    """Multiply-accumulates of one forward pass, per image, counted from the module tree.
+
+    conv: O*OH*OW*C*kh*kw;  conv-transpose: Cin*H*W*Cout*kh*kw;  linear: in*out.
+    Spatial sizes come from tracing one batch-1 forward pass (on the numpy
+    backend) through wrappers around the Conv2d / ConvTranspose2d / Linear
+    modules. Pooling, activations, losses and the optimiser are not counted.
+    A training step is counted as 3x the forward MACs (forward, grad-input and
+    grad-weight GEMMs; the first layer's grad-input is counted although unused).
+    """
+    import minicnn as mc
+    from minicnn import backend, nn
+    from minicnn.models import MODELS
+
+    check_net(net)
+    prev = backend.current().name
+    mc.set_backend("numpy")
+    try:
+        model = MODELS[net]()
+        model.eval()
+        layers = []
+
+        def wrap(name, m):
+            orig = m.forward
+
+            def traced(x, *args, **kwargs):
+                out = orig(x, *args, **kwargs)
+                if isinstance(m, nn.Conv2d):
+                    o, c, (kh, kw) = m.out_channels, m.in_channels, m.kernel_size
+                    macs = o * out.shape[2] * out.shape[3] * c * kh * kw
+                elif isinstance(m, nn.ConvTranspose2d):
+                    ci, co, (kh, kw) = m.in_channels, m.out_channels, m.kernel_size
+                    macs = ci * x.shape[2] * x.shape[3] * co * kh * kw
+                else:
+                    macs = math.prod(x.shape[1:-1]) * m.in_features * m.out_features
+                layers.append({"name": name, "type": type(m).__name__, "in_shape": list(x.shape[1:]),
+                               "out_shape": list(out.shape[1:]), "macs": int(macs)})
+                return out
+
+            m.forward = traced  # instance attribute; Module.__call__ finds it first
+
+        for name, m in model.named_modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                wrap(name, m)
+        x, _ = make_batch(net, 1)
+        model(mc.asarray(x))
+    finally:
+        mc.set_backend(prev)
+    fwd = sum(layer["macs"] for layer in layers)
+    return {"forward_per_image": fwd, "train_per_image": 3 * fwd, "layers": layers}
+
+
+# --- runners -------------------------------------------------------------------
+
+class Runner:
+    """One model + batch; ``run(k)`` does k steps and synchronises the device."""
+
+    label = "?"
+    kind = "?"
+    device = "cpu"
+
+    def activate(self) -> None:
+        """Make this runner's library state current (minicnn's global backend)."""
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def sync(self) -> None:
+        """Wait for queued device work (GPU runners)."""
+
+    def run(self, k: int) -> None:
+        self.activate()
+        for _ in range(k):
+            self.step()
+        self.sync()
+
+
+class MinicnnRunner(Runner):
+    kind = "minicnn"
+
+    def __init__(self, net: str, backend_name: str, batch_size: int, mode: str = "train", seed: int = 0):
+        import minicnn as mc
+        from minicnn import nn
+        from minicnn.models import MODELS
+
+        check_net(net)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.mc = mc
+        self.net, self.mode, self.batch_size = net, mode, batch_size
+        self.be = mc.set_backend(backend_name)
+        self.label = self.be.name
+        self.device = "cuda" if self.be.is_gpu else "cpu"
+        mc.manual_seed(seed)
+        self.model = MODELS[net]()
+        x, y = make_batch(net, batch_size, seed)
+        self.x, self.y = mc.asarray(x), mc.asarray(y)
+        self.deconv = net == "deconv"
+        if mode == "train":
+            self.model.train()
+            self.ce = nn.CrossEntropyLoss()
+            self.mse = nn.MSELoss() if self.deconv else None
+            self.opt = mc.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
+        else:
+            self.model.eval()
+        self.last = None
+
+    def activate(self):
+        self.mc.set_backend(self.label)
+
+    def step(self):
+        if self.mode == "infer":
+            self.last = self.model(self.x)
+            return
+        out = self.model(self.x)
+        if self.deconv:
+            logits, xhat = out
+            loss = self.ce(logits, self.y) + self.mse(xhat, self.x)
+            self.opt.zero_grad()
+            self.model.backward(self.ce.backward(), self.mse.backward())
+        else:
+            loss = self.ce(out, self.y)
+            self.opt.zero_grad()
+            self.model.backward(self.ce.backward())
+        self.opt.step()
+        self.last = loss
+
+    def sync(self):
+        if self.be.is_gpu:
+            self.be.xp.cuda.get_current_stream().synchronize()
+
+
+class TorchRunner(Runner):
+    kind = "torch"
+
+    def __init__(self, net: str, device: str, batch_size: int, mode: str = "train", seed: int = 0,
+                 threads: int | None = None):
+        import torch
+        import torch.nn.functional as F
+
+        from benchmarks.torch_models import TORCH_MODELS
+
+        check_net(net)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.torch, self.F = torch, F
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.net, self.mode, self.batch_size, self.device = net, mode, batch_size, device
+        self.label = TORCH_LABELS[device]
+        torch.manual_seed(seed)
+        self.model = TORCH_MODELS[net]().to(device)
+        x, y = make_batch(net, batch_size, seed)
+        self.x, self.y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        self.deconv = net == "deconv"
+        if mode == "train":
+            self.model.train()
+            self.opt = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
+        else:
+            self.model.eval()
+        self.last = None
+
+    def step(self):
+        F = self.F
+        if self.mode == "infer":
+            with self.torch.no_grad():
+                self.last = self.model(self.x)
+            return
+        self.opt.zero_grad(set_to_none=True)
+        out = self.model(self.x)
+        if self.deconv:
+            logits, xhat = out
+            loss = F.cross_entropy(logits, self.y) + F.mse_loss(xhat, self.x)
+        else:
+            loss = F.cross_entropy(out, self.y)
+        loss.backward()
+        self.opt.step()
+        self.last = loss
+
+    def sync(self):
+        if self.device == "cuda":
+            self.torch.cuda.synchronize()
+
+
+def make_runner(impl: str, net: str, batch_size: int, mode: str, seed: int = 0, threads: int | None = None):
+    """``impl``: a minicnn backend name, or ``torch-cpu`` / ``torch-cuda``."""
+    if impl.startswith("torch-"):
+        return TorchRunner(net, impl.split("-", 1)[1], batch_size, mode, seed, threads)
+    return MinicnnRunner(net, impl, batch_size, mode, seed)
+
+
+# --- timing --------------------------------------------------------------------
+
+def time_call(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def calibrate(runner: Runner, min_time: float, cap: int = 1 << 16) -> tuple[int, float]:
+    """Steps per timed block so that a block lasts about ``min_time`` seconds.
+
+    Runs blocks of 1, 4, 16, ... steps until one lasts >= min_time / 4 (these
+    are also warm-up steps). Returns (k, estimated seconds per step).
+    """
+    n = 1
+    while True:
+        t = time_call(lambda: runner.run(n))
+        if t >= min_time / 4 or n >= cap:
+            break
+        n *= 4
+    per_step = t / n
+    k = max(1, min(cap, math.ceil(min_time / max(per_step, 1e-9))))
+    return k, per_step
+
+
+def measure(runners: list, repeats: int, min_time: float, log=None) -> dict:
+    """Time several runners of one configuration fairly on a shared machine.
+
+    1. the first call of each runner alone: warm-up / JIT compile / cache load
+       (``first_call_s``);
+    2. calibration (also warm-up): steps per block ``k`` for each runner;
+    3. ``repeats`` rounds, round-robin over the runners (so a burst of load
+       from other processes hits all of them alike), each timing one block of
+       k steps; the per-step time of a repeat is block time / k.
+
+    Returns {label: {...}}; a runner that raises gets ``error`` and is dropped.
+    """
+    res = {r.label: {"steps_per_repeat": 0, "step_times_s": [], "first_call_s": None, "error": None}
+           for r in runners}
+    live = []
+    for r in runners:
+        try:
+            res[r.label]["first_call_s"] = time_call(lambda: r.run(1))
+            live.append(r)
+        except Exception as e:  # a backend under construction must not stop the whole run
+            res[r.label]["error"] = f"{type(e).__name__}: {e}"
+            if log:
+                log(f"  {r.label}: first call failed: {res[r.label]['error']}")
+    ks = {}
+    for r in list(live):
+        try:
+            ks[r.label], _ = calibrate(r, min_time)
+            res[r.label]["steps_per_repeat"] = ks[r.label]
+        except Exception as e:
+            res[r.label]["error"] = f"{type(e).__name__}: {e}"
+            live.remove(r)
+    for _ in range(repeats):
+        for r in list(live):
+            try:
+                t = time_call(lambda: r.run(ks[r.label]))
+                res[r.label]["step_times_s"].append(t / ks[r.label])
+            except Exception as e:
+                res[r.label]["error"] = f"{type(e).__name__}: {e}"
+                live.remove(r)
+    for d in res.values():
+        ts = d["step_times_s"]
+        d["median_step_s"] = float(np.median(ts)) if ts else None
+        d["min_step_s"] = float(min(ts)) if ts else None
+        d["repeats"] = len(ts)
+    return res
+
+
+def rss_now_mb() -> float | None:
+    """Current resident set size in MiB (Linux /proc), None elsewhere."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return None
+
+
+def fmt_num(v, digits=3) -> str:
+    """Compact number for tables: 3 significant digits, no exponent for usual sizes."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if v == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(v)))
+    if mag >= digits - 1:
+        return f"{v:,.0f}"
+    return f"{v:.{digits - 1 - mag}f}"

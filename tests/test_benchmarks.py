@@ -1,0 +1,97 @@
+"""Smoke tests of the benchmark scripts (tiny configurations, no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `benchmarks` is a folder of the checkout, not an installed package
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import common, layer_profile, throughput  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore_backend():
+    import minicnn as mc
+
+    prev = mc.get_backend()
+    yield
+    mc.set_backend(prev)
+
+
+def test_count_macs_tutorial():
+    macs = common.count_macs("tutorial")
+    # conv1 6*28*28*3*5*5, conv2 16*10*10*6*5*5, fc 400*120 + 120*84 + 84*10
+    assert macs["forward_per_image"] == 352_800 + 240_000 + 48_000 + 10_080 + 840
+    assert macs["train_per_image"] == 3 * macs["forward_per_image"]
+    assert [layer["name"] for layer in macs["layers"]] == ["conv1", "conv2", "fc1", "fc2", "fc3"]
+
+
+def test_count_macs_deconv_counts_transposed_convs():
+    layers = {layer["name"]: layer for layer in common.count_macs("deconv")["layers"]}
+    # Cin*H*W*Cout*kh*kw on the unpooled maps (16, 10, 10) and (6, 28, 28): the mirrors of conv2 and conv1
+    assert layers["deconv2"]["macs"] == 16 * 10 * 10 * 6 * 5 * 5 == layers["conv2"]["macs"]
+    assert layers["deconv1"]["macs"] == 6 * 28 * 28 * 3 * 5 * 5 == layers["conv1"]["macs"]
+    assert layers["deconv1"]["out_shape"] == [3, 32, 32]
+
+
+def test_throughput_quick_smoke(tmp_path):
+    report = throughput.main(["--quick", "--backends", "numpy", "--nets", "tutorial", "--batch-sizes", "4",
+                              "--repeats", "1", "--no-torch", "--out", str(tmp_path)])
+    path = tmp_path / "throughput.json"
+    assert path.exists() and (tmp_path / "throughput.png").stat().st_size > 0
+    data = json.loads(path.read_text())
+    assert data["results"] == json.loads(json.dumps(report["results"]))
+    meta = data["meta"]
+    for key in ("date", "numpy", "threads", "cpu_count", "impls", "repeats", "min_time_s", "command"):
+        assert key in meta, key
+    assert meta["impls"] == ["numpy"]
+    rows = data["results"]
+    assert {(r["net"], r["batch_size"], r["mode"], r["impl"]) for r in rows} == {
+        ("tutorial", 4, "train", "numpy"), ("tutorial", 4, "infer", "numpy")}
+    for r in rows:
+        assert r["error"] is None
+        for key in ("median_step_s", "min_step_s", "first_call_s", "images_per_s", "gflops", "macs_per_step"):
+            assert isinstance(r[key], (int, float)) and r[key] > 0, key
+        assert r["repeats"] == 1 and len(r["step_times_s"]) == 1 and r["steps_per_repeat"] >= 1
+        assert r["time_ratio_vs_torch"] is None and r["torch_ref"] is None
+        assert r["speedup_vs_numpy"] == pytest.approx(1.0)
+    assert data["macs"]["tutorial"]["forward_per_image"] == 651_720
+
+
+def test_throughput_with_torch_smoke(tmp_path):
+    pytest.importorskip("torch")
+    data = throughput.main(["--quick", "--backends", "numpy", "--modes", "infer", "--out", str(tmp_path),
+                            "--no-plot"])
+    rows = {r["impl"]: r for r in data["results"]}
+    assert set(rows) == {"numpy", "torch-cpu"}
+    assert rows["numpy"]["torch_ref"] == "torch-cpu" and rows["numpy"]["time_ratio_vs_torch"] > 0
+    assert data["meta"]["torch_threads"] == data["meta"]["threads"]
+
+
+def test_layer_profile_smoke(tmp_path):
+    rep = layer_profile.main(["--net", "deconv", "--batch-size", "2", "--backend", "numpy", "--steps", "2",
+                              "--min-time", "0", "--warmup", "1", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "layer_profile_deconv_numpy_b2.json").read_text())
+    keys = {e["key"] for e in saved["entries"]}
+    assert {"conv1.forward", "conv1.backward", "deconv1.backward", "loss.ce.forward", "loss.mse.backward",
+            "optimizer.step", "other"} <= keys
+    assert rep["step_median_s"] > 0
+    assert abs(sum(e["share"] for e in saved["entries"]) - 1) < 0.5  # medians, so only roughly 1
+
+
+def test_memory_smoke(tmp_path):
+    from benchmarks import memory
+
+    rep = memory.main(["--impls", "numpy", "--net", "tutorial", "--batch-size", "2", "--steps", "1",
+                       "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "memory.json").read_text())
+    (r,) = saved["results"]
+    assert "error" not in r, r.get("error")
+    assert r["impl"] == "numpy" and r["peak_mb"] >= r["baseline_mb"] > 0 and r["increment_mb"] >= 0
+    assert rep["results"][0]["peak_mb"] == r["peak_mb"]
