@@ -1,3 +1,135 @@
-"""Numba CPU kernels for the ``numba`` backend (entries override the reference)."""
+"""Numba CPU kernels for the ``numba`` backend (entries override the reference).
 
-TABLE: dict = {}
+Every entry has the signature and semantics of its ``minicnn.kernels.reference``
+namesake; the tests in ``tests/test_kernels_cpu.py`` compare them. Kernels are
+compiled lazily on first use per dtype/ndim and cached on disk (``cache=True``),
+each in a serial and a parallel (``prange``) variant; the thin Python wrapper
+makes the input C-contiguous and picks the variant by size (thread start-up
+costs more than it saves on small arrays).
+
+Extra entries, not in the reference table: ``bias_relu_forward`` and
+``relu_bias_backward`` (see ``fused.py``, which also holds their reference
+definitions).
+
+Threads. Each kernel has a serial and a parallel (``prange``) variant; the
+parallel one is used above a per-kernel size threshold only while parallel
+mode is on. ``set_parallel(True/False)`` switches it; at import the mode is
+taken from ``MINICNN_CPU_PARALLEL`` (``1``/``0``) when set, else it is on
+exactly when Numba's threading layer is TBB (``pip install tbb``) and Numba has
+more than one thread. Why not with the OpenMP layer (what this environment
+has): an OpenMP parallel region ends in a barrier that waits for every
+thread, so when the other core is busy (another process, or OpenBLAS threads
+still spinning after a matmul) each call waits for the scheduler to give the
+worker a core -- measured 4-13 ms per call on the 2-core dev box under load,
+against 4-2000 us of kernel work. TBB lets the calling thread do all the
+chunks itself and degrades to serial speed instead.
+``python -m minicnn.kernels.cpu.bench`` times the kernels and both variants.
+"""
+
+import os as _os
+
+from .activations import (
+    elu_backward,
+    elu_forward,
+    gelu_backward,
+    gelu_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu_backward,
+    relu_forward,
+)
+from .conv import col2im, im2col
+from .fused import bias_relu_forward, relu_bias_backward
+from .optim import adam_update, sgd_update
+from .pooling import (
+    maxpool2d_backward,
+    maxpool2d_forward,
+    maxunpool2d_backward,
+    maxunpool2d_forward,
+)
+
+TABLE: dict = {
+    "im2col": im2col,
+    "col2im": col2im,
+    "maxpool2d_forward": maxpool2d_forward,
+    "maxpool2d_backward": maxpool2d_backward,
+    "maxunpool2d_forward": maxunpool2d_forward,
+    "maxunpool2d_backward": maxunpool2d_backward,
+    "relu_forward": relu_forward,
+    "relu_backward": relu_backward,
+    "leaky_relu_forward": leaky_relu_forward,
+    "leaky_relu_backward": leaky_relu_backward,
+    "elu_forward": elu_forward,
+    "elu_backward": elu_backward,
+    "gelu_forward": gelu_forward,
+    "gelu_backward": gelu_backward,
+    "sgd_update": sgd_update,
+    "adam_update": adam_update,
+    # extras (fused; reference definitions in fused.py)
+    "bias_relu_forward": bias_relu_forward,
+    "relu_bias_backward": relu_bias_backward,
+}
+
+from . import activations as _activations
+from . import conv as _conv
+from . import fused as _fused
+from . import optim as _optim
+from . import pooling as _pooling
+
+_THRESHOLD_MODULES = (_conv, _pooling, _activations, _optim, _fused)
+# name -> (module, default): the element counts above which a wrapper uses
+# the parallel kernel (module-level constants ending in _PAR_MIN)
+_DEFAULT_THRESHOLDS = {
+    name: (mod, getattr(mod, name))
+    for mod in _THRESHOLD_MODULES
+    for name in dir(mod)
+    if name.endswith("_PAR_MIN")
+}
+_NEVER = 1 << 62
+
+
+def set_parallel(enabled: bool = True) -> None:
+    """Let the wrappers use the parallel kernels above their size thresholds
+    (``True``, the default) or always the serial ones (``False``)."""
+    for name, (mod, default) in _DEFAULT_THRESHOLDS.items():
+        setattr(mod, name, default if enabled else _NEVER)
+
+
+def parallel_enabled() -> bool:
+    """Whether the parallel kernels are in use (see ``set_parallel``)."""
+    return any(getattr(mod, name) < _NEVER for name, (mod, _) in _DEFAULT_THRESHOLDS.items())
+
+
+def _tbb_layer() -> bool:
+    """Whether Numba's parallel regions run (or will run) on TBB."""
+    from numba.np.ufunc import parallel
+
+    if getattr(parallel, "_is_initialized", False):
+        import numba
+
+        return numba.threading_layer() == "tbb"
+    from numba import config
+
+    if config.THREADING_LAYER not in ("default", "safe", "threadsafe", "forksafe", "tbb"):
+        return False  # an explicit "omp" or "workqueue"
+    try:
+        from numba.np.ufunc import tbbpool  # noqa: F401  (loads libtbb, starts nothing)
+    except Exception:  # ImportError or a TBB too old/new for this Numba
+        return False
+    return True
+
+
+def _initial_parallel() -> bool:
+    env = _os.environ.get("MINICNN_CPU_PARALLEL", "").strip().lower()
+    if env in ("0", "false", "no", "off"):
+        return False
+    if env in ("1", "true", "yes", "on"):
+        return True
+    from numba import config
+
+    return config.NUMBA_NUM_THREADS > 1 and _tbb_layer()
+
+
+set_parallel(_initial_parallel())
+
+__all__ = ["TABLE", "set_parallel", "parallel_enabled", *TABLE]

@@ -1,0 +1,65 @@
+"""Shared helpers for the Numba CPU kernels.
+
+Every kernel body is written once, as a plain Python function whose outer
+loop is a ``prange``, and compiled twice:
+
+* a **serial** variant (``parallel=False``: ``prange`` is just ``range``), for
+  small arrays, where waking the worker threads costs more than it saves;
+* a **parallel** variant (``parallel=True``), for large arrays.
+
+The thin Python wrapper picks one by comparing the amount of work with a
+per-kernel threshold (measured on the tutorial-net shapes with ``bench.py``),
+and only while parallel mode is on (see ``__init__``).
+
+Numba's on-disk cache keys entries by the function's qualified name and its
+bytecode, not by the compile flags, so the two variants are compiled from two
+*copies* of the Python function with distinct qualified names; otherwise the
+serial and parallel builds would overwrite each other's cache entries. The
+names also carry a digest of the compile options (see ``_tag``).
+
+``error_model="numpy"``: a float division by zero gives inf/nan as in NumPy
+(the reference) instead of raising, and the division needs no branch, so loops
+such as Adam's vectorise. Kernels check their integer divisors themselves.
+"""
+
+from __future__ import annotations
+
+import types
+import zlib
+
+from numba import njit
+
+__all__ = ["dual", "serial"]
+
+
+def _clone(fn, suffix: str):
+    """A copy of ``fn`` (same code and globals) under the name ``fn.__name__ + suffix``."""
+    f = types.FunctionType(
+        fn.__code__, fn.__globals__, fn.__name__ + suffix, fn.__defaults__, fn.__closure__
+    )
+    f.__qualname__ = fn.__qualname__ + suffix
+    f.__module__ = fn.__module__
+    f.__doc__ = fn.__doc__
+    return f
+
+
+def _tag(opts) -> str:
+    """A short digest of the compile options, put in the cached name: Numba's
+    cache is invalidated by edits to the function's own file only, so without
+    it a change of options here would keep loading the old machine code."""
+    return zlib.crc32(repr(sorted(opts.items())).encode()).to_bytes(4, "big").hex()
+
+
+def dual(fn, fastmath=False):
+    """Compile ``fn`` as (serial, parallel) cached Numba dispatchers."""
+    opts = dict(cache=True, fastmath=fastmath, error_model="numpy")
+    ser = njit(**opts)(_clone(fn, "_serial_" + _tag(opts)))
+    popts = dict(opts, parallel=True)
+    par = njit(**popts)(_clone(fn, "_parallel_" + _tag(popts)))
+    return ser, par
+
+
+def serial(fn, fastmath=False):
+    """Compile ``fn`` as one cached serial Numba dispatcher."""
+    opts = dict(cache=True, fastmath=fastmath, error_model="numpy")
+    return njit(**opts)(_clone(fn, "_" + _tag(opts)))

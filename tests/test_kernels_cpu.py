@@ -1,0 +1,487 @@
+"""The Numba CPU kernels (``minicnn.kernels.cpu``) against the reference kernels.
+
+Every kernel is run in its serial compiled variant for float32 and float64
+and in its parallel variant for float32 (the ``dtype`` fixture moves the size
+thresholds so the wrapper picks the variant wanted), on a fixed list of
+hand-picked and seeded-random shapes: odd sizes, batch 1, padding, stride >
+kernel, overlapping pooling windows, non-contiguous inputs, ties, NaN, +-inf.
+Pooling indices and values, pool-backward/unpool routing (and sums),
+im2col/col2im, ReLU/leaky ReLU, SGD and Adam are compared exactly
+(np.array_equal); ELU forward, GELU and the fused bias gradient to
+float rounding. No timing assertions here: see the report for timings.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+
+from minicnn.kernels import cpu
+from minicnn.kernels import reference as ref
+from minicnn.kernels.cpu import activations, conv, fused, optim, pooling
+
+DTYPES = [np.float32, np.float64]
+RTOL = {np.float32: 1e-5, np.float64: 1e-6}
+ATOL = {np.float32: 1e-6, np.float64: 1e-12}
+
+_MODULES = (conv, pooling, activations, optim, fused)
+
+
+# (compiled variant, dtype). Every variant is compiled per dtype on first use,
+# which dominates this file's cold-cache run time; the parallel variants run
+# the same source as the serial ones (only the outer loop is split between
+# threads), so they are checked for float32 and the serial ones for both.
+MODES = [("serial", np.float32), ("serial", np.float64), ("parallel", np.float32)]
+
+
+def _force(monkeypatch, variant):
+    value = 0 if variant == "parallel" else 1 << 62
+    for mod in _MODULES:
+        for name in dir(mod):
+            if name.endswith("_PAR_MIN"):
+                monkeypatch.setattr(mod, name, value)
+
+
+@pytest.fixture(params=MODES, ids=[f"{v}-{np.dtype(d).name}" for v, d in MODES])
+def dtype(request, monkeypatch):
+    """The dtype to test, with every wrapper forced onto one compiled variant."""
+    variant, dt = request.param
+    _force(monkeypatch, variant)
+    return dt
+
+
+@pytest.fixture
+def serial_f32(monkeypatch):
+    _force(monkeypatch, "serial")
+    return np.float32
+
+
+def _rng(*key):
+    """A generator seeded from ``key`` reproducibly (``hash`` is salted per process)."""
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def _distinct(rng, shape, dtype):
+    """Distinct, exactly representable values (negatives included), shuffled."""
+    size = int(np.prod(shape))
+    return (rng.permutation(size).astype(dtype) - size // 3).reshape(shape) * dtype(0.5)
+
+
+def _out(size, k, s, p):
+    return (size + 2 * p - k) // s + 1
+
+
+# (n, c, h, w, kh, kw, sh, sw, ph, pw)
+CONV_CASES = [
+    (1, 1, 5, 5, 3, 3, 1, 1, 0, 0),
+    (2, 3, 7, 9, 3, 2, 2, 1, 1, 0),  # odd sizes, rectangular kernel
+    (1, 2, 6, 5, 2, 2, 3, 3, 0, 1),  # stride > kernel
+    (3, 2, 8, 8, 5, 5, 1, 1, 2, 2),  # "same" padding
+    (2, 1, 4, 4, 1, 1, 1, 1, 0, 0),  # 1x1
+    (1, 3, 5, 7, 3, 3, 2, 2, 3, 1),  # padding as large as the kernel: all-zero rows
+    (2, 2, 9, 4, 4, 1, 2, 3, 1, 2),
+    (4, 3, 32, 32, 5, 5, 1, 1, 0, 0),  # tutorial net conv1, batch 4
+    (4, 6, 14, 14, 5, 5, 1, 1, 0, 0),  # tutorial net conv2, batch 4
+]
+_r = np.random.default_rng(1234)
+for _ in range(6):
+    _kh, _kw = int(_r.integers(1, 5)), int(_r.integers(1, 5))
+    _sh, _sw = int(_r.integers(1, 4)), int(_r.integers(1, 4))
+    _ph, _pw = int(_r.integers(0, 3)), int(_r.integers(0, 3))
+    _h = int(_r.integers(max(1, _kh - 2 * _ph), 12))
+    _w = int(_r.integers(max(1, _kw - 2 * _pw), 12))
+    CONV_CASES.append((int(_r.integers(1, 4)), int(_r.integers(1, 4)), _h, _w, _kh, _kw, _sh, _sw, _ph, _pw))
+
+# pooling: padding <= kernel // 2 (PyTorch's rule), so every window holds an element
+POOL_CASES = [
+    (1, 1, 4, 4, 2, 2, 2, 2, 0, 0),
+    (2, 3, 7, 5, 3, 3, 2, 2, 1, 1),  # overlapping windows, odd sizes, padding
+    (1, 2, 9, 9, 3, 3, 1, 1, 1, 1),  # heavy overlap
+    (2, 2, 8, 7, 2, 3, 3, 4, 1, 1),  # stride > kernel
+    (3, 2, 6, 6, 4, 2, 1, 2, 2, 1),
+    (2, 3, 5, 6, 2, 2, 1, 1, 0, 0),  # 2x2 fast path with overlapping windows
+    (1, 1, 5, 6, 1, 1, 1, 1, 0, 0),
+    (4, 6, 28, 28, 2, 2, 2, 2, 0, 0),  # tutorial net pool1, batch 4
+    (4, 16, 10, 10, 2, 2, 2, 2, 0, 0),  # tutorial net pool2, batch 4
+]
+for _ in range(6):
+    _kh, _kw = int(_r.integers(1, 5)), int(_r.integers(1, 5))
+    _sh, _sw = int(_r.integers(1, 5)), int(_r.integers(1, 5))
+    _ph, _pw = int(_r.integers(0, _kh // 2 + 1)), int(_r.integers(0, _kw // 2 + 1))
+    _h, _w = int(_r.integers(_kh, 13)), int(_r.integers(_kw, 13))
+    POOL_CASES.append((int(_r.integers(1, 4)), int(_r.integers(1, 4)), _h, _w, _kh, _kw, _sh, _sw, _ph, _pw))
+
+
+def _ids(cases):
+    return ["x".join(map(str, c[:4])) + "-k%d%d-s%d%d-p%d%d" % c[4:] for c in cases]
+
+
+# ---------------------------------------------------------------- registry
+
+
+def test_table_covers_reference_and_backend_uses_it():
+    assert set(ref.TABLE) <= set(cpu.TABLE)
+    assert {"bias_relu_forward", "relu_bias_backward"} <= set(cpu.TABLE)
+    from minicnn import backend
+
+    ops = backend.get("numba").ops
+    for name, fn in cpu.TABLE.items():
+        assert getattr(ops, name) is fn
+
+
+def test_set_parallel_switches_every_threshold():
+    was = cpu.parallel_enabled()
+    try:
+        cpu.set_parallel(False)
+        assert not cpu.parallel_enabled()
+        assert conv.IM2COL_PAR_MIN > 1 << 40 and activations.CHEAP_PAR_MIN > 1 << 40
+        x = np.arange(2 * 3 * 9 * 9, dtype=np.float32).reshape(2, 3, 9, 9)
+        np.testing.assert_array_equal(cpu.im2col(x, 3, 3, 1, 1, 1, 1), ref.im2col(x, 3, 3, 1, 1, 1, 1))
+        cpu.set_parallel(True)
+        assert cpu.parallel_enabled() and conv.IM2COL_PAR_MIN < 1 << 40
+    finally:
+        cpu.set_parallel(was)
+
+
+# ---------------------------------------------------------------- im2col / col2im
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=_ids(CONV_CASES))
+def test_im2col_col2im(case, dtype):
+    n, c, h, w, kh, kw, sh, sw, ph, pw = case
+    rng = _rng("conv", case, dtype)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    got = cpu.im2col(x, kh, kw, sh, sw, ph, pw)
+    want = ref.im2col(x, kh, kw, sh, sw, ph, pw)
+    assert got.dtype == dtype and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, want)
+
+    cols = rng.standard_normal(want.shape).astype(dtype)
+    got = cpu.col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw)
+    want = ref.col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw)
+    assert got.dtype == dtype and got.shape == (n, c, h, w) and got.flags.c_contiguous
+    # same order of summation as the reference: bit-identical
+    np.testing.assert_array_equal(got, want)
+
+
+def test_im2col_col2im_non_contiguous(dtype):
+    rng = _rng("conv-nc", dtype)
+    base = rng.standard_normal((3, 5, 9, 14)).astype(dtype)
+    x = base[:, ::2, :, ::2]  # (3, 3, 9, 7), strided view
+    assert not x.flags.c_contiguous
+    want = ref.im2col(x, 3, 2, 1, 2, 1, 1)
+    np.testing.assert_array_equal(cpu.im2col(x, 3, 2, 1, 2, 1, 1), want)
+    cols = rng.standard_normal(want.shape).astype(dtype)
+    cols_t = np.ascontiguousarray(cols.transpose(0, 2, 1)).transpose(0, 2, 1)  # F-ish view
+    assert not cols_t.flags.c_contiguous
+    np.testing.assert_array_equal(
+        cpu.col2im(cols_t, 3, 3, 9, 7, 3, 2, 1, 2, 1, 1), ref.col2im(cols, 3, 3, 9, 7, 3, 2, 1, 2, 1, 1)
+    )
+
+
+def test_col2im_is_adjoint_of_im2col():
+    # <im2col(x), y> == <x, col2im(y)> -- independent of the reference
+    rng = _rng("adjoint")
+    x = rng.standard_normal((2, 3, 9, 8))
+    y = rng.standard_normal(cpu.im2col(x, 3, 4, 2, 1, 1, 2).shape)
+    lhs = np.vdot(cpu.im2col(x, 3, 4, 2, 1, 1, 2), y)
+    rhs = np.vdot(x, cpu.col2im(y, 2, 3, 9, 8, 3, 4, 2, 1, 1, 2))
+    assert lhs == pytest.approx(rhs, rel=1e-12)
+
+
+# ---------------------------------------------------------------- max pooling
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=_ids(POOL_CASES))
+def test_maxpool_forward_backward_distinct(case, dtype):
+    n, c, h, w, kh, kw, sh, sw, ph, pw = case
+    rng = _rng("pool", case, dtype)
+    x = _distinct(rng, (n, c, h, w), dtype)
+    out, idx = cpu.maxpool2d_forward(x, kh, kw, sh, sw, ph, pw)
+    rout, ridx = ref.maxpool2d_forward(x, kh, kw, sh, sw, ph, pw)
+    assert out.dtype == dtype and idx.dtype == np.int64
+    assert out.shape == (n, c, _out(h, kh, sh, ph), _out(w, kw, sw, pw))
+    np.testing.assert_array_equal(idx, ridx)
+    np.testing.assert_array_equal(out, rout)
+
+    # backward: routing (and, with overlapping windows, the sums) bit-identical
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx = cpu.maxpool2d_backward(dout, idx, h, w)
+    assert dx.dtype == dtype and dx.shape == x.shape
+    np.testing.assert_array_equal(dx, ref.maxpool2d_backward(dout, ridx, h, w))
+
+    # unpool forward places x at idx (the last write wins on a repeated index)
+    up = cpu.maxunpool2d_forward(dout, idx, h, w)
+    assert up.dtype == dtype
+    np.testing.assert_array_equal(up, ref.maxunpool2d_forward(dout, ridx, h, w))
+    # unpool backward gathers
+    g = rng.standard_normal((n, c, h, w)).astype(dtype)
+    np.testing.assert_array_equal(cpu.maxunpool2d_backward(g, idx), ref.maxunpool2d_backward(g, ridx))
+
+
+def test_maxpool_ties_and_infinities(dtype):
+    """Many equal values (and -inf next to the -inf padding): same first-max index."""
+    rng = _rng("ties", dtype)
+    for case in POOL_CASES[:7]:
+        n, c, h, w, kh, kw, sh, sw, ph, pw = case
+        x = rng.choice(np.array([-np.inf, -1.0, 0.0, 2.0], dtype=dtype), size=(n, c, h, w))
+        out, idx = cpu.maxpool2d_forward(x, kh, kw, sh, sw, ph, pw)
+        rout, ridx = ref.maxpool2d_forward(x, kh, kw, sh, sw, ph, pw)
+        np.testing.assert_array_equal(idx, ridx)
+        np.testing.assert_array_equal(out, rout)
+    # all-equal input: the first window position every time
+    x = np.full((1, 1, 4, 4), 3.0, dtype=dtype)
+    _, idx = cpu.maxpool2d_forward(x, 2, 2, 2, 2, 0, 0)
+    np.testing.assert_array_equal(idx[0, 0], [[0, 2], [8, 10]])
+
+
+def test_maxpool_nan(dtype):
+    """A NaN is the maximum of its window (the first NaN if several), as in the reference."""
+    rng = _rng("nan", dtype)
+    for case in POOL_CASES[:7]:
+        n, c, h, w, kh, kw, sh, sw, ph, pw = case
+        x = rng.standard_normal((n, c, h, w)).astype(dtype)
+        x[rng.random(x.shape) < 0.15] = np.nan
+        out, idx = cpu.maxpool2d_forward(x, kh, kw, sh, sw, ph, pw)
+        rout, ridx = ref.maxpool2d_forward(x, kh, kw, sh, sw, ph, pw)
+        np.testing.assert_array_equal(idx, ridx)
+        np.testing.assert_array_equal(out, rout)  # NaN == NaN here
+        assert np.isnan(out).any()
+    x = np.array([[[[1.0, np.nan], [np.nan, 5.0]]]], dtype=dtype)
+    out, idx = cpu.maxpool2d_forward(x, 2, 2, 2, 2, 0, 0)
+    assert np.isnan(out[0, 0, 0, 0]) and idx[0, 0, 0, 0] == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_maxpool_all_padding_window(dtype):
+    # padding > kernel / 2 (PyTorch refuses it; the reference allows it): windows
+    # lying wholly in the padding give -inf and the first padding position
+    x = _distinct(_rng("allpad"), (2, 2, 3, 4), dtype)
+    for args in [(1, 1, 1, 1, 1, 1), (2, 1, 3, 2, 2, 1)]:
+        out, idx = cpu.maxpool2d_forward(x, *args)
+        rout, ridx = ref.maxpool2d_forward(x, *args)
+        np.testing.assert_array_equal(idx, ridx)
+        np.testing.assert_array_equal(out, rout)
+        assert np.isneginf(out).any() and (idx < 0).any()
+
+
+def test_pool_non_contiguous_inputs(dtype):
+    rng = _rng("pool-nc", dtype)
+    base = _distinct(rng, (2, 6, 10, 16), dtype)
+    x = base[:, ::2, :, ::2]
+    out, idx = cpu.maxpool2d_forward(x, 3, 3, 2, 2, 1, 1)
+    rout, ridx = ref.maxpool2d_forward(x, 3, 3, 2, 2, 1, 1)
+    np.testing.assert_array_equal(idx, ridx)
+    np.testing.assert_array_equal(out, rout)
+    dbig = rng.standard_normal((2, 3, 5, 8)).astype(dtype)
+    dout = dbig[..., ::2]  # (2, 3, 5, 4), strided
+    idx_nc = np.asfortranarray(idx)
+    np.testing.assert_array_equal(
+        cpu.maxpool2d_backward(dout, idx_nc, 10, 8), ref.maxpool2d_backward(dout, ridx, 10, 8)
+    )
+    np.testing.assert_array_equal(
+        cpu.maxunpool2d_forward(dout, idx_nc, 10, 8), ref.maxunpool2d_forward(dout, ridx, 10, 8)
+    )
+
+
+def test_pool_bad_indices_raise():
+    dout = np.ones((1, 1, 2, 2), np.float32)
+    bad = np.array([[[[0, 1], [2, 16]]]], dtype=np.int64)  # plane of 4x4 = 16
+    with pytest.raises(IndexError):
+        cpu.maxpool2d_backward(dout, bad, 4, 4)
+    with pytest.raises(IndexError):
+        cpu.maxpool2d_backward(dout, -bad, 4, 4)
+    with pytest.raises(IndexError):
+        cpu.maxunpool2d_forward(dout, bad, 4, 4)
+    with pytest.raises(IndexError):
+        cpu.maxunpool2d_backward(np.ones((1, 1, 4, 4), np.float32), bad)
+    # negative indices wrap once, as NumPy's indexing does in the reference
+    neg = np.array([[[[-1, -16], [3, 5]]]], dtype=np.int64)
+    np.testing.assert_array_equal(
+        cpu.maxunpool2d_forward(dout * 2, neg, 4, 4), ref.maxunpool2d_forward(dout * 2, neg, 4, 4)
+    )
+
+
+# ---------------------------------------------------------------- activations
+
+
+def _act_input(rng, dtype, shape=(3, 5, 7, 6)):
+    x = rng.standard_normal(shape).astype(dtype) * 3
+    flat = x.reshape(-1)
+    flat[:8] = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, -1e-30, 40.0]
+    return x
+
+
+def _check(got, want, dtype, exact):
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if exact:
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=RTOL[dtype], atol=ATOL[dtype])
+
+
+def test_relu_leaky(dtype):
+    rng = _rng("relu", dtype)
+    x = _act_input(rng, dtype)
+    dy = _act_input(rng, dtype)
+    y, m = cpu.relu_forward(x)
+    ry, rm = ref.relu_forward(x)
+    assert m.dtype == np.bool_
+    _check(y, ry, dtype, True)
+    _check(m, rm, dtype, True)
+    _check(cpu.relu_backward(dy, m), ref.relu_backward(dy, rm), dtype, True)
+    for slope in (0.01, 0.3):
+        y, m = cpu.leaky_relu_forward(x, slope)
+        ry, rm = ref.leaky_relu_forward(x, slope)
+        _check(y, ry, dtype, True)
+        _check(m, rm, dtype, True)
+        _check(cpu.leaky_relu_backward(dy, m, slope), ref.leaky_relu_backward(dy, rm, slope), dtype, True)
+    # non-contiguous inputs and a 2-D (fully connected) shape
+    xt = x[:, :, ::2].transpose(0, 1, 3, 2)
+    _check(cpu.relu_forward(xt)[0], ref.relu_forward(xt)[0], dtype, True)
+    mt = (dy > 0)[:, :, ::2].transpose(0, 1, 3, 2)
+    _check(cpu.relu_backward(xt, mt), ref.relu_backward(xt, mt), dtype, True)
+
+
+def test_elementwise_other_ndims(serial_f32):
+    # kernels are compiled per ndim: check the fully-connected (2-D) and a 3-D shape once
+    rng = _rng("ndims")
+    for shape in [(7, 13), (3, 5, 7)]:
+        x = _act_input(rng, np.float32, shape)
+        dy = rng.standard_normal(shape).astype(np.float32)
+        y, m = cpu.relu_forward(x)
+        ry, rm = ref.relu_forward(x)
+        _check(y, ry, np.float32, True)
+        _check(m, rm, np.float32, True)
+        _check(cpu.relu_backward(dy, m), ref.relu_backward(dy, rm), np.float32, True)
+        b = rng.standard_normal(shape[1]).astype(np.float32)
+        y, m = cpu.bias_relu_forward(x, b)
+        ry, rm = fused.bias_relu_forward_reference(x, b)
+        _check(y, ry, np.float32, True)
+        _check(m, rm, np.float32, True)
+        dx, db = cpu.relu_bias_backward(dy, m)
+        rdx, rdb = fused.relu_bias_backward_reference(dy, rm)
+        _check(dx, rdx, np.float32, True)
+        _check(db, rdb, np.float32, False)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # inf * 0 in the reference
+def test_elu(dtype):
+    rng = _rng("elu", dtype)
+    x = _act_input(rng, dtype)
+    dy = _act_input(rng, dtype)
+    for alpha in (1.0, 0.4):
+        y = cpu.elu_forward(x, alpha)
+        ry = ref.elu_forward(x, alpha)
+        _check(y, ry, dtype, False)
+        _check(cpu.elu_backward(dy, ry, alpha), ref.elu_backward(dy, ry, alpha), dtype, True)
+
+
+def _check_vs64(got, ref_fn, args, dtype):
+    """Within float rounding of the reference evaluated in float64 (then cast), and
+    close to the reference in ``dtype`` (whose float32 intermediates lose up to
+    ~|x| * 2**-22 to cancellation)."""
+    want64 = ref_fn(*[a.astype(np.float64) if isinstance(a, np.ndarray) else a for a in args])
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want64.astype(dtype), rtol=RTOL[dtype], atol=ATOL[dtype])
+    loose = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, ref_fn(*args), rtol=RTOL[dtype], atol=loose)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu(dtype, approximate):
+    rng = _rng("gelu", dtype, approximate)
+    x = _act_input(rng, dtype)
+    x.reshape(-1)[2:4] = 0  # no infinities: inf * 0 forms make the comparison moot
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    _check_vs64(cpu.gelu_forward(x, approximate), ref.gelu_forward, (x, approximate), dtype)
+    _check_vs64(cpu.gelu_backward(dy, x, approximate), ref.gelu_backward, (dy, x, approximate), dtype)
+
+
+# ---------------------------------------------------------------- optimisers
+
+SGD_CONFIGS = [
+    # lr, momentum, dampening, nesterov, weight_decay
+    (0.1, 0.0, 0.0, False, 0.0),
+    (0.05, 0.0, 0.0, False, 1e-3),
+    (0.01, 0.9, 0.0, False, 0.0),
+    (0.01, 0.9, 0.1, False, 5e-4),
+    (0.02, 0.8, 0.0, True, 1e-2),
+]
+
+
+@pytest.mark.parametrize("cfg", SGD_CONFIGS, ids=[str(c) for c in SGD_CONFIGS])
+def test_sgd_update(cfg, dtype):
+    lr, momentum, dampening, nesterov, wd = cfg
+    rng = _rng("sgd", cfg, dtype)
+    p = rng.standard_normal((6, 21)).astype(dtype)
+    rp = p.copy()
+    buf = np.zeros_like(p) if momentum else None
+    rbuf = np.zeros_like(p) if momentum else None
+    for step in range(3):
+        g = rng.standard_normal(p.shape).astype(dtype)
+        cpu.sgd_update(p, g, buf, lr, momentum, dampening, nesterov, wd, step == 0)
+        ref.sgd_update(rp, g, rbuf, lr, momentum, dampening, nesterov, wd, step == 0)
+        np.testing.assert_array_equal(p, rp)
+        if momentum:
+            np.testing.assert_array_equal(buf, rbuf)
+    assert p.dtype == dtype
+
+
+@pytest.mark.parametrize("wd", [0.0, 1e-2])
+def test_adam_update(wd, dtype):
+    rng = _rng("adam", wd, dtype)
+    p = rng.standard_normal((10, 9)).astype(dtype)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    rp, rm, rv = p.copy(), m.copy(), v.copy()
+    for step in range(1, 4):
+        g = rng.standard_normal(p.shape).astype(dtype)
+        cpu.adam_update(p, g, m, v, step, 1e-3, 0.9, 0.999, 1e-8, wd)
+        ref.adam_update(rp, g, rm, rv, step, 1e-3, 0.9, 0.999, 1e-8, wd)
+        np.testing.assert_array_equal(m, rm)
+        np.testing.assert_array_equal(v, rv)
+        np.testing.assert_array_equal(p, rp)
+    assert p.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_optim_non_contiguous_falls_back_in_place(dtype):
+    rng = _rng("optim-nc", dtype)
+    base = rng.standard_normal((8, 6)).astype(dtype)
+    rbase = base.copy()
+    g = rng.standard_normal((8, 6)).astype(dtype)[:, ::2]
+    buf, rbuf = np.zeros((8, 3), dtype), np.zeros((8, 3), dtype)
+    cpu.sgd_update(base[:, ::2], g, buf, 0.1, 0.9, 0.0, False, 0.0, True)
+    ref.sgd_update(rbase[:, ::2], g, rbuf, 0.1, 0.9, 0.0, False, 0.0, True)
+    np.testing.assert_array_equal(base, rbase)  # the update landed in the view
+    m, v, rm, rv = (np.zeros((8, 3), dtype) for _ in range(4))
+    cpu.adam_update(base[:, ::2], g, m, v, 1, 1e-2, 0.9, 0.999, 1e-8, 0.0)
+    ref.adam_update(rbase[:, ::2], g, rm, rv, 1, 1e-2, 0.9, 0.999, 1e-8, 0.0)
+    np.testing.assert_allclose(base, rbase, rtol=RTOL[dtype])
+
+
+# ---------------------------------------------------------------- fused extras
+
+
+def test_fused_bias_relu(dtype):
+    shape = (4, 6, 28, 28)
+    rng = _rng("fused", dtype)
+    x = _act_input(rng, dtype, shape)
+    b = rng.standard_normal(shape[1]).astype(dtype)
+    y, m = cpu.bias_relu_forward(x, b)
+    ry, rm = fused.bias_relu_forward_reference(x, b)
+    _check(y, ry, dtype, True)
+    _check(m, rm, dtype, True)
+    # and the reference itself is relu_forward(x + b)
+    z = x + b.reshape((1, -1) + (1,) * (x.ndim - 2))
+    np.testing.assert_array_equal(ry, ref.relu_forward(z)[0])
+
+    dy = rng.standard_normal(shape).astype(dtype)
+    dx, db = cpu.relu_bias_backward(dy, m)
+    rdx, rdb = fused.relu_bias_backward_reference(dy, rm)
+    _check(dx, rdx, dtype, True)
+    assert db.shape == (shape[1],)
+    _check(db, rdb, dtype, False)
+    np.testing.assert_allclose(db, rdx.sum(axis=(0,) + tuple(range(2, dy.ndim))), rtol=1e-4, atol=1e-4)
