@@ -334,7 +334,7 @@ class MinicnnRunner(Runner):
         self.label = self.be.name
         self.device = "cuda" if self.be.is_gpu else "cpu"
         mc.manual_seed(seed)
-        self.model = MODELS[net]()
+        self.model = MODELS[net]().requires_input_grad_(False)  # like a torch input without requires_grad
         x, y = make_batch(net, batch_size, seed)
         self.x, self.y = mc.asarray(x), mc.asarray(y)
         self.deconv = net == "deconv"

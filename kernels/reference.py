@@ -14,8 +14,9 @@ maxpool2d_forward      x (N, C, H, W) -> out, idx (N, C, OH, OW); idx is the
                        flat offset h*W + w of the max inside its (H, W) plane
                        (PyTorch's convention); padding counts as -inf; ties
                        take the first maximum in row-major window order
-maxpool2d_backward     dout, idx (N, C, OH, OW) -> dx (N, C, H, W), summing
-                       when overlapping windows share a maximum
+maxpool2d_backward     dout, idx (N, C, OH, OW), H, W [, kh, kw, sh, sw, ph, pw]
+                       -> dx (N, C, H, W), summing when overlapping windows
+                       share a maximum
 maxunpool2d_forward    x, idx (N, C, H, W) -> out (N, C, OH, OW), zeros except
                        out.flat-in-plane[idx] = x
 maxunpool2d_backward   dout (N, C, OH, OW), idx (N, C, H, W) -> dx (N, C, H, W)
@@ -111,8 +112,12 @@ def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
     return xp.ascontiguousarray(out), idx
 
 
-def maxpool2d_backward(dout, idx, h, w):
-    """Route dout (N, C, OH, OW) to the argmax positions idx -> dx (N, C, H, W)."""
+def maxpool2d_backward(dout, idx, h, w, kh=None, kw=None, sh=None, sw=None, ph=0, pw=0):
+    """Route dout (N, C, OH, OW) to the argmax positions idx -> dx (N, C, H, W).
+
+    The window geometry (as given to the forward) is optional; the CUDA kernel
+    uses it to run as a gather over input pixels, this scatter ignores it.
+    """
     xp = _xp(dout)
     n, c = dout.shape[:2]
     plane = h * w

@@ -234,6 +234,7 @@ class Trainer:
         if epochs < 0 or log_every < 1 or progress_every < 1 or checkpoint_every < 0:
             raise ValueError("Trainer: epochs >= 0, log_every >= 1, progress_every >= 1, checkpoint_every >= 0")
         self.model, self.optimizer, self.objective = model, optimizer, objective
+        model.requires_input_grad_(False)  # training never uses d loss / d image
         self.train_loader, self.eval_loader = train_loader, eval_loader
         self.num_classes = int(num_classes)
         self.out_dir = Path(out_dir)

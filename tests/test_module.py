@@ -158,3 +158,20 @@ def test_double_and_to_backend():
     m.to_backend("numpy")
     with pytest.raises(TypeError):
         m.to(np.int32)
+
+
+def test_skipping_input_grad_keeps_parameter_grads():
+    rng = np.random.default_rng(3)
+    x = mc.asarray(rng.standard_normal((2, 3, 32, 32)).astype(np.float32))
+    g = mc.asarray(rng.standard_normal((2, 10)).astype(np.float32))
+    grads = []
+    for flag in (True, False):
+        mc.manual_seed(4)
+        net = TutorialNet().requires_input_grad_(flag)
+        assert net.input_layer() is net.conv1
+        net(x)
+        dx = net.backward(g)
+        assert (dx is None) == (not flag)
+        grads.append({k: mc.to_numpy(p.grad) for k, p in net.named_parameters()})
+    for k in grads[0]:
+        np.testing.assert_array_equal(grads[0][k], grads[1][k], err_msg=k)

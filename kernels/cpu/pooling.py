@@ -262,8 +262,11 @@ def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
     return f(x, kh, kw, sh, sw, ph, pw)
 
 
-def maxpool2d_backward(dout, idx, h, w):
-    """Route dout (N, C, OH, OW) to the argmax positions idx -> dx (N, C, H, W)."""
+def maxpool2d_backward(dout, idx, h, w, kh=None, kw=None, sh=None, sw=None, ph=0, pw=0):
+    """Route dout (N, C, OH, OW) to the argmax positions idx -> dx (N, C, H, W).
+
+    The optional window geometry is not needed for this per-plane scatter.
+    """
     dout = np.ascontiguousarray(dout)
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     if dout.size >= MAXPOOL_BWD_PAR_MIN:

@@ -55,10 +55,11 @@ def conv2d_forward(x, w, b, stride, padding):
     return out.reshape(n, o, oh, ow), (x, cols, w, b is not None, stride, padding)
 
 
-def conv2d_backward(dout, cache):
+def conv2d_backward(dout, cache, need_dx=True):
     """dW = sum_n dout_n (O, L) @ cols_n^T;  db = sum dout;  dx = col2im(W^T @ dout).
 
-    Returns (dx, dw, db); db is None when the layer has no bias.
+    Returns (dx, dw, db); db is None when the layer has no bias, dx is None
+    when ``need_dx`` is False.
     """
     be = backend.current()
     xp, ops = be.xp, be.ops
@@ -70,14 +71,15 @@ def conv2d_backward(dout, cache):
     db = d.sum(axis=(0, 2)) if has_bias else None
     if cols is not None:
         dw = xp.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)  # sum_n (O, L) @ (L, K) -> (O, K)
-        dx = ops.col2im(xp.matmul(w2.T, d), n, c, h, wd, kh, kw, sh, sw, ph, pw)
+        dx = ops.col2im(xp.matmul(w2.T, d), n, c, h, wd, kh, kw, sh, sw, ph, pw) if need_dx else None
     else:
         dw = xp.zeros(w2.shape, dtype=w.dtype)
-        dx = xp.empty(x.shape, dtype=x.dtype)
+        dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
         for i, j in _batch_chunks(n, c * kh * kw * d.shape[2] * x.itemsize):
             cols_ij = ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
             dw += xp.matmul(d[i:j], cols_ij.transpose(0, 2, 1)).sum(axis=0)
-            dx[i:j] = ops.col2im(xp.matmul(w2.T, d[i:j]), j - i, c, h, wd, kh, kw, sh, sw, ph, pw)
+            if need_dx:
+                dx[i:j] = ops.col2im(xp.matmul(w2.T, d[i:j]), j - i, c, h, wd, kh, kw, sh, sw, ph, pw)
     return dx, dw.reshape(w.shape), db
 
 
@@ -100,6 +102,7 @@ class Conv2d(Module):
         shape = (self.out_channels, self.in_channels, *self.kernel_size)
         self.weight = Parameter(init.kaiming_uniform(shape, dtype=dtype))
         self.bias = Parameter(init.default_bias(self.out_channels, shape, dtype=dtype)) if bias else None
+        self.needs_input_grad = True  # see Module.requires_input_grad_
         self._cache = None
 
     def forward(self, x):
@@ -114,7 +117,8 @@ class Conv2d(Module):
         return out
 
     def backward(self, grad_out):
-        dx, dw, db = conv2d_backward(grad_out, self._need_cache(self._cache))
+        """Returns dx (None if ``needs_input_grad`` is False); adds into weight.grad, bias.grad."""
+        dx, dw, db = conv2d_backward(grad_out, self._need_cache(self._cache), self.needs_input_grad)
         self.weight.accumulate(dw)
         if db is not None:
             self.bias.accumulate(db)

@@ -58,6 +58,8 @@ class Parameter:
 class Module:
     """Base class: registers parameters, buffers and sub-modules by attribute."""
 
+    needs_input_grad = True  # layers that can skip d/d input honour False
+
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
@@ -162,6 +164,25 @@ class Module:
 
     def eval(self) -> "Module":
         return self.train(False)
+
+    def input_layer(self) -> "Module":
+        """The module that receives the model's input: the first registered
+        sub-module, recursively (``conv1`` of the seed models)."""
+        m = self
+        while m._modules:
+            m = next(iter(m._modules.values()))
+        return m
+
+    def requires_input_grad_(self, flag: bool = True) -> "Module":
+        """Whether ``backward`` must compute d loss / d input (default: yes).
+
+        Training never needs it, and for the first convolution it is the
+        largest single piece of work (a GEMM and a col2im over the whole
+        input). With ``False`` the input layer skips it and its ``backward``
+        returns None, as PyTorch skips inputs without ``requires_grad``.
+        """
+        object.__setattr__(self.input_layer(), "needs_input_grad", bool(flag))
+        return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():

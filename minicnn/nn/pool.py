@@ -15,16 +15,16 @@ from minicnn.nn.module import Module
 
 
 def maxpool2d_forward(x, kernel_size, stride, padding):
-    """out, idx (N, C, OH, OW); cache: (idx, H, W)."""
+    """out, idx (N, C, OH, OW); cache: (idx, H, W, window geometry)."""
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     out, idx = backend.current().ops.maxpool2d_forward(x, kh, kw, sh, sw, ph, pw)
-    return out, idx, (idx, x.shape[2], x.shape[3])
+    return out, idx, (idx, x.shape[2], x.shape[3], (kh, kw, sh, sw, ph, pw))
 
 
 def maxpool2d_backward(dout, cache):
     """dx (N, C, H, W): each dout pixel is added at its switch position."""
-    idx, h, w = cache
-    return backend.current().ops.maxpool2d_backward(dout, idx, h, w)
+    idx, h, w, window = cache
+    return backend.current().ops.maxpool2d_backward(dout, idx, h, w, *window)
 
 
 class MaxPool2d(Module):
