@@ -108,8 +108,9 @@ def transform():
 def load_cifar(data_dir=None, subset: float | None = None, seed: int = 0):
     """``(train, test)`` CIFAR-10 datasets, reduced to the fraction ``subset`` (stratified, seeded) when given."""
     try:
-        train = data.CIFAR10(data_dir, train=True)
-        test = data.CIFAR10(data_dir, train=False)
+        # Downloads the official archive (MD5-checked) when it is missing and a network exists.
+        train = data.CIFAR10(data_dir, train=True, download=True)
+        test = data.CIFAR10(data_dir, train=False, download=True)
     except data.DatasetNotFoundError as e:
         raise SystemExit(f"error: {e}") from None
     if subset is not None and subset < 1.0:
