@@ -22,37 +22,9 @@ import numpy as np
 
 
 def build(task: str):
-    import torch
-    import torch.nn as tnn
-    import torch.nn.functional as F
+    from benchmarks.torch_models import TorchDeconvNet, TorchTutorialNet
 
-    class Tutorial(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.conv2 = tnn.Conv2d(3, 6, 5), tnn.Conv2d(6, 16, 5)
-            self.fc1, self.fc2, self.fc3 = tnn.Linear(400, 120), tnn.Linear(120, 84), tnn.Linear(84, 10)
-
-        def forward(self, x):
-            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-            return self.fc3(F.relu(self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))))
-
-    class Deconv(Tutorial):
-        def __init__(self):
-            super().__init__()
-            self.deconv2, self.deconv1 = tnn.ConvTranspose2d(16, 6, 5), tnn.ConvTranspose2d(6, 3, 5)
-
-        def forward(self, x):
-            a1 = F.relu(self.conv1(x))
-            z1, i1 = F.max_pool2d(a1, 2, return_indices=True)
-            a2 = F.relu(self.conv2(z1))
-            z2, i2 = F.max_pool2d(a2, 2, return_indices=True)
-            logits = self.fc3(F.relu(self.fc2(F.relu(self.fc1(torch.flatten(z2, 1))))))
-            u2 = F.relu(F.max_unpool2d(z2, i2, 2, output_size=a2.shape[2:]))
-            u1 = F.relu(F.max_unpool2d(self.deconv2(u2), i1, 2, output_size=a1.shape[2:]))
-            return logits, self.deconv1(u1)
-
-    return Tutorial() if task == "task1" else Deconv()
+    return TorchTutorialNet() if task == "task1" else TorchDeconvNet()
 
 
 def run(task, seed, data_dir, epochs, batch_size, lr, momentum, lam, subset, threads):

@@ -268,34 +268,7 @@ def test_schedulers():
 
 # --- seed models ------------------------------------------------------------
 
-class TorchTutorialNet(tnn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.conv2 = tnn.Conv2d(3, 6, 5), tnn.Conv2d(6, 16, 5)
-        self.fc1, self.fc2, self.fc3 = tnn.Linear(400, 120), tnn.Linear(120, 84), tnn.Linear(84, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
-
-
-class TorchDeconvNet(TorchTutorialNet):
-    def __init__(self):
-        super().__init__()
-        self.deconv2, self.deconv1 = tnn.ConvTranspose2d(16, 6, 5), tnn.ConvTranspose2d(6, 3, 5)
-
-    def forward(self, x):
-        a1 = F.relu(self.conv1(x))
-        z1, i1 = F.max_pool2d(a1, 2, return_indices=True)
-        a2 = F.relu(self.conv2(z1))
-        z2, i2 = F.max_pool2d(a2, 2, return_indices=True)
-        h = F.relu(self.fc2(F.relu(self.fc1(torch.flatten(z2, 1)))))
-        logits = self.fc3(h)
-        u2 = F.relu(F.max_unpool2d(z2, i2, 2, output_size=a2.shape[2:]))
-        u1 = F.relu(F.max_unpool2d(self.deconv2(u2), i1, 2, output_size=a1.shape[2:]))
-        return logits, self.deconv1(u1)
+from benchmarks.torch_models import TorchDeconvNet, TorchTutorialNet  # noqa: E402  (torch present here)
 
 
 def test_tutorial_net_training_step():
