@@ -16,13 +16,22 @@ from minicnn.nn import init
 from minicnn.nn._checks import check_input, pair
 from minicnn.nn.module import Module, Parameter
 
-# Above this many bytes the (N, K, L) column matrix is built one batch chunk at a
-# time and not kept for backward (backward rebuilds it chunk by chunk).
-COLS_BYTES_LIMIT = 512 * 2**20
+# The (N, K, L) column matrix is kept for backward when it has at most
+# limits["keep"] bytes. A larger one is built a batch chunk of about limits["chunk"] at a
+# time, used while it is still in cache, dropped, and rebuilt chunk by chunk in
+# backward: on the CPU that is faster for large batches (im2col + GEMM run out of
+# cache instead of memory) and bounds the memory a conv layer holds. The GPU
+# keeps the whole matrix unless it is huge.
+CPU_LIMITS = {"keep": 8 * 2**20, "chunk": 2 * 2**20}
+GPU_LIMITS = {"keep": 512 * 2**20, "chunk": 512 * 2**20}
 
 
-def _batch_chunks(n: int, bytes_per_sample: int):
-    per = max(1, COLS_BYTES_LIMIT // max(1, bytes_per_sample))
+def _batch_chunks(n: int, bytes_per_sample: int, gpu: bool):
+    """[(start, stop)] batch ranges; one range means: build and keep the whole matrix."""
+    limits = GPU_LIMITS if gpu else CPU_LIMITS
+    if n * bytes_per_sample <= limits["keep"]:
+        return [(0, n)]
+    per = max(1, limits["chunk"] // max(1, bytes_per_sample))
     return [(i, min(n, i + per)) for i in range(0, n, per)]
 
 
@@ -32,7 +41,7 @@ def conv2d_forward(x, w, b, stride, padding):
     """out (N, O, OH, OW) = W (O, K) @ im2col(x) (N, K, L) + b.
 
     cache: (x, cols or None, w, b is not None, stride, padding); ``cols`` is
-    kept unless it exceeds COLS_BYTES_LIMIT.
+    kept unless it is larger than CPU_LIMITS / GPU_LIMITS["keep"] allow.
     """
     be = backend.current()
     xp, ops = be.xp, be.ops
@@ -41,7 +50,7 @@ def conv2d_forward(x, w, b, stride, padding):
     (sh, sw), (ph, pw) = stride, padding
     oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(wd, kw, sw, pw)
     w2 = w.reshape(o, -1)
-    chunks = _batch_chunks(n, c * kh * kw * oh * ow * x.itemsize)
+    chunks = _batch_chunks(n, c * kh * kw * oh * ow * x.itemsize, be.is_gpu)
     if len(chunks) == 1:
         cols = ops.im2col(x, kh, kw, sh, sw, ph, pw)  # (N, K, L)
         out = xp.matmul(w2, cols)  # (N, O, L)
@@ -75,7 +84,7 @@ def conv2d_backward(dout, cache, need_dx=True):
     else:
         dw = xp.zeros(w2.shape, dtype=w.dtype)
         dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
-        for i, j in _batch_chunks(n, c * kh * kw * d.shape[2] * x.itemsize):
+        for i, j in _batch_chunks(n, c * kh * kw * d.shape[2] * x.itemsize, be.is_gpu):
             cols_ij = ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
             dw += xp.matmul(d[i:j], cols_ij.transpose(0, 2, 1)).sum(axis=0)
             if need_dx:
