@@ -49,13 +49,14 @@ class CrossEntropyLoss(_Loss):
             if lo < 0 or hi >= c:
                 raise ValueError(f"CrossEntropyLoss: labels must lie in [0, {c}), got range [{lo}, {hi}]")
         shifted = logits - logits.max(axis=1, keepdims=True)
-        logsumexp = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-        logp = shifted - logsumexp
+        e = xp.exp(shifted)
+        total = e.sum(axis=1, keepdims=True)
+        logp = shifted - xp.log(total)
         picked = xp.take_along_axis(logp, target.reshape(-1, 1).astype(xp.int64), axis=1)[:, 0]
         loss = -picked.sum()
         if self.reduction == "mean":
             loss = loss / n
-        self._cache = (xp.exp(logp), target)
+        self._cache = (e / total, target)  # softmax, reusing exp(shifted)
         return loss
 
     def backward(self, grad=1.0):
