@@ -456,6 +456,9 @@ def calibrate(runner: Runner, min_time: float, cap: int = 1 << 16) -> tuple[int,
     return k, per_step
 
 
+SETTLE_S = 0.25  # idle time before each timed block (see measure)
+
+
 def measure(runners: list, repeats: int, min_time: float, log=None) -> dict:
     """Time several runners of one configuration fairly on a shared machine.
 
@@ -464,7 +467,11 @@ def measure(runners: list, repeats: int, min_time: float, log=None) -> dict:
     2. calibration (also warm-up): steps per block ``k`` for each runner;
     3. ``repeats`` rounds, round-robin over the runners (so a burst of load
        from other processes hits all of them alike), each timing one block of
-       k steps; the per-step time of a repeat is block time / k.
+       k steps; the per-step time of a repeat is block time / k. Before each
+       block the runner is made current, the machine is left idle for
+       ``SETTLE_S`` and one untimed step is run: idle BLAS/OpenMP workers of
+       the runner timed just before keep spinning for up to ~0.1 s (OpenBLAS)
+       and would otherwise steal a core from this one.
 
     Returns {label: {...}}; a runner that raises gets ``error`` and is dropped.
     """
@@ -490,6 +497,9 @@ def measure(runners: list, repeats: int, min_time: float, log=None) -> dict:
     for _ in range(repeats):
         for r in list(live):
             try:
+                r.activate()
+                time.sleep(SETTLE_S)
+                r.run(1)
                 t = time_call(lambda: r.run(ks[r.label]))
                 res[r.label]["step_times_s"].append(t / ks[r.label])
             except Exception as e:

@@ -34,11 +34,14 @@ class BackendError(RuntimeError):
 class Backend:
     """An array module plus a kernel table. ``ops.NAME(...)`` calls a kernel."""
 
-    def __init__(self, name: str, xp, table: dict):
+    def __init__(self, name: str, xp, table: dict, on_select=None, on_deselect=None):
         self.name = name
         self.xp = xp
         self.table = dict(table)
         self.ops = SimpleNamespace(**self.table)
+        # called when this backend becomes / stops being the current one
+        self.on_select = on_select
+        self.on_deselect = on_deselect
 
     @property
     def is_gpu(self) -> bool:
@@ -73,9 +76,13 @@ def _make_numba() -> Backend:
     from minicnn.kernels import reference
     from minicnn.kernels import cpu
 
+    from minicnn.kernels.cpu import threads
+
     table = dict(reference.TABLE)
     table.update(cpu.TABLE)
-    return Backend("numba", np, table)
+    # BLAS runs single-threaded while numba is selected: minicnn splits the
+    # batch over the cores itself (kernels/cpu/threads.py says why)
+    return Backend("numba", np, table, on_select=threads.hold_blas, on_deselect=threads.release_blas)
 
 
 def _make_cupy() -> Backend:
@@ -145,20 +152,32 @@ def _build(name: str) -> Backend:
     return _cache[name]
 
 
-def set_backend(name: str) -> Backend:
-    """Select the backend for every layer created or run from now on."""
+def _select(new: Backend) -> Backend:
     global _current
-    _current = _build(name)
-    return _current
+    if new is not _current:
+        if _current is not None and _current.on_deselect is not None:
+            _current.on_deselect()
+        if new.on_select is not None:
+            new.on_select()
+        _current = new
+    return new
+
+
+def set_backend(name: str) -> Backend:
+    """Select the backend for every layer created or run from now on.
+
+    Selecting ``numba`` holds NumPy's BLAS at one thread until another backend
+    is selected (minicnn then splits each layer's batch over the cores itself).
+    """
+    return _select(_build(name))
 
 
 def current() -> Backend:
     """The active Backend object (reads ``MINICNN_BACKEND`` on first use)."""
-    global _current
     if _current is None:
         env = os.environ.get("MINICNN_BACKEND", "").strip()
         try:
-            _current = _build(env or "numpy")
+            return _select(_build(env or "numpy"))
         except BackendError as e:
             raise BackendError(f"MINICNN_BACKEND={env!r}: {e}") from e
     return _current

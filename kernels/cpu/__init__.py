@@ -9,7 +9,8 @@ costs more than it saves on small arrays).
 
 Extra entries, not in the reference table: ``bias_relu_forward`` and
 ``relu_bias_backward`` (see ``fused.py``, which also holds their reference
-definitions).
+definitions), and ``run_split``, which runs a layer's independent batch chunks
+in one thread per core (see ``threads.py``; layers without it loop serially).
 
 Threads. Each kernel has a serial and a parallel (``prange``) variant; the
 parallel one is used above a per-kernel size threshold only while parallel
@@ -41,6 +42,7 @@ from .activations import (
 from .conv import col2im, im2col
 from .fused import bias_relu_forward, relu_bias_backward
 from .optim import adam_update, sgd_update
+from .threads import run_split
 from .pooling import (
     maxpool2d_backward,
     maxpool2d_forward,
@@ -68,6 +70,8 @@ TABLE: dict = {
     # extras (fused; reference definitions in fused.py)
     "bias_relu_forward": bias_relu_forward,
     "relu_bias_backward": relu_bias_backward,
+    # extra: how layers run independent batch chunks (one thread per core; threads.py)
+    "run_split": run_split,
 }
 
 from . import activations as _activations

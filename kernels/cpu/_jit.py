@@ -17,6 +17,9 @@ bytecode, not by the compile flags, so the two variants are compiled from two
 serial and parallel builds would overwrite each other's cache entries. The
 names also carry a digest of the compile options (see ``_tag``).
 
+``nogil=True``: a kernel releases the GIL, so the batch chunks that
+``threads.run_split`` hands to several Python threads really run at once.
+
 ``error_model="numpy"``: a float division by zero gives inf/nan as in NumPy
 (the reference) instead of raising, and the division needs no branch, so loops
 such as Adam's vectorise. Kernels check their integer divisors themselves.
@@ -52,7 +55,7 @@ def _tag(opts) -> str:
 
 def dual(fn, fastmath=False):
     """Compile ``fn`` as (serial, parallel) cached Numba dispatchers."""
-    opts = dict(cache=True, fastmath=fastmath, error_model="numpy")
+    opts = dict(cache=True, nogil=True, fastmath=fastmath, error_model="numpy")
     ser = njit(**opts)(_clone(fn, "_serial_" + _tag(opts)))
     popts = dict(opts, parallel=True)
     par = njit(**popts)(_clone(fn, "_parallel_" + _tag(popts)))
@@ -61,5 +64,5 @@ def dual(fn, fastmath=False):
 
 def serial(fn, fastmath=False):
     """Compile ``fn`` as one cached serial Numba dispatcher."""
-    opts = dict(cache=True, fastmath=fastmath, error_model="numpy")
+    opts = dict(cache=True, nogil=True, fastmath=fastmath, error_model="numpy")
     return njit(**opts)(_clone(fn, "_" + _tag(opts)))

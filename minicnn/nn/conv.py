@@ -35,13 +35,68 @@ def _batch_chunks(n: int, bytes_per_sample: int, gpu: bool):
     return [(i, min(n, i + per)) for i in range(0, n, per)]
 
 
+# A kept matrix is still split into up to KEPT_SPLIT batch ranges where the
+# backend runs shares in parallel (CPU threads), so the GEMMs of a small batch
+# use every core too -- when the layer has at least SPLIT_MIN_MACS multiply-adds:
+# below that (~0.1 ms of one core) handing work to a thread costs more than it saves.
+KEPT_SPLIT = 8
+SPLIT_MIN_MACS = 1 << 22
+
+
+def _work_items(ops, n: int, chunks, macs: int):
+    """The batch ranges a layer hands to ``run_split`` (see ``_run_split``)."""
+    if len(chunks) > 1 or not hasattr(ops, "run_split") or macs < SPLIT_MIN_MACS:
+        return chunks
+    per = -(-n // KEPT_SPLIT)
+    return [(i, min(n, i + per)) for i in range(0, n, per)]
+
+
+def _run_split(ops):
+    """How a layer runs its independent batch ranges: ``ops.run_split`` where the
+    backend has it (numba: the ranges are dealt to one thread per core, see
+    ``kernels/cpu/threads.py``), else one share with every range, in order."""
+    return getattr(ops, "run_split", None) or _serial_split
+
+
+def _serial_split(fn, items):
+    return [fn(list(items))]
+
+
+def _sum_shares(parts):
+    """Sum per-share partial results in share order (independent of thread timing)."""
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total
+
+
+# Above this many bytes, the CPU does not materialise the (n, O, K) stack of
+# per-sample weight-gradient products but adds one sample's product at a time.
+STACK_LIMIT = 1 * 2**20
+
+
+def _add_weight_grad(dw, d, cols, gpu: bool):
+    """dw (O, K) += sum_n d_n (O, L) @ cols_n^T (L, K) for a chunk d (n, O, L), cols (n, K, L).
+
+    One batched product and its sum (one call each, what the GPU always
+    does), unless on the CPU the (n, O, K) stack of products would exceed
+    STACK_LIMIT: then one sample's product at a time (no large temporary).
+    """
+    if gpu or d.shape[0] * dw.size * dw.itemsize <= STACK_LIMIT:
+        dw += (d @ cols.transpose(0, 2, 1)).sum(axis=0)
+        return
+    for k in range(d.shape[0]):
+        dw += d[k] @ cols[k].T
+
+
 # --- Conv2d ------------------------------------------------------------------
 
 def conv2d_forward(x, w, b, stride, padding):
     """out (N, O, OH, OW) = W (O, K) @ im2col(x) (N, K, L) + b.
 
     cache: (x, cols or None, w, b is not None, stride, padding); ``cols`` is
-    kept unless it is larger than CPU_LIMITS / GPU_LIMITS["keep"] allow.
+    kept unless it is larger than CPU_LIMITS / GPU_LIMITS["keep"] allow, in
+    which case it is built (and in backward rebuilt) a batch chunk at a time.
     """
     be = backend.current()
     xp, ops = be.xp, be.ops
@@ -51,16 +106,17 @@ def conv2d_forward(x, w, b, stride, padding):
     oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(wd, kw, sw, pw)
     w2 = w.reshape(o, -1)
     chunks = _batch_chunks(n, c * kh * kw * oh * ow * x.itemsize, be.is_gpu)
-    if len(chunks) == 1:
-        cols = ops.im2col(x, kh, kw, sh, sw, ph, pw)  # (N, K, L)
-        out = xp.matmul(w2, cols)  # (N, O, L)
-    else:
-        cols = None
-        out = xp.empty((n, o, oh * ow), dtype=x.dtype)
-        for i, j in chunks:
-            out[i:j] = xp.matmul(w2, ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw))
-    if b is not None:
-        out += b.reshape(1, o, 1)
+    cols = ops.im2col(x, kh, kw, sh, sw, ph, pw) if len(chunks) == 1 else None  # (N, K, L)
+    out = xp.empty((n, o, oh * ow), dtype=x.dtype)
+
+    def fill(share):  # the output rows of one share of batch ranges
+        for i, j in share:
+            cols_ij = cols[i:j] if cols is not None else ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
+            xp.matmul(w2, cols_ij, out=out[i:j])
+            if b is not None:
+                out[i:j] += b.reshape(1, o, 1)
+
+    _run_split(ops)(fill, _work_items(ops, n, chunks, n * o * w2.shape[1] * oh * ow))
     return out.reshape(n, o, oh, ow), (x, cols, w, b is not None, stride, padding)
 
 
@@ -78,17 +134,19 @@ def conv2d_backward(dout, cache, need_dx=True):
     d = dout.reshape(n, o, -1)  # (N, O, L)
     w2 = w.reshape(o, -1)
     db = d.sum(axis=(0, 2)) if has_bias else None
-    if cols is not None:
-        dw = xp.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)  # sum_n (O, L) @ (L, K) -> (O, K)
-        dx = ops.col2im(xp.matmul(w2.T, d), n, c, h, wd, kh, kw, sh, sw, ph, pw) if need_dx else None
-    else:
-        dw = xp.zeros(w2.shape, dtype=w.dtype)
-        dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
-        for i, j in _batch_chunks(n, c * kh * kw * d.shape[2] * x.itemsize, be.is_gpu):
-            cols_ij = ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
-            dw += xp.matmul(d[i:j], cols_ij.transpose(0, 2, 1)).sum(axis=0)
+    dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
+    chunks = [(0, n)] if cols is not None else _batch_chunks(n, c * kh * kw * d.shape[2] * x.itemsize, be.is_gpu)
+
+    def grads(share):  # dx rows of one share of batch ranges; returns their part of dW
+        dw_share = xp.zeros(w2.shape, dtype=w.dtype)
+        for i, j in share:
+            cols_ij = cols[i:j] if cols is not None else ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
+            _add_weight_grad(dw_share, d[i:j], cols_ij, be.is_gpu)
             if need_dx:
                 dx[i:j] = ops.col2im(xp.matmul(w2.T, d[i:j]), j - i, c, h, wd, kh, kw, sh, sw, ph, pw)
+        return dw_share
+
+    dw = _sum_shares(_run_split(ops)(grads, _work_items(ops, n, chunks, n * w2.size * d.shape[2])))
     return dx, dw.reshape(w.shape), db
 
 
@@ -152,7 +210,8 @@ def conv_transpose2d_out_size(size, k, s, p, op):
 def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
     """out = col2im(W (C_in, C_out*kh*kw)^T @ x (N, C_in, H*W)) + b.
 
-    cache: (x, w, b is not None, stride, padding, out shape).
+    The column matrix is never kept: it is built a batch range at a time.
+    cache: (x, w, b is not None, stride, padding).
     """
     be = backend.current()
     xp, ops = be.xp, be.ops
@@ -161,10 +220,18 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
     (sh, sw), (ph, pw), (oph, opw) = stride, padding, output_padding
     oh = conv_transpose2d_out_size(h, kh, sh, ph, oph)
     ow = conv_transpose2d_out_size(wd, kw, sw, pw, opw)
-    cols = xp.matmul(w.reshape(cin, -1).T, x.reshape(n, cin, h * wd))  # (N, C_out*kh*kw, H*W)
-    out = ops.col2im(cols, n, cout, oh, ow, kh, kw, sh, sw, ph, pw)
-    if b is not None:
-        out += b.reshape(1, cout, 1, 1)
+    wt = w.reshape(cin, -1).T  # (C_out*kh*kw, C_in)
+    x3 = x.reshape(n, cin, h * wd)
+    out = xp.empty((n, cout, oh, ow), dtype=x.dtype)
+
+    def fill(share):
+        for i, j in share:
+            out[i:j] = ops.col2im(xp.matmul(wt, x3[i:j]), j - i, cout, oh, ow, kh, kw, sh, sw, ph, pw)
+            if b is not None:
+                out[i:j] += b.reshape(1, cout, 1, 1)
+
+    chunks = _batch_chunks(n, wt.shape[0] * h * wd * x.itemsize, be.is_gpu)
+    _run_split(ops)(fill, _work_items(ops, n, chunks, n * wt.size * h * wd))
     return out, (x, w, b is not None, stride, padding)
 
 
@@ -175,12 +242,22 @@ def conv_transpose2d_backward(dout, cache):
     x, w, has_bias, (sh, sw), (ph, pw) = cache
     n, cin, h, wd = x.shape
     _, cout, kh, kw = w.shape
-    dcols = ops.im2col(dout, kh, kw, sh, sw, ph, pw)  # (N, C_out*kh*kw, H*W)
     w2 = w.reshape(cin, -1)
-    dx = xp.matmul(w2, dcols).reshape(x.shape)
-    dw = xp.matmul(x.reshape(n, cin, -1), dcols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+    x3 = x.reshape(n, cin, h * wd)
+    dx = xp.empty(x3.shape, dtype=x.dtype)
+
+    def grads(share):
+        dw_share = xp.zeros(w2.shape, dtype=w.dtype)
+        for i, j in share:
+            dcols = ops.im2col(dout[i:j], kh, kw, sh, sw, ph, pw)  # (n, C_out*kh*kw, H*W)
+            xp.matmul(w2, dcols, out=dx[i:j])
+            _add_weight_grad(dw_share, x3[i:j], dcols, be.is_gpu)
+        return dw_share
+
+    chunks = _batch_chunks(n, w2.shape[1] * h * wd * x.itemsize, be.is_gpu)
+    dw = _sum_shares(_run_split(ops)(grads, _work_items(ops, n, chunks, n * w2.size * h * wd)))
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    return dx, dw, db
+    return dx.reshape(x.shape), dw.reshape(w.shape), db
 
 
 class ConvTranspose2d(Module):

@@ -1,0 +1,138 @@
+"""kernels/cpu/threads.py: batch ranges split over CPU threads, BLAS held at one
+thread while the numba backend is selected, and layers that use the split
+giving the same numbers as the serial path."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn import backend, nn
+from minicnn.kernels.cpu import threads
+from minicnn.nn import conv
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+@pytest.fixture
+def three_workers(monkeypatch):
+    monkeypatch.setattr(threads, "workers", lambda: 3)
+
+
+def test_shares_are_round_robin_in_order_and_run_on_pool_threads(three_workers):
+    seen = []
+
+    def fn(share):
+        seen.append(threading.current_thread().name)
+        return list(share)
+
+    out = threads.run_split(fn, range(8))
+    assert out == [[0, 3, 6], [1, 4, 7], [2, 5]]
+    assert all(name.startswith("minicnn-cpu") for name in seen)
+
+
+def test_one_item_or_one_worker_runs_in_the_calling_thread(monkeypatch):
+    caller = threading.current_thread().name
+    assert threads.run_split(lambda s: (threading.current_thread().name, s), [5]) == [(caller, [5])]
+    monkeypatch.setattr(threads, "workers", lambda: 1)
+    assert threads.run_split(lambda s: (threading.current_thread().name, s), [1, 2]) == [(caller, [1, 2])]
+
+
+def test_nested_split_runs_serially_inside_a_share(three_workers):
+    out = threads.run_split(lambda share: threads.run_split(lambda inner: list(inner), range(4)), range(3))
+    assert out == [[[0, 1, 2, 3]]] * 3
+
+
+def test_a_failing_share_raises_and_blas_gets_its_threads_back(three_workers):
+    if not _blas_threads():
+        pytest.skip("threadpoolctl finds no BLAS library in this NumPy")
+    before = _blas_threads()
+    inside = []
+
+    def fn(share):
+        inside.append(_blas_threads())
+        if 1 in share:
+            raise ValueError("share with item 1")
+        return share
+
+    backend.set_backend("numpy")  # nothing held: run_split limits BLAS itself
+    with pytest.raises(ValueError, match="share with item 1"):
+        threads.run_split(fn, range(3))
+    assert all(v == [1] * len(before) for v in inside)
+    assert _blas_threads() == before
+
+
+def test_selecting_numba_holds_blas_at_one_thread_until_deselected():
+    if not _blas_threads():
+        pytest.skip("threadpoolctl finds no BLAS library in this NumPy")
+    backend.set_backend("numpy")
+    before = _blas_threads()
+    try:
+        backend.set_backend("numba")
+        assert threads.blas_held()
+        assert _blas_threads() == [1] * len(before)
+        backend.set_backend("numba")  # re-selecting changes nothing
+        assert _blas_threads() == [1] * len(before)
+    finally:
+        backend.set_backend("numpy")
+    assert not threads.blas_held()
+    assert _blas_threads() == before
+
+
+@pytest.fixture
+def numba_split(monkeypatch, three_workers):
+    """numba backend with every conv split into ranges (no size threshold)."""
+    monkeypatch.setattr(conv, "SPLIT_MIN_MACS", 0)
+    calls = []
+    ops = backend.get("numba").ops
+    real = ops.run_split
+
+    def spy(fn, items):
+        out = real(fn, items)
+        calls.append(len(out))
+        return out
+
+    monkeypatch.setattr(ops, "run_split", spy)
+    was = backend.get_backend()
+    backend.set_backend("numba")
+    yield calls
+    backend.set_backend(was)
+
+
+def _conv_grads(make, x, g, seed=1):
+    mc.manual_seed(seed)
+    m = make().double()
+    y = m(mc.asarray(x))
+    dx = m.backward(mc.asarray(g))
+    return [mc.to_numpy(a) for a in (y, dx, m.weight.grad, m.bias.grad)]
+
+
+@pytest.mark.parametrize("limits", [{"keep": 2**40, "chunk": 2**40}, {"keep": 0, "chunk": 2000}])
+@pytest.mark.parametrize("layer", ["conv", "transpose"])
+def test_split_layers_equal_the_numpy_reference_and_repeat_bitwise(numba_split, monkeypatch, limits, layer):
+    monkeypatch.setattr(conv, "CPU_LIMITS", limits)
+    rng = np.random.default_rng(0)
+    if layer == "conv":
+        def make():
+            return nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        x, g = rng.standard_normal((7, 3, 9, 8)), rng.standard_normal((7, 4, 5, 4))
+    else:
+        def make():
+            return nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)
+        x, g = rng.standard_normal((7, 3, 5, 4)), rng.standard_normal((7, 4, 10, 8))
+    split = _conv_grads(make, x, g)
+    assert numba_split == [3, 3]  # forward and backward each ran as 3 shares
+    again = _conv_grads(make, x, g)
+    for a, b in zip(split, again):
+        np.testing.assert_array_equal(a, b)  # shares are summed in a fixed order
+    backend.set_backend("numpy")
+    ref = _conv_grads(make, x, g)
+    for a, b in zip(split, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
