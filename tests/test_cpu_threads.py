@@ -26,16 +26,23 @@ def three_workers(monkeypatch):
     monkeypatch.setattr(threads, "workers", lambda: 3)
 
 
-def test_shares_are_round_robin_in_order_and_run_on_pool_threads(three_workers):
-    seen = []
+def test_shares_are_round_robin_in_order_share_0_in_the_caller(three_workers):
+    seen = {}
 
     def fn(share):
-        seen.append(threading.current_thread().name)
+        seen[share[0]] = threading.current_thread().name
         return list(share)
 
     out = threads.run_split(fn, range(8))
     assert out == [[0, 3, 6], [1, 4, 7], [2, 5]]
-    assert all(name.startswith("minicnn-cpu") for name in seen)
+    assert seen[0] == threading.current_thread().name
+    assert seen[1].startswith("minicnn-cpu") and seen[2].startswith("minicnn-cpu") and seen[1] != seen[2]
+
+
+def test_a_second_concurrent_caller_runs_serially(three_workers):
+    with threads._busy:  # as if another thread were using the helpers
+        assert threads.run_split(lambda s: (threading.current_thread().name, s), [1, 2]) == [
+            (threading.current_thread().name, [1, 2])]
 
 
 def test_one_item_or_one_worker_runs_in_the_calling_thread(monkeypatch):
