@@ -257,6 +257,22 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, w
     param -= step_size * (exp_avg / denom)
 
 
+def sgd_update_multi(params, grads, bufs, lr, momentum, dampening, nesterov, weight_decay, first):
+    """``sgd_update`` on every tensor of a list (same hyper-parameters and
+    ``first``); ``bufs`` may be None when momentum == 0. The CUDA backend does
+    it in one launch."""
+    bufs = [None] * len(params) if bufs is None else bufs
+    for param, grad, buf in zip(params, grads, bufs, strict=True):
+        sgd_update(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay, first)
+
+
+def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps, weight_decay):
+    """``adam_update`` on every tensor of a list (same hyper-parameters and
+    step count). The CUDA backend does it in one launch."""
+    for param, grad, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
+        adam_update(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay)
+
+
 TABLE = {
     "im2col": im2col,
     "col2im": col2im,
@@ -274,4 +290,6 @@ TABLE = {
     "gelu_backward": gelu_backward,
     "sgd_update": sgd_update,
     "adam_update": adam_update,
+    "sgd_update_multi": sgd_update_multi,
+    "adam_update_multi": adam_update_multi,
 }

@@ -1,8 +1,9 @@
 """SGD and Adam with PyTorch's exact update rules, and two LR schedules.
 
-The per-tensor update is a backend kernel (``ops.sgd_update``,
-``ops.adam_update``; see ``minicnn.kernels.reference`` for the formulas),
-so the numba and cupy backends can run it fused and in place.
+The update is a backend kernel (``ops.sgd_update_multi``,
+``ops.adam_update_multi``: the per-tensor ``sgd_update`` / ``adam_update`` of
+``minicnn.kernels.reference`` applied to a list of tensors), so the numba and
+cupy backends run it fused and in place, cupy in one launch for all tensors.
 
 ``state_dict()`` has PyTorch's layout: ``{"state": {i: {...}}, "param_groups":
 [{..., "params": [i, ...]}]}`` with parameters numbered in order.
@@ -127,20 +128,28 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay))
 
     def step(self) -> None:
+        """One update of every parameter with a gradient: one ``sgd_update_multi``
+        call per group (two in the step that creates momentum buffers for some)."""
         be = backend.current()
-        for g, p in self._params():
-            if p.grad is None:
-                continue
-            st = self.state.setdefault(id(p), {})
-            first = False
-            buf = None
-            if g["momentum"]:
-                buf = st.get("momentum_buffer")
-                if buf is None:
-                    buf = st["momentum_buffer"] = be.xp.empty_like(p.data)
-                    first = True
-            be.ops.sgd_update(p.data, p.grad, buf, g["lr"], g["momentum"], g["dampening"], g["nesterov"],
-                              g["weight_decay"], first)
+        for g in self.param_groups:
+            lists = {False: ([], [], []), True: ([], [], [])}  # first step of the buffer? -> params, grads, bufs
+            for p in g["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state.setdefault(id(p), {})
+                first = False
+                buf = None
+                if g["momentum"]:
+                    buf = st.get("momentum_buffer")
+                    if buf is None:
+                        buf = st["momentum_buffer"] = be.xp.empty_like(p.data)
+                        first = True
+                for column, v in zip(lists[first], (p.data, p.grad, buf)):
+                    column.append(v)
+            for first, (ps, gs, bs) in lists.items():
+                if ps:
+                    be.ops.sgd_update_multi(ps, gs, bs, g["lr"], g["momentum"], g["dampening"], g["nesterov"],
+                                            g["weight_decay"], first)
 
 
 class Adam(Optimizer):
@@ -157,18 +166,25 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
     def step(self) -> None:
+        """One update of every parameter with a gradient: one ``adam_update_multi``
+        call per group and step count (parameters that missed a step have fewer)."""
         be = backend.current()
-        for g, p in self._params():
-            if p.grad is None:
-                continue
-            st = self.state.get(id(p))
-            if not st:
-                st = self.state[id(p)] = {"step": 0.0, "exp_avg": be.xp.zeros_like(p.data),
-                                          "exp_avg_sq": be.xp.zeros_like(p.data)}
-            st["step"] += 1
+        for g in self.param_groups:
+            by_step: dict = {}  # step count -> params, grads, exp_avgs, exp_avg_sqs
+            for p in g["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state.get(id(p))
+                if not st:
+                    st = self.state[id(p)] = {"step": 0.0, "exp_avg": be.xp.zeros_like(p.data),
+                                              "exp_avg_sq": be.xp.zeros_like(p.data)}
+                st["step"] += 1
+                lists = by_step.setdefault(st["step"], ([], [], [], []))
+                for column, v in zip(lists, (p.data, p.grad, st["exp_avg"], st["exp_avg_sq"])):
+                    column.append(v)
             b1, b2 = g["betas"]
-            be.ops.adam_update(p.data, p.grad, st["exp_avg"], st["exp_avg_sq"], st["step"], g["lr"], b1, b2,
-                               g["eps"], g["weight_decay"])
+            for step, (ps, gs, ms, vs) in by_step.items():
+                be.ops.adam_update_multi(ps, gs, ms, vs, step, g["lr"], b1, b2, g["eps"], g["weight_decay"])
 
 
 # --- schedules -------------------------------------------------------------

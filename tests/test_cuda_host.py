@@ -509,6 +509,7 @@ class _FakeCupy:
 
     zeros = staticmethod(np.zeros)
     ascontiguousarray = staticmethod(np.ascontiguousarray)
+    asarray = staticmethod(np.asarray)
 
     @staticmethod
     def empty(shape, dtype=np.float64):
@@ -567,7 +568,8 @@ def test_host_build_has_every_kernel(host):
             assert f"{base}_{s}_{ix}" in names
     assert {"maxunpool2d_claim_i32", "maxunpool2d_claim_i64"} <= names
     for base in ["relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward", "elu_forward",
-                 "elu_backward", "gelu_forward", "gelu_backward", "sgd_update", "adam_update"]:
+                 "elu_backward", "gelu_forward", "gelu_backward", "sgd_update", "adam_update",
+                 "sgd_update_multi", "adam_update_multi"]:
         assert {f"{base}_f32", f"{base}_f64"} <= names
 
 
@@ -708,6 +710,76 @@ def test_wrapper_adam_bitwise(emulated, wd, dtype):
         assert_same(v_k, v_r, f"adam exp_avg_sq, step {step}")
         assert_same(p_k, p_r, f"adam param, step {step}")
     assert emulated[-1] == f"adam_update_{SFX[dtype]}"
+
+
+# a list of tensors as an optimiser has them: odd sizes, an empty one, scalars-like
+MULTI_SHAPES = [(7, 29), (3,), (0, 4), (1,), (5, 2, 3), (64,)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("cfg", SGD_CONFIGS, ids=[f"m{m}_d{d}_n{int(nv)}_wd{wd}" for m, d, nv, wd in SGD_CONFIGS])
+def test_wrapper_sgd_multi_bitwise(emulated, cfg, dtype):
+    """One launch over the whole list equals the reference tensor by tensor (the
+    emulated grid, 3 blocks x 32 threads, strides over 312 elements)."""
+    momentum, dampening, nesterov, wd = cfg
+    rng = np.random.default_rng(23)
+    p0 = [rng.standard_normal(s).astype(dtype) for s in MULTI_SHAPES]
+    p_k, p_r = [p.copy() for p in p0], [p.copy() for p in p0]
+    b_k = [np.zeros_like(p) for p in p0] if momentum else None
+    b_r = [np.zeros_like(p) for p in p0] if momentum else None
+    for step in range(3):
+        g = [rng.standard_normal(p.shape).astype(dtype) for p in p0]
+        emulated.clear()
+        cuda_kernels.sgd_update_multi(p_k, g, b_k, 0.05, momentum, dampening, nesterov, wd, step == 0)
+        assert emulated == [f"sgd_update_multi_{SFX[dtype]}"]  # one launch for every tensor
+        for k in range(len(p0)):
+            ref.sgd_update(p_r[k], g[k], b_r[k] if momentum else None, 0.05, momentum, dampening, nesterov, wd,
+                           step == 0)
+            assert_same(p_k[k], p_r[k], f"sgd multi param {k}, step {step}")
+            if momentum:
+                assert_same(b_k[k], b_r[k], f"sgd multi buf {k}, step {step}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("wd", [0.0, 1e-2])
+def test_wrapper_adam_multi_bitwise(emulated, wd, dtype):
+    rng = np.random.default_rng(24)
+    p0 = [rng.standard_normal(s).astype(dtype) for s in MULTI_SHAPES]
+    p_k, p_r = [p.copy() for p in p0], [p.copy() for p in p0]
+    m_k, v_k, m_r, v_r = ([np.zeros_like(p) for p in p0] for _ in range(4))
+    for step in range(1, 4):
+        g = [rng.standard_normal(p.shape).astype(dtype) for p in p0]
+        emulated.clear()
+        cuda_kernels.adam_update_multi(p_k, g, m_k, v_k, step, 1e-3, 0.9, 0.999, 1e-8, wd)
+        assert emulated == [f"adam_update_multi_{SFX[dtype]}"]
+        for k in range(len(p0)):
+            ref.adam_update(p_r[k], g[k], m_r[k], v_r[k], step, 1e-3, 0.9, 0.999, 1e-8, wd)
+            assert_same(m_k[k], m_r[k], f"adam multi exp_avg {k}, step {step}")
+            assert_same(v_k[k], v_r[k], f"adam multi exp_avg_sq {k}, step {step}")
+            assert_same(p_k[k], p_r[k], f"adam multi param {k}, step {step}")
+
+
+def test_multi_tables_are_reused_for_the_same_arrays(emulated, monkeypatch):
+    monkeypatch.setattr(cuda_kernels, "_TABLE_CACHE", {})
+    ps = [np.ones(5, np.float32), np.ones(3, np.float32)]
+    gs = [np.full(5, 0.5, np.float32), np.full(3, 0.5, np.float32)]
+    for _ in range(2):
+        cuda_kernels.sgd_update_multi(ps, gs, None, 0.1, 0.0, 0.0, False, 0.0, True)
+    assert len(cuda_kernels._TABLE_CACHE) == 1
+    (table, offsets), = cuda_kernels._TABLE_CACHE.values()
+    assert table.dtype == np.uint64 and table.shape == (3, 2) and offsets.tolist() == [0, 5, 8]
+    np.testing.assert_allclose(ps[0], 0.9)  # two steps of 0.1 * 0.5
+    np.testing.assert_allclose(ps[1], 0.9)
+
+
+def test_multi_falls_back_per_tensor_for_non_contiguous_state(emulated):
+    ps = [np.ones((4, 6))[:, ::2], np.ones(3)]
+    gs = [np.ones_like(ps[0]), np.ones(3)]
+    emulated.clear()
+    cuda_kernels.sgd_update_multi(ps, gs, None, 0.1, 0.0, 0.0, False, 0.0, True)
+    np.testing.assert_allclose(ps[0], 0.9)
+    np.testing.assert_allclose(ps[1], 0.9)
+    assert emulated == ["sgd_update_f64"]  # the strided tensor took the reference, the other its kernel
 
 
 def test_wrappers_fall_back_to_reference(emulated):

@@ -41,7 +41,7 @@ from .activations import (
 )
 from .conv import col2im, im2col
 from .fused import bias_relu_forward, relu_bias_backward
-from .optim import adam_update, sgd_update
+from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
 from .threads import run_split
 from .pooling import (
     maxpool2d_backward,
@@ -67,6 +67,8 @@ TABLE: dict = {
     "gelu_backward": gelu_backward,
     "sgd_update": sgd_update,
     "adam_update": adam_update,
+    "sgd_update_multi": sgd_update_multi,
+    "adam_update_multi": adam_update_multi,
     # extras (fused; reference definitions in fused.py)
     "bias_relu_forward": bias_relu_forward,
     "relu_bias_backward": relu_bias_backward,

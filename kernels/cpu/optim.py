@@ -102,3 +102,16 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, w
     f(param, np.ascontiguousarray(grad), exp_avg, exp_avg_sq, t(step_size), t(beta1),
       t(1 - beta1), t(beta2), t(1 - beta2), t(bias_correction2_sqrt), t(eps),
       t(weight_decay), bool(weight_decay))
+
+
+def sgd_update_multi(params, grads, bufs, lr, momentum, dampening, nesterov, weight_decay, first):
+    """This module's ``sgd_update`` on every tensor of a list (see the reference)."""
+    bufs = [None] * len(params) if bufs is None else bufs
+    for param, grad, buf in zip(params, grads, bufs, strict=True):
+        sgd_update(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay, first)
+
+
+def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps, weight_decay):
+    """This module's ``adam_update`` on every tensor of a list (see the reference)."""
+    for param, grad, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
+        adam_update(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay)

@@ -7,7 +7,8 @@ conv.cu        im2col, col2im (a gather: one thread per image pixel)
 pool.cu        maxpool2d forward/backward (backward a gather), maxunpool2d
                forward (integer-atomic claim + gather) / backward
 activation.cu  relu, leaky_relu, elu, gelu (exact and tanh): forward, backward
-optim.cu       fused in-place sgd_update / adam_update
+optim.cu       fused in-place sgd_update / adam_update, and their _multi
+               versions (every tensor of a list in one launch)
 =============  ==============================================================
 
 Each file is compiled once per device with ``cupy.RawModule`` (NVRTC), the
@@ -504,6 +505,115 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, w
     _launch("optim", f"adam_update_{_suffix(dt)}", param.size, args)
 
 
+def _address(a) -> int:
+    """Device address of a CuPy array (host address of a NumPy one, for the host tests)."""
+    ptr = getattr(a.data, "ptr", None)
+    return int(ptr) if ptr is not None else int(a.ctypes.data)
+
+
+# (addresses..., sizes...) -> (address table, offsets) on the device: with
+# CuPy's memory pool the gradients of consecutive steps usually reuse the same
+# blocks, so the tables are usually copied to the device once, not every step.
+# Keyed by address alone: with unified virtual addressing (every 64-bit CUDA
+# platform) an address belongs to one device, so the cached tables are on it.
+_TABLE_CACHE: dict = {}
+_TABLE_CACHE_MAX = 16
+
+
+def _multi_tables(columns, sizes):
+    """Device tables for the _multi kernels: uint64 addresses (one row per
+    column of tensors) and int64 offsets (len(sizes) + 1)."""
+    key = (tuple(_address(a) for col in columns for a in col), tuple(sizes))
+    hit = _TABLE_CACHE.get(key)
+    if hit is not None:
+        return hit
+    xp = _cupy()
+    table = np.array([[_address(a) for a in col] for col in columns], dtype=np.uint64)
+    offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    if len(_TABLE_CACHE) >= _TABLE_CACHE_MAX:
+        _TABLE_CACHE.clear()
+    out = _TABLE_CACHE[key] = (xp.asarray(table), xp.asarray(offsets))
+    return out
+
+
+def sgd_update_multi(params, grads, bufs, lr, momentum, dampening, nesterov, weight_decay, first):
+    """One SGD step on every tensor of a list, in place, in one launch (see the reference)."""
+    params, grads = list(params), list(grads)
+    bufs = list(bufs) if momentum else [None] * len(params)
+    if not params:
+        return
+    dt = params[0].dtype
+    if not all(p.dtype == dt and _inplace_ok(p, g, *((b,) if momentum else ()))
+               for p, g, b in zip(params, grads, bufs, strict=True)):
+        for p, g, b in zip(params, grads, bufs):  # per tensor (each falls back as it must)
+            sgd_update(p, g, b, lr, momentum, dampening, nesterov, weight_decay, first)
+        return
+    xp = _cupy()
+    live = [k for k, p in enumerate(params) if p.size]
+    if not live:
+        return
+    grads = [xp.ascontiguousarray(grads[k]) for k in live]
+    ps = [params[k] for k in live]
+    bs = [bufs[k] if momentum else params[k] for k in live]  # not touched when momentum == 0
+    sizes = [p.size for p in ps]
+    table, offsets = _multi_tables((ps, grads, bs), sizes)
+    total = int(sum(sizes))
+    args = (
+        table[0], table[1], table[2], offsets, _i32(len(ps)), _i64(total),
+        _scalar(lr, dt),
+        _scalar(momentum, dt),
+        _scalar(1 - dampening, dt),
+        _scalar(weight_decay, dt),
+        _i32(bool(weight_decay)),
+        _i32(bool(momentum)),
+        _i32(bool(nesterov)),
+        _i32(bool(first)),
+    )
+    _launch("optim", f"sgd_update_multi_{_suffix(dt)}", total, args)
+
+
+def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps, weight_decay):
+    """One Adam step on every tensor of a list, in place, in one launch (see the reference)."""
+    params, grads, exp_avgs, exp_avg_sqs = list(params), list(grads), list(exp_avgs), list(exp_avg_sqs)
+    if not params:
+        return
+    dt = params[0].dtype
+    if not all(p.dtype == dt and _inplace_ok(p, g, m, v)
+               for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True)):
+        for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs):
+            adam_update(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay)
+        return
+    xp = _cupy()
+    live = [k for k, p in enumerate(params) if p.size]
+    if not live:
+        return
+    ps = [params[k] for k in live]
+    gs = [xp.ascontiguousarray(grads[k]) for k in live]
+    ms = [exp_avgs[k] for k in live]
+    vs = [exp_avg_sqs[k] for k in live]
+    sizes = [p.size for p in ps]
+    table, offsets = _multi_tables((ps, gs, ms, vs), sizes)
+    total = int(sum(sizes))
+    # computed in Python exactly as the reference does
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    step_size = lr / bias_correction1
+    args = (
+        table[0], table[1], table[2], table[3], offsets, _i32(len(ps)), _i64(total),
+        _scalar(beta1, dt),
+        _scalar(1 - beta1, dt),
+        _scalar(beta2, dt),
+        _scalar(1 - beta2, dt),
+        _scalar(weight_decay, dt),
+        _i32(bool(weight_decay)),
+        _scalar(step_size, dt),
+        _scalar(bias_correction2_sqrt, dt),
+        _scalar(eps, dt),
+    )
+    _launch("optim", f"adam_update_multi_{_suffix(dt)}", total, args)
+
+
 TABLE: dict = {
     "im2col": im2col,
     "col2im": col2im,
@@ -521,4 +631,6 @@ TABLE: dict = {
     "gelu_backward": gelu_backward,
     "sgd_update": sgd_update,
     "adam_update": adam_update,
+    "sgd_update_multi": sgd_update_multi,
+    "adam_update_multi": adam_update_multi,
 }

@@ -118,6 +118,8 @@ const std::vector<Kernel>& registry() {
         K(gelu_forward_f32), K(gelu_forward_f64), K(gelu_backward_f32), K(gelu_backward_f64),
         // optim.cu
         K(sgd_update_f32), K(sgd_update_f64), K(adam_update_f32), K(adam_update_f64),
+        K(sgd_update_multi_f32), K(sgd_update_multi_f64),
+        K(adam_update_multi_f32), K(adam_update_multi_f64),
     };
     return kernels;
 }
