@@ -231,6 +231,43 @@ def test_adam_update(dtype, wd):
     assert_exact(dp, p, "adam param")
 
 
+MULTI_SHAPES = [(33, 65), (7,), (0, 3), (1,), (5, 4, 3), (1000,)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+@pytest.mark.parametrize("momentum,nesterov,wd", [(0.0, False, 0.0), (0.9, False, 5e-4), (0.9, True, 1e-2)])
+def test_sgd_update_multi(dtype, momentum, nesterov, wd):
+    rng = np.random.default_rng(5)
+    ps = [rng.standard_normal(s).astype(dtype) for s in MULTI_SHAPES]
+    bufs = [np.zeros_like(p) for p in ps] if momentum else None
+    dps = [cupy.asarray(p) for p in ps]
+    dbufs = [cupy.asarray(b) for b in bufs] if momentum else None
+    for step in range(3):
+        gs = [rng.standard_normal(p.shape).astype(dtype) for p in ps]
+        K.sgd_update_multi(dps, [cupy.asarray(g) for g in gs], dbufs, 0.05, momentum, 0.0, nesterov, wd, step == 0)
+        ref.sgd_update_multi(ps, gs, bufs, 0.05, momentum, 0.0, nesterov, wd, step == 0)
+    for k in range(len(ps)):
+        assert_exact(dps[k], ps[k], f"sgd multi param {k}")
+        if momentum:
+            assert_exact(dbufs[k], bufs[k], f"sgd multi buf {k}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+def test_adam_update_multi(dtype):
+    rng = np.random.default_rng(6)
+    ps = [rng.standard_normal(s).astype(dtype) for s in MULTI_SHAPES]
+    ms, vs = [np.zeros_like(p) for p in ps], [np.zeros_like(p) for p in ps]
+    dps, dms, dvs = ([cupy.asarray(a) for a in arrs] for arrs in (ps, ms, vs))
+    for step in range(1, 4):
+        gs = [rng.standard_normal(p.shape).astype(dtype) for p in ps]
+        K.adam_update_multi(dps, [cupy.asarray(g) for g in gs], dms, dvs, step, 1e-3, 0.9, 0.999, 1e-8, 1e-2)
+        ref.adam_update_multi(ps, gs, ms, vs, step, 1e-3, 0.9, 0.999, 1e-8, 1e-2)
+    for k in range(len(ps)):
+        assert_exact(dms[k], ms[k], f"adam multi exp_avg {k}")
+        assert_exact(dvs[k], vs[k], f"adam multi exp_avg_sq {k}")
+        assert_exact(dps[k], ps[k], f"adam multi param {k}")
+
+
 def test_i64_kernels(monkeypatch):
     """The 64-bit-index variants give the same results (forced on small arrays)."""
     monkeypatch.setattr(K, "_I32_MAX", 10)
