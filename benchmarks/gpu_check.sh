@@ -4,9 +4,10 @@
 #
 # Prepare (on a machine with the full CIFAR-10; writes ~26 MB, git-ignored):
 #     python -m benchmarks.make_gpu_data            # -> .gpu-data/cifar-10-batches-py
-#     pip download --no-deps -d .whl tqdm           # only if the GPU machine lacks tqdm
+#     pip download --no-deps -d .whl tqdm threadpoolctl   # pure-Python deps the GPU image may lack
 # Run (on the GPU machine, from the repository root; needs cupy, numba, numpy,
-# matplotlib, pillow, pytest, tqdm and torch; no install step, no network):
+# matplotlib, pillow, pytest and torch; tqdm and threadpoolctl are installed
+# from .whl/ into /tmp when missing; no network):
 #     bash benchmarks/gpu_check.sh [DATA_DIR]       # default DATA_DIR: .gpu-data
 # Results go to $OUT when set, else benchmarks/results/gpu_check/ (at most 8 files).
 set -uo pipefail
@@ -16,10 +17,12 @@ RES=${OUT:-benchmarks/results/gpu_check}
 mkdir -p "$RES"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 status=0
-if ! python -c "import tqdm" 2>/dev/null && ls .whl/tqdm-*.whl >/dev/null 2>&1; then
-  python -m pip install -q --no-index --no-deps --target /tmp/minicnn-site .whl/tqdm-*.whl &&
-    export PYTHONPATH="$PYTHONPATH:/tmp/minicnn-site"
-fi
+for dep in tqdm threadpoolctl; do
+  if ! python -c "import $dep" 2>/dev/null && ls .whl/"$dep"-*.whl >/dev/null 2>&1; then
+    python -m pip install -q --no-index --no-deps --target /tmp/minicnn-site .whl/"$dep"-*.whl &&
+      case ":$PYTHONPATH:" in *:/tmp/minicnn-site:*) ;; *) export PYTHONPATH="$PYTHONPATH:/tmp/minicnn-site" ;; esac
+  fi
+done
 
 {
   date -u
