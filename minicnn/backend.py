@@ -19,6 +19,7 @@ Selection: ``minicnn.set_backend(name)``, or the environment variable
 from __future__ import annotations
 
 import os
+import threading
 from types import SimpleNamespace
 from typing import Callable
 
@@ -152,14 +153,18 @@ def _build(name: str) -> Backend:
     return _cache[name]
 
 
+_select_lock = threading.Lock()
+
+
 def _select(new: Backend) -> Backend:
     global _current
-    if new is not _current:
-        if _current is not None and _current.on_deselect is not None:
-            _current.on_deselect()
-        if new.on_select is not None:
-            new.on_select()
-        _current = new
+    with _select_lock:  # two threads' first current() must not both run on_select
+        if new is not _current:
+            if _current is not None and _current.on_deselect is not None:
+                _current.on_deselect()
+            if new.on_select is not None:
+                new.on_select()
+            _current = new
     return new
 
 

@@ -31,12 +31,18 @@ class Optimizer:
         else:
             groups = [{"params": params}]
         self.param_groups = []
-        for g in groups:
+        seen = set()
+        for gi, g in enumerate(groups):
             g = dict(g)
             g["params"] = list(g["params"])
-            for p in g["params"]:
+            for pi, p in enumerate(g["params"]):
                 if not isinstance(p, Parameter):
                     raise TypeError(f"{type(self).__name__}: expected minicnn Parameters, got {type(p).__name__}")
+                if id(p) in seen:  # its state is keyed by id, and a step would update it twice
+                    raise ValueError(f"{type(self).__name__}: parameter {pi} of group {gi} ({p!r}) appears more "
+                                     "than once in the parameter list; pass each parameter once "
+                                     "(model.parameters() already does)")
+                seen.add(id(p))
             for k, v in defaults.items():
                 g.setdefault(k, v)
             self.param_groups.append(g)

@@ -5,6 +5,7 @@ giving the same numbers as the serial path."""
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -19,6 +20,21 @@ def _blas_threads():
     from threadpoolctl import threadpool_info
 
     return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+@pytest.fixture
+def blas_at_three():
+    """BLAS at 3 threads for the test (so that holding it at 1 is visible even on 1 core)."""
+    if not _blas_threads():
+        pytest.skip("threadpoolctl finds no BLAS library in this NumPy")
+    from threadpoolctl import threadpool_limits
+
+    was = backend.get_backend()
+    backend.set_backend("numpy")
+    with threadpool_limits(limits=3, user_api="blas"):
+        assert set(_blas_threads()) == {3}
+        yield
+    backend.set_backend(was)
 
 
 @pytest.fixture
@@ -39,10 +55,62 @@ def test_shares_are_round_robin_in_order_share_0_in_the_caller(three_workers):
     assert seen[1].startswith("minicnn-cpu") and seen[2].startswith("minicnn-cpu") and seen[1] != seen[2]
 
 
-def test_a_second_concurrent_caller_runs_serially(three_workers):
+def test_a_second_concurrent_caller_runs_the_same_shares_serially(three_workers):
+    caller = threading.current_thread().name
     with threads._busy:  # as if another thread were using the helpers
-        assert threads.run_split(lambda s: (threading.current_thread().name, s), [1, 2]) == [
-            (threading.current_thread().name, [1, 2])]
+        out = threads.run_split(lambda s: (threading.current_thread().name, s), range(5))
+    assert out == [(caller, [0, 3]), (caller, [1, 4]), (caller, [2])]
+
+
+def test_numba_parallel_mode_runs_the_shares_serially(three_workers, monkeypatch):
+    monkeypatch.setattr(threads, "_numba_parallel_on", lambda: True)
+    caller = threading.current_thread().name
+    out = threads.run_split(lambda s: (threading.current_thread().name, s), range(4))
+    assert out == [(caller, [0, 3]), (caller, [1]), (caller, [2])]
+
+
+def test_first_failing_share_in_share_order_is_raised_after_all_ended(three_workers):
+    ended = []
+
+    def fn(share):
+        if share[0] in (0, 2):
+            raise ValueError(f"share {share[0]}")
+        time.sleep(0.05)
+        ended.append(share[0])
+        return share
+
+    with pytest.raises(ValueError, match="share 0"):
+        threads.run_split(fn, range(3))
+    assert ended == [1]  # share 1 (a helper) had finished before the caller re-raised
+    assert threads.run_split(lambda s: s, range(3)) == [[0], [1], [2]]  # helpers still usable
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_fresh_helpers(three_workers):
+    import os
+
+    threads.run_split(lambda s: s, range(3))  # helpers exist in the parent
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: must not wait on the parent's helper queues
+        try:
+            ok = threads.run_split(lambda s: s, range(3)) == [[0], [1], [2]]
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("run_split hung in a forked child")
+    assert os.read(r, 1) == b"1"
+    os.close(r)
 
 
 def test_one_item_or_one_worker_runs_in_the_calling_thread(monkeypatch):
@@ -52,14 +120,12 @@ def test_one_item_or_one_worker_runs_in_the_calling_thread(monkeypatch):
     assert threads.run_split(lambda s: (threading.current_thread().name, s), [1, 2]) == [(caller, [1, 2])]
 
 
-def test_nested_split_runs_serially_inside_a_share(three_workers):
+def test_nested_split_runs_the_same_shares_serially_inside_a_share(three_workers):
     out = threads.run_split(lambda share: threads.run_split(lambda inner: list(inner), range(4)), range(3))
-    assert out == [[[0, 1, 2, 3]]] * 3
+    assert out == [[[0, 3], [1], [2]]] * 3
 
 
-def test_a_failing_share_raises_and_blas_gets_its_threads_back(three_workers):
-    if not _blas_threads():
-        pytest.skip("threadpoolctl finds no BLAS library in this NumPy")
+def test_a_failing_share_raises_and_blas_gets_its_threads_back(three_workers, blas_at_three):
     before = _blas_threads()
     inside = []
 
@@ -69,17 +135,18 @@ def test_a_failing_share_raises_and_blas_gets_its_threads_back(three_workers):
             raise ValueError("share with item 1")
         return share
 
+    was = backend.get_backend()
     backend.set_backend("numpy")  # nothing held: run_split limits BLAS itself
-    with pytest.raises(ValueError, match="share with item 1"):
-        threads.run_split(fn, range(3))
+    try:
+        with pytest.raises(ValueError, match="share with item 1"):
+            threads.run_split(fn, range(3))
+    finally:
+        backend.set_backend(was)
     assert all(v == [1] * len(before) for v in inside)
     assert _blas_threads() == before
 
 
-def test_selecting_numba_holds_blas_at_one_thread_until_deselected():
-    if not _blas_threads():
-        pytest.skip("threadpoolctl finds no BLAS library in this NumPy")
-    backend.set_backend("numpy")
+def test_selecting_numba_holds_blas_at_one_thread_until_deselected(blas_at_three):
     before = _blas_threads()
     try:
         backend.set_backend("numba")

@@ -76,3 +76,11 @@ def test_adam_groups_by_step_count_and_equals_per_tensor_reference():
             np.testing.assert_allclose(mc.to_numpy(p.data), mine[k], rtol=1e-13, atol=0)
     assert steps == [4, 3]
     assert [opt.state[id(p)]["step"] for p in ps] == [4.0, 3.0]
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps + [ps[0]], lr=0.1, momentum=0.9),
+                                  lambda ps: optim.Adam([{"params": ps}, {"params": [ps[1]]}])])
+def test_a_parameter_listed_twice_is_refused(make):
+    ps = _params(np.random.default_rng(2), [(2,), (3,)])
+    with pytest.raises(ValueError, match="appears more than once"):
+        make(ps)

@@ -15,10 +15,14 @@ barrier, and right after a GEMM the second core is still held by OpenBLAS's
 spinning worker, so each call stalled for milliseconds (see ``__init__``).
 
 Determinism: ``items`` are dealt round-robin into ``workers`` shares, each
-share is processed in order by one thread, and the caller combines the
-per-share results in share order. The result therefore does not depend on
-thread timing; it depends on the number of workers only through the order of
-float additions in what the caller sums (for Conv2d: the weight gradient).
+share is processed in order by one thread (or, in the serial fallbacks, the
+same shares one after another), and the caller combines the per-share results
+in share order. The result therefore does not depend on thread timing; it
+depends on the number of workers only through the order of float additions
+in what the caller sums (for Conv2d: the weight gradient).
+
+Fork: a forked child starts with no helper threads and fresh locks
+(``os.register_at_fork``), so a multiprocessing worker can use the split.
 
 BLAS while the numba backend is selected: held at one thread
 (``hold_blas``), not only inside ``run_split``. After a multi-threaded call,
@@ -37,21 +41,33 @@ the split step was the fastest.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 
 _controller = None
-_local = threading.local()
 _held = None  # the threadpoolctl limiter of hold_blas()
 
 # Helper threads, each fed through its own SimpleQueue (a C-level queue: a
 # hand-off costs ~30-120 us on the dev VM against ~150-500 us for a
 # concurrent.futures pool, measured with an empty share). The calling thread
 # runs share 0 itself. One caller at a time uses them (_busy); a concurrent
-# caller from another thread runs its shares serially instead.
+# caller from another thread runs the same shares one after another instead.
 _helpers: list = []
 _helpers_lock = threading.Lock()
 _busy = threading.Lock()
+_local = threading.local()
+
+
+def _reset_after_fork() -> None:
+    """In a forked child the helper threads do not exist (only the forking
+    thread is copied) and a lock may have been held at the fork: start afresh."""
+    global _helpers, _helpers_lock, _busy, _local
+    _helpers, _helpers_lock, _busy, _local = [], threading.Lock(), threading.Lock(), threading.local()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def workers() -> int:
@@ -69,6 +85,7 @@ def _helper_loop(inbox):
             outbox.put((True, fn(share)))
         except BaseException as e:  # handed back to the caller, which re-raises it
             outbox.put((False, e))
+        fn = share = outbox = None  # keep nothing of the job (its arrays) alive while idle
 
 
 def _get_helpers(n: int) -> list:
@@ -83,22 +100,27 @@ def _get_helpers(n: int) -> list:
         return _helpers[:n]
 
 
-def _blas_single_thread():
+def _blas_single_thread(controller=None):
     """A context manager that holds BLAS (OpenBLAS, MKL, BLIS) to one thread."""
     global _controller
     from threadpoolctl import ThreadpoolController
 
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+    if controller is None:
+        if _controller is None:
+            _controller = ThreadpoolController()
+        controller = _controller
+    return controller.limit(limits=1, user_api="blas")
 
 
 def hold_blas() -> None:
     """Hold BLAS at one thread until ``release_blas()`` (the numba backend does
-    this while it is selected; see the module docstring)."""
+    this while it is selected; see the module docstring). The BLAS libraries
+    are looked up afresh, so one loaded since the last call is held too."""
     global _held
     if _held is None:
-        _held = _blas_single_thread()
+        from threadpoolctl import ThreadpoolController
+
+        _held = _blas_single_thread(ThreadpoolController())
 
 
 def release_blas() -> None:
@@ -113,31 +135,50 @@ def blas_held() -> bool:
     return _held is not None
 
 
+def _numba_parallel_on() -> bool:
+    from . import parallel_enabled
+
+    return parallel_enabled()
+
+
 def run_split(fn, items):
     """[fn(share) for share in shares], the shares run concurrently.
 
     items: a sequence (e.g. batch ranges ``[(start, stop), ...]``), dealt
     round-robin into ``min(workers(), len(items))`` shares: share t holds
     items t, t + T, t + 2T, ... in order. Returns the results in share order.
-    With one share (one worker, one item, or a call made from inside a share)
-    this is just ``[fn(list(items))]`` in the calling thread. Share 0 runs in
-    the calling thread, the others in helper threads; if shares raise, the
-    first failing share's exception (in share order) is re-raised after all
-    shares have ended.
+    Share 0 runs in the calling thread, the others in helper threads; if
+    shares raise, the first failing share's exception (in share order) is
+    re-raised after all shares have ended.
+
+    The shares run one after another in the calling thread instead when the
+    call comes from inside a share, while another thread is using the
+    helpers, or while Numba's own parallel kernels are on (``set_parallel``:
+    they already use every core, and Numba's workqueue layer aborts on
+    concurrent use). The shares, and so the results, are the same either way.
     """
     items = list(items)
     n = min(workers(), len(items))
-    if n <= 1 or getattr(_local, "inside", False) or not _busy.acquire(blocking=False):
+    if n <= 1:
         return [fn(items)]
+    shares = [items[t::n] for t in range(n)]
+    if getattr(_local, "inside", False) or _numba_parallel_on() or not _busy.acquire(blocking=False):
+        return [fn(share) for share in shares]
     try:
-        shares = [items[t::n] for t in range(n)]
         outboxes = []
+        rest = []
         with contextlib.nullcontext() if _held is not None else _blas_single_thread():
-            for inbox, share in zip(_get_helpers(n - 1), shares[1:]):
-                outboxes.append(queue.SimpleQueue())
-                inbox.put((fn, share, outboxes[-1]))
-            first = _run_here(fn, shares[0])
-            rest = [box.get() for box in outboxes]  # every share ends before BLAS gets its threads back
+            try:
+                for inbox, share in zip(_get_helpers(n - 1), shares[1:]):
+                    outboxes.append(queue.SimpleQueue())
+                    inbox.put((fn, share, outboxes[-1]))
+                first = _run_here(fn, shares[0])
+                for box in outboxes:
+                    rest.append(box.get())
+            except BaseException:  # e.g. KeyboardInterrupt while waiting: let the helpers finish first
+                for box in outboxes[len(rest):]:
+                    box.get()
+                raise
     finally:
         _busy.release()
     results = [first] + rest
@@ -156,8 +197,3 @@ def _run_here(fn, share):
         return False, e
     finally:
         _local.inside = False
-
-
-def run_split_reference(fn, items):
-    """The serial definition: one share holding every item, in the calling thread."""
-    return [fn(list(items))]

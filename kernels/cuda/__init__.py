@@ -541,6 +541,9 @@ def sgd_update_multi(params, grads, bufs, lr, momentum, dampening, nesterov, wei
     """One SGD step on every tensor of a list, in place, in one launch (see the reference)."""
     params, grads = list(params), list(grads)
     bufs = list(bufs) if momentum else [None] * len(params)
+    if not len(params) == len(grads) == len(bufs):
+        raise ValueError(f"sgd_update_multi: {len(params)} params, {len(grads)} grads and {len(bufs)} momentum "
+                         "buffers; expected one of each per tensor")
     if not params:
         return
     dt = params[0].dtype
@@ -576,6 +579,9 @@ def sgd_update_multi(params, grads, bufs, lr, momentum, dampening, nesterov, wei
 def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps, weight_decay):
     """One Adam step on every tensor of a list, in place, in one launch (see the reference)."""
     params, grads, exp_avgs, exp_avg_sqs = list(params), list(grads), list(exp_avgs), list(exp_avg_sqs)
+    if not len(params) == len(grads) == len(exp_avgs) == len(exp_avg_sqs):
+        raise ValueError(f"adam_update_multi: {len(params)} params, {len(grads)} grads, {len(exp_avgs)} exp_avg "
+                         f"and {len(exp_avg_sqs)} exp_avg_sq; expected one of each per tensor")
     if not params:
         return
     dt = params[0].dtype

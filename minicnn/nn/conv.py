@@ -111,7 +111,7 @@ def conv2d_forward(x, w, b, stride, padding):
     w2 = w.reshape(o, -1)
     chunks = _batch_chunks(n, c * kh * kw * oh * ow * x.itemsize, be.is_gpu)
     cols = ops.im2col(x, kh, kw, sh, sw, ph, pw) if len(chunks) == 1 else None  # (N, K, L)
-    out = xp.empty((n, o, oh * ow), dtype=x.dtype)
+    out = xp.empty((n, o, oh * ow), dtype=xp.result_type(x, w))  # what W @ cols would give
 
     def fill(share):  # the output rows of one share of batch ranges
         for i, j in share:
@@ -138,7 +138,7 @@ def conv2d_backward(dout, cache, need_dx=True):
     d = dout.reshape(n, o, -1)  # (N, O, L)
     w2 = w.reshape(o, -1)
     db = d.sum(axis=(0, 2)) if has_bias else None
-    dx = xp.empty(x.shape, dtype=x.dtype) if need_dx else None
+    dx = xp.empty(x.shape, dtype=xp.result_type(w, dout)) if need_dx else None  # what W^T @ dout gives
     chunks = [(0, n)] if cols is not None else _batch_chunks(n, c * kh * kw * d.shape[2] * x.itemsize, be.is_gpu)
 
     def grads(share):  # dx rows of one share of batch ranges; returns their part of dW
@@ -226,7 +226,7 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
     ow = conv_transpose2d_out_size(wd, kw, sw, pw, opw)
     wt = w.reshape(cin, -1).T  # (C_out*kh*kw, C_in)
     x3 = x.reshape(n, cin, h * wd)
-    out = xp.empty((n, cout, oh, ow), dtype=x.dtype)
+    out = xp.empty((n, cout, oh, ow), dtype=xp.result_type(w, x))
 
     def fill(share):
         for i, j in share:
@@ -248,7 +248,7 @@ def conv_transpose2d_backward(dout, cache):
     _, cout, kh, kw = w.shape
     w2 = w.reshape(cin, -1)
     x3 = x.reshape(n, cin, h * wd)
-    dx = xp.empty(x3.shape, dtype=x.dtype)
+    dx = xp.empty(x3.shape, dtype=xp.result_type(w, dout))
 
     def grads(share):
         dw_share = xp.zeros(w2.shape, dtype=w.dtype)
