@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minicnn.atomic import write_text_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 
 NETS = ("tutorial", "deconv", "net2", "mnist")
@@ -199,12 +201,8 @@ def env_info() -> dict:
 
 
 def write_json(path: Path, obj) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=1, default=_json_default)
-        f.write("\n")
-    return path
+    """``obj`` as indented JSON (NumPy scalars/arrays converted), written atomically."""
+    return write_text_atomic(path, json.dumps(obj, indent=1, default=_json_default) + "\n")
 
 
 def _json_default(o):

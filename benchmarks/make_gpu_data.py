@@ -14,12 +14,12 @@ name it in the device call's ``carry``.
 from __future__ import annotations
 
 import argparse
-import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 
+from minicnn.atomic import atomic_write
 from minicnn.data import CIFAR10
 
 
@@ -27,10 +27,8 @@ def _write_batch(path: Path, images: np.ndarray, labels: np.ndarray, label: str)
     d = {b"batch_label": label.encode(), b"labels": [int(v) for v in labels],
          b"data": np.ascontiguousarray(images.reshape(len(images), -1)),
          b"filenames": [f"{i}.png".encode() for i in range(len(images))]}
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_write(path) as f:
         pickle.dump(d, f, protocol=2)
-    os.replace(tmp, path)
 
 
 def main(argv=None):
@@ -50,7 +48,7 @@ def main(argv=None):
     _write_batch(folder / "test_batch", test.images[:a.test], test.labels[:a.test], "testing batch 1 of 1 (subset)")
     meta = {b"label_names": [c.encode() for c in train.classes], b"num_cases_per_batch": a.per_batch,
             b"num_vis": 3072}
-    with open(folder / "batches.meta", "wb") as f:
+    with atomic_write(folder / "batches.meta") as f:
         pickle.dump(meta, f, protocol=2)
     print(f"wrote {5 * a.per_batch} training and {a.test} test images to {folder}")
 

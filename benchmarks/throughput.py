@@ -30,6 +30,7 @@ from pathlib import Path
 
 from benchmarks import common
 from benchmarks.common import MODES, NETS, fmt_num
+from minicnn.atomic import atomic_write, write_text_atomic
 
 DEFAULT_BATCH_SIZES = (4, 64, 256)
 
@@ -287,8 +288,8 @@ def plot(report: dict, path: Path) -> Path | None:
     fig.suptitle(f"minicnn throughput, {m.get('cpu_model', m['machine'])}, {m['threads']} thread(s), "
                  f"{m['date'][:10]}", fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_write(path) as f:
+        fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
     return path
 
@@ -306,7 +307,7 @@ def main(argv=None) -> dict:
     if not args.no_plot:
         report["files"]["png"] = str(plot(report, out / "throughput.png"))
     common.write_json(out / "throughput.json", report)
-    (out / "throughput.md").write_text(text + "\n")
+    write_text_atomic(out / "throughput.md", text + "\n")
     print(text)
     print(f"\nwrote {out / 'throughput.json'}" + ("" if args.no_plot else f", {out / 'throughput.png'}")
           + f", {out / 'throughput.md'}")

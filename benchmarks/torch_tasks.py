@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minicnn.atomic import write_text_atomic
+
 
 def build(task: str):
     from benchmarks.torch_models import TorchDeconvNet, TorchTutorialNet
@@ -94,9 +96,7 @@ def main(argv=None):
     accs = [r["test_accuracy"] for r in results]
     print(f"{a.task}: PyTorch test accuracy mean {100 * np.mean(accs):.2f}% over seeds {a.seeds}: "
           + ", ".join(f"{100 * x:.2f}" for x in accs))
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"torch_{a.task}.json").write_text(json.dumps(results, indent=2))
+    write_text_atomic(Path(a.out) / f"torch_{a.task}.json", json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ import numpy as np
 import minicnn as mc
 from minicnn import data
 from minicnn.backend import AVAILABLE, BackendError
-from minicnn.train import NonFiniteLossError, Trainer, evaluate, write_json, write_text_atomic
+from minicnn.atomic import write_text_atomic
+from minicnn.train import NonFiniteLossError, Trainer, evaluate, write_json
 
 #: The tutorial's ``transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))``.
 NORM_MEAN = (0.5, 0.5, 0.5)

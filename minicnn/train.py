@@ -34,9 +34,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import signal
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -45,6 +43,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from minicnn import backend, nn
+from minicnn.atomic import write_text_atomic
 from minicnn.random import default_generator
 from minicnn.serialization import load, save
 
@@ -151,28 +150,7 @@ def evaluate(model, objective: Objective, loader, num_classes: int, should_stop=
     return out
 
 
-# --- small file helpers --------------------------------------------------------
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
-def write_text_atomic(path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename (usual 0666 & ~umask mode)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
+# --- small file helpers (atomic writes: minicnn.atomic) --------------------------
 
 def write_json(path, obj) -> Path:
     """Strict JSON (no NaN), indented, written atomically."""

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from minicnn.atomic import atomic_write
 from minicnn.backend import to_numpy
 
 DPI = 100
@@ -51,9 +52,10 @@ def _new(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, path) -> Path:
+    """Save ``fig`` atomically, in the format named by the file's suffix (PNG when none)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, facecolor="white")
+    with atomic_write(path) as f:
+        fig.savefig(f, format=path.suffix[1:] or "png", dpi=DPI, facecolor="white")
     return path
 
 

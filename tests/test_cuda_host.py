@@ -800,3 +800,11 @@ def test_wrappers_without_cupy_use_reference():
     out, idx = cuda_kernels.maxpool2d_forward(x, 2, 2, 2, 2, 0, 0)
     assert_same(cuda_kernels.maxpool2d_backward(out, idx, 5, 5, kh=2, kw=2, sh=2, sw=2),
                 ref.maxpool2d_backward(out, idx, 5, 5), "maxpool backward")
+
+
+def test_multi_lists_of_different_lengths_are_refused():
+    p = [np.ones(3, np.float32), np.ones(2, np.float32)]
+    with pytest.raises(ValueError, match=r"lengths \[2, 1, 2\]"):
+        cuda_kernels.sgd_update_multi(p, p[:1], p, 0.1, 0.9, 0.0, False, 0.0, True)
+    with pytest.raises(ValueError, match=r"lengths \[2, 2, 2, 1\]"):
+        cuda_kernels.adam_update_multi(p, p, p, p[:1], 1, 1e-3, 0.9, 0.999, 1e-8, 0.0)

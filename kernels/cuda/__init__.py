@@ -537,33 +537,46 @@ def _multi_tables(columns, sizes):
     return out
 
 
+def _multi_prepare(name: str, columns):
+    """Shared set-up of the _multi wrappers. ``columns`` = [params, grads, *state],
+    lists with one array per tensor. Returns None when there is nothing to
+    launch, False when some tensor needs the per-tensor path (see
+    ``_inplace_ok``), else (dtype, address-table rows, offsets, tensors, total
+    elements) for the non-empty tensors."""
+    if len({len(c) for c in columns}) > 1:
+        raise ValueError(f"{name}: lists of lengths {[len(c) for c in columns]}; expected one array per tensor "
+                         "in each")
+    if not columns[0]:
+        return None
+    dt = columns[0][0].dtype
+    if not all(p.dtype == dt and _inplace_ok(p, *rest) for p, *rest in zip(*columns)):
+        return False
+    live = [k for k, p in enumerate(columns[0]) if p.size]
+    if not live:
+        return None
+    xp = _cupy()
+    cols = [[c[k] for k in live] for c in columns]
+    cols[1] = [xp.ascontiguousarray(g) for g in cols[1]]
+    sizes = [p.size for p in cols[0]]
+    table, offsets = _multi_tables(cols, sizes)
+    return dt, [table[r] for r in range(len(cols))], offsets, len(live), int(sum(sizes))
+
+
 def sgd_update_multi(params, grads, bufs, lr, momentum, dampening, nesterov, weight_decay, first):
     """One SGD step on every tensor of a list, in place, in one launch (see the reference)."""
     params, grads = list(params), list(grads)
     bufs = list(bufs) if momentum else [None] * len(params)
-    if not len(params) == len(grads) == len(bufs):
-        raise ValueError(f"sgd_update_multi: {len(params)} params, {len(grads)} grads and {len(bufs)} momentum "
-                         "buffers; expected one of each per tensor")
-    if not params:
-        return
-    dt = params[0].dtype
-    if not all(p.dtype == dt and _inplace_ok(p, g, *((b,) if momentum else ()))
-               for p, g, b in zip(params, grads, bufs, strict=True)):
+    # without momentum the kernel never touches the buffer: pass the params in its place
+    prep = _multi_prepare("sgd_update_multi", [params, grads, bufs if momentum else params])
+    if prep is False:
         for p, g, b in zip(params, grads, bufs):  # per tensor (each falls back as it must)
             sgd_update(p, g, b, lr, momentum, dampening, nesterov, weight_decay, first)
         return
-    xp = _cupy()
-    live = [k for k, p in enumerate(params) if p.size]
-    if not live:
+    if prep is None:
         return
-    grads = [xp.ascontiguousarray(grads[k]) for k in live]
-    ps = [params[k] for k in live]
-    bs = [bufs[k] if momentum else params[k] for k in live]  # not touched when momentum == 0
-    sizes = [p.size for p in ps]
-    table, offsets = _multi_tables((ps, grads, bs), sizes)
-    total = int(sum(sizes))
+    dt, rows, offsets, n, total = prep
     args = (
-        table[0], table[1], table[2], offsets, _i32(len(ps)), _i64(total),
+        *rows, offsets, _i32(n), _i64(total),
         _scalar(lr, dt),
         _scalar(momentum, dt),
         _scalar(1 - dampening, dt),
@@ -578,35 +591,21 @@ def sgd_update_multi(params, grads, bufs, lr, momentum, dampening, nesterov, wei
 
 def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps, weight_decay):
     """One Adam step on every tensor of a list, in place, in one launch (see the reference)."""
-    params, grads, exp_avgs, exp_avg_sqs = list(params), list(grads), list(exp_avgs), list(exp_avg_sqs)
-    if not len(params) == len(grads) == len(exp_avgs) == len(exp_avg_sqs):
-        raise ValueError(f"adam_update_multi: {len(params)} params, {len(grads)} grads, {len(exp_avgs)} exp_avg "
-                         f"and {len(exp_avg_sqs)} exp_avg_sq; expected one of each per tensor")
-    if not params:
-        return
-    dt = params[0].dtype
-    if not all(p.dtype == dt and _inplace_ok(p, g, m, v)
-               for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True)):
-        for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs):
+    columns = [list(params), list(grads), list(exp_avgs), list(exp_avg_sqs)]
+    prep = _multi_prepare("adam_update_multi", columns)
+    if prep is False:
+        for p, g, m, v in zip(*columns):
             adam_update(p, g, m, v, step, lr, beta1, beta2, eps, weight_decay)
         return
-    xp = _cupy()
-    live = [k for k, p in enumerate(params) if p.size]
-    if not live:
+    if prep is None:
         return
-    ps = [params[k] for k in live]
-    gs = [xp.ascontiguousarray(grads[k]) for k in live]
-    ms = [exp_avgs[k] for k in live]
-    vs = [exp_avg_sqs[k] for k in live]
-    sizes = [p.size for p in ps]
-    table, offsets = _multi_tables((ps, gs, ms, vs), sizes)
-    total = int(sum(sizes))
+    dt, rows, offsets, n, total = prep
     # computed in Python exactly as the reference does
     bias_correction1 = 1 - beta1**step
     bias_correction2_sqrt = (1 - beta2**step) ** 0.5
     step_size = lr / bias_correction1
     args = (
-        table[0], table[1], table[2], table[3], offsets, _i32(len(ps)), _i64(total),
+        *rows, offsets, _i32(n), _i64(total),
         _scalar(beta1, dt),
         _scalar(1 - beta1, dt),
         _scalar(beta2, dt),

@@ -17,13 +17,13 @@ import hashlib
 import os
 import shutil
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Sequence
 
+from minicnn.atomic import atomic_write
 from minicnn.data.errors import ChecksumError, DatasetError
 
 _CHUNK = 1 << 20
@@ -71,14 +71,11 @@ def download_url(
     case ``dest`` is left untouched (not created if it did not exist).
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
     bar = None
     try:
         h = hashlib.md5(usedforsecurity=False)
         size = 0
-        with os.fdopen(fd, "wb") as out:
+        with atomic_write(dest, suffix=".part") as out:
             try:
                 response = urllib.request.urlopen(url, timeout=timeout)
             except (urllib.error.URLError, OSError, ValueError) as e:
@@ -104,22 +101,13 @@ def download_url(
                 raise DatasetError(
                     f"download of {url} is incomplete: got {size} of {total} bytes"
                 )
-            out.flush()
-            os.fsync(out.fileno())
-        if md5 is not None:
-            got = h.hexdigest()
-            if got.lower() != md5.lower():
-                raise ChecksumError(
-                    f"download of {url} has MD5 {got}, expected {md5.lower()} "
-                    f"({size} bytes); the file was discarded, {dest} was not written"
-                )
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        raise
+            if md5 is not None:
+                got = h.hexdigest()
+                if got.lower() != md5.lower():
+                    raise ChecksumError(
+                        f"download of {url} has MD5 {got}, expected {md5.lower()} "
+                        f"({size} bytes); the file was discarded, {dest} was not written"
+                    )
     finally:
         if bar is not None:
             bar.close()
@@ -184,21 +172,11 @@ def extract_tar(
                 if wanted is not None and rel.name not in wanted:
                     continue
                 target = dest_dir.joinpath(*rel.parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
                 src = tar.extractfile(member)
-                fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-                try:
-                    with os.fdopen(fd, "wb") as out, src:
-                        shutil.copyfileobj(src, out, _CHUNK)
-                        if out.tell() != member.size:
-                            raise DatasetError(f"{archive}: member {member.name!r} is truncated")
-                    os.replace(tmp_name, target)
-                except BaseException:
-                    try:
-                        os.unlink(tmp_name)
-                    except FileNotFoundError:
-                        pass
-                    raise
+                with atomic_write(target, suffix=".part") as out, src:
+                    shutil.copyfileobj(src, out, _CHUNK)
+                    if out.tell() != member.size:
+                        raise DatasetError(f"{archive}: member {member.name!r} is truncated")
                 written.append(target)
     except DatasetError:
         raise
