@@ -273,7 +273,15 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, bet
         adam_update(param, grad, m, v, step, lr, beta1, beta2, eps, weight_decay)
 
 
+def matmul(a, b, out=None):
+    """``a @ b`` (NumPy's ``matmul``: 2-D or batched (B, m, k) @ (B, k, n), 2-D operands
+    broadcast), into ``out`` when given. A table entry so that a backend can route the
+    products (the CUDA one records them into CUDA graphs)."""
+    return _xp(a).matmul(a, b, out=out)
+
+
 TABLE = {
+    "matmul": matmul,
     "im2col": im2col,
     "col2im": col2im,
     "maxpool2d_forward": maxpool2d_forward,

@@ -9,6 +9,8 @@ pool.cu        maxpool2d forward/backward (backward a gather), maxunpool2d
 activation.cu  relu, leaky_relu, elu, gelu (exact and tanh): forward, backward
 optim.cu       fused in-place sgd_update / adam_update, and their _multi
                versions (every tensor of a list in one launch)
+gemm.py        matmul: cupy.matmul, or cuBLAS via ctypes while a CUDA graph is
+               recorded (CuPy refuses cuBLAS during stream capture)
 =============  ==============================================================
 
 Each file is compiled once per device with ``cupy.RawModule`` (NVRTC), the
@@ -619,7 +621,18 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, bet
     _launch("optim", f"adam_update_multi_{_suffix(dt)}", total, args)
 
 
+def matmul(a, b, out=None):
+    """``a @ b`` on the device: ``cupy.matmul``, or cuBLAS through ctypes while a CUDA graph
+    is being recorded (CuPy refuses cuBLAS then); see ``gemm``. NumPy input: the reference."""
+    if not (_on_device(a) and _on_device(b)):
+        return _ref.matmul(a, b, out=out)
+    from . import gemm
+
+    return gemm.matmul(a, b, out=out)
+
+
 TABLE: dict = {
+    "matmul": matmul,
     "im2col": im2col,
     "col2im": col2im,
     "maxpool2d_forward": maxpool2d_forward,

@@ -79,7 +79,7 @@ def _sum_shares(parts):
 STACK_LIMIT = 1 * 2**20
 
 
-def _add_weight_grad(dw, d, cols, gpu: bool):
+def _add_weight_grad(dw, d, cols, gpu: bool, matmul):
     """dw (O, K) += sum_n d_n (O, L) @ cols_n^T (L, K) for a chunk d (n, O, L), cols (n, K, L).
 
     One batched product and its sum (one call each, what the GPU always
@@ -87,10 +87,10 @@ def _add_weight_grad(dw, d, cols, gpu: bool):
     STACK_LIMIT: then one sample's product at a time (no large temporary).
     """
     if gpu or d.shape[0] * dw.size * dw.itemsize <= STACK_LIMIT:
-        dw += (d @ cols.transpose(0, 2, 1)).sum(axis=0)
+        dw += matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)
         return
     for k in range(d.shape[0]):
-        dw += d[k] @ cols[k].T
+        dw += matmul(d[k], cols[k].T)
 
 
 # --- Conv2d ------------------------------------------------------------------
@@ -116,7 +116,7 @@ def conv2d_forward(x, w, b, stride, padding):
     def fill(share):  # the output rows of one share of batch ranges
         for i, j in share:
             cols_ij = cols[i:j] if cols is not None else ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
-            xp.matmul(w2, cols_ij, out=out[i:j])
+            ops.matmul(w2, cols_ij, out=out[i:j])
             if b is not None:
                 out[i:j] += b.reshape(1, o, 1)
 
@@ -145,9 +145,9 @@ def conv2d_backward(dout, cache, need_dx=True):
         dw_share = xp.zeros(w2.shape, dtype=w.dtype)
         for i, j in share:
             cols_ij = cols[i:j] if cols is not None else ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
-            _add_weight_grad(dw_share, d[i:j], cols_ij, be.is_gpu)
+            _add_weight_grad(dw_share, d[i:j], cols_ij, be.is_gpu, ops.matmul)
             if need_dx:
-                dx[i:j] = ops.col2im(xp.matmul(w2.T, d[i:j]), j - i, c, h, wd, kh, kw, sh, sw, ph, pw)
+                dx[i:j] = ops.col2im(ops.matmul(w2.T, d[i:j]), j - i, c, h, wd, kh, kw, sh, sw, ph, pw)
         return dw_share
 
     dw = _sum_shares(_run_split(ops)(grads, _work_items(ops, n, chunks, n * w2.size * d.shape[2])))
@@ -230,7 +230,7 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
 
     def fill(share):
         for i, j in share:
-            out[i:j] = ops.col2im(xp.matmul(wt, x3[i:j]), j - i, cout, oh, ow, kh, kw, sh, sw, ph, pw)
+            out[i:j] = ops.col2im(ops.matmul(wt, x3[i:j]), j - i, cout, oh, ow, kh, kw, sh, sw, ph, pw)
             if b is not None:
                 out[i:j] += b.reshape(1, cout, 1, 1)
 
@@ -254,8 +254,8 @@ def conv_transpose2d_backward(dout, cache):
         dw_share = xp.zeros(w2.shape, dtype=w.dtype)
         for i, j in share:
             dcols = ops.im2col(dout[i:j], kh, kw, sh, sw, ph, pw)  # (n, C_out*kh*kw, H*W)
-            xp.matmul(w2, dcols, out=dx[i:j])
-            _add_weight_grad(dw_share, x3[i:j], dcols, be.is_gpu)
+            ops.matmul(w2, dcols, out=dx[i:j])
+            _add_weight_grad(dw_share, x3[i:j], dcols, be.is_gpu, ops.matmul)
         return dw_share
 
     chunks = _batch_chunks(n, w2.shape[1] * h * wd * x.itemsize, be.is_gpu)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from minicnn import backend
 from minicnn.nn import init
 from minicnn.nn._checks import check_input
 from minicnn.nn.module import Module, Parameter
@@ -11,7 +12,7 @@ from minicnn.nn.module import Module, Parameter
 
 def linear_forward(x, w, b):
     """x (N, in) @ W^T (in, out) + b -> (N, out). cache: (x, w, has_bias)."""
-    out = x @ w.T
+    out = backend.current().ops.matmul(x, w.T)
     if b is not None:
         out += b
     return out, (x, w, b is not None)
@@ -20,7 +21,8 @@ def linear_forward(x, w, b):
 def linear_backward(dout, cache):
     """dx = dout @ W;  dW = dout^T @ x;  db = sum_n dout. Returns (dx, dw, db)."""
     x, w, has_bias = cache
-    return dout @ w, dout.T @ x, (dout.sum(axis=0) if has_bias else None)
+    matmul = backend.current().ops.matmul
+    return matmul(dout, w), matmul(dout.T, x), (dout.sum(axis=0) if has_bias else None)
 
 
 class Linear(Module):

@@ -1,0 +1,185 @@
+"""Matrix products for the ``cupy`` backend that can be recorded into a CUDA graph.
+
+``matmul(a, b, out=None)`` is ``cupy.matmul`` except while the current stream
+is capturing (``minicnn.cuda_graph``): CuPy refuses every cuBLAS call during
+capture (its ``cublas.setStream`` raises ``NotImplementedError``), although
+cuBLAS itself can be captured once a handle has a fixed workspace
+(``cublasSetWorkspace``; cuBLAS guide, "CUDA Graphs support"). During capture
+the product is therefore computed by ``cublas{S,D}gemmStridedBatched`` called
+through ctypes on a handle of our own with a workspace that is allocated
+once (plain ``cudaMalloc``, outside any memory pool) and never freed.
+
+Shapes: a (m, k) or (B, m, k), b (k, n) or (B, k, n), a 2-D operand
+broadcast over the other's batch; out (m, n) or (B, m, n). float32 and
+float64. Anything else (other ranks or dtypes, mixed dtypes) goes to
+``cupy.matmul``, which, inside a capture, raises and so makes the caller run
+eagerly.
+
+Row-major to cuBLAS's column-major: C = A B is C^T = B^T A^T, and a
+row-major (r, c) matrix with row stride ld is the column-major (c, r)
+matrix with leading dimension ld. So B is passed first; an operand stored
+column-major (a transposed view such as ``w.T``) is passed with op T and no
+copy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+_OP_N, _OP_T = 0, 1
+WORKSPACE_BYTES = 32 << 20  # cuBLAS's own recommendation for Hopper is 32 MiB
+_lock = threading.Lock()
+_state: dict = {}  # device id -> (lib, handle, workspace)
+
+
+def _cupy():
+    import cupy
+
+    return cupy
+
+
+def is_capturing() -> bool:
+    """Whether the current CuPy stream is recording a CUDA graph."""
+    cp = _cupy()
+    s = cp.cuda.get_current_stream()
+    if s.ptr in (0, 1, 2):  # the legacy / per-thread default streams are never captured here
+        return False
+    return bool(s.is_capturing())
+
+
+def _cublas_path() -> str:
+    """The libcublas that CuPy loaded (so both use one library)."""
+    cp = _cupy()
+    cp.cuda.device.get_cublas_handle()  # makes CuPy load libcublas
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split()
+            if parts and "/libcublas.so" in parts[-1]:
+                return parts[-1]
+    raise RuntimeError("could not find the libcublas that CuPy loaded in /proc/self/maps")
+
+
+def _declare(lib) -> None:
+    vp, i, ll = ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong
+    lib.cublasCreate_v2.argtypes = [ctypes.POINTER(vp)]
+    lib.cublasSetStream_v2.argtypes = [vp, vp]
+    lib.cublasSetWorkspace_v2.argtypes = [vp, vp, ctypes.c_size_t]
+    for name in ("cublasSgemmStridedBatched", "cublasDgemmStridedBatched"):
+        f = getattr(lib, name)
+        f.argtypes = [vp, i, i, i, i, i, vp, vp, i, ll, vp, i, ll, vp, vp, i, ll, i]
+    for name in ("cublasCreate_v2", "cublasSetStream_v2", "cublasSetWorkspace_v2",
+                 "cublasSgemmStridedBatched", "cublasDgemmStridedBatched"):
+        getattr(lib, name).restype = ctypes.c_int
+
+
+def _check(status: int, what: str) -> None:
+    if status != 0:
+        raise RuntimeError(f"cuBLAS {what} failed with status {status}")
+
+
+def prepare():
+    """Create this device's handle and workspace (call outside a capture). Returns (lib, handle)."""
+    cp = _cupy()
+    dev = cp.cuda.Device().id
+    with _lock:
+        st = _state.get(dev)
+        if st is None:
+            lib = ctypes.CDLL(_cublas_path())
+            _declare(lib)
+            handle = ctypes.c_void_p()
+            _check(lib.cublasCreate_v2(ctypes.byref(handle)), "cublasCreate")
+            ws = cp.cuda.memory.Memory(WORKSPACE_BYTES)  # cudaMalloc, never returned to a pool
+            _check(lib.cublasSetWorkspace_v2(handle, ctypes.c_void_p(ws.ptr), WORKSPACE_BYTES), "cublasSetWorkspace")
+            st = _state[dev] = (lib, handle, ws)
+    return st[0], st[1]
+
+
+def _layout(x):
+    """(op, ld, batch stride) of a 3-D operand (B, r, c) for the C^T = B^T A^T call, or None.
+
+    op N: stored row-major (unit column stride); op T: stored column-major."""
+    bsz, r, c = x.shape
+    it = x.itemsize
+    if any(s % it for s in x.strides):
+        return None
+    s0, s1, s2 = (s // it for s in x.strides)
+    if s0 < 0 or s1 < 0 or s2 < 0:
+        return None
+    sb = s0 if bsz > 1 else 0
+    if (s2 == 1 or c == 1) and (r == 1 or s1 >= c):
+        return _OP_N, max(s1 if r > 1 else c, c, 1), sb
+    if (s1 == 1 or r == 1) and (c == 1 or s2 >= r):
+        return _OP_T, max(s2 if c > 1 else r, r, 1), sb
+    return None
+
+
+def plan(a3, b3, c3) -> tuple | None:
+    """Arguments of the one ``gemmStridedBatched`` call that computes c3 = a3 @ b3, as
+    ``(transa, transb, m, n, k, ld_first, stride_first, ld_second, stride_second, ldc, stride_c,
+    batch)`` with b3 passed first (C^T = B^T A^T) -- or None when an operand's layout
+    needs a copy first (``ops``: which ones, via ``layout``). a3 (Ba, m, k), b3 (Bb, k, n),
+    c3 (B, m, n), each batch 1 (broadcast) or B; any array with shape/strides/itemsize."""
+    la, lb, lc = _layout(a3), _layout(b3), _layout(c3)
+    if la is None or lb is None or lc is None or lc[0] != _OP_N:
+        return None
+    bsz, m, n = c3.shape
+    k = a3.shape[2]
+    return (lb[0], la[0], n, m, k, lb[1], lb[2], la[1], la[2], lc[1], lc[2] if bsz > 1 else 0, bsz)
+
+
+def _gemm_captured(a, b, out):
+    cp = _cupy()
+    lib, handle = prepare()
+    dt = a.dtype
+    a3 = a if a.ndim == 3 else a[None]
+    b3 = b if b.ndim == 3 else b[None]
+    if a3.shape[0] != b3.shape[0] and 1 not in (a3.shape[0], b3.shape[0]):
+        raise ValueError(f"matmul: batch sizes {a3.shape[0]} and {b3.shape[0]} do not broadcast")
+    bsz = max(a3.shape[0], b3.shape[0])
+    m, k = a3.shape[1:]
+    k2, n = b3.shape[1:]
+    if k != k2:
+        raise ValueError(f"matmul: inner sizes differ: a {tuple(a.shape)}, b {tuple(b.shape)}")
+    shape = (m, n) if a.ndim == 2 and b.ndim == 2 else (bsz, m, n)
+    if out is not None and (tuple(out.shape) != shape or out.dtype != dt):
+        raise ValueError(f"matmul: out has shape {tuple(out.shape)} / {out.dtype}, expected {shape} / {dt}")
+    if 0 in (bsz, m, n):
+        return out if out is not None else cp.empty(shape, dtype=dt)
+    if k == 0:
+        res = out if out is not None else cp.empty(shape, dtype=dt)
+        res.fill(0)
+        return res
+    if _layout(a3) is None:
+        a3 = cp.ascontiguousarray(a3)
+    if _layout(b3) is None:
+        b3 = cp.ascontiguousarray(b3)
+    c = out if out is not None else cp.empty(shape, dtype=dt)
+    c3 = c if c.ndim == 3 else c[None]
+    args = plan(a3, b3, c3)
+    direct = args is not None
+    if not direct:  # out is not row-major: compute into a fresh array, then copy
+        c3 = cp.empty((bsz, m, n), dtype=dt)
+        args = plan(a3, b3, c3)
+    ta, tb, mm, nn, kk, ld1, s1, ld2, s2, ldc, sc, batch = args
+    scal = ctypes.c_float if dt == cp.float32 else ctypes.c_double
+    fn = lib.cublasSgemmStridedBatched if dt == cp.float32 else lib.cublasDgemmStridedBatched
+    one, zero = scal(1.0), scal(0.0)
+    _check(lib.cublasSetStream_v2(handle, ctypes.c_void_p(cp.cuda.get_current_stream().ptr)), "cublasSetStream")
+    _check(fn(handle, ta, tb, mm, nn, kk, ctypes.byref(one),
+              ctypes.c_void_p(b3.data.ptr), ld1, s1,
+              ctypes.c_void_p(a3.data.ptr), ld2, s2, ctypes.byref(zero),
+              ctypes.c_void_p(c3.data.ptr), ldc, sc, batch),
+           "gemmStridedBatched")
+    if not direct:
+        c[...] = c3 if c.ndim == 3 else c3[0]
+    return c
+
+
+def matmul(a, b, out=None):
+    """``a @ b`` (into ``out`` when given); see the module docstring."""
+    cp = _cupy()
+    if (a.ndim in (2, 3) and b.ndim in (2, 3) and a.dtype == b.dtype and a.dtype in (cp.float32, cp.float64)
+            and is_capturing()):
+        return _gemm_captured(a, b, out)
+    return cp.matmul(a, b, out=out)
