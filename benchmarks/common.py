@@ -318,7 +318,8 @@ class Runner:
 class MinicnnRunner(Runner):
     kind = "minicnn"
 
-    def __init__(self, net: str, backend_name: str, batch_size: int, mode: str = "train", seed: int = 0):
+    def __init__(self, net: str, backend_name: str, batch_size: int, mode: str = "train", seed: int = 0,
+                 cuda_graph: bool = False):
         import minicnn as mc
         from minicnn import nn
         from minicnn.models import MODELS
@@ -329,7 +330,11 @@ class MinicnnRunner(Runner):
         self.mc = mc
         self.net, self.mode, self.batch_size = net, mode, batch_size
         self.be = mc.set_backend(backend_name)
-        self.label = self.be.name
+        if cuda_graph and not self.be.is_gpu:
+            raise ValueError(f"CUDA graphs need a GPU backend, not {self.be.name!r}")
+        if cuda_graph and mode != "train":
+            raise ValueError("the CUDA-graph runner times training steps only")
+        self.label = self.be.name + ("-graph" if cuda_graph else "")
         self.device = "cuda" if self.be.is_gpu else "cpu"
         mc.manual_seed(seed)
         self.model = MODELS[net]().requires_input_grad_(False)  # like a torch input without requires_grad
@@ -343,14 +348,25 @@ class MinicnnRunner(Runner):
             self.opt = mc.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
         else:
             self.model.eval()
+        self.graph_step = None
+        if cuda_graph:
+            from minicnn.cuda_graph import GraphedTrainStep
+            from minicnn.train import Classification, ClassificationReconstruction
+
+            objective = ClassificationReconstruction(1.0) if self.deconv else Classification()
+            self.graph_step = GraphedTrainStep(self.model, objective)
         self.last = None
 
     def activate(self):
-        self.mc.set_backend(self.label)
+        self.mc.set_backend(self.be.name)
 
     def step(self):
         if self.mode == "infer":
             self.last = self.model(self.x)
+            return
+        if self.graph_step is not None:  # same work as below: forward, losses, zero_grad, backward; then SGD
+            self.last = self.graph_step(self.x, self.y)[0]
+            self.opt.step()
             return
         out = self.model(self.x)
         if self.deconv:
@@ -423,9 +439,12 @@ class TorchRunner(Runner):
 
 
 def make_runner(impl: str, net: str, batch_size: int, mode: str, seed: int = 0, threads: int | None = None):
-    """``impl``: a minicnn backend name, or ``torch-cpu`` / ``torch-cuda``."""
+    """``impl``: a minicnn backend name, ``cupy-graph`` (cupy, training step replayed from a
+    CUDA graph, see ``minicnn.cuda_graph``), or ``torch-cpu`` / ``torch-cuda``."""
     if impl.startswith("torch-"):
         return TorchRunner(net, impl.split("-", 1)[1], batch_size, mode, seed, threads)
+    if impl.endswith("-graph"):
+        return MinicnnRunner(net, impl[:-len("-graph")], batch_size, mode, seed, cuda_graph=True)
     return MinicnnRunner(net, impl, batch_size, mode, seed)
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One prepared GPU check: GPU tests, a short task2 run on the cupy backend and
-# the cupy-vs-PyTorch-CUDA throughput table, in one call of at most ~5 minutes.
+# the cupy-vs-PyTorch-CUDA throughput table, then a per-layer profile of the cupy
+# training step at batch 256; one call of at most ~7 minutes (timeouts 150+90+150+2x40 s).
 #
 # Prepare (on a machine with the full CIFAR-10; writes ~26 MB, git-ignored):
 #     python -m benchmarks.make_gpu_data            # -> .gpu-data/cifar-10-batches-py
@@ -9,7 +10,8 @@
 # matplotlib, pillow, pytest and torch; tqdm and threadpoolctl are installed
 # from .whl/ into /tmp when missing; no network):
 #     bash benchmarks/gpu_check.sh [DATA_DIR]       # default DATA_DIR: .gpu-data
-# Results go to $OUT when set, else benchmarks/results/gpu_check/ (at most 8 files).
+# Results go to $OUT when set, else benchmarks/results/gpu_check/ (8 files: env.txt, gpu_tests.log,
+# task2.log, task2_results.json, task2_reconstructions.png, throughput.log, throughput.json, profile.log).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-.gpu-data}
@@ -43,10 +45,18 @@ timeout 90 python -m experiments.task2 --backend cupy --data-dir "$DATA" --epoch
 cp "$T2"/task2/results.json "$RES/task2_results.json" 2>/dev/null
 cp "$T2"/task2/reconstructions.png "$RES/task2_reconstructions.png" 2>/dev/null
 
-echo "== throughput: cupy vs PyTorch CUDA"
-timeout 120 python -m benchmarks.throughput --backends cupy --device cuda --nets tutorial deconv net2 mnist \
-  --batch-sizes 64 256 --repeats 3 --out "$RES" 2>&1 | tee "$RES/throughput.log"
+echo "== throughput: cupy (eager, and training replayed from a CUDA graph) vs PyTorch CUDA"
+TP=$(mktemp -d)
+timeout 150 python -m benchmarks.throughput --backends cupy cupy-graph --device cuda --nets tutorial deconv net2 mnist \
+  --batch-sizes 64 256 --repeats 3 --out "$TP" 2>&1 | tee "$RES/throughput.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+cp "$TP"/throughput.json "$RES/throughput.json" 2>/dev/null
+
+echo "== per-layer profile of the cupy training step, batch 256 (where the time goes)"
+for net in tutorial deconv; do
+  timeout 40 python -m benchmarks.layer_profile --backend cupy --net "$net" --batch-size 256 \
+    --steps 20 --min-time 0.5 --out "$TP" 2>&1
+done | tee "$RES/profile.log"
 
 echo "gpu_check: exit status $status; results in $RES"
 exit $status

@@ -39,7 +39,8 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.throughput",
                                  description="minicnn training/inference throughput vs PyTorch")
     ap.add_argument("--backends", nargs="+", default=None,
-                    help="minicnn backends (default: all of minicnn.available_backends())")
+                    help="minicnn backends (default: all of minicnn.available_backends()); 'cupy-graph' "
+                         "adds cupy with the training step replayed from a CUDA graph (training rows only)")
     ap.add_argument("--nets", nargs="+", default=None, help=f"nets (default: all of {', '.join(NETS)})")
     ap.add_argument("--batch-sizes", nargs="+", default=None, help="default: 4 64 256")
     ap.add_argument("--modes", nargs="+", default=None, help="train and/or infer (default: both)")
@@ -67,9 +68,10 @@ def parse_args(argv=None):
     avail = minicnn.available_backends()
     q = args.quick
     args.backends = common.split_list(args.backends) or list(avail)
-    bad = [b for b in args.backends if b not in avail]
+    allowed = list(avail) + (["cupy-graph"] if "cupy" in avail else [])
+    bad = [b for b in args.backends if b not in allowed]
     if bad:
-        ap.error(f"backend(s) {bad} not available here; available: {avail}")
+        ap.error(f"backend(s) {bad} not available here; available: {allowed}")
     args.nets = common.split_list(args.nets) or (["tutorial"] if q else list(NETS))
     for n in args.nets:
         if n not in NETS:
@@ -107,7 +109,7 @@ def impl_labels(args) -> list[str]:
 
 def reference_for(label: str, labels: list[str]) -> str | None:
     """The PyTorch run a result is compared with: torch-cuda for GPU backends, torch-cpu otherwise."""
-    want = "torch-cuda" if label in ("cupy", "torch-cuda") else "torch-cpu"
+    want = "torch-cuda" if label in ("cupy", "cupy-graph", "torch-cuda") else "torch-cpu"
     return want if want in labels and want != label else None
 
 
@@ -159,7 +161,7 @@ def _rows(net, bs, mode, labels, res, macs):
         rows.append({
             "net": net, "batch_size": bs, "mode": mode, "impl": label,
             "kind": "torch" if label.startswith("torch") else "minicnn",
-            "device": "cuda" if label in ("cupy", "torch-cuda") else "cpu",
+            "device": "cuda" if label in ("cupy", "cupy-graph", "torch-cuda") else "cpu",
             "median_step_s": t, "min_step_s": d["min_step_s"], "step_times_s": d["step_times_s"],
             "steps_per_repeat": d["steps_per_repeat"], "repeats": d["repeats"],
             "first_call_s": d["first_call_s"],

@@ -85,6 +85,9 @@ def base_parser(task: str, description: str) -> argparse.ArgumentParser:
                    help="also save OUT/<task>/last.npz every N steps (0: at epoch ends only)")
     g.add_argument("--resume", action="store_true", help="continue from OUT/<task>/last.npz")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True,
+                   help="on a GPU backend, replay each training step from a CUDA graph (same results, "
+                        "fewer launches; models with Dropout/BatchNorm run eagerly)")
     return p
 
 
@@ -148,9 +151,16 @@ def run_training(args, model, objective, train_ds, test_ds, out: Path, config: d
     trainer = Trainer(model, opt, objective, train_loader, eval_loader, num_classes=len(train_ds.classes),
                       out_dir=out, epochs=args.epochs, log_every=args.log_every,
                       checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
-                      config={**config, "settings": settings(args)}, eval_name=eval_name)
+                      config={**config, "settings": settings(args)}, eval_name=eval_name,
+                      cuda_graph=args.cuda_graph)
     try:
         trainer.fit(resume=args.resume)
+        step = trainer.train_step
+        if step.replays or step.captures:
+            print(f"training steps replayed from a CUDA graph: {step.replays} "
+                  f"(eager: the first {step.warmup} and any short last batch)")
+        elif mc.backend.current().is_gpu:
+            print(f"training steps ran eagerly: {step.reason}")
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except NonFiniteLossError as e:

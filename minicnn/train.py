@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 
 from minicnn import backend, nn
 from minicnn.atomic import write_text_atomic
+from minicnn.cuda_graph import GraphedTrainStep
 from minicnn.random import default_generator
 from minicnn.serialization import load, save
 
@@ -202,18 +203,22 @@ class Trainer:
     ``checkpoint_every``: steps between mid-epoch ``last.npz`` saves (0: epoch ends only).
     ``callbacks``: ``f(trainer)`` called after every optimiser step (may raise
     ``KeyboardInterrupt`` to simulate Ctrl-C). ``config``: JSON-able settings
-    stored in the checkpoints.
+    stored in the checkpoints. ``cuda_graph``: on a GPU backend, replay each
+    step's forward + loss + backward from a CUDA graph
+    (:class:`minicnn.cuda_graph.GraphedTrainStep`; same results, far fewer
+    launches; models with Dropout or BatchNorm in training run eagerly).
     """
 
     def __init__(self, model, optimizer, objective: Objective, train_loader, eval_loader=None, *,
                  num_classes: int, out_dir, epochs: int, log_every: int = 2000, progress_every: int = 50,
                  checkpoint_every: int = 0, progress: bool = True, callbacks=(), config: dict | None = None,
-                 eval_name: str = "test", log=None):
+                 eval_name: str = "test", log=None, cuda_graph: bool = True):
         if epochs < 0 or log_every < 1 or progress_every < 1 or checkpoint_every < 0:
             raise ValueError("Trainer: epochs >= 0, log_every >= 1, progress_every >= 1, checkpoint_every >= 0")
         self.model, self.optimizer, self.objective = model, optimizer, objective
         model.requires_input_grad_(False)  # training never uses d loss / d image
         self.train_loader, self.eval_loader = train_loader, eval_loader
+        self.train_step = GraphedTrainStep(model, objective, enabled=cuda_graph)
         self.num_classes = int(num_classes)
         self.out_dir = Path(out_dir)
         self.epochs = int(epochs)
@@ -392,7 +397,7 @@ class Trainer:
         return self.history
 
     def _train_epoch(self) -> None:
-        loader, obj, model, opt = self.train_loader, self.objective, self.model, self.optimizer
+        loader, model, opt = self.train_loader, self.model, self.optimizer
         n_batches = len(loader)
         model.train()
         bar = tqdm(total=n_batches, initial=self.batch, desc=f"epoch {self.epoch + 1}/{self.epochs}",
@@ -400,7 +405,8 @@ class Trainer:
         t0, samples0, shown = time.perf_counter(), self.m_samples, self.batch
         try:
             for x, y in loader.iter_epoch(self.epoch, start_batch=self.batch):
-                loss, logits, parts = obj.forward(model, x, y)
+                # forward, loss and backward (p.grad set, not accumulated); a graph replay on the GPU
+                loss, logits, parts = self.train_step(x, y)
                 loss_value = float(loss)  # the one host sync per step (the log needs it)
                 if not math.isfinite(loss_value):
                     raise NonFiniteLossError(
@@ -409,8 +415,6 @@ class Trainer:
                         f"{self.last_path if self.last_path.exists() else '(none written yet)'}"
                         + (f" (best: {self.best_path})" if self.best_path.exists() else "")
                         + ". Try a smaller --lr.")
-                opt.zero_grad()
-                obj.backward(model)
                 self._updating = True
                 opt.step()
                 self.batch += 1

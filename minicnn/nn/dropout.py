@@ -45,6 +45,11 @@ class _DropoutBase(Module):
     def backward(self, grad_out):
         return grad_out * self._need_cache(self._cache)
 
+    def cuda_graph_blocker(self):
+        if self.training and 0.0 < self.p < 1.0:
+            return "draws a new random mask every training step (a replay would repeat the recorded mask)"
+        return None
+
     def extra_repr(self):
         return f"p={self.p}"
 

@@ -111,6 +111,14 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    def cuda_graph_blocker(self) -> str | None:
+        """Why a CUDA graph recording of this module's forward/backward (see
+        ``minicnn.cuda_graph``) would not replay correctly, or None when it
+        would. A module must say so when a step changes Python-side state or
+        draws random numbers on the host: a replay repeats the recorded work
+        only. Only this module's own code counts; children report for themselves."""
+        return None
+
     def _need_cache(self, cache):
         if cache is None:
             raise RuntimeError(f"{self._describe()}: backward() called before forward()")

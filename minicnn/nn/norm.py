@@ -106,6 +106,12 @@ class _BatchNorm(Module):
             self._cache = ("eval", cache + (axes,))
         return y.astype(x.dtype, copy=False)
 
+    def cuda_graph_blocker(self):
+        if self.training and self.track_running_stats:
+            return ("updates its running statistics by assigning new arrays every training step "
+                    "(a replay would keep writing the recorded ones)")
+        return None
+
     def _update_running(self, mean, unbiased_var):
         self._buffers["num_batches_tracked"] = self.num_batches_tracked + 1
         f = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
