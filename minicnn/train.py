@@ -218,7 +218,11 @@ class Trainer:
         self.model, self.optimizer, self.objective = model, optimizer, objective
         model.requires_input_grad_(False)  # training never uses d loss / d image
         self.train_loader, self.eval_loader = train_loader, eval_loader
-        self.train_step = GraphedTrainStep(model, objective, enabled=cuda_graph)
+        # forward + loss + backward of one batch; sets (not accumulates) the gradients of the
+        # model's and the optimiser's parameters; a CUDA-graph replay on GPU backends
+        self.train_step = GraphedTrainStep(
+            model, objective, enabled=cuda_graph,
+            params=[*model.parameters(), *(p for g in optimizer.param_groups for p in g["params"])])
         self.num_classes = int(num_classes)
         self.out_dir = Path(out_dir)
         self.epochs = int(epochs)

@@ -65,3 +65,98 @@ def test_disabled_step_says_so():
     step = GraphedTrainStep(TutorialNet(), Classification(), enabled=False)
     step(np.zeros((2, 3, 32, 32), np.float32), np.zeros(2, np.int64))
     assert step.reason == "disabled"
+
+
+class _FakeGPU:
+    """The numpy backend posing as a GPU one, so that GraphedTrainStep's bookkeeping
+    runs on the CPU; recording and replaying are stubbed (they need CUDA)."""
+
+    name, is_gpu = "fake-gpu", True
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, k):
+        return getattr(self._real, k)
+
+
+def _stubbed_step(monkeypatch, model, fail=False, **kw):
+    import minicnn.cuda_graph as cg
+
+    fake = _FakeGPU(cg.backend.current())
+    monkeypatch.setattr(cg.backend, "current", lambda: fake)
+    step = GraphedTrainStep(model, Classification(), **kw)
+    log = []
+
+    def capture(be, x, y, sig):
+        if fail:
+            raise RuntimeError("cannot record this")
+        step._graph, step._sig = object(), sig
+        step._grads = [(p, p.grad) for p in step.params]
+        step._pending = (None, 0)
+        step.captures += 1
+        log.append("capture")
+
+    def replay(x, y):
+        step.replays += 1
+        step.reason = None
+        step._pending = (None, 0)
+        log.append("replay")
+        return None, None, {}
+
+    monkeypatch.setattr(step, "_capture", capture)
+    monkeypatch.setattr(step, "_replay", replay)
+    monkeypatch.setattr(step, "close", lambda: setattr(step, "_graph", None))
+    return step, log
+
+
+def _xy(n=4):
+    return np.zeros((n, 3, 32, 32), np.float32), np.zeros(n, np.int64)
+
+
+def test_state_machine_warmup_replay_short_batch_and_refresh(monkeypatch):
+    net = TutorialNet()
+    step, log = _stubbed_step(monkeypatch, net, refresh_after=2)
+    step(*_xy())
+    step(*_xy())
+    assert log == [] and step.reason == "warm-up call 2 of 2"
+    step(*_xy())
+    step(*_xy())
+    assert log == ["capture", "replay", "replay"]
+    step(*_xy(2))  # a short batch: eager, the recording stays
+    assert log[-1] == "replay" and "batch shape" in step.reason
+    step(*_xy())
+    assert log[-1] == "replay" and step.captures == 1
+    net.fc1.weight.requires_grad = False  # a flag change: eager for refresh_after calls, then re-record
+    step(*_xy())
+    step(*_xy())
+    assert step.captures == 1 and "flag" in step.reason
+    step(*_xy())
+    assert step.captures == 2 and log[-2:] == ["capture", "replay"]
+    net.fc1.weight.requires_grad = True
+    net.fc2.weight.data = net.fc2.weight.data.copy()  # a replaced parameter array: its address changed
+    step(*_xy())
+    assert "parameter array" in step.reason
+
+
+def test_state_machine_failed_recording_warns_and_stays_eager(monkeypatch):
+    step, log = _stubbed_step(monkeypatch, TutorialNet(), fail=True, warmup=1)
+    step(*_xy())
+    with pytest.warns(RuntimeWarning, match="cannot record this"):
+        step(*_xy())
+    step(*_xy())
+    assert log == [] and step.mode == "eager" and "recording failed" in step.reason
+
+
+def test_state_machine_blocked_by_dropout_and_by_the_objective(monkeypatch):
+    step, log = _stubbed_step(monkeypatch, MNISTNet())
+    monkeypatch.setattr(step, "_eager", lambda x, y, why: setattr(step, "reason", why))  # dropout needs CuPy here
+    for _ in range(4):
+        step(np.zeros((4, 1, 28, 28), np.float32), np.zeros(4, np.int64))
+    assert log == [] and "Dropout" in step.reason
+
+    class Noisy(Classification):
+        def cuda_graph_blocker(self):
+            return "draws noise on the host"
+
+    assert cuda_graph_blockers(TutorialNet(), Noisy()) == ["objective (Noisy): draws noise on the host"]

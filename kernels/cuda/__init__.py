@@ -9,8 +9,8 @@ pool.cu        maxpool2d forward/backward (backward a gather), maxunpool2d
 activation.cu  relu, leaky_relu, elu, gelu (exact and tanh): forward, backward
 optim.cu       fused in-place sgd_update / adam_update, and their _multi
                versions (every tensor of a list in one launch)
-gemm.py        matmul: cupy.matmul, or cuBLAS via ctypes while a CUDA graph is
-               recorded (CuPy refuses cuBLAS during stream capture)
+gemm.py        matmul: cuBLAS gemmStridedBatched via ctypes (CuPy refuses cuBLAS
+               during CUDA-graph stream capture; used eagerly too)
 =============  ==============================================================
 
 Each file is compiled once per device with ``cupy.RawModule`` (NVRTC), the
@@ -622,8 +622,8 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, bet
 
 
 def matmul(a, b, out=None):
-    """``a @ b`` on the device: ``cupy.matmul``, or cuBLAS through ctypes while a CUDA graph
-    is being recorded (CuPy refuses cuBLAS then); see ``gemm``. NumPy input: the reference."""
+    """``a @ b`` on the device: cuBLAS through ctypes, which, unlike CuPy's matmul, can be
+    recorded into a CUDA graph (see ``gemm``). NumPy input: the reference."""
     if not (_on_device(a) and _on_device(b)):
         return _ref.matmul(a, b, out=out)
     from . import gemm

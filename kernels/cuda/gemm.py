@@ -1,25 +1,29 @@
-"""Matrix products for the ``cupy`` backend that can be recorded into a CUDA graph.
+"""Matrix products for the ``cupy`` backend that can also be recorded into a CUDA graph.
 
-``matmul(a, b, out=None)`` is ``cupy.matmul`` except while the current stream
-is capturing (``minicnn.cuda_graph``): CuPy refuses every cuBLAS call during
-capture (its ``cublas.setStream`` raises ``NotImplementedError``), although
-cuBLAS itself can be captured once a handle has a fixed workspace
-(``cublasSetWorkspace``; cuBLAS guide, "CUDA Graphs support"). During capture
-the product is therefore computed by ``cublas{S,D}gemmStridedBatched`` called
-through ctypes on a handle of our own with a workspace that is allocated
-once (plain ``cudaMalloc``, outside any memory pool) and never freed.
+CuPy refuses every cuBLAS call while a stream is capturing (its
+``cublas.setStream`` raises ``NotImplementedError``), although cuBLAS itself
+can be captured once a handle has a fixed workspace (``cublasSetWorkspace``;
+cuBLAS guide, "CUDA Graphs support"). ``matmul(a, b, out=None)`` therefore
+calls ``cublas{S,D}gemmStridedBatched`` through ctypes on a handle of our own
+with a workspace that is allocated once (plain ``cudaMalloc``, outside any
+memory pool) and never freed -- eagerly as well as while recording, so that a
+replayed step and an eager step run the same cuBLAS call and give the same
+bits. ``cublasSetStream`` resets a handle's workspace to cuBLAS's default, so
+the workspace is set again after every stream change; the stream change, the
+workspace and the product happen under one lock (one handle per device).
 
-Shapes: a (m, k) or (B, m, k), b (k, n) or (B, k, n), a 2-D operand
-broadcast over the other's batch; out (m, n) or (B, m, n). float32 and
-float64. Anything else (other ranks or dtypes, mixed dtypes) goes to
-``cupy.matmul``, which, inside a capture, raises and so makes the caller run
-eagerly.
+Shapes: a (m, k) or (B, m, k), b (k, n) or (B, k, n), a 2-D operand or a
+batch of 1 broadcast over the other's batch; out (m, n) or (B, m, n).
+float32 and float64, equal dtypes. Anything else (other ranks or dtypes,
+NumPy arrays) goes to ``cupy.matmul``, which inside a capture raises and so
+makes the caller run eagerly; so does everything when libcublas cannot be
+loaded.
 
 Row-major to cuBLAS's column-major: C = A B is C^T = B^T A^T, and a
 row-major (r, c) matrix with row stride ld is the column-major (c, r)
 matrix with leading dimension ld. So B is passed first; an operand stored
 column-major (a transposed view such as ``w.T``) is passed with op T and no
-copy.
+copy; any other layout is copied to a contiguous array first.
 """
 
 from __future__ import annotations
@@ -128,7 +132,7 @@ def plan(a3, b3, c3) -> tuple | None:
     return (lb[0], la[0], n, m, k, lb[1], lb[2], la[1], la[2], lc[1], lc[2] if bsz > 1 else 0, bsz)
 
 
-def _gemm_captured(a, b, out):
+def _gemm(a, b, out):
     cp = _cupy()
     lib, handle = prepare()
     dt = a.dtype
@@ -136,7 +140,7 @@ def _gemm_captured(a, b, out):
     b3 = b if b.ndim == 3 else b[None]
     if a3.shape[0] != b3.shape[0] and 1 not in (a3.shape[0], b3.shape[0]):
         raise ValueError(f"matmul: batch sizes {a3.shape[0]} and {b3.shape[0]} do not broadcast")
-    bsz = max(a3.shape[0], b3.shape[0])
+    bsz = b3.shape[0] if a3.shape[0] == 1 else a3.shape[0]  # NumPy broadcasting: (1, 0) -> 0
     m, k = a3.shape[1:]
     k2, n = b3.shape[1:]
     if k != k2:
@@ -165,21 +169,40 @@ def _gemm_captured(a, b, out):
     scal = ctypes.c_float if dt == cp.float32 else ctypes.c_double
     fn = lib.cublasSgemmStridedBatched if dt == cp.float32 else lib.cublasDgemmStridedBatched
     one, zero = scal(1.0), scal(0.0)
-    _check(lib.cublasSetStream_v2(handle, ctypes.c_void_p(cp.cuda.get_current_stream().ptr)), "cublasSetStream")
-    _check(fn(handle, ta, tb, mm, nn, kk, ctypes.byref(one),
-              ctypes.c_void_p(b3.data.ptr), ld1, s1,
-              ctypes.c_void_p(a3.data.ptr), ld2, s2, ctypes.byref(zero),
-              ctypes.c_void_p(c3.data.ptr), ldc, sc, batch),
-           "gemmStridedBatched")
+    ws = _state[cp.cuda.Device().id][2]
+    with _lock:
+        _check(lib.cublasSetStream_v2(handle, ctypes.c_void_p(cp.cuda.get_current_stream().ptr)),
+               "cublasSetStream")
+        _check(lib.cublasSetWorkspace_v2(handle, ctypes.c_void_p(ws.ptr), WORKSPACE_BYTES), "cublasSetWorkspace")
+        _check(fn(handle, ta, tb, mm, nn, kk, ctypes.byref(one),
+                  ctypes.c_void_p(b3.data.ptr), ld1, s1,
+                  ctypes.c_void_p(a3.data.ptr), ld2, s2, ctypes.byref(zero),
+                  ctypes.c_void_p(c3.data.ptr), ldc, sc, batch),
+               "gemmStridedBatched")
     if not direct:
         c[...] = c3 if c.ndim == 3 else c3[0]
     return c
+
+
+_unavailable: str | None = None  # why libcublas could not be used (then: cupy.matmul)
+
+
+def _usable() -> bool:
+    global _unavailable
+    if _unavailable is not None:
+        return False
+    try:
+        prepare()
+    except Exception as e:  # noqa: BLE001 -- no libcublas through ctypes: CuPy's matmul does the eager work
+        _unavailable = f"{type(e).__name__}: {e}"
+        return False
+    return True
 
 
 def matmul(a, b, out=None):
     """``a @ b`` (into ``out`` when given); see the module docstring."""
     cp = _cupy()
     if (a.ndim in (2, 3) and b.ndim in (2, 3) and a.dtype == b.dtype and a.dtype in (cp.float32, cp.float64)
-            and is_capturing()):
-        return _gemm_captured(a, b, out)
+            and (out is None or out.dtype == a.dtype) and _usable()):
+        return _gemm(a, b, out)
     return cp.matmul(a, b, out=out)

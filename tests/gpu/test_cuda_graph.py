@@ -1,11 +1,11 @@
 """Training steps replayed from a CUDA graph (minicnn.cuda_graph) against eager steps on the same device.
 
-Skips cleanly without CuPy or a CUDA device. A replay runs the same kernels
-as an eager step except for the matrix products, which are recorded through
-cuBLAS called directly (CuPy refuses cuBLAS during capture) and may pick
-other algorithms: float32 SGD is compared to float32 rounding, Adam in
-float64 (see test_cupy_training for why float32 Adam cannot be compared
-elementwise), and two graph runs must be bitwise equal.
+Skips cleanly without CuPy or a CUDA device. A replay runs the same kernels,
+matrix products included (the cupy backend calls cuBLAS through ctypes both
+eagerly and while recording), so replayed and eager SGD steps must be bitwise
+equal; the broader comparisons use float32 rounding tolerances for SGD and
+run Adam in float64 (see test_cupy_training for why float32 Adam cannot be
+compared elementwise), and two graph runs must be bitwise equal.
 """
 
 from __future__ import annotations
@@ -105,6 +105,35 @@ def test_replayed_steps_equal_eager_steps(make, shape, two, opt_name):
     _assert_same(state2, state)
 
 
+@pytest.mark.parametrize("make,shape,two", MODELS[:2])
+def test_replayed_sgd_steps_are_bitwise_eager_steps(make, shape, two):
+    batches = _batches(shape, 5)
+    ref_losses, ref_state = _eager_run(make, two, "sgd", batches)
+    losses, state, step = _graph_run(make, two, "sgd", batches)
+    assert step.replays == 3, step.reason
+    assert losses == ref_losses
+    _assert_same(state, ref_state)
+
+
+def test_close_detaches_static_gradients_and_a_flag_change_re_records():
+    batches = _batches((16, 3, 32, 32), 10)
+    net, obj, opt = _make(TutorialNet, False, "sgd")
+    step = GraphedTrainStep(net, obj, refresh_after=1)
+    for x, y in batches[:3]:
+        step(mc.asarray(x), mc.asarray(y))
+        opt.step()
+    assert step.mode == "graph" and step.captures == 1
+    net.fc3.weight.requires_grad = False  # freeze a layer: the recording would still write its gradient
+    net.fc3.weight.grad = None
+    step(mc.asarray(batches[3][0]), mc.asarray(batches[3][1]))
+    assert "flag" in step.reason and net.fc3.weight.grad is None
+    step(mc.asarray(batches[4][0]), mc.asarray(batches[4][1]))  # second call with the new signature: re-record
+    assert step.captures == 2 and step.reason is None and net.fc3.weight.grad is None
+    assert net.fc1.weight.grad is not None
+    step.close()
+    assert step.mode == "eager" and all(p.grad is None for p in net.parameters())
+
+
 def test_short_batch_runs_eagerly_and_replays_resume():
     batches = _batches((16, 3, 32, 32), 7, short_at=4)
     ref_losses, ref_state = _eager_run(DeconvNet, True, "sgd", batches)
@@ -153,11 +182,12 @@ def test_eval_mode_is_not_replayed_from_a_training_recording():
     replays = step.replays
     net.eval()
     step(mc.asarray(batches[4][0]), mc.asarray(batches[4][1]))
-    assert step.replays == replays and "training flags" in step.reason
+    assert step.replays == replays and "a flag (training" in step.reason
 
 
+@pytest.mark.parametrize("captured", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_matmul_recorded_in_a_graph_equals_cupy_matmul(dtype):
+def test_matmul_recorded_in_a_graph_equals_cupy_matmul(dtype, captured):
     # The ctypes cuBLAS path of minicnn.kernels.cuda.gemm: row- and column-major operands
     # (transposed views), a 2-D operand broadcast over a batch, out= slices, 2-D @ 2-D.
     from minicnn.kernels.cuda import gemm
@@ -185,14 +215,23 @@ def test_matmul_recorded_in_a_graph_equals_cupy_matmul(dtype):
             cupy.matmul(cols[:, ::2, :], d.transpose(0, 2, 1)[:, :, :3]),
             cupy.matmul(cols[:, :6, ::2], d[:, :, :25].transpose(0, 2, 1))]
     gemm.prepare()
-    pool = cupy.cuda.MemoryPool()
-    s = cupy.cuda.Stream(non_blocking=True)
-    with cupy.cuda.using_allocator(pool.malloc), s:
-        s.begin_capture()
-        assert gemm.is_capturing()
+    if captured:
+        keep, pool = [], cupy.get_default_memory_pool()
+
+        def malloc(size):  # keep every block: nothing the graph uses is handed out again
+            keep.append(pool.malloc(size))
+            return keep[-1]
+
+        s = cupy.cuda.Stream(non_blocking=True)
+        with cupy.cuda.using_allocator(malloc), s:
+            s.begin_capture()
+            assert gemm.is_capturing()
+            results = [f() for f in cases]
+            g = s.end_capture()
+        g.launch()
+    else:
+        assert not gemm.is_capturing()
         results = [f() for f in cases]
-        g = s.end_capture()
-    g.launch()
     cupy.cuda.get_current_stream().synchronize()
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for i, (r, e) in enumerate(zip(results, refs)):
@@ -200,3 +239,16 @@ def test_matmul_recorded_in_a_graph_equals_cupy_matmul(dtype):
         np.testing.assert_allclose(cupy.asnumpy(r), cupy.asnumpy(e), rtol=tol, atol=tol, err_msg=str(i))
     np.testing.assert_array_equal(cupy.asnumpy(out[2:7]), cupy.asnumpy(results[5]))
     assert not cupy.asnumpy(out[:2]).any() and not cupy.asnumpy(out[7:]).any()
+
+
+def test_matmul_empty_and_broadcast_edge_cases():
+    from minicnn.kernels.cuda import gemm
+
+    a = cupy.ones((1, 3, 4), dtype=np.float32)
+    assert gemm.matmul(a, cupy.ones((0, 4, 2), dtype=np.float32)).shape == (0, 3, 2)  # NumPy broadcasting
+    z = gemm.matmul(cupy.ones((2, 3, 0), dtype=np.float32), cupy.ones((2, 0, 5), dtype=np.float32))
+    assert z.shape == (2, 3, 5) and not cupy.asnumpy(z).any()
+    v = gemm.matmul(a, cupy.ones((4, 1), dtype=np.float32))
+    np.testing.assert_array_equal(cupy.asnumpy(v), np.full((1, 3, 1), 4.0, np.float32))
+    np.testing.assert_array_equal(cupy.asnumpy(gemm.matmul(cupy.ones((3, 1), np.float32), cupy.ones((1, 2), np.float32))),
+                                  np.ones((3, 2), np.float32))
