@@ -189,7 +189,16 @@ def test_periodic_checkpoint_survives_a_crash(tmp_path, reference):
     assert_same_state(ref, resumed)
 
 
-def test_ctrl_c_signal_stops_after_the_step_and_saves(tmp_path, reference):
+@pytest.fixture
+def sigint_default():
+    """Python's own SIGINT handler for the test: a shell that starts pytest in the background
+    sets SIGINT to SIG_IGN, and the Trainer (rightly) leaves an ignored SIGINT alone."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_ctrl_c_signal_stops_after_the_step_and_saves(tmp_path, reference, sigint_default):
     def press_ctrl_c(trainer):
         if trainer.step == 4:
             os.kill(os.getpid(), signal.SIGINT)
