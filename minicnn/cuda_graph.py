@@ -123,7 +123,7 @@ class GraphedTrainStep:
         self._calls = 0
         self._failed: str | None = None
         self._graph = None
-        self._stream = None
+        self._stream = self._replay_stream = None
         self._grads: list = []
         self._outs = self._sig = self._x = self._y = self._kept = None
         self._pending = (None, 0)  # (signature, consecutive eager calls with it)
@@ -159,13 +159,14 @@ class GraphedTrainStep:
         return self._replay(x, y)
 
     def close(self) -> None:
-        """Forget the recording: waits for queued work (a replay may still be running),
-        sets the parameters' static gradients to None, drops the static outputs and
-        the kept memory. The next call runs eagerly and may record again."""
-        if self._graph is not None:
-            import cupy
-
-            cupy.cuda.get_current_stream().synchronize()
+        """Forget the recording: waits for the stream of the last replay (it may still be
+        running), sets to None the gradients that are the recording's static arrays (so
+        call it after ``optimizer.step()``), and drops the static outputs and the kept
+        memory. After the warm-up calls, the next call records again (unless one of the
+        eager conditions above holds)."""
+        if self._graph is not None and self._replay_stream is not None:
+            self._replay_stream.synchronize()
+        self._replay_stream = None
         for p, g in self._grads:
             if g is not None and p.grad is g:
                 p.grad = None
@@ -196,12 +197,13 @@ class GraphedTrainStep:
                 tuple(_address(a) for a in self._arrays(mods)))
 
     def _arrays(self, mods):
-        """Every parameter and buffer array the recording may read (by address)."""
-        for p in self.params:
-            yield p.data
-        for m in mods:
-            for p in m._parameters.values():
+        """Every parameter and buffer array the recording may read (by address), each once."""
+        seen = set()
+        for p in (*self.params, *(q for m in mods for q in m._parameters.values())):
+            if id(p) not in seen:
+                seen.add(id(p))
                 yield p.data
+        for m in mods:
             for b in m._buffers.values():
                 if b is not None and hasattr(b, "shape"):
                     yield b
@@ -253,7 +255,8 @@ class GraphedTrainStep:
         cp = backend.current().xp
         self._x[...] = cp.asarray(x)
         self._y[...] = cp.asarray(y)
-        self._graph.launch(stream=cp.cuda.get_current_stream())
+        self._replay_stream = cp.cuda.get_current_stream()
+        self._graph.launch(stream=self._replay_stream)
         for p, g in self._grads:
             p.grad = g
         self.replays += 1

@@ -133,10 +133,19 @@ def test_state_machine_warmup_replay_short_batch_and_refresh(monkeypatch):
     assert step.captures == 1 and "flag" in step.reason
     step(*_xy())
     assert step.captures == 2 and log[-2:] == ["capture", "replay"]
-    net.fc1.weight.requires_grad = True
-    net.fc2.weight.data = net.fc2.weight.data.copy()  # a replaced parameter array: its address changed
+    net.fc1.weight.requires_grad = True  # back to the recorded flags: replays again
+    for _ in range(3):
+        step(*_xy())
+    assert step.captures == 3 and step.reason is None
+    net.fc2.weight.data = net.fc2.weight.data.copy()  # only an address changes
     step(*_xy())
-    assert "parameter array" in step.reason
+    assert step.captures == 3 and "parameter array" in step.reason
+    for _ in range(2):
+        step(*_xy())
+    assert step.captures == 4 and step.reason is None
+    net.requires_input_grad_(False)  # only needs_input_grad changes (a fresh model computes it)
+    step(*_xy())
+    assert step.captures == 4 and "needs_input_grad" in step.reason and log[-1] == "replay"
 
 
 def test_state_machine_failed_recording_warns_and_stays_eager(monkeypatch):
@@ -160,3 +169,44 @@ def test_state_machine_blocked_by_dropout_and_by_the_objective(monkeypatch):
             return "draws noise on the host"
 
     assert cuda_graph_blockers(TutorialNet(), Noisy()) == ["objective (Noisy): draws noise on the host"]
+    step, log = _stubbed_step(monkeypatch, TutorialNet())
+    step.objective = Noisy()
+    for _ in range(4):
+        step(*_xy())
+    assert log == [] and "objective (Noisy)" in step.reason
+
+
+def test_trainer_sets_gradients_of_optimiser_parameters_outside_the_model(tmp_path):
+    from minicnn import data
+    from minicnn.nn import Parameter
+    from minicnn.train import Trainer
+
+    class Scaled(Classification):  # an objective with a learnable temperature of its own
+        def __init__(self):
+            super().__init__()
+            self.t = Parameter(np.ones((1, 1), np.float32))
+
+        def forward(self, model, x, y):
+            logits = model(x)
+            self._logits = logits
+            return self.ce(logits * self.t.data, y), logits, {}
+
+        def backward(self, model):
+            d = self.ce.backward()
+            self.t.accumulate((d * self._logits).sum().reshape(1, 1))
+            model.backward(d * self.t.data)
+
+    rng = np.random.default_rng(0)
+    half_x, half_y = rng.integers(0, 256, (4, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, 4)
+    ds = data.ArrayDataset(np.concatenate([half_x, half_x]), np.concatenate([half_y, half_y]),
+                           classes=[str(i) for i in range(10)])  # two identical batches
+    obj, net = Scaled(), TutorialNet()
+    opt = mc.optim.SGD([*net.parameters(), obj.t], lr=0.0)  # nothing moves: both steps see one gradient
+    seen = []
+    tr = Trainer(net, opt, obj, data.DataLoader(ds, 4, transform=data.ToFloat()), num_classes=10,
+                 out_dir=tmp_path, epochs=1, progress=False, log=lambda s: None,
+                 callbacks=[lambda t: seen.append(float(obj.t.grad[0, 0]))])
+    assert any(p is obj.t for p in tr.train_step.params)
+    tr.fit()
+    # set, not accumulated: the second step's gradient equals the first (accumulating would double it)
+    assert len(seen) == 2 and seen[0] != 0.0 and seen[1] == seen[0]

@@ -10,7 +10,9 @@ memory pool) and never freed -- eagerly as well as while recording, so that a
 replayed step and an eager step run the same cuBLAS call and give the same
 bits. ``cublasSetStream`` resets a handle's workspace to cuBLAS's default, so
 the workspace is set again after every stream change; the stream change, the
-workspace and the product happen under one lock (one handle per device).
+workspace and the product happen under one lock (one handle per device). The
+one workspace assumes that products never run concurrently on two streams
+(minicnn issues them all from one stream at a time).
 
 Shapes: a (m, k) or (B, m, k), b (k, n) or (B, k, n), a 2-D operand or a
 batch of 1 broadcast over the other's batch; out (m, n) or (B, m, n).
@@ -86,6 +88,9 @@ def prepare():
     """Create this device's handle and workspace (call outside a capture). Returns (lib, handle)."""
     cp = _cupy()
     dev = cp.cuda.Device().id
+    st = _state.get(dev)  # set once per device; the lock is only for creating it
+    if st is not None:
+        return st[0], st[1]
     with _lock:
         st = _state.get(dev)
         if st is None:
@@ -184,17 +189,19 @@ def _gemm(a, b, out):
     return c
 
 
-_unavailable: str | None = None  # why libcublas could not be used (then: cupy.matmul)
+_unavailable: dict = {}  # device id -> why libcublas could not be used there (then: cupy.matmul)
 
 
 def _usable() -> bool:
-    global _unavailable
-    if _unavailable is not None:
+    dev = _cupy().cuda.Device().id
+    if dev in _state:
+        return True
+    if dev in _unavailable:
         return False
     try:
         prepare()
     except Exception as e:  # noqa: BLE001 -- no libcublas through ctypes: CuPy's matmul does the eager work
-        _unavailable = f"{type(e).__name__}: {e}"
+        _unavailable[dev] = f"{type(e).__name__}: {e}"
         return False
     return True
 
