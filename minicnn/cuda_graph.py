@@ -60,6 +60,7 @@ from __future__ import annotations
 import warnings
 
 from minicnn import backend
+from minicnn.kernels.cuda import array_address
 
 
 def cuda_graph_blockers(model, objective=None) -> list[str]:
@@ -75,12 +76,6 @@ def cuda_graph_blockers(model, objective=None) -> list[str]:
     if why:
         out.append(f"objective ({type(objective).__name__}): {why}")
     return out
-
-
-def _address(a) -> int:
-    data = getattr(a, "data", None)
-    ptr = getattr(data, "ptr", None)
-    return int(ptr) if ptr is not None else int(a.__array_interface__["data"][0])
 
 
 class _KeepAllocator:
@@ -194,7 +189,7 @@ class GraphedTrainStep:
         return (tuple(x.shape), str(x.dtype), tuple(y.shape), str(y.dtype),
                 tuple((m.training, m.needs_input_grad) for m in mods),
                 tuple(p.requires_grad for p in self.params),
-                tuple(_address(a) for a in self._arrays(mods)))
+                tuple(array_address(a) for a in self._arrays(mods)))
 
     def _arrays(self, mods):
         """Every parameter and buffer array the recording may read (by address), each once."""

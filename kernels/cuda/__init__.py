@@ -452,6 +452,23 @@ def _inplace_ok(param, grad, *state) -> bool:
     )
 
 
+def _sgd_scalars(dt, lr, momentum, dampening, nesterov, weight_decay, first) -> tuple:
+    """The hyper-parameter arguments of the sgd_update kernels (single and _multi)."""
+    return (_scalar(lr, dt), _scalar(momentum, dt), _scalar(1 - dampening, dt), _scalar(weight_decay, dt),
+            _i32(bool(weight_decay)), _i32(bool(momentum)), _i32(bool(nesterov)), _i32(bool(first)))
+
+
+def _adam_scalars(dt, step, lr, beta1, beta2, eps, weight_decay) -> tuple:
+    """The hyper-parameter arguments of the adam_update kernels (single and _multi); the bias
+    corrections are computed in Python exactly as the reference does."""
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    step_size = lr / bias_correction1
+    return (_scalar(beta1, dt), _scalar(1 - beta1, dt), _scalar(beta2, dt), _scalar(1 - beta2, dt),
+            _scalar(weight_decay, dt), _i32(bool(weight_decay)), _scalar(step_size, dt),
+            _scalar(bias_correction2_sqrt, dt), _scalar(eps, dt))
+
+
 def sgd_update(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay, first):
     """One SGD step on one tensor, in place (see the reference)."""
     state = (buf,) if momentum else ()
@@ -465,14 +482,7 @@ def sgd_update(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay
         grad,
         buf if momentum else param,  # not touched when momentum == 0
         _i64(param.size),
-        _scalar(lr, dt),
-        _scalar(momentum, dt),
-        _scalar(1 - dampening, dt),
-        _scalar(weight_decay, dt),
-        _i32(bool(weight_decay)),
-        _i32(bool(momentum)),
-        _i32(bool(nesterov)),
-        _i32(bool(first)),
+        *_sgd_scalars(dt, lr, momentum, dampening, nesterov, weight_decay, first),
     )
     _launch("optim", f"sgd_update_{_suffix(dt)}", param.size, args)
 
@@ -484,30 +494,18 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, w
     xp = _cupy()
     grad = xp.ascontiguousarray(grad)
     dt = param.dtype
-    # computed in Python exactly as the reference does
-    bias_correction1 = 1 - beta1**step
-    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-    step_size = lr / bias_correction1
     args = (
         param,
         grad,
         exp_avg,
         exp_avg_sq,
         _i64(param.size),
-        _scalar(beta1, dt),
-        _scalar(1 - beta1, dt),
-        _scalar(beta2, dt),
-        _scalar(1 - beta2, dt),
-        _scalar(weight_decay, dt),
-        _i32(bool(weight_decay)),
-        _scalar(step_size, dt),
-        _scalar(bias_correction2_sqrt, dt),
-        _scalar(eps, dt),
+        *_adam_scalars(dt, step, lr, beta1, beta2, eps, weight_decay),
     )
     _launch("optim", f"adam_update_{_suffix(dt)}", param.size, args)
 
 
-def _address(a) -> int:
+def array_address(a) -> int:
     """Device address of a CuPy array (host address of a NumPy one, for the host tests)."""
     ptr = getattr(a.data, "ptr", None)
     return int(ptr) if ptr is not None else int(a.ctypes.data)
@@ -525,12 +523,12 @@ _TABLE_CACHE_MAX = 16
 def _multi_tables(columns, sizes):
     """Device tables for the _multi kernels: uint64 addresses (one row per
     column of tensors) and int64 offsets (len(sizes) + 1)."""
-    key = (tuple(_address(a) for col in columns for a in col), tuple(sizes))
+    key = (tuple(array_address(a) for col in columns for a in col), tuple(sizes))
     hit = _TABLE_CACHE.get(key)
     if hit is not None:
         return hit
     xp = _cupy()
-    table = np.array([[_address(a) for a in col] for col in columns], dtype=np.uint64)
+    table = np.array([[array_address(a) for a in col] for col in columns], dtype=np.uint64)
     offsets = np.zeros(len(sizes) + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
     if len(_TABLE_CACHE) >= _TABLE_CACHE_MAX:
@@ -579,14 +577,7 @@ def sgd_update_multi(params, grads, bufs, lr, momentum, dampening, nesterov, wei
     dt, rows, offsets, n, total = prep
     args = (
         *rows, offsets, _i32(n), _i64(total),
-        _scalar(lr, dt),
-        _scalar(momentum, dt),
-        _scalar(1 - dampening, dt),
-        _scalar(weight_decay, dt),
-        _i32(bool(weight_decay)),
-        _i32(bool(momentum)),
-        _i32(bool(nesterov)),
-        _i32(bool(first)),
+        *_sgd_scalars(dt, lr, momentum, dampening, nesterov, weight_decay, first),
     )
     _launch("optim", f"sgd_update_multi_{_suffix(dt)}", total, args)
 
@@ -602,21 +593,9 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, bet
     if prep is None:
         return
     dt, rows, offsets, n, total = prep
-    # computed in Python exactly as the reference does
-    bias_correction1 = 1 - beta1**step
-    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-    step_size = lr / bias_correction1
     args = (
         *rows, offsets, _i32(n), _i64(total),
-        _scalar(beta1, dt),
-        _scalar(1 - beta1, dt),
-        _scalar(beta2, dt),
-        _scalar(1 - beta2, dt),
-        _scalar(weight_decay, dt),
-        _i32(bool(weight_decay)),
-        _scalar(step_size, dt),
-        _scalar(bias_correction2_sqrt, dt),
-        _scalar(eps, dt),
+        *_adam_scalars(dt, step, lr, beta1, beta2, eps, weight_decay),
     )
     _launch("optim", f"adam_update_multi_{_suffix(dt)}", total, args)
 

@@ -137,9 +137,10 @@ def plan(a3, b3, c3) -> tuple | None:
     return (lb[0], la[0], n, m, k, lb[1], lb[2], la[1], la[2], lc[1], lc[2] if bsz > 1 else 0, bsz)
 
 
-def _gemm(a, b, out):
+def _gemm(a, b, out, st):
+    """The product through cuBLAS; ``st``: this device's (lib, handle, workspace)."""
     cp = _cupy()
-    lib, handle = prepare()
+    lib, handle, ws = st
     dt = a.dtype
     a3 = a if a.ndim == 3 else a[None]
     b3 = b if b.ndim == 3 else b[None]
@@ -174,7 +175,6 @@ def _gemm(a, b, out):
     scal = ctypes.c_float if dt == cp.float32 else ctypes.c_double
     fn = lib.cublasSgemmStridedBatched if dt == cp.float32 else lib.cublasDgemmStridedBatched
     one, zero = scal(1.0), scal(0.0)
-    ws = _state[cp.cuda.Device().id][2]
     with _lock:
         _check(lib.cublasSetStream_v2(handle, ctypes.c_void_p(cp.cuda.get_current_stream().ptr)),
                "cublasSetStream")
@@ -192,24 +192,27 @@ def _gemm(a, b, out):
 _unavailable: dict = {}  # device id -> why libcublas could not be used there (then: cupy.matmul)
 
 
-def _usable() -> bool:
+def _device_state():
+    """This device's (lib, handle, workspace), created on first use; None where libcublas
+    cannot be used through ctypes (then CuPy's matmul does the eager work)."""
     dev = _cupy().cuda.Device().id
-    if dev in _state:
-        return True
-    if dev in _unavailable:
-        return False
+    st = _state.get(dev)
+    if st is not None or dev in _unavailable:
+        return st
     try:
         prepare()
-    except Exception as e:  # noqa: BLE001 -- no libcublas through ctypes: CuPy's matmul does the eager work
+    except Exception as e:  # noqa: BLE001
         _unavailable[dev] = f"{type(e).__name__}: {e}"
-        return False
-    return True
+        return None
+    return _state[dev]
 
 
 def matmul(a, b, out=None):
     """``a @ b`` (into ``out`` when given); see the module docstring."""
     cp = _cupy()
     if (a.ndim in (2, 3) and b.ndim in (2, 3) and a.dtype == b.dtype and a.dtype in (cp.float32, cp.float64)
-            and (out is None or out.dtype == a.dtype) and _usable()):
-        return _gemm(a, b, out)
+            and (out is None or out.dtype == a.dtype)):
+        st = _device_state()
+        if st is not None:
+            return _gemm(a, b, out, st)
     return cp.matmul(a, b, out=out)
