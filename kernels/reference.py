@@ -10,6 +10,8 @@ Shapes (all NCHW, C-contiguous results):
 im2col                 x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW)
 col2im                 cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W), summing
                        overlapping taps (the adjoint of im2col)
+                       (both take an optional ``out=``: a C-contiguous array
+                       of the result's shape and dtype to write into)
 maxpool2d_forward      x (N, C, H, W) -> out, idx (N, C, OH, OW); idx is the
                        flat offset h*W + w of the max inside its (H, W) plane
                        (PyTorch's convention); padding counts as -inf; ties
@@ -65,17 +67,40 @@ def _windows(xpad, kh, kw, sh, sw, oh, ow):
     )
 
 
-def im2col(x, kh, kw, sh, sw, ph, pw):
+def check_out(name, out, shape, dtype):
+    """Raise ValueError unless ``out`` is a C-contiguous array of ``shape`` and ``dtype``."""
+    flags = getattr(out, "flags", None)
+    if (tuple(getattr(out, "shape", ())) != tuple(shape) or getattr(out, "dtype", None) != dtype
+            or flags is None or not flags.c_contiguous):
+        got = f"{type(out).__name__} {getattr(out, 'shape', '')} {getattr(out, 'dtype', '')}"
+        if flags is not None and not flags.c_contiguous:
+            got += " (not C-contiguous)"
+        raise ValueError(f"{name}: out must be a C-contiguous array of shape {tuple(shape)} and dtype "
+                         f"{np.dtype(dtype)}, got {got}")
+    return out
+
+
+def _into(name, out, result):
+    """``result``, or ``result`` copied into the checked ``out``."""
+    if out is None:
+        return result
+    check_out(name, out, result.shape, result.dtype)
+    out[...] = result
+    return out
+
+
+def im2col(x, kh, kw, sh, sw, ph, pw, out=None):
     """x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); row index is (c, i, j)."""
     xp = _xp(x)
     n, c, h, w = x.shape
     oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
     xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if (ph or pw) else xp.ascontiguousarray(x)
     win = _windows(xpad, kh, kw, sh, sw, oh, ow)  # (N, C, OH, OW, kh, kw)
-    return xp.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c * kh * kw, oh * ow)
+    cols = xp.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c * kh * kw, oh * ow)
+    return _into("im2col", out, cols)
 
 
-def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw):
+def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=None):
     """Adjoint of im2col: cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W).
 
     Loops over the kh*kw kernel taps and adds each tap's (N, C, OH, OW) slab
@@ -91,7 +116,7 @@ def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw):
         for j in range(kw):
             j_end = j + sw * ow
             img[:, :, i:i_end:sh, j:j_end:sw] += cols[:, :, i, j]
-    return xp.ascontiguousarray(img[:, :, ph : ph + h, pw : pw + w])
+    return _into("col2im", out, xp.ascontiguousarray(img[:, :, ph : ph + h, pw : pw + w]))
 
 
 def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):

@@ -592,6 +592,16 @@ def test_wrappers_conv_pool(emulated, geom, dtype):
         "col2im",
     )
     assert emulated[-2:] == [f"im2col_{SFX[dtype]}_i32", f"col2im_{SFX[dtype]}_i32"]
+    # out=: the kernels write into the caller's arrays
+    cols_buf = np.full((n, c * kh * kw, oh * ow), np.nan, dtype=dtype)
+    img_buf = np.full((n, c, h, w), np.nan, dtype=dtype)
+    assert ops.im2col(x, kh, kw, sh, sw, ph, pw, out=cols_buf) is cols_buf
+    assert ops.col2im(dcols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=img_buf) is img_buf
+    assert_same(cols_buf, ref.im2col(x, kh, kw, sh, sw, ph, pw), "im2col out=")
+    assert_same(img_buf, ref.col2im(dcols, n, c, h, w, kh, kw, sh, sw, ph, pw), "col2im out=")
+    assert emulated[-2:] == [f"im2col_{SFX[dtype]}_i32", f"col2im_{SFX[dtype]}_i32"]
+    with pytest.raises(ValueError, match="im2col: out must be a C-contiguous array"):
+        ops.im2col(x, kh, kw, sh, sw, ph, pw, out=cols_buf[:, :, :-1])
 
     xp_ = _pool_input(rng, (n, c, h, w), dtype)
     out, idx = ops.maxpool2d_forward(xp_, kh, kw, sh, sw, ph, pw)

@@ -166,6 +166,37 @@ def test_im2col_col2im(case, dtype):
     np.testing.assert_array_equal(got, want)
 
 
+def test_im2col_col2im_out(dtype):
+    """out= writes into the caller's array, gives the same bits, and rejects a wrong buffer."""
+    rng = _rng("conv-out", dtype)
+    x = rng.standard_normal((3, 2, 7, 6)).astype(dtype)
+    want = ref.im2col(x, 3, 3, 2, 1, 1, 1)
+    buf = np.full(want.shape, np.nan, dtype=dtype)  # stale contents must be overwritten
+    assert cpu.im2col(x, 3, 3, 2, 1, 1, 1, out=buf) is buf
+    np.testing.assert_array_equal(buf, want)
+    cols = rng.standard_normal(want.shape).astype(dtype)
+    img = np.full(x.shape, np.nan, dtype=dtype)
+    assert cpu.col2im(cols, 3, 2, 7, 6, 3, 3, 2, 1, 1, 1, out=img) is img
+    np.testing.assert_array_equal(img, ref.col2im(cols, 3, 2, 7, 6, 3, 3, 2, 1, 1, 1))
+    other = np.float64 if dtype == np.float32 else np.float32
+    for bad in (np.empty(want.shape[:-1] + (want.shape[-1] + 1,), dtype), np.empty(want.shape, other),
+                np.empty(want.shape[::-1], dtype).T):
+        with pytest.raises(ValueError, match="im2col: out must be a C-contiguous"):
+            cpu.im2col(x, 3, 3, 2, 1, 1, 1, out=bad)
+    with pytest.raises(ValueError, match="col2im: out must be"):
+        cpu.col2im(cols, 3, 2, 7, 6, 3, 3, 2, 1, 1, 1, out=np.empty((3, 2, 7, 5), dtype))
+
+
+def test_im2col_col2im_bad_geometry():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        cpu.im2col(x, 3, 3, 0, 1, 0, 0)
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        cpu.im2col(x, 5, 3, 1, 1, 0, 0)
+    with pytest.raises(ValueError, match="col2im: cols has 9 elements"):
+        cpu.col2im(np.zeros(9, np.float32), 1, 1, 4, 4, 3, 3, 1, 1, 0, 0)
+
+
 def test_im2col_col2im_non_contiguous(dtype):
     rng = _rng("conv-nc", dtype)
     base = rng.standard_normal((3, 5, 9, 14)).astype(dtype)

@@ -3,14 +3,32 @@
 Both are parallelised over the N*C image planes: each plane is owned by one
 thread, so col2im's accumulation has no races and sums every pixel's taps in
 the reference's order (tap (i, j) row-major), giving bit-identical results.
-Out-of-image taps (zero padding) are handled by clipping the inner ``ox``
-range instead of a per-element test, so the inner loop is a plain strided copy.
+
+Each plane goes through a zero-padded copy of itself (Hp = H + 2*ph rows of
+Wp = W + 2*pw), a small scratch array allocated per plane:
+
+* im2col pads the plane into it, then every cols row segment (tap (c, i, j),
+  output row oy) is one plain copy of OW elements from the padded plane, with
+  no bounds tests and no zero fills;
+* col2im adds every tap's row segments into the zeroed scratch (the
+  reference's ``img[:, :, i::sh, j::sw] += cols[:, :, i, j]`` on a padded
+  image, tap by tap) and copies the interior out.
+
+Against the earlier kernels, which clipped each row segment at the image
+border (variable-length copies and zero fills that do not vectorise), this
+made im2col 1.6-2.6x faster on the seed nets' layers, 4 samples, one thread
+(``python -m minicnn.kernels.cpu.bench`` times both).
 
 Indexing goes through flat 1-D views with computed offsets cast to unsigned
 (``_u``): Numba adds a negative-index wrap-around test to every signed index it
 cannot prove non-negative, which blocks vectorisation and cost 3-4x here
 (im2col of the tutorial net's conv1, batch 4: ~270 -> ~80 us). The offsets are
 non-negative by construction.
+
+``out=``: both wrappers can write into a caller's C-contiguous array of the
+right shape and dtype instead of a new one. Conv2d reuses one such workspace
+per thread for the column matrices it does not keep (see
+``minicnn/nn/conv.py``): a fresh 1 MiB array costs up to 256 page faults.
 """
 
 from __future__ import annotations
@@ -19,6 +37,7 @@ import numpy as np
 from numba import prange
 from numba import uint64 as _u
 
+from .. import reference as _ref
 from ._jit import dual
 
 # Work (cols elements) above which the parallel variant is used, when parallel
@@ -28,84 +47,71 @@ IM2COL_PAR_MIN = 65_536
 COL2IM_PAR_MIN = 65_536
 
 
-def _im2col_impl(x, kh, kw, sh, sw, ph, pw):
-    if sh <= 0 or sw <= 0:
-        raise ValueError("im2col: strides must be positive")
+def _im2col_impl(x, kh, kw, sh, sw, ph, pw, cols):
     n, c, h, w = x.shape
-    oh = (h + 2 * ph - kh) // sh + 1
-    ow = (w + 2 * pw - kw) // sw + 1
+    hp = h + 2 * ph
+    wp = w + 2 * pw
+    oh = (hp - kh) // sh + 1
+    ow = (wp - kw) // sw + 1
     m = oh * ow
     kk = kh * kw
-    cols = np.empty((n, c * kk, m), dtype=x.dtype)
     xf = x.reshape(x.size)
     cf = cols.reshape(cols.size)
     for p in prange(n * c):
+        pad = np.zeros(hp * wp, dtype=x.dtype)  # the plane, zero-padded
         xbase = p * h * w
+        for y in range(h):
+            d = (y + ph) * wp + pw
+            s = xbase + y * w
+            for k in range(w):
+                pad[_u(d + k)] = xf[_u(s + k)]
         cbase = p * kk * m  # rows (c, i, j) of image n are consecutive
         for i in range(kh):
             for j in range(kw):
                 row = cbase + (i * kw + j) * m
-                # output columns whose tap lands inside the image: 0 <= ox*sw - pw + j < w
-                lo = -((j - pw) // sw)
-                if lo < 0:
-                    lo = 0
-                hi = (w - 1 + pw - j) // sw + 1
-                if hi > ow:
-                    hi = ow
-                if hi < lo:
-                    hi = lo
                 for oy in range(oh):
-                    y = oy * sh - ph + i
+                    s = (oy * sh + i) * wp + j
                     o = row + oy * ow
-                    if y < 0 or y >= h:
+                    if sw == 1:
                         for ox in range(ow):
-                            cf[_u(o + ox)] = 0
-                        continue
-                    for ox in range(lo):
-                        cf[_u(o + ox)] = 0
-                    s = xbase + y * w + j - pw
-                    for ox in range(lo, hi):
-                        cf[_u(o + ox)] = xf[_u(s + ox * sw)]
-                    for ox in range(hi, ow):
-                        cf[_u(o + ox)] = 0
+                            cf[_u(o + ox)] = pad[_u(s + ox)]
+                    else:
+                        for ox in range(ow):
+                            cf[_u(o + ox)] = pad[_u(s + ox * sw)]
     return cols
 
 
-def _col2im_impl(cols, n, c, h, w, kh, kw, sh, sw, ph, pw):
-    if sh <= 0 or sw <= 0:
-        raise ValueError("col2im: strides must be positive")
-    oh = (h + 2 * ph - kh) // sh + 1
-    ow = (w + 2 * pw - kw) // sw + 1
+def _col2im_impl(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, img):
+    hp = h + 2 * ph
+    wp = w + 2 * pw
+    oh = (hp - kh) // sh + 1
+    ow = (wp - kw) // sw + 1
     m = oh * ow
     kk = kh * kw
-    if cols.size != n * c * kk * m:
-        raise ValueError("col2im: cols has the wrong size for (n, c, h, w) and the window")
-    img = np.empty((n, c, h, w), dtype=cols.dtype)
     cf = cols.reshape(cols.size)
     imf = img.reshape(img.size)
     for p in prange(n * c):
-        ibase = p * h * w
+        acc = np.zeros(hp * wp, dtype=img.dtype)  # the padded plane
         cbase = p * kk * m
-        for k in range(h * w):
-            imf[_u(ibase + k)] = 0
         # taps in (i, j) order: each pixel sums its taps in the reference's order
         for i in range(kh):
             for j in range(kw):
                 row = cbase + (i * kw + j) * m
-                lo = -((j - pw) // sw)
-                if lo < 0:
-                    lo = 0
-                hi = (w - 1 + pw - j) // sw + 1
-                if hi > ow:
-                    hi = ow
                 for oy in range(oh):
-                    y = oy * sh - ph + i
-                    if y < 0 or y >= h:
-                        continue
+                    d = (oy * sh + i) * wp + j
                     o = row + oy * ow
-                    d = ibase + y * w + j - pw
-                    for ox in range(lo, hi):
-                        imf[_u(d + ox * sw)] += cf[_u(o + ox)]
+                    if sw == 1:
+                        for ox in range(ow):
+                            acc[_u(d + ox)] += cf[_u(o + ox)]
+                    else:
+                        for ox in range(ow):
+                            acc[_u(d + ox * sw)] += cf[_u(o + ox)]
+        ibase = p * h * w
+        for y in range(h):
+            s = (y + ph) * wp + pw
+            d = ibase + y * w
+            for k in range(w):
+                imf[_u(d + k)] = acc[_u(s + k)]
     return img
 
 
@@ -113,16 +119,53 @@ _im2col_ser, _im2col_par = dual(_im2col_impl)
 _col2im_ser, _col2im_par = dual(_col2im_impl)
 
 
-def im2col(x, kh, kw, sh, sw, ph, pw):
-    """x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); row index is (c, i, j)."""
+def _check_geometry(name, kh, kw, sh, sw, ph, pw, h, w):
+    if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
+        raise ValueError(f"{name}: kernel and stride must be >= 1 and padding >= 0, got kernel ({kh}, {kw}), "
+                         f"stride ({sh}, {sw}), padding ({ph}, {pw})")
+    if h + 2 * ph < kh or w + 2 * pw < kw:
+        raise ValueError(f"{name}: the padded image ({h + 2 * ph}, {w + 2 * pw}) is smaller than the kernel "
+                         f"({kh}, {kw})")
+
+
+def _destination(name, out, shape, dtype):
+    """``out`` checked against the result's shape and dtype, or a new array."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"{name}: out must be a NumPy array, got {type(out).__name__}")
+    return _ref.check_out(name, out, shape, dtype)
+
+
+def im2col(x, kh, kw, sh, sw, ph, pw, out=None):
+    """x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); row index is (c, i, j).
+
+    ``out``: an optional C-contiguous (N, C*kh*kw, OH*OW) array of x's dtype
+    to write into (returned).
+    """
     x = np.ascontiguousarray(x)
-    work = x.size * kh * kw
-    f = _im2col_par if work >= IM2COL_PAR_MIN else _im2col_ser
-    return f(x, kh, kw, sh, sw, ph, pw)
+    n, c, h, w = x.shape
+    _check_geometry("im2col", kh, kw, sh, sw, ph, pw, h, w)
+    oh = (h + 2 * ph - kh) // sh + 1
+    ow = (w + 2 * pw - kw) // sw + 1
+    cols = _destination("im2col", out, (n, c * kh * kw, oh * ow), x.dtype)
+    f = _im2col_par if cols.size >= IM2COL_PAR_MIN else _im2col_ser
+    return f(x, kh, kw, sh, sw, ph, pw, cols)
 
 
-def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw):
-    """Adjoint of im2col: cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W)."""
+def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=None):
+    """Adjoint of im2col: cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W).
+
+    ``out``: an optional C-contiguous (N, C, H, W) array of cols' dtype to
+    write into (returned).
+    """
     cols = np.ascontiguousarray(cols)
+    _check_geometry("col2im", kh, kw, sh, sw, ph, pw, h, w)
+    oh = (h + 2 * ph - kh) // sh + 1
+    ow = (w + 2 * pw - kw) // sw + 1
+    if cols.size != n * c * kh * kw * oh * ow:
+        raise ValueError(f"col2im: cols has {cols.size} elements; (n, c, h, w) = {(n, c, h, w)} with a "
+                         f"({kh}, {kw}) window gives {n * c * kh * kw * oh * ow}")
+    img = _destination("col2im", out, (n, c, h, w), cols.dtype)
     f = _col2im_par if cols.size >= COL2IM_PAR_MIN else _col2im_ser
-    return f(cols, n, c, h, w, kh, kw, sh, sw, ph, pw)
+    return f(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, img)

@@ -131,6 +131,13 @@ def _on_device(*arrays) -> bool:
     return all(type(a).__module__.startswith("cupy") for a in arrays)
 
 
+def _device_out(name, out, shape, dtype):
+    """A caller's ``out=`` for a kernel's result: a C-contiguous CuPy array of ``shape`` and ``dtype``."""
+    if not _on_device(out):
+        raise ValueError(f"{name}: out must be a CuPy array for CuPy input, got {type(out).__name__}")
+    return _ref.check_out(name, out, shape, dtype)
+
+
 def _suffix(dtype):
     return _SUFFIX.get(np.dtype(dtype))
 
@@ -172,19 +179,20 @@ def _geometry(kh, kw, sh, sw, ph, pw):
 # --------------------------------------------------------------------------
 
 
-def im2col(x, kh, kw, sh, sw, ph, pw):
-    """x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); see the reference."""
+def im2col(x, kh, kw, sh, sw, ph, pw, out=None):
+    """x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); see the reference (``out=`` too)."""
     g = _geometry(kh, kw, sh, sw, ph, pw)
     if not (g and _on_device(x) and x.ndim == 4 and _suffix(x.dtype)):
-        return _ref.im2col(x, kh, kw, sh, sw, ph, pw)
+        return _ref.im2col(x, kh, kw, sh, sw, ph, pw, out=out)
     kh, kw, sh, sw, ph, pw = g
     xp = _cupy()
     x = xp.ascontiguousarray(x)
     n, c, h, w = (int(s) for s in x.shape)
     oh, ow = _ref.conv_out_size(h, kh, sh, ph), _ref.conv_out_size(w, kw, sw, pw)
     if oh < 1 or ow < 1:
-        return _ref.im2col(x, kh, kw, sh, sw, ph, pw)
-    cols = xp.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
+        return _ref.im2col(x, kh, kw, sh, sw, ph, pw, out=out)
+    shape = (n, c * kh * kw, oh * ow)
+    cols = xp.empty(shape, dtype=x.dtype) if out is None else _device_out("im2col", out, shape, x.dtype)
     total = cols.size
     kernel = f"im2col_{_suffix(x.dtype)}_{_ix(x.size, total)}"
     sizes = map(_i64, (h, w, kh, kw, sh, sw, ph, pw, oh, ow))
@@ -192,7 +200,7 @@ def im2col(x, kh, kw, sh, sw, ph, pw):
     return cols
 
 
-def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw):
+def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=None):
     """cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W), summing overlapping taps.
 
     A gather (one thread per image pixel, taps in the reference's order):
@@ -205,11 +213,12 @@ def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw):
         oh, ow = _ref.conv_out_size(h, g[0], g[2], g[4]), _ref.conv_out_size(w, g[1], g[3], g[5])
         ok = min(n, c, h, w) >= 0 and oh >= 1 and ow >= 1 and cols.size == n * c * g[0] * g[1] * oh * ow
     if not ok:
-        return _ref.col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw)
+        return _ref.col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=out)
     kh, kw, sh, sw, ph, pw = g
     xp = _cupy()
     cols = xp.ascontiguousarray(cols)
-    x = xp.empty((n, c, h, w), dtype=cols.dtype)
+    shape = (n, c, h, w)
+    x = xp.empty(shape, dtype=cols.dtype) if out is None else _device_out("col2im", out, shape, cols.dtype)
     total = x.size
     kernel = f"col2im_{_suffix(cols.dtype)}_{_ix(total, cols.size)}"
     sizes = map(_i64, (h, w, kh, kw, sh, sw, ph, pw, oh, ow))
