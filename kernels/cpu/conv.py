@@ -15,9 +15,12 @@ Wp = W + 2*pw), a small scratch array allocated per plane:
   image, tap by tap) and copies the interior out.
 
 Against the earlier kernels, which clipped each row segment at the image
-border (variable-length copies and zero fills that do not vectorise), this
-made im2col 1.6-2.6x faster on the seed nets' layers, 4 samples, one thread
-(``python -m minicnn.kernels.cpu.bench`` times both).
+border (variable-length copies and zero fills), on 4-sample chunks of the seed
+nets' layers, one thread, paired alternating calls: im2col 1.5-2.2x faster
+(tutorial conv2, MNIST conv2, Net2 conv1-3) and 0.92x on the tutorial conv1
+(no padding, 28-wide rows, where the clipping cost little); col2im 1.0-1.46x.
+A training step got 2-15 % faster (benchmarks/README.md, "im2col through a
+padded plane").
 
 Indexing goes through flat 1-D views with computed offsets cast to unsigned
 (``_u``): Numba adds a negative-index wrap-around test to every signed index it
@@ -26,9 +29,9 @@ cannot prove non-negative, which blocks vectorisation and cost 3-4x here
 non-negative by construction.
 
 ``out=``: both wrappers can write into a caller's C-contiguous array of the
-right shape and dtype instead of a new one. Conv2d reuses one such workspace
-per thread for the column matrices it does not keep (see
-``minicnn/nn/conv.py``): a fresh 1 MiB array costs up to 256 page faults.
+right shape and dtype instead of a new one; Conv2d's backward writes col2im
+straight into its dx batch rows this way, and ConvTranspose2d's forward into
+its output.
 """
 
 from __future__ import annotations

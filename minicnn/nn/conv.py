@@ -10,10 +10,6 @@ Notation: x (N, C, H, W); weight (O, C, kh, kw) for Conv2d and
 
 from __future__ import annotations
 
-import threading
-
-import numpy as np
-
 from minicnn import backend
 from minicnn.kernels.reference import conv_out_size
 from minicnn.nn import init
@@ -78,34 +74,6 @@ def _sum_shares(parts):
     return total
 
 
-# --- per-thread workspace (CPU) ------------------------------------------------
-# The column matrices a layer does not keep (a chunk's im2col in forward and
-# again in backward, W^T @ dout before col2im) are written into one reusable
-# buffer per thread and purpose instead of a new array per chunk: a fresh 1 MiB
-# array costs up to 256 page faults (~3 us each on the dev VM), and a reused one
-# is still in cache. Buffers above WORKSPACE_MAX bytes are not kept. The GPU
-# does not need this (CuPy's memory pool reuses blocks already).
-WORKSPACE_MAX = 16 * 2**20
-_workspace = threading.local()
-
-
-def _scratch(gpu: bool, slot: str, shape, dtype):
-    """A C-contiguous array of ``shape`` for a temporary that does not outlive
-    the caller's loop body, reused per (thread, slot); None on the GPU or
-    above WORKSPACE_MAX (the kernel then allocates its result itself)."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if gpu or nbytes > WORKSPACE_MAX:
-        return None
-    bufs = getattr(_workspace, "bufs", None)
-    if bufs is None:
-        bufs = _workspace.bufs = {}
-    buf = bufs.get(slot)
-    if buf is None or buf.nbytes < nbytes:
-        buf = bufs[slot] = np.empty(nbytes, dtype=np.uint8)
-    return buf[:nbytes].view(dtype).reshape(shape)
-
-
 # Above this many bytes, the CPU does not materialise the (n, O, K) stack of
 # per-sample weight-gradient products but adds one sample's product at a time.
 STACK_LIMIT = 1 * 2**20
@@ -145,13 +113,9 @@ def conv2d_forward(x, w, b, stride, padding):
     cols = ops.im2col(x, kh, kw, sh, sw, ph, pw) if len(chunks) == 1 else None  # (N, K, L)
     out = xp.empty((n, o, oh * ow), dtype=xp.result_type(x, w))  # what W @ cols would give
 
-    def chunk_cols(i, j):  # (j - i, K, L), built into this thread's workspace
-        ws = _scratch(be.is_gpu, "cols", (j - i, c * kh * kw, oh * ow), x.dtype)
-        return ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw, out=ws)
-
     def fill(share):  # the output rows of one share of batch ranges
         for i, j in share:
-            cols_ij = cols[i:j] if cols is not None else chunk_cols(i, j)
+            cols_ij = cols[i:j] if cols is not None else ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
             ops.matmul(w2, cols_ij, out=out[i:j])
             if b is not None:
                 out[i:j] += b.reshape(1, o, 1)
@@ -180,15 +144,10 @@ def conv2d_backward(dout, cache, need_dx=True):
     def grads(share):  # dx rows of one share of batch ranges; returns their part of dW
         dw_share = xp.zeros(w2.shape, dtype=w.dtype)
         for i, j in share:
-            if cols is not None:
-                cols_ij = cols[i:j]
-            else:
-                ws = _scratch(be.is_gpu, "cols", (j - i, w2.shape[1], d.shape[2]), x.dtype)
-                cols_ij = ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw, out=ws)
+            cols_ij = cols[i:j] if cols is not None else ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
             _add_weight_grad(dw_share, d[i:j], cols_ij, be.is_gpu, ops.matmul)
             if need_dx:
-                ws = _scratch(be.is_gpu, "dcols", (j - i, w2.shape[1], d.shape[2]), dx.dtype)
-                dcols = ops.matmul(w2.T, d[i:j], out=ws)  # (j - i, K, L)
+                dcols = ops.matmul(w2.T, d[i:j])  # (j - i, K, L)
                 ops.col2im(dcols, j - i, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx[i:j])
         return dw_share
 
@@ -272,8 +231,7 @@ def conv_transpose2d_forward(x, w, b, stride, padding, output_padding):
 
     def fill(share):
         for i, j in share:
-            ws = _scratch(be.is_gpu, "dcols", (j - i, wt.shape[0], h * wd), out.dtype)
-            ops.col2im(ops.matmul(wt, x3[i:j], out=ws), j - i, cout, oh, ow, kh, kw, sh, sw, ph, pw, out=out[i:j])
+            ops.col2im(ops.matmul(wt, x3[i:j]), j - i, cout, oh, ow, kh, kw, sh, sw, ph, pw, out=out[i:j])
             if b is not None:
                 out[i:j] += b.reshape(1, cout, 1, 1)
 
@@ -296,8 +254,7 @@ def conv_transpose2d_backward(dout, cache):
     def grads(share):
         dw_share = xp.zeros(w2.shape, dtype=w.dtype)
         for i, j in share:
-            ws = _scratch(be.is_gpu, "cols", (j - i, w2.shape[1], h * wd), dout.dtype)
-            dcols = ops.im2col(dout[i:j], kh, kw, sh, sw, ph, pw, out=ws)  # (n, C_out*kh*kw, H*W)
+            dcols = ops.im2col(dout[i:j], kh, kw, sh, sw, ph, pw)  # (n, C_out*kh*kw, H*W)
             ops.matmul(w2, dcols, out=dx[i:j])
             _add_weight_grad(dw_share, x3[i:j], dcols, be.is_gpu, ops.matmul)
         return dw_share
