@@ -1,7 +1,9 @@
 """Activations: ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh.
 
 Each keeps the least its backward needs: ReLU and LeakyReLU a boolean mask,
-ELU, Sigmoid and Tanh their output, GELU its input.
+ELU, Sigmoid and Tanh their output, GELU its input. An ``inplace=`` argument
+is accepted where PyTorch has one, and ignored: the input is never
+overwritten, the result is always a new array.
 """
 
 from __future__ import annotations

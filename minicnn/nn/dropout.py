@@ -21,6 +21,8 @@ def keep_mask(shape, p: float, dtype):
 
 
 class _DropoutBase(Module):
+    """``inplace`` is accepted for PyTorch compatibility and ignored: the input is never overwritten."""
+
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
