@@ -67,8 +67,10 @@ def _windows(xpad, kh, kw, sh, sw, oh, ow):
     )
 
 
-def check_out(name, out, shape, dtype):
-    """Raise ValueError unless ``out`` is a C-contiguous array of ``shape`` and ``dtype``."""
+def check_out(name, out, shape, dtype, like=None, source=None):
+    """Raise ValueError unless ``out`` is a writeable C-contiguous array of
+    ``shape`` and ``dtype`` -- of the same array library as ``like`` (NumPy or
+    CuPy) when given, and sharing no memory with ``source`` when given."""
     flags = getattr(out, "flags", None)
     if (tuple(getattr(out, "shape", ())) != tuple(shape) or getattr(out, "dtype", None) != dtype
             or flags is None or not flags.c_contiguous):
@@ -77,23 +79,56 @@ def check_out(name, out, shape, dtype):
             got += " (not C-contiguous)"
         raise ValueError(f"{name}: out must be a C-contiguous array of shape {tuple(shape)} and dtype "
                          f"{np.dtype(dtype)}, got {got}")
+    if not getattr(flags, "writeable", True):
+        raise ValueError(f"{name}: out is read-only; pass a writeable array")
+    if like is not None and _library(out) != _library(like):
+        raise ValueError(f"{name}: out must be a {_library(like)} array like the input, got a "
+                         f"{_library(out)} {type(out).__name__}")
+    if source is not None and _library(out) == _library(source) == "numpy" and np.may_share_memory(out, source):
+        raise ValueError(f"{name}: out overlaps the input; pass a separate array")
     return out
+
+
+def _library(a) -> str:
+    """'numpy', 'cupy', ... : the top-level module of an array's type."""
+    return type(a).__module__.split(".")[0]
 
 
 def _into(name, out, result):
     """``result``, or ``result`` copied into the checked ``out``."""
     if out is None:
         return result
-    check_out(name, out, result.shape, result.dtype)
+    check_out(name, out, result.shape, result.dtype, like=result)
     out[...] = result
     return out
+
+
+def check_geometry(name, kh, kw, sh, sw, ph, pw, h, w):
+    """(OH, OW) of a kh x kw window with stride (sh, sw) and zero padding
+    (ph, pw) over an h x w image; ValueError for a kernel or stride below 1, a
+    negative padding, or a padded image smaller than the kernel (what every
+    backend's im2col/col2im checks, so they agree on what they accept)."""
+    if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
+        raise ValueError(f"{name}: kernel and stride must be >= 1 and padding >= 0, got kernel ({kh}, {kw}), "
+                         f"stride ({sh}, {sw}), padding ({ph}, {pw})")
+    if h + 2 * ph < kh or w + 2 * pw < kw:
+        raise ValueError(f"{name}: the padded image ({h + 2 * ph}, {w + 2 * pw}) is smaller than the kernel "
+                         f"({kh}, {kw})")
+    return conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
+
+
+def check_cols_size(cols, n, c, kh, kw, oh, ow):
+    """ValueError unless ``cols`` has the N*C*kh*kw*OH*OW elements col2im expects."""
+    if cols.size != n * c * kh * kw * oh * ow:
+        raise ValueError(f"col2im: cols has {cols.size} elements; (n, c) = {(n, c)} with a ({kh}, {kw}) "
+                         f"window and a ({oh}, {ow}) output gives {n * c * kh * kw * oh * ow}")
 
 
 def im2col(x, kh, kw, sh, sw, ph, pw, out=None):
     """x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); row index is (c, i, j)."""
     xp = _xp(x)
     n, c, h, w = x.shape
-    oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
+    oh, ow = check_geometry("im2col", kh, kw, sh, sw, ph, pw, h, w)
     xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if (ph or pw) else xp.ascontiguousarray(x)
     win = _windows(xpad, kh, kw, sh, sw, oh, ow)  # (N, C, OH, OW, kh, kw)
     cols = xp.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c * kh * kw, oh * ow)
@@ -108,7 +143,8 @@ def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=None):
     ``np.add.at``, and the order of summation is fixed.
     """
     xp = _xp(cols)
-    oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
+    oh, ow = check_geometry("col2im", kh, kw, sh, sw, ph, pw, h, w)
+    check_cols_size(cols, n, c, kh, kw, oh, ow)
     cols = cols.reshape(n, c, kh, kw, oh, ow)
     img = xp.zeros((n, c, h + 2 * ph + sh - 1, w + 2 * pw + sw - 1), dtype=cols.dtype)
     for i in range(kh):
@@ -137,6 +173,11 @@ def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
     return xp.ascontiguousarray(out), idx
 
 
+def _plane(a) -> int:
+    """Elements per (n, c) plane of a 4-D array (explicit: reshape's -1 fails on an empty batch)."""
+    return int(a.shape[2]) * int(a.shape[3])
+
+
 def maxpool2d_backward(dout, idx, h, w, kh=None, kw=None, sh=None, sw=None, ph=0, pw=0):
     """Route dout (N, C, OH, OW) to the argmax positions idx -> dx (N, C, H, W).
 
@@ -146,7 +187,7 @@ def maxpool2d_backward(dout, idx, h, w, kh=None, kw=None, sh=None, sw=None, ph=0
     xp = _xp(dout)
     n, c = dout.shape[:2]
     plane = h * w
-    flat = (idx.reshape(n * c, -1) + (xp.arange(n * c) * plane)[:, None]).ravel()
+    flat = (idx.reshape(n * c, _plane(idx)) + (xp.arange(n * c) * plane)[:, None]).ravel()
     dx = xp.bincount(flat, weights=dout.ravel(), minlength=n * c * plane)
     return dx.astype(dout.dtype, copy=False).reshape(n, c, h, w)
 
@@ -157,7 +198,7 @@ def maxunpool2d_forward(x, idx, oh, ow):
     n, c = x.shape[:2]
     out = xp.zeros((n * c, oh * ow), dtype=x.dtype)
     rows = xp.arange(n * c)[:, None]
-    out[rows, idx.reshape(n * c, -1)] = x.reshape(n * c, -1)
+    out[rows, idx.reshape(n * c, _plane(idx))] = x.reshape(n * c, _plane(x))
     return out.reshape(n, c, oh, ow)
 
 
@@ -165,7 +206,7 @@ def maxunpool2d_backward(dout, idx):
     """Gather dout (N, C, OH, OW) at idx (N, C, H, W) -> dx (N, C, H, W)."""
     xp = _xp(dout)
     n, c = dout.shape[:2]
-    g = xp.take_along_axis(dout.reshape(n * c, -1), idx.reshape(n * c, -1), axis=1)
+    g = xp.take_along_axis(dout.reshape(n * c, _plane(dout)), idx.reshape(n * c, _plane(idx)), axis=1)
     return g.reshape(idx.shape)
 
 

@@ -187,14 +187,48 @@ def test_im2col_col2im_out(dtype):
         cpu.col2im(cols, 3, 2, 7, 6, 3, 3, 2, 1, 1, 1, out=np.empty((3, 2, 7, 5), dtype))
 
 
-def test_im2col_col2im_bad_geometry():
+@pytest.mark.parametrize("impl", [ref, cpu], ids=["reference", "numba"])
+def test_im2col_col2im_bad_geometry(impl):
+    """Both backends accept and reject the same geometries, with the same messages."""
     x = np.zeros((1, 1, 4, 4), np.float32)
     with pytest.raises(ValueError, match="stride must be >= 1"):
-        cpu.im2col(x, 3, 3, 0, 1, 0, 0)
+        impl.im2col(x, 3, 3, 0, 1, 0, 0)
+    with pytest.raises(ValueError, match="stride must be >= 1"):
+        impl.im2col(x, 0, 3, 1, 1, 0, 0)
+    with pytest.raises(ValueError, match="padding >= 0"):
+        impl.col2im(np.zeros(9, np.float32), 1, 1, 4, 4, 3, 3, 1, 1, -1, 0)
     with pytest.raises(ValueError, match="smaller than the kernel"):
-        cpu.im2col(x, 5, 3, 1, 1, 0, 0)
+        impl.im2col(x, 5, 3, 1, 1, 0, 0)
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        impl.col2im(np.zeros(0, np.float32), 1, 1, 4, 4, 6, 3, 1, 1, 0, 0)
     with pytest.raises(ValueError, match="col2im: cols has 9 elements"):
-        cpu.col2im(np.zeros(9, np.float32), 1, 1, 4, 4, 3, 3, 1, 1, 0, 0)
+        impl.col2im(np.zeros(9, np.float32), 1, 1, 4, 4, 3, 3, 1, 1, 0, 0)
+    # the smallest legal case: padded image exactly the kernel size -> one output position
+    assert impl.im2col(x, 6, 4, 1, 1, 1, 0).shape == (1, 24, 1)
+
+
+@pytest.mark.parametrize("impl", [ref, cpu], ids=["reference", "numba"])
+def test_im2col_col2im_out_rejects(impl):
+    """out= must be writeable, and for the numba kernels must not overlap the input."""
+    x = np.arange(2 * 3 * 5 * 5, dtype=np.float64).reshape(2, 3, 5, 5)
+    cols = impl.im2col(x, 3, 3, 1, 1, 0, 0)
+    ro = np.empty_like(cols)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="im2col: out is read-only"):
+        impl.im2col(x, 3, 3, 1, 1, 0, 0, out=ro)
+    img = np.empty_like(x)
+    img.flags.writeable = False
+    with pytest.raises(ValueError, match="col2im: out is read-only"):
+        impl.col2im(cols, 2, 3, 5, 5, 3, 3, 1, 1, 0, 0, out=img)
+    if impl is cpu:  # the reference builds its result first, so an overlapping out is fine there
+        big = np.zeros(cols.size + x.size)
+        with pytest.raises(ValueError, match="col2im: out overlaps the input"):
+            cpu.col2im(big[: cols.size].reshape(cols.shape), 2, 3, 5, 5, 3, 3, 1, 1, 0, 0,
+                       out=big[cols.size - 1: cols.size - 1 + x.size].reshape(x.shape))
+        xs = np.zeros(x.size + cols.size)
+        xs[: x.size] = x.ravel()
+        with pytest.raises(ValueError, match="im2col: out overlaps the input"):
+            cpu.im2col(xs[: x.size].reshape(x.shape), 3, 3, 1, 1, 0, 0, out=xs[1: 1 + cols.size].reshape(cols.shape))
 
 
 def test_im2col_col2im_non_contiguous(dtype):
@@ -516,3 +550,17 @@ def test_fused_bias_relu(dtype):
     assert db.shape == (shape[1],)
     _check(db, rdb, dtype, False)
     np.testing.assert_allclose(db, rdx.sum(axis=(0,) + tuple(range(2, dy.ndim))), rtol=1e-4, atol=1e-4)
+
+
+def test_reference_out_must_match_the_input_array_library():
+    """The reference (also the CUDA wrappers' fallback) refuses an out= of another
+    array library than its result with a ValueError, not a library TypeError."""
+
+    class DeviceArray(np.ndarray):  # stands in for a CuPy array: only the module name matters
+        pass
+
+    DeviceArray.__module__ = "cupy._core.core"
+    result = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match="im2col: out must be a cupy array like the input, got a numpy"):
+        ref.check_out("im2col", np.empty((2, 3), np.float32), (2, 3), np.float32, like=result.view(DeviceArray))
+    ref.check_out("im2col", np.empty((2, 3), np.float32), (2, 3), np.float32, like=result)  # same library: fine

@@ -64,3 +64,23 @@ def test_maxpool_output_size(h, w, k, s, p):
     assert y.shape[2:] == ((h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1)
     if torch is not None:
         assert tuple(torch.nn.functional.max_pool2d(torch.zeros(1, 2, h, w), k, s, p).shape) == y.shape
+
+
+@pytest.mark.parametrize("name", ["tutorial", "deconv", "net2", "mnist"])
+def test_empty_batch_forward_backward(name, cpu_backend):
+    """A batch of 0 images goes through forward and backward like PyTorch's:
+    outputs and dx of batch 0, parameter gradients all zero (nothing summed)."""
+    from minicnn.models import MODELS
+
+    model = MODELS[name]()
+    shape = (0, 1, 28, 28) if name == "mnist" else (0, 3, 32, 32)
+    x = mc.asarray(np.zeros(shape, np.float32))
+    out = model(x)
+    outs = out if isinstance(out, tuple) else (out,)
+    assert [o.shape[0] for o in outs] == [0] * len(outs)
+    model.zero_grad()
+    dx = model.backward(*[np.zeros_like(o) for o in outs])
+    assert dx.shape == shape
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and p.grad.shape == p.data.shape, pname
+        assert not np.any(np.asarray(p.grad)), pname

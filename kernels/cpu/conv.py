@@ -122,36 +122,26 @@ _im2col_ser, _im2col_par = dual(_im2col_impl)
 _col2im_ser, _col2im_par = dual(_col2im_impl)
 
 
-def _check_geometry(name, kh, kw, sh, sw, ph, pw, h, w):
-    if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
-        raise ValueError(f"{name}: kernel and stride must be >= 1 and padding >= 0, got kernel ({kh}, {kw}), "
-                         f"stride ({sh}, {sw}), padding ({ph}, {pw})")
-    if h + 2 * ph < kh or w + 2 * pw < kw:
-        raise ValueError(f"{name}: the padded image ({h + 2 * ph}, {w + 2 * pw}) is smaller than the kernel "
-                         f"({kh}, {kw})")
-
-
-def _destination(name, out, shape, dtype):
-    """``out`` checked against the result's shape and dtype, or a new array."""
+def _destination(name, out, shape, dtype, source):
+    """``out`` checked against the result's shape and dtype (and for sharing no
+    memory with ``source``: the kernels read the input while they write), or a new array."""
     if out is None:
         return np.empty(shape, dtype=dtype)
     if not isinstance(out, np.ndarray):
         raise ValueError(f"{name}: out must be a NumPy array, got {type(out).__name__}")
-    return _ref.check_out(name, out, shape, dtype)
+    return _ref.check_out(name, out, shape, dtype, source=source)
 
 
 def im2col(x, kh, kw, sh, sw, ph, pw, out=None):
     """x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); row index is (c, i, j).
 
     ``out``: an optional C-contiguous (N, C*kh*kw, OH*OW) array of x's dtype
-    to write into (returned).
+    to write into (returned); it must not overlap x.
     """
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
-    _check_geometry("im2col", kh, kw, sh, sw, ph, pw, h, w)
-    oh = (h + 2 * ph - kh) // sh + 1
-    ow = (w + 2 * pw - kw) // sw + 1
-    cols = _destination("im2col", out, (n, c * kh * kw, oh * ow), x.dtype)
+    oh, ow = _ref.check_geometry("im2col", kh, kw, sh, sw, ph, pw, h, w)
+    cols = _destination("im2col", out, (n, c * kh * kw, oh * ow), x.dtype, x)
     f = _im2col_par if cols.size >= IM2COL_PAR_MIN else _im2col_ser
     return f(x, kh, kw, sh, sw, ph, pw, cols)
 
@@ -160,15 +150,11 @@ def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=None):
     """Adjoint of im2col: cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W).
 
     ``out``: an optional C-contiguous (N, C, H, W) array of cols' dtype to
-    write into (returned).
+    write into (returned); it must not overlap cols.
     """
     cols = np.ascontiguousarray(cols)
-    _check_geometry("col2im", kh, kw, sh, sw, ph, pw, h, w)
-    oh = (h + 2 * ph - kh) // sh + 1
-    ow = (w + 2 * pw - kw) // sw + 1
-    if cols.size != n * c * kh * kw * oh * ow:
-        raise ValueError(f"col2im: cols has {cols.size} elements; (n, c, h, w) = {(n, c, h, w)} with a "
-                         f"({kh}, {kw}) window gives {n * c * kh * kw * oh * ow}")
-    img = _destination("col2im", out, (n, c, h, w), cols.dtype)
+    oh, ow = _ref.check_geometry("col2im", kh, kw, sh, sw, ph, pw, h, w)
+    _ref.check_cols_size(cols, n, c, kh, kw, oh, ow)
+    img = _destination("col2im", out, (n, c, h, w), cols.dtype, cols)
     f = _col2im_par if cols.size >= COL2IM_PAR_MIN else _col2im_ser
     return f(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, img)

@@ -135,7 +135,7 @@ def conv2d_backward(dout, cache, need_dx=True):
     x, cols, w, has_bias, (sh, sw), (ph, pw) = cache
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
-    d = dout.reshape(n, o, -1)  # (N, O, L)
+    d = dout.reshape(n, o, dout.shape[2] * dout.shape[3])  # (N, O, L); no -1: n may be 0
     w2 = w.reshape(o, -1)
     db = d.sum(axis=(0, 2)) if has_bias else None
     dx = xp.empty(x.shape, dtype=xp.result_type(w, dout)) if need_dx else None  # what W^T @ dout gives
