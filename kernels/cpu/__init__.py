@@ -7,6 +7,17 @@ each in a serial and a parallel (``prange``) variant; the thin Python wrapper
 makes the input C-contiguous and picks the variant by size (thread start-up
 costs more than it saves on small arrays).
 
+Outputs. A kernel takes its arguments followed by its output arrays, and the
+wrapper allocates those with NumPy (``np.empty``) and passes them in; no kernel
+allocates a result inside Numba (scratch planes excepted). One convention for
+every kernel, so ``bench.py --variants`` can call any of them with the
+wrapper's outputs, and im2col/col2im's ``out=`` is the same argument made
+public. NumPy also advises the kernel to back arrays of 4 MiB and more with
+huge pages (``madvise``), which Numba's allocator does not; in a fresh
+process that cut relu1 of a Net2 b64 step from 7.1 to 3.1 ms forward and 6.7
+to 3.8 ms backward (page faults), but the training step as a whole did not
+get measurably faster (benchmarks/README.md, fifth session).
+
 Extra entries, not in the reference table: ``bias_relu_forward`` and
 ``relu_bias_backward`` (see ``fused.py``, which also holds their reference
 definitions), and ``run_split``, which runs a layer's independent batch chunks

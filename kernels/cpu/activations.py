@@ -31,9 +31,7 @@ _INV_SQRT_2 = 0.7071067811865476
 _INV_SQRT_2PI = 0.3989422804014327
 
 
-def _relu_fwd_impl(x):
-    y = np.empty_like(x)
-    mask = np.empty(x.shape, dtype=np.bool_)
+def _relu_fwd_impl(x, y, mask):
     xf = x.reshape(x.size)
     yf = y.reshape(x.size)
     mf = mask.reshape(x.size)
@@ -45,8 +43,7 @@ def _relu_fwd_impl(x):
     return y, mask
 
 
-def _relu_bwd_impl(dy, mask):
-    dx = np.empty_like(dy)
+def _relu_bwd_impl(dy, mask, dx):
     df = dy.reshape(dy.size)
     mf = mask.reshape(mask.size)
     of = dx.reshape(dy.size)
@@ -55,9 +52,7 @@ def _relu_bwd_impl(dy, mask):
     return dx
 
 
-def _leaky_fwd_impl(x, slope):
-    y = np.empty_like(x)
-    mask = np.empty(x.shape, dtype=np.bool_)
+def _leaky_fwd_impl(x, slope, y, mask):
     xf = x.reshape(x.size)
     yf = y.reshape(x.size)
     mf = mask.reshape(x.size)
@@ -69,8 +64,7 @@ def _leaky_fwd_impl(x, slope):
     return y, mask
 
 
-def _leaky_bwd_impl(dy, mask, slope):
-    dx = np.empty_like(dy)
+def _leaky_bwd_impl(dy, mask, slope, dx):
     df = dy.reshape(dy.size)
     mf = mask.reshape(mask.size)
     of = dx.reshape(dy.size)
@@ -80,8 +74,7 @@ def _leaky_bwd_impl(dy, mask, slope):
     return dx
 
 
-def _elu_fwd_impl(x, alpha):
-    y = np.empty_like(x)
+def _elu_fwd_impl(x, alpha, y):
     xf = x.reshape(x.size)
     yf = y.reshape(x.size)
     for i in prange(x.size):
@@ -91,8 +84,7 @@ def _elu_fwd_impl(x, alpha):
     return y
 
 
-def _elu_bwd_impl(dy, y, alpha):
-    dx = np.empty_like(dy)
+def _elu_bwd_impl(dy, y, alpha, dx):
     df = dy.reshape(dy.size)
     yf = y.reshape(y.size)
     of = dx.reshape(dy.size)
@@ -103,8 +95,7 @@ def _elu_bwd_impl(dy, y, alpha):
     return dx
 
 
-def _gelu_fwd_impl(x, tanh_form):
-    y = np.empty_like(x)
+def _gelu_fwd_impl(x, tanh_form, y):
     xf = x.reshape(x.size)
     yf = y.reshape(x.size)
     for i in prange(x.size):
@@ -117,8 +108,7 @@ def _gelu_fwd_impl(x, tanh_form):
     return y
 
 
-def _gelu_bwd_impl(dy, x, tanh_form):
-    dx = np.empty_like(dy)
+def _gelu_bwd_impl(dy, x, tanh_form, dx):
     df = dy.reshape(dy.size)
     xf = x.reshape(x.size)
     of = dx.reshape(dy.size)
@@ -149,6 +139,12 @@ _gelu_bwd_ser, _gelu_bwd_par = dual(_gelu_bwd_impl)
 _asc = np.ascontiguousarray
 
 
+def _new(like, dtype=None):
+    """An uninitialised C-contiguous output of ``like``'s shape, allocated by
+    NumPy, not inside the kernel: see ``kernels/cpu/__init__.py`` ("Outputs")."""
+    return np.empty(like.shape, dtype=like.dtype if dtype is None else dtype)
+
+
 def _mask(mask, shape):
     mask = np.ascontiguousarray(mask, dtype=np.bool_)
     if mask.shape != shape:
@@ -159,34 +155,34 @@ def _mask(mask, shape):
 def relu_forward(x):
     """y = max(x, 0); keeps only the boolean mask for backward."""
     x = _asc(x)
-    return (_relu_fwd_par if x.size >= CHEAP_PAR_MIN else _relu_fwd_ser)(x)
+    return (_relu_fwd_par if x.size >= CHEAP_PAR_MIN else _relu_fwd_ser)(x, _new(x), _new(x, np.bool_))
 
 
 def relu_backward(dy, mask):
     dy = _asc(dy)
     mask = _mask(mask, dy.shape)
-    return (_relu_bwd_par if dy.size >= CHEAP_PAR_MIN else _relu_bwd_ser)(dy, mask)
+    return (_relu_bwd_par if dy.size >= CHEAP_PAR_MIN else _relu_bwd_ser)(dy, mask, _new(dy))
 
 
 def leaky_relu_forward(x, slope):
     """y = x if x > 0 else slope * x; keeps the mask x > 0."""
     x = _asc(x)
     f = _leaky_fwd_par if x.size >= CHEAP_PAR_MIN else _leaky_fwd_ser
-    return f(x, x.dtype.type(slope))
+    return f(x, x.dtype.type(slope), _new(x), _new(x, np.bool_))
 
 
 def leaky_relu_backward(dy, mask, slope):
     dy = _asc(dy)
     mask = _mask(mask, dy.shape)
     f = _leaky_bwd_par if dy.size >= CHEAP_PAR_MIN else _leaky_bwd_ser
-    return f(dy, mask, dy.dtype.type(slope))
+    return f(dy, mask, dy.dtype.type(slope), _new(dy))
 
 
 def elu_forward(x, alpha):
     """y = x if x > 0 else alpha * (exp(x) - 1)."""
     x = _asc(x)
     f = _elu_fwd_par if x.size >= COSTLY_PAR_MIN else _elu_fwd_ser
-    return f(x, x.dtype.type(alpha))
+    return f(x, x.dtype.type(alpha), _new(x))
 
 
 def elu_backward(dy, y, alpha):
@@ -194,14 +190,14 @@ def elu_backward(dy, y, alpha):
     dy = _asc(dy)
     y = _asc(y)
     f = _elu_bwd_par if dy.size >= CHEAP_PAR_MIN else _elu_bwd_ser
-    return f(dy, y, dy.dtype.type(alpha))
+    return f(dy, y, dy.dtype.type(alpha), _new(dy))
 
 
 def gelu_forward(x, approximate="none"):
     """GELU: x * Phi(x) (exact, erf) or PyTorch's tanh approximation."""
     x = _asc(x)
     f = _gelu_fwd_par if x.size >= COSTLY_PAR_MIN else _gelu_fwd_ser
-    return f(x, approximate == "tanh")
+    return f(x, approximate == "tanh", _new(x))
 
 
 def gelu_backward(dy, x, approximate="none"):
@@ -209,4 +205,4 @@ def gelu_backward(dy, x, approximate="none"):
     dy = _asc(dy)
     x = _asc(x)
     f = _gelu_bwd_par if dy.size >= COSTLY_PAR_MIN else _gelu_bwd_ser
-    return f(dy, x, approximate == "tanh")
+    return f(dy, x, approximate == "tanh", _new(dy))

@@ -113,8 +113,11 @@ def main(argv=None):
                 t_ref = _best_us(lambda: getattr(fused, name + "_reference")(*a))
             line = f"{label:36s} {n:3d} {t_cpu:9.1f} {t_ref:9.1f} {t_ref / t_cpu:7.1f}x"
             if args.variants and ser is not None:
-                t_s = _best_us(lambda: ser(*a))
-                t_p = _best_us(lambda: par(*a))
+                # a kernel takes the wrapper's arguments followed by its outputs
+                outs = CPU[name](*a)
+                outs = outs if isinstance(outs, tuple) else (outs,)
+                t_s = _best_us(lambda: ser(*a, *outs))
+                t_p = _best_us(lambda: par(*a, *outs))
                 line += f" {t_s:8.1f} {t_p:8.1f}"
             print(line)
 

@@ -51,12 +51,10 @@ def relu_bias_backward_reference(dy, mask):
     return dx, dx.sum(axis=axes, dtype=np.float64).astype(dy.dtype)
 
 
-def _bias_relu_fwd_impl(x, b):
+def _bias_relu_fwd_impl(x, b, y, mask):
     n = x.shape[0]
     c = x.shape[1]
     inner = x.size // (n * c) if n * c > 0 else 0
-    y = np.empty_like(x)
-    mask = np.empty(x.shape, dtype=np.bool_)
     x3 = x.reshape((n, c, inner))
     y3 = y.reshape((n, c, inner))
     m3 = mask.reshape((n, c, inner))
@@ -71,12 +69,10 @@ def _bias_relu_fwd_impl(x, b):
     return y, mask
 
 
-def _relu_bias_bwd_impl(dy, mask):
+def _relu_bias_bwd_impl(dy, mask, dx, db):
     n = dy.shape[0]
     c = dy.shape[1]
     inner = dy.size // (n * c) if n * c > 0 else 0
-    dx = np.empty_like(dy)
-    db = np.empty(c, dtype=dy.dtype)
     df = dy.reshape(dy.size)
     mf = mask.reshape(mask.size)
     of = dx.reshape(dx.size)
@@ -119,7 +115,7 @@ def bias_relu_forward(x, b):
     x = np.ascontiguousarray(x)
     b = np.ascontiguousarray(b, dtype=x.dtype).reshape(-1)
     f = _bias_relu_fwd_par if x.size >= FUSED_PAR_MIN else _bias_relu_fwd_ser
-    return f(x, b)
+    return f(x, b, np.empty(x.shape, x.dtype), np.empty(x.shape, np.bool_))
 
 
 def relu_bias_backward(dy, mask):
@@ -128,4 +124,4 @@ def relu_bias_backward(dy, mask):
     mask = np.ascontiguousarray(mask, dtype=np.bool_)
     # parallel over channels: worth it only with several channels per thread
     f = _relu_bias_bwd_par if dy.size >= FUSED_PAR_MIN and dy.shape[1] >= 4 else _relu_bias_bwd_ser
-    return f(dy, mask)
+    return f(dy, mask, np.empty(dy.shape, dy.dtype), np.empty(dy.shape[1], dy.dtype))

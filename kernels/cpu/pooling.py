@@ -136,15 +136,11 @@ _plane_2x2_nopad = serial(_plane_2x2_nopad)
 _plane_generic = serial(_plane_generic)
 
 
-def _maxpool_fwd_impl(x, kh, kw, sh, sw, ph, pw):
-    if sh <= 0 or sw <= 0:
-        raise ValueError("maxpool2d_forward: strides must be positive")
+def _maxpool_fwd_impl(x, kh, kw, sh, sw, ph, pw, out, idx):
     n, c, h, w = x.shape
-    oh = (h + 2 * ph - kh) // sh + 1
-    ow = (w + 2 * pw - kw) // sw + 1
+    oh = out.shape[2]
+    ow = out.shape[3]
     m = oh * ow
-    out = np.empty((n, c, oh, ow), dtype=x.dtype)
-    idx = np.empty((n, c, oh, ow), dtype=np.int64)
     xf = x.reshape(x.size)
     of = out.reshape(out.size)
     jf = idx.reshape(idx.size)
@@ -167,12 +163,11 @@ def _maxpool_fwd_impl(x, kh, kw, sh, sw, ph, pw):
     return out, idx
 
 
-def _maxpool_bwd_impl(dout, idx, h, w, nchunks):
+def _maxpool_bwd_impl(dout, idx, h, w, nchunks, dx):
     n, c, oh, ow = dout.shape
     planes = n * c
     plane = h * w
     m = oh * ow
-    dx = np.empty((n, c, h, w), dtype=dout.dtype)
     d2 = dout.reshape((planes, m))
     i2 = idx.reshape((planes, m))
     g2 = dx.reshape((planes, plane))
@@ -198,11 +193,10 @@ def _maxpool_bwd_impl(dout, idx, h, w, nchunks):
     return dx, bad
 
 
-def _unpool_fwd_impl(x, idx, oh, ow):
+def _unpool_fwd_impl(x, idx, oh, ow, out):
     n, c, h, w = x.shape
     m = h * w
     plane = oh * ow
-    out = np.empty((n, c, oh, ow), dtype=x.dtype)
     x2 = x.reshape((n * c, m))
     i2 = idx.reshape((n * c, m))
     o2 = out.reshape((n * c, plane))
@@ -221,13 +215,12 @@ def _unpool_fwd_impl(x, idx, oh, ow):
     return out, bad
 
 
-def _unpool_bwd_impl(dout, idx):
+def _unpool_bwd_impl(dout, idx, dx):
     n, c, oh, ow = dout.shape
     h = idx.shape[2]
     w = idx.shape[3]
     m = h * w
     plane = oh * ow
-    dx = np.empty((n, c, h, w), dtype=dout.dtype)
     d2 = dout.reshape((n * c, plane))
     i2 = idx.reshape((n * c, m))
     g2 = dx.reshape((n * c, m))
@@ -258,8 +251,12 @@ def _index_error(where, bad, plane):
 def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
     """x (N, C, H, W) -> (out, idx), both (N, C, OH, OW); idx int64 = h*W + w."""
     x = np.ascontiguousarray(x)
+    if sh <= 0 or sw <= 0:
+        raise ValueError(f"maxpool2d_forward: strides must be positive, got ({sh}, {sw})")
+    n, c, h, w = x.shape
+    shape = (n, c, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
     f = _mp_fwd_par if x.size >= MAXPOOL_FWD_PAR_MIN else _mp_fwd_ser
-    return f(x, kh, kw, sh, sw, ph, pw)
+    return f(x, kh, kw, sh, sw, ph, pw, np.empty(shape, x.dtype), np.empty(shape, np.int64))
 
 
 def maxpool2d_backward(dout, idx, h, w, kh=None, kw=None, sh=None, sw=None, ph=0, pw=0):
@@ -269,10 +266,11 @@ def maxpool2d_backward(dout, idx, h, w, kh=None, kw=None, sh=None, sw=None, ph=0
     """
     dout = np.ascontiguousarray(dout)
     idx = np.ascontiguousarray(idx, dtype=np.int64)
+    dx = np.empty(dout.shape[:2] + (h, w), dout.dtype)
     if dout.size >= MAXPOOL_BWD_PAR_MIN:
-        dx, bad = _mp_bwd_par(dout, idx, h, w, get_num_threads())
+        dx, bad = _mp_bwd_par(dout, idx, h, w, get_num_threads(), dx)
     else:
-        dx, bad = _mp_bwd_ser(dout, idx, h, w, 1)
+        dx, bad = _mp_bwd_ser(dout, idx, h, w, 1, dx)
     if bad:
         raise _index_error("maxpool2d_backward", bad, h * w)
     return dx
@@ -284,7 +282,7 @@ def maxunpool2d_forward(x, idx, oh, ow):
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     big = max(x.size, x.shape[0] * x.shape[1] * oh * ow)
     f = _up_fwd_par if big >= UNPOOL_PAR_MIN else _up_fwd_ser
-    out, bad = f(x, idx, oh, ow)
+    out, bad = f(x, idx, oh, ow, np.empty(x.shape[:2] + (oh, ow), x.dtype))
     if bad:
         raise _index_error("maxunpool2d_forward", bad, oh * ow)
     return out
@@ -295,7 +293,7 @@ def maxunpool2d_backward(dout, idx):
     dout = np.ascontiguousarray(dout)
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     f = _up_bwd_par if max(dout.size, idx.size) >= UNPOOL_PAR_MIN else _up_bwd_ser
-    dx, bad = f(dout, idx)
+    dx, bad = f(dout, idx, np.empty(idx.shape, dout.dtype))
     if bad:
         raise _index_error("maxunpool2d_backward", bad, dout.shape[2] * dout.shape[3])
     return dx
