@@ -28,6 +28,15 @@ leaky_relu_forward     x, slope -> (y, mask);  leaky_relu_backward(dy, mask, slo
 elu_forward            x, alpha -> y;  elu_backward(dy, y, alpha) (uses the output)
 gelu_forward           x, approximate ('none' | 'tanh') -> y
 gelu_backward          dy, x, approximate -> dx
+dropout_forward        x, u, p -> (y, mask): u holds uniform [0, 1) draws of
+                       the mask's shape (x's, or (N, C, 1, ...) for channel
+                       dropout); mask = (u >= p) / (1 - p) in x's dtype,
+                       y = x * mask (broadcast); backward is dy * mask
+batchnorm_forward      x (N, C, *), gamma, beta (C,) or None, eps -> (y, mean,
+                       var, xhat, inv_std): training mode, statistics over
+                       every axis but 1, var biased; mean, var, inv_std (C,)
+batchnorm_backward     dy, xhat (N, C, *), inv_std, gamma (C,) or None
+                       -> (dx, dgamma, dbeta)
 sgd_update             in place: param, grad, buf, lr, momentum, dampening,
                        nesterov, weight_decay, first (bool: buf not yet set)
 adam_update            in place: param, grad, exp_avg, exp_avg_sq, step (>=1),
@@ -286,6 +295,61 @@ def gelu_backward(dy, x, approximate="none"):
     return (dy * grad).astype(dy.dtype, copy=False)
 
 
+def dropout_forward(x, u, p):
+    """Inverted dropout with given draws: mask = (u >= p) / (1 - p), y = x * mask.
+
+    u: uniform [0, 1) draws in the mask's shape, x's shape or one that
+    broadcasts to it along trailing axes ((N, C, 1, 1) for Dropout2d); 0 < p < 1.
+    ``u >= p`` compares in u's dtype (p is a weak Python scalar, NEP 50).
+    Returns (y in x's dtype, mask in x's dtype and u's shape); backward is
+    ``dy * mask``.
+    """
+    mask = ((u >= p) * (1.0 / (1.0 - p))).astype(x.dtype, copy=False)
+    return x * mask, mask
+
+
+def _bn_axes(x):
+    """The reduction axes of batch norm (all but 1) and the (1, C, 1, ...) shape of per-channel values."""
+    return (0,) + tuple(range(2, x.ndim)), (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+def batchnorm_forward(x, gamma, beta, eps):
+    """Training-mode batch norm: y = gamma * xhat + beta, xhat = (x - mean) * inv_std.
+
+    x (N, C, *): statistics over every axis but 1; var is the biased variance,
+    inv_std = 1 / sqrt(var + eps). gamma, beta: (C,) or both None (no affine).
+    Returns (y in x's dtype, mean, var, xhat, inv_std), mean/var/inv_std of
+    shape (C,); xhat and inv_std are what ``batchnorm_backward`` needs.
+    """
+    xp = _xp(x)
+    axes, shape = _bn_axes(x)
+    mean = x.mean(axis=axes, keepdims=True)
+    xc = x - mean
+    var = (xc * xc).mean(axis=axes, keepdims=True)
+    inv_std = 1.0 / xp.sqrt(var + eps)
+    xhat = xc * inv_std
+    y = xhat * gamma.reshape(shape) + beta.reshape(shape) if gamma is not None else xhat
+    return y.astype(x.dtype, copy=False), mean.reshape(-1), var.reshape(-1), xhat, inv_std.reshape(-1)
+
+
+def batchnorm_backward(dy, xhat, inv_std, gamma):
+    """(dx, dgamma, dbeta) of the training-mode forward; with m values per channel::
+
+        dxhat = dy * gamma
+        dx    = inv_std / m * (m * dxhat - sum(dxhat) - xhat * sum(dxhat * xhat))
+        dgamma = sum(dy * xhat);   dbeta = sum(dy)          (sums per channel)
+    """
+    axes, shape = _bn_axes(dy)
+    m = xhat.size // inv_std.size if inv_std.size else 0
+    dgamma = (dy * xhat).sum(axis=axes)
+    dbeta = dy.sum(axis=axes)
+    dxhat = dy * gamma.reshape(shape) if gamma is not None else dy
+    sum_dxhat = dxhat.sum(axis=axes, keepdims=True)
+    sum_dxhat_xhat = (dxhat * xhat).sum(axis=axes, keepdims=True)
+    dx = (inv_std.reshape(shape) / m) * (m * dxhat - sum_dxhat - xhat * sum_dxhat_xhat)
+    return dx, dgamma, dbeta
+
+
 def sgd_update(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay, first):
     """One SGD step on one tensor, in place (PyTorch's ``_single_tensor_sgd``).
 
@@ -362,6 +426,9 @@ TABLE = {
     "elu_backward": elu_backward,
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,
+    "dropout_forward": dropout_forward,
+    "batchnorm_forward": batchnorm_forward,
+    "batchnorm_backward": batchnorm_backward,
     "sgd_update": sgd_update,
     "adam_update": adam_update,
     "sgd_update_multi": sgd_update_multi,

@@ -20,13 +20,13 @@ import pytest
 
 from minicnn.kernels import cpu
 from minicnn.kernels import reference as ref
-from minicnn.kernels.cpu import activations, conv, fused, optim, pooling
+from minicnn.kernels.cpu import activations, batchnorm, conv, fused, optim, pooling
 
 DTYPES = [np.float32, np.float64]
 RTOL = {np.float32: 1e-5, np.float64: 1e-6}
 ATOL = {np.float32: 1e-6, np.float64: 1e-12}
 
-_MODULES = (conv, pooling, activations, optim, fused)
+_MODULES = (conv, pooling, activations, optim, fused, batchnorm)
 
 
 # (compiled variant, dtype). Every variant is compiled per dtype on first use,
@@ -525,6 +525,74 @@ def test_optim_non_contiguous_falls_back_in_place(dtype):
     cpu.adam_update(base[:, ::2], g, m, v, 1, 1e-2, 0.9, 0.999, 1e-8, 0.0)
     ref.adam_update(rbase[:, ::2], g, rm, rv, 1, 1e-2, 0.9, 0.999, 1e-8, 0.0)
     np.testing.assert_allclose(base, rbase, rtol=RTOL[dtype])
+
+
+# ---------------------------------------------------------------- dropout, batch norm
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.7])  # float32(0.7) < 0.7: u == float32(p) must count as kept
+def test_dropout_forward(dtype, p):
+    rng = _rng("dropout", dtype, p)
+    for shape, ushape in [((4, 6, 28, 28), (4, 6, 28, 28)), ((4, 6, 28, 28), (4, 6, 1, 1)), ((5, 50), (5, 50)),
+                          ((3, 7), (3, 1)), ((2, 3, 4, 5), (1, 3, 1, 1))]:  # the last: reference fallback
+        x = _act_input(rng, dtype, shape)
+        u = rng.random(ushape, dtype=np.float32)
+        u.reshape(-1)[::7] = np.float32(p)  # ties with p, compared in float32 as NumPy does
+        y, mask = cpu.dropout_forward(x, u, p)
+        with np.errstate(invalid="ignore"):  # inf * 0 in a dropped unit is NaN, in both
+            ry, rmask = ref.dropout_forward(x, u, p)
+        _check(y, ry, dtype, True)
+        _check(mask, rmask, dtype, True)
+        assert mask.shape == ushape and set(np.unique(mask)) <= {0, dtype(1 / (1 - p))}
+
+
+def _bn_input(rng, shape, dtype):
+    return (rng.standard_normal(shape) * 3 + 1.5).astype(dtype)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (2, 4, 7), (3, 5, 6, 7), (16, 8, 12, 12), (1, 2, 1, 3)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batchnorm_forward_backward(dtype, shape, affine):
+    """Equal to the reference to float rounding (the kernels sum in float64 and
+    the reference pairwise in the array's dtype); dtypes and shapes exactly."""
+    rng = _rng("bn", dtype, shape, affine)
+    x = _bn_input(rng, shape, dtype)
+    gamma = rng.uniform(0.5, 1.5, shape[1]).astype(dtype) if affine else None
+    beta = rng.standard_normal(shape[1]).astype(dtype) if affine else None
+    got = cpu.batchnorm_forward(x, gamma, beta, 1e-5)
+    want = ref.batchnorm_forward(x, gamma, beta, 1e-5)
+    tol = dict(rtol=1e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for name, a, b in zip(["y", "mean", "var", "xhat", "inv_std"], got, want):
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        np.testing.assert_allclose(a, b, err_msg=name, **tol)
+    dy = rng.standard_normal(shape).astype(dtype)
+    xhat, inv_std = want[3], want[4]
+    got = cpu.batchnorm_backward(dy, xhat, inv_std, gamma)
+    want = ref.batchnorm_backward(dy, xhat, inv_std, gamma)
+    m = x.size // shape[1]
+    for name, a, b in zip(["dx", "dgamma", "dbeta"], got, want):
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        # sums of m terms: the reference's float32 rounding grows with m
+        scale = np.abs(b).max() + 1
+        np.testing.assert_allclose(a, b, rtol=tol["rtol"], atol=tol["atol"] * scale * max(1.0, np.sqrt(m)),
+                                   err_msg=name)
+
+
+def test_batchnorm_statistics_are_two_pass():
+    """Values with a large common offset: a one-pass E[x^2] - mean^2 would lose the
+    variance to cancellation; the two-pass kernel keeps it (float64 sums)."""
+    x = (np.float32(1e4) + np.arange(24, dtype=np.float32).reshape(2, 3, 4) % 5).astype(np.float32)
+    _, mean, var, _, _ = cpu.batchnorm_forward(x, None, None, 0.0)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(var, x64.var(axis=(0, 2)), rtol=1e-6)
+    np.testing.assert_allclose(mean, x64.mean(axis=(0, 2)), rtol=1e-7)
+
+
+def test_batchnorm_bad_shapes():
+    with pytest.raises(ValueError, match="gamma has 2 values, expected one per channel \\(3\\)"):
+        cpu.batchnorm_forward(np.zeros((2, 3, 4), np.float32), np.ones(2, np.float32), np.zeros(2, np.float32), 1e-5)
+    with pytest.raises(ValueError, match="must be one \\(N, C, ...\\) shape"):
+        cpu.batchnorm_backward(np.zeros((2, 3)), np.zeros((2, 4)), np.ones(3), None)
 
 
 # ---------------------------------------------------------------- fused extras

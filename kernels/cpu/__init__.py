@@ -41,6 +41,7 @@ chunks itself and degrades to serial speed instead.
 import os as _os
 
 from .activations import (
+    dropout_forward,
     elu_backward,
     elu_forward,
     gelu_backward,
@@ -51,6 +52,7 @@ from .activations import (
     relu_forward,
 )
 from .. import reference as _reference
+from .batchnorm import batchnorm_backward, batchnorm_forward
 from .conv import col2im, im2col
 from .fused import bias_relu_forward, relu_bias_backward
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
@@ -80,6 +82,9 @@ TABLE: dict = {
     "elu_backward": elu_backward,
     "gelu_forward": gelu_forward,
     "gelu_backward": gelu_backward,
+    "dropout_forward": dropout_forward,
+    "batchnorm_forward": batchnorm_forward,
+    "batchnorm_backward": batchnorm_backward,
     "sgd_update": sgd_update,
     "adam_update": adam_update,
     "sgd_update_multi": sgd_update_multi,
@@ -92,12 +97,13 @@ TABLE: dict = {
 }
 
 from . import activations as _activations
+from . import batchnorm as _batchnorm
 from . import conv as _conv
 from . import fused as _fused
 from . import optim as _optim
 from . import pooling as _pooling
 
-_THRESHOLD_MODULES = (_conv, _pooling, _activations, _optim, _fused)
+_THRESHOLD_MODULES = (_conv, _pooling, _activations, _optim, _fused, _batchnorm)
 # name -> (module, default): the element counts above which a wrapper uses
 # the parallel kernel (module-level constants ending in _PAR_MIN)
 _DEFAULT_THRESHOLDS = {

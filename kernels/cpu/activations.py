@@ -15,6 +15,9 @@ import math
 
 import numpy as np
 from numba import prange
+from numba import uint64 as _u
+
+from .. import reference as _ref
 
 from ._jit import dual
 
@@ -127,6 +130,30 @@ def _gelu_bwd_impl(dy, x, tanh_form, dx):
     return dx
 
 
+def _dropout_fwd_impl(x, u, p, scale, zero, y, mask):
+    # x seen as (rows, inner): u (rows,) holds one draw per row, so inner is 1
+    # for Dropout and H*W for Dropout2d's per-channel draws
+    rows = u.size
+    inner = x.size // rows if rows > 0 else 0
+    xf = x.reshape(x.size)
+    yf = y.reshape(y.size)
+    uf = u.reshape(rows)
+    mf = mask.reshape(rows)
+    if inner == 1:  # one draw per element (Dropout): a flat loop that vectorises
+        for i in prange(rows):
+            m = scale if uf[i] >= p else zero
+            mf[i] = m
+            yf[i] = xf[i] * m
+        return y, mask
+    for r in prange(rows):
+        m = scale if uf[r] >= p else zero
+        mf[r] = m
+        base = r * inner
+        for k in range(inner):
+            yf[_u(base + k)] = xf[_u(base + k)] * m
+    return y, mask
+
+
 _relu_fwd_ser, _relu_fwd_par = dual(_relu_fwd_impl)
 _relu_bwd_ser, _relu_bwd_par = dual(_relu_bwd_impl)
 _leaky_fwd_ser, _leaky_fwd_par = dual(_leaky_fwd_impl)
@@ -135,6 +162,7 @@ _elu_fwd_ser, _elu_fwd_par = dual(_elu_fwd_impl)
 _elu_bwd_ser, _elu_bwd_par = dual(_elu_bwd_impl)
 _gelu_fwd_ser, _gelu_fwd_par = dual(_gelu_fwd_impl)
 _gelu_bwd_ser, _gelu_bwd_par = dual(_gelu_bwd_impl)
+_dropout_fwd_ser, _dropout_fwd_par = dual(_dropout_fwd_impl)
 
 _asc = np.ascontiguousarray
 
@@ -206,3 +234,23 @@ def gelu_backward(dy, x, approximate="none"):
     x = _asc(x)
     f = _gelu_bwd_par if dy.size >= COSTLY_PAR_MIN else _gelu_bwd_ser
     return f(dy, x, approximate == "tanh", _new(dy))
+
+
+def dropout_forward(x, u, p):
+    """(y, mask): mask = (u >= p) / (1 - p) in x's dtype, y = x * mask (see the reference).
+
+    u must have x's shape or x's leading axes followed by ones (Dropout2d's
+    (N, C, 1, 1)); any other broadcast goes to the reference. ``u >= p``
+    compares in u's dtype and the scale is rounded to x's dtype, as in the
+    reference, so the results are bit-identical.
+    """
+    x = _asc(x)
+    u = _asc(u)
+    k = 0
+    while k < u.ndim and k < x.ndim and u.shape[k] == x.shape[k]:
+        k += 1
+    if u.ndim != x.ndim or any(d != 1 for d in u.shape[k:]) or not 0.0 < p < 1.0:
+        return _ref.dropout_forward(x, u, p)
+    scale = x.dtype.type(1.0 / (1.0 - p))  # what astype(x.dtype) makes of the float64 scale
+    f = _dropout_fwd_par if x.size >= CHEAP_PAR_MIN else _dropout_fwd_ser
+    return f(x, u, u.dtype.type(p), scale, x.dtype.type(0), _new(x), np.empty(u.shape, x.dtype))

@@ -55,6 +55,9 @@ def _cases(n, dtype):
     m1 = a1 > 0
     h1 = f(n, 120)
     b6 = f(6)
+    g6 = np.abs(f(6)) + 0.5
+    u1 = rng.random(a1.shape, dtype=np.float32)
+    u2 = rng.random(a2.shape[:2] + (1, 1), dtype=np.float32)
     fc1_w, fc1_g = f(120, 400), f(120, 400)
     conv2_w, conv2_g = f(16, 150), f(16, 150)
     z = lambda a: np.zeros_like(a)  # noqa: E731
@@ -81,6 +84,10 @@ def _cases(n, dtype):
         ("sgd mom. conv2 (16,150)", "sgd_update", lambda: (conv2_w, conv2_g, z(conv2_w), 1e-3, 0.9, 0.0, False, 0.0, False), None, None),
         ("adam fc1 (120,400)", "adam_update", lambda: (fc1_w, fc1_g, z(fc1_w), z(fc1_w), 3, 1e-6, 0.9, 0.999, 1e-8, 0.0), None, None),
         ("adam conv2 (16,150)", "adam_update", lambda: (conv2_w, conv2_g, z(conv2_w), z(conv2_w), 3, 1e-6, 0.9, 0.999, 1e-8, 0.0), None, None),
+        ("dropout fwd (N,6,28,28)", "dropout_forward", lambda: (a1, u1, 0.5), activations._dropout_fwd_ser, activations._dropout_fwd_par),
+        ("dropout2d fwd (N,16,10,10)", "dropout_forward", lambda: (a2, u2, 0.5), None, None),
+        ("batchnorm fwd (N,6,28,28)", "batchnorm_forward", lambda: (a1, g6, b6, 1e-5), None, None),
+        ("batchnorm bwd (N,6,28,28)", "batchnorm_backward", lambda: (a1, a1, g6, g6), None, None),
         ("bias+relu fused (N,6,28,28)", "bias_relu_forward", lambda: (a1, b6), None, None),
         ("bias+relu unfused ref (N,6,28,28)", None, lambda: (a1, b6), None, None),
         ("relu bwd+db fused (N,6,28,28)", "relu_bias_backward", lambda: (a1, m1), None, None),

@@ -13,6 +13,12 @@ gemm.py        matmul: cuBLAS gemmStridedBatched via ctypes (CuPy refuses cuBLAS
                during CUDA-graph stream capture; used eagerly too)
 =============  ==============================================================
 
+``dropout_forward``, ``batchnorm_forward`` and ``batchnorm_backward`` have no
+CUDA C of their own: their entries are the reference functions, which run on
+CuPy arrays as CuPy's element-wise and reduction kernels (what the GPU backend
+did before they were table entries). Both layers are ``cuda_graph_blocker``s
+in training, so they never run inside a recorded step.
+
 Each file is compiled once per device with ``cupy.RawModule`` (NVRTC), the
 first time one of its kernels is called; ``common.cuh`` is prepended to the
 source so NVRTC never needs to open a file. Importing this module does not
@@ -639,4 +645,8 @@ TABLE: dict = {
     "adam_update": adam_update,
     "sgd_update_multi": sgd_update_multi,
     "adam_update_multi": adam_update_multi,
+    # CuPy array code (see the module docstring)
+    "dropout_forward": _ref.dropout_forward,
+    "batchnorm_forward": _ref.batchnorm_forward,
+    "batchnorm_backward": _ref.batchnorm_backward,
 }

@@ -1,4 +1,10 @@
-"""Dropout and Dropout2d (inverted dropout: scale kept units by 1 / (1 - p))."""
+"""Dropout and Dropout2d (inverted dropout: scale kept units by 1 / (1 - p)).
+
+x (N, C, ...) -> y of the same shape. The uniform draws come from minicnn's
+generator; ``ops.dropout_forward`` turns them into the mask and applies it in
+one pass (kernels/reference.py; Numba kernel in kernels/cpu/activations.py).
+Cached for backward: the scaled mask, (N, C, ...) or (N, C, 1, 1) for Dropout2d.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,13 @@ from minicnn.random import default_generator, device_generator
 from minicnn.nn.module import Module
 
 
-def keep_mask(shape, p: float, dtype):
-    """A backend array of 0 or 1/(1-p), each entry kept with probability 1 - p.
-
-    Drawn from minicnn's seeded generator (on the device for ``cupy``).
-    """
+def uniform_draws(shape):
+    """float32 uniform [0, 1) draws of ``shape`` from minicnn's seeded
+    generator (on the device for ``cupy``): the same draws on every CPU
+    backend, so the numpy and numba backends drop the same units."""
     be = backend.current()
-    if be.is_gpu:
-        u = device_generator().random(shape, dtype=be.xp.float32)
-    else:
-        u = default_generator().random(shape, dtype=be.xp.float32)
-    return ((u >= p) * (1.0 / (1.0 - p))).astype(dtype, copy=False)
+    gen = device_generator() if be.is_gpu else default_generator()
+    return gen.random(shape, dtype=be.xp.float32)
 
 
 class _DropoutBase(Module):
@@ -40,9 +42,8 @@ class _DropoutBase(Module):
         if self.p == 1.0:
             self._cache = 0.0
             return x * 0
-        mask = keep_mask(self._mask_shape(x), self.p, x.dtype)
-        self._cache = mask
-        return x * mask
+        y, self._cache = backend.current().ops.dropout_forward(x, uniform_draws(self._mask_shape(x)), self.p)
+        return y
 
     def backward(self, grad_out):
         return grad_out * self._need_cache(self._cache)

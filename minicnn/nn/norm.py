@@ -1,5 +1,10 @@
 """BatchNorm1d and BatchNorm2d with PyTorch's semantics.
 
+The training-mode forward and backward are backend table entries
+(``ops.batchnorm_forward`` / ``ops.batchnorm_backward``; the formulas are in
+``kernels/reference.py``, Numba kernels in ``kernels/cpu/batchnorm.py``).
+Evaluation mode is element-wise array code here.
+
 Training normalises with the batch mean and the *biased* variance, and
 updates ``running_mean``/``running_var`` with the *unbiased* variance:
 ``running = (1 - momentum) * running + momentum * batch_stat`` (momentum=None:
@@ -21,34 +26,6 @@ from minicnn import backend
 from minicnn.nn import init
 from minicnn.nn._checks import check_input
 from minicnn.nn.module import Module, Parameter
-
-
-def batchnorm_forward_train(x, gamma, beta, axes, eps):
-    """y = gamma * xhat + beta with batch statistics over ``axes``.
-
-    Returns (y, mean, biased var, cache); cache: (xhat, inv_std, gamma, axes).
-    """
-    xp = backend.current().xp
-    mean = x.mean(axis=axes, keepdims=True)
-    xc = x - mean
-    var = (xc * xc).mean(axis=axes, keepdims=True)
-    inv_std = 1.0 / xp.sqrt(var + eps)
-    xhat = xc * inv_std
-    y = xhat * gamma + beta if gamma is not None else xhat
-    return y, mean, var, (xhat, inv_std, gamma, axes)
-
-
-def batchnorm_backward_train(dy, cache):
-    """Returns (dx, dgamma, dbeta) for the training-mode forward."""
-    xhat, inv_std, gamma, axes = cache
-    m = xhat.size // inv_std.size
-    dgamma = (dy * xhat).sum(axis=axes)
-    dbeta = dy.sum(axis=axes)
-    dxhat = dy * gamma if gamma is not None else dy
-    sum_dxhat = dxhat.sum(axis=axes, keepdims=True)
-    sum_dxhat_xhat = (dxhat * xhat).sum(axis=axes, keepdims=True)
-    dx = (inv_std / m) * (m * dxhat - sum_dxhat - xhat * sum_dxhat_xhat)
-    return dx, dgamma, dbeta
 
 
 def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
@@ -87,19 +64,21 @@ class _BatchNorm(Module):
         self._check(x)
         axes = (0,) + tuple(range(2, x.ndim))
         bshape = (1, self.num_features) + (1,) * (x.ndim - 2)
-        gamma = self.weight.data.reshape(bshape) if self.affine else None
-        beta = self.bias.data.reshape(bshape) if self.affine else None
+        gamma = self.weight.data if self.affine else None
+        beta = self.bias.data if self.affine else None
         use_batch = self.training or not self.track_running_stats
         if use_batch:
             m = x.size // self.num_features
             if m <= 1:
                 raise ValueError(f"{self._describe()}: expected more than 1 value per channel when training, "
                                  f"got input of shape {tuple(x.shape)}")
-            y, mean, var, cache = batchnorm_forward_train(x, gamma, beta, axes, self.eps)
+            y, mean, var, xhat, inv_std = backend.current().ops.batchnorm_forward(x, gamma, beta, self.eps)
             if self.training and self.track_running_stats:
-                self._update_running(mean.reshape(-1), var.reshape(-1) * (m / (m - 1)))
-            self._cache = ("train", cache)
+                self._update_running(mean, var * (m / (m - 1)))
+            self._cache = ("train", (xhat, inv_std, gamma))
         else:
+            gamma = gamma.reshape(bshape) if gamma is not None else None
+            beta = beta.reshape(bshape) if beta is not None else None
             mean = self.running_mean.reshape(bshape)
             var = self.running_var.reshape(bshape)
             y, cache = batchnorm_forward_eval(x, gamma, beta, mean, var, self.eps)
@@ -122,7 +101,7 @@ class _BatchNorm(Module):
     def backward(self, grad_out):
         mode, cache = self._need_cache(self._cache)
         if mode == "train":
-            dx, dgamma, dbeta = batchnorm_backward_train(grad_out, cache)
+            dx, dgamma, dbeta = backend.current().ops.batchnorm_backward(grad_out, *cache)
         else:
             xhat, inv_std, gamma, axes = cache
             dx = grad_out * (inv_std * gamma if gamma is not None else inv_std)

@@ -1,0 +1,209 @@
+"""Training-mode batch norm as Numba kernels (same signatures as ``kernels.reference``).
+
+x (N, C, *) is seen as (N, C, M), M = the product of the trailing axes (1 for
+BatchNorm1d on (N, C)); every channel's N*M values are reduced by one thread
+(the outer loop is over channels), so there are no races and the result does
+not depend on the number of threads.
+
+Forward, per channel: the mean, then the biased variance as the mean of
+squared deviations (two passes, like the reference, not E[x^2] - mean^2,
+which cancels), then xhat and y in a third pass. Backward: sum(dy) and
+sum(dy * xhat) in one pass, dx in a second. The sums are formed in float64
+with four partial sums per row (so the adds pipeline; the reference sums
+pairwise in the array's dtype), which makes the results equal the reference to
+float rounding, not bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+from numba import uint64 as _u
+
+from ._jit import dual, serial
+
+# x elements above which the parallel variant is used when parallel mode is on
+BN_PAR_MIN = 1 << 16
+
+
+def _row_sum(f, base, m, shift):
+    """sum(f[base:base+m] - shift) in float64, four partial sums."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    k = 0
+    while k + 4 <= m:
+        i = _u(base + k)
+        s0 += f[i] - shift
+        s1 += f[i + 1] - shift
+        s2 += f[i + 2] - shift
+        s3 += f[i + 3] - shift
+        k += 4
+    while k < m:
+        s0 += f[_u(base + k)] - shift
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+def _row_sq_dev(f, base, m, mu):
+    """sum((f[base:base+m] - mu)**2) in float64, four partial sums."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    k = 0
+    while k + 4 <= m:
+        i = _u(base + k)
+        d0 = f[i] - mu
+        d1 = f[i + 1] - mu
+        d2 = f[i + 2] - mu
+        d3 = f[i + 3] - mu
+        s0 += d0 * d0
+        s1 += d1 * d1
+        s2 += d2 * d2
+        s3 += d3 * d3
+        k += 4
+    while k < m:
+        d = f[_u(base + k)] - mu
+        s0 += d * d
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+def _row_dot(a, b, base, m):
+    """sum(a[base:base+m] * b[base:base+m]) in float64, four partial sums."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    k = 0
+    while k + 4 <= m:
+        i = _u(base + k)
+        s0 += np.float64(a[i]) * b[i]
+        s1 += np.float64(a[i + 1]) * b[i + 1]
+        s2 += np.float64(a[i + 2]) * b[i + 2]
+        s3 += np.float64(a[i + 3]) * b[i + 3]
+        k += 4
+    while k < m:
+        i = _u(base + k)
+        s0 += np.float64(a[i]) * b[i]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+_row_sum = serial(_row_sum)
+_row_sq_dev = serial(_row_sq_dev)
+_row_dot = serial(_row_dot)
+
+
+def _bn_fwd_impl(x, gamma, beta, eps, affine, m, y, xhat, mean, var, inv_std):
+    n = x.shape[0]
+    c = x.shape[1]
+    xf = x.reshape(x.size)
+    yf = y.reshape(y.size)
+    hf = xhat.reshape(xhat.size)
+    count = n * m
+    for ch in prange(c):
+        s = 0.0
+        for i in range(n):
+            s += _row_sum(xf, (i * c + ch) * m, m, 0.0)
+        mu = s / count
+        q = 0.0
+        for i in range(n):
+            q += _row_sq_dev(xf, (i * c + ch) * m, m, mu)
+        v = q / count
+        istd = 1.0 / math.sqrt(v + eps)
+        g = np.float64(gamma[ch]) if affine else 1.0
+        b = np.float64(beta[ch]) if affine else 0.0
+        for i in range(n):
+            base = (i * c + ch) * m
+            for k in range(m):
+                j = _u(base + k)
+                h = (xf[j] - mu) * istd
+                hf[j] = h
+                yf[j] = h * g + b
+        mean[ch] = mu
+        var[ch] = v
+        inv_std[ch] = istd
+    return y, mean, var, xhat, inv_std
+
+
+def _bn_bwd_impl(dy, xhat, inv_std, gamma, affine, m, dx, dgamma, dbeta):
+    n = dy.shape[0]
+    c = dy.shape[1]
+    df = dy.reshape(dy.size)
+    hf = xhat.reshape(xhat.size)
+    of = dx.reshape(dx.size)
+    count = n * m
+    for ch in prange(c):
+        sdy = 0.0
+        sdyx = 0.0
+        for i in range(n):
+            base = (i * c + ch) * m
+            sdy += _row_sum(df, base, m, 0.0)
+            sdyx += _row_dot(df, hf, base, m)
+        dgamma[ch] = sdyx
+        dbeta[ch] = sdy
+        g = np.float64(gamma[ch]) if affine else 1.0
+        # dxhat = g * dy, so sum(dxhat) = g * sdy and sum(dxhat * xhat) = g * sdyx
+        f = np.float64(inv_std[ch]) * g / count
+        for i in range(n):
+            base = (i * c + ch) * m
+            for k in range(m):
+                j = _u(base + k)
+                of[j] = f * (count * np.float64(df[j]) - sdy - hf[j] * sdyx)
+    return dx, dgamma, dbeta
+
+
+_bn_fwd_ser, _bn_fwd_par = dual(_bn_fwd_impl)
+_bn_bwd_ser, _bn_bwd_par = dual(_bn_bwd_impl)
+
+
+def _per_channel(v, c, dtype, name):
+    if v is None:
+        return np.zeros(c, dtype)  # unused (affine=False); a typed stand-in for the kernel
+    v = np.ascontiguousarray(v).reshape(-1)
+    if v.size != c:
+        raise ValueError(f"batchnorm: {name} has {v.size} values, expected one per channel ({c})")
+    return v
+
+
+def batchnorm_forward(x, gamma, beta, eps):
+    """Training mode: (y, mean, var, xhat, inv_std), see the reference.
+
+    x (N, C, *); gamma, beta (C,) or both None. y and xhat in x's dtype;
+    mean, var (biased) and inv_std (C,) in x's dtype, computed in float64.
+    """
+    x = np.ascontiguousarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"batchnorm_forward: expected x of shape (N, C, ...), got {x.shape}")
+    n, c = x.shape[:2]
+    m = x.size // (n * c) if n * c else 0
+    affine = gamma is not None
+    g = _per_channel(gamma, c, x.dtype, "gamma")
+    b = _per_channel(beta if affine else None, c, x.dtype, "beta")
+    stats = [np.empty(c, x.dtype) for _ in range(3)]
+    f = _bn_fwd_par if x.size >= BN_PAR_MIN else _bn_fwd_ser
+    return f(x, g, b, float(eps), affine, m, np.empty_like(x), np.empty_like(x), *stats)
+
+
+def batchnorm_backward(dy, xhat, inv_std, gamma):
+    """(dx, dgamma, dbeta) of the training-mode forward, see the reference.
+
+    dy, xhat (N, C, *); inv_std, gamma (C,) (gamma None: no affine). All
+    results in dy's dtype.
+    """
+    dy = np.ascontiguousarray(dy)
+    xhat = np.ascontiguousarray(xhat)
+    if dy.shape != xhat.shape or dy.ndim < 2:
+        raise ValueError(f"batchnorm_backward: dy {dy.shape} and xhat {xhat.shape} must be one (N, C, ...) shape")
+    n, c = dy.shape[:2]
+    m = dy.size // (n * c) if n * c else 0
+    affine = gamma is not None
+    g = _per_channel(gamma, c, dy.dtype, "gamma")
+    s = _per_channel(inv_std, c, dy.dtype, "inv_std")
+    f = _bn_bwd_par if dy.size >= BN_PAR_MIN else _bn_bwd_ser
+    return f(dy, xhat, s, g, affine, m, np.empty_like(dy), np.empty(c, dy.dtype), np.empty(c, dy.dtype))
