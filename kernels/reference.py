@@ -168,6 +168,8 @@ def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
     """x (N, C, H, W) -> (out, idx), both (N, C, OH, OW); idx int64 = h*W + w."""
     xp = _xp(x)
     n, c, h, w = x.shape
+    if sh < 1 or sw < 1:
+        raise ValueError(f"maxpool2d_forward: strides must be positive, got ({sh}, {sw})")
     oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
     if ph or pw:
         xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-xp.inf)

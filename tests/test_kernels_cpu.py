@@ -546,6 +546,37 @@ def test_dropout_forward(dtype, p):
         assert mask.shape == ushape and set(np.unique(mask)) <= {0, dtype(1 / (1 - p))}
 
 
+def test_dropout_forward_falls_back_where_numpy_would_promote():
+    """Inputs the kernel does not cover give the reference's results: a NumPy
+    float64 p against float32 draws (compared in float64), integer draws,
+    float16, 0-d arrays."""
+    x = np.ones(4, np.float32)
+    u = np.full(4, np.float32(0.3))
+    p = np.float64(float(np.float32(0.3)) + 1e-12)  # above float32(0.3) only in float64
+    for args in [(x, u, p), (x, np.array([0, 1, 2, 3]), 0.5), (x.astype(np.float16), u.astype(np.float16), 0.5),
+                 (np.array(2.0), np.array(0.9), 0.5)]:
+        got, want = cpu.dropout_forward(*args), ref.dropout_forward(*args)
+        for a, b in zip(got, want):
+            assert a.dtype == b.dtype and np.shape(a) == np.shape(b)
+            np.testing.assert_array_equal(a, b)
+    assert not cpu.dropout_forward(x, u, p)[0].any()  # u < p in float64: every unit dropped
+
+
+def test_batchnorm_mixed_dtypes_follow_the_reference():
+    rng = _rng("bn-mixed")
+    x = _bn_input(rng, (4, 3, 5), np.float32)
+    g, b = np.ones(3), np.zeros(3)  # float64 parameters, float32 input
+    got, want = cpu.batchnorm_forward(x, g, b, 1e-5), ref.batchnorm_forward(x, g, b, 1e-5)
+    assert [a.dtype for a in got] == [a.dtype for a in want]
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    got, want = cpu.batchnorm_backward(dy, want[3], want[4], g), ref.batchnorm_backward(dy, want[3], want[4], g)
+    assert [a.dtype for a in got] == [a.dtype for a in want] and got[0].dtype == np.float64
+    x16 = x.astype(np.float16)
+    assert cpu.batchnorm_forward(x16, None, None, 1e-3)[0].dtype == np.float16
+    with pytest.raises(ValueError, match="gamma and beta must both be given"):
+        cpu.batchnorm_forward(x, np.ones(3, np.float32), None, 1e-5)
+
+
 def _bn_input(rng, shape, dtype):
     return (rng.standard_normal(shape) * 3 + 1.5).astype(dtype)
 
@@ -586,6 +617,13 @@ def test_batchnorm_statistics_are_two_pass():
     x64 = x.astype(np.float64)
     np.testing.assert_allclose(var, x64.var(axis=(0, 2)), rtol=1e-6)
     np.testing.assert_allclose(mean, x64.mean(axis=(0, 2)), rtol=1e-7)
+
+
+def test_maxpool_zero_stride_is_a_value_error():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    for impl in (ref, cpu):
+        with pytest.raises(ValueError, match="strides must be positive"):
+            impl.maxpool2d_forward(x, 2, 2, 0, 1, 0, 0)
 
 
 def test_batchnorm_bad_shapes():

@@ -165,6 +165,7 @@ _gelu_bwd_ser, _gelu_bwd_par = dual(_gelu_bwd_impl)
 _dropout_fwd_ser, _dropout_fwd_par = dual(_dropout_fwd_impl)
 
 _asc = np.ascontiguousarray
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _new(like, dtype=None):
@@ -244,12 +245,17 @@ def dropout_forward(x, u, p):
     compares in u's dtype and the scale is rounded to x's dtype, as in the
     reference, so the results are bit-identical.
     """
+    if np.ndim(x) == 0:  # ascontiguousarray would make it 1-d
+        return _ref.dropout_forward(x, u, p)
     x = _asc(x)
     u = _asc(u)
     k = 0
     while k < u.ndim and k < x.ndim and u.shape[k] == x.shape[k]:
         k += 1
-    if u.ndim != x.ndim or any(d != 1 for d in u.shape[k:]) or not 0.0 < p < 1.0:
+    if (u.ndim != x.ndim or any(d != 1 for d in u.shape[k:]) or not 0.0 < p < 1.0
+            or x.dtype not in _FLOATS or u.dtype not in _FLOATS or np.result_type(u, p) != u.dtype):
+        # other broadcasts, 0-d, other dtypes, or a p that NumPy would not
+        # compare in u's dtype (a NumPy float64 scalar against float32 draws)
         return _ref.dropout_forward(x, u, p)
     scale = x.dtype.type(1.0 / (1.0 - p))  # what astype(x.dtype) makes of the float64 scale
     f = _dropout_fwd_par if x.size >= CHEAP_PAR_MIN else _dropout_fwd_ser

@@ -22,6 +22,7 @@ import numpy as np
 from numba import prange
 from numba import uint64 as _u
 
+from .. import reference as _ref
 from ._jit import dual, serial
 
 # x elements above which the parallel variant is used when parallel mode is on
@@ -162,6 +163,12 @@ _bn_fwd_ser, _bn_fwd_par = dual(_bn_fwd_impl)
 _bn_bwd_ser, _bn_bwd_par = dual(_bn_bwd_impl)
 
 
+def _same_float(*arrays) -> bool:
+    """Whether every given array (None skipped) is float32, or every one float64."""
+    dts = {np.asarray(a).dtype for a in arrays if a is not None}
+    return len(dts) == 1 and dts <= {np.dtype(np.float32), np.dtype(np.float64)}
+
+
 def _per_channel(v, c, dtype, name):
     if v is None:
         return np.zeros(c, dtype)  # unused (affine=False); a typed stand-in for the kernel
@@ -176,10 +183,16 @@ def batchnorm_forward(x, gamma, beta, eps):
 
     x (N, C, *); gamma, beta (C,) or both None. y and xhat in x's dtype;
     mean, var (biased) and inv_std (C,) in x's dtype, computed in float64.
+    Mixed dtypes (e.g. float64 gamma with float32 x) and dtypes other than
+    float32/float64 go to the reference.
     """
     x = np.ascontiguousarray(x)
     if x.ndim < 2:
         raise ValueError(f"batchnorm_forward: expected x of shape (N, C, ...), got {x.shape}")
+    if (gamma is None) != (beta is None):
+        raise ValueError("batchnorm_forward: gamma and beta must both be given (affine) or both be None")
+    if not _same_float(x, gamma, beta):  # mixed or other dtypes: the reference's promotions
+        return _ref.batchnorm_forward(x, gamma, beta, eps)
     n, c = x.shape[:2]
     m = x.size // (n * c) if n * c else 0
     affine = gamma is not None
@@ -194,12 +207,14 @@ def batchnorm_backward(dy, xhat, inv_std, gamma):
     """(dx, dgamma, dbeta) of the training-mode forward, see the reference.
 
     dy, xhat (N, C, *); inv_std, gamma (C,) (gamma None: no affine). All
-    results in dy's dtype.
+    results in dy's dtype; mixed dtypes go to the reference (its promotions).
     """
     dy = np.ascontiguousarray(dy)
     xhat = np.ascontiguousarray(xhat)
     if dy.shape != xhat.shape or dy.ndim < 2:
         raise ValueError(f"batchnorm_backward: dy {dy.shape} and xhat {xhat.shape} must be one (N, C, ...) shape")
+    if not _same_float(dy, xhat, inv_std, gamma):  # mixed or other dtypes: the reference's promotions
+        return _ref.batchnorm_backward(dy, xhat, inv_std, gamma)
     n, c = dy.shape[:2]
     m = dy.size // (n * c) if n * c else 0
     affine = gamma is not None

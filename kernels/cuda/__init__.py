@@ -16,8 +16,9 @@ gemm.py        matmul: cuBLAS gemmStridedBatched via ctypes (CuPy refuses cuBLAS
 ``dropout_forward``, ``batchnorm_forward`` and ``batchnorm_backward`` have no
 CUDA C of their own: their entries are the reference functions, which run on
 CuPy arrays as CuPy's element-wise and reduction kernels (what the GPU backend
-did before they were table entries). Both layers are ``cuda_graph_blocker``s
-in training, so they never run inside a recorded step.
+did before they were table entries), so nothing changed on the GPU: the
+layers that ran in a recorded step before (BatchNorm with
+``track_running_stats=False``) still do, the same CuPy code.
 
 Each file is compiled once per device with ``cupy.RawModule`` (NVRTC), the
 first time one of its kernels is called; ``common.cuh`` is prepended to the
