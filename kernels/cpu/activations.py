@@ -18,7 +18,6 @@ from numba import prange
 from numba import uint64 as _u
 
 from .. import reference as _ref
-
 from ._jit import dual
 
 # elements above which the parallel variant is used when parallel mode is on
@@ -254,8 +253,8 @@ def dropout_forward(x, u, p):
         k += 1
     if (u.ndim != x.ndim or any(d != 1 for d in u.shape[k:]) or not 0.0 < p < 1.0
             or x.dtype not in _FLOATS or u.dtype not in _FLOATS or np.result_type(u, p) != u.dtype):
-        # other broadcasts, 0-d, other dtypes, or a p that NumPy would not
-        # compare in u's dtype (a NumPy float64 scalar against float32 draws)
+        # other broadcasts, other dtypes, p outside (0, 1), or a p that NumPy would
+        # not compare in u's dtype (a NumPy float64 scalar against float32 draws)
         return _ref.dropout_forward(x, u, p)
     scale = x.dtype.type(1.0 / (1.0 - p))  # what astype(x.dtype) makes of the float64 scale
     f = _dropout_fwd_par if x.size >= CHEAP_PAR_MIN else _dropout_fwd_ser
