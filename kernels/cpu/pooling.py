@@ -37,6 +37,7 @@ import numpy as np
 from numba import get_num_threads, prange
 from numba import uint64 as _u
 
+from .. import reference as _ref
 from ._jit import dual, serial
 
 # sizes above which the parallel variant is used when parallel mode is on
@@ -254,7 +255,7 @@ def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
     if sh <= 0 or sw <= 0:
         raise ValueError(f"maxpool2d_forward: strides must be positive, got ({sh}, {sw})")
     n, c, h, w = x.shape
-    shape = (n, c, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
+    shape = (n, c, _ref.conv_out_size(h, kh, sh, ph), _ref.conv_out_size(w, kw, sw, pw))
     f = _mp_fwd_par if x.size >= MAXPOOL_FWD_PAR_MIN else _mp_fwd_ser
     return f(x, kh, kw, sh, sw, ph, pw, np.empty(shape, x.dtype), np.empty(shape, np.int64))
 
