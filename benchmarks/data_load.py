@@ -59,7 +59,7 @@ def main(argv=None):
     if args.backend:
         backend.set_backend(args.backend)
     root = data.resolve_data_dir(args.data_dir)
-    print(f"data root: {root}   backend: {backend.get_backend()}")
+    print(f"data root: {root}   backend: {backend.backend_name()}")
 
     if args.prepare and (data.cifar.find_cifar10(root, True) is None or data.cifar.find_cifar10(root, False) is None):
         script = SHARED / "prepare_cifar10.py"

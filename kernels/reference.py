@@ -53,12 +53,21 @@ from __future__ import annotations
 import numpy as np
 
 
-def _xp(x):
-    if type(x).__module__.startswith("cupy"):
+def is_cupy(a) -> bool:
+    """Whether ``a`` is a CuPy array (judged by its type's module: CuPy need not be importable)."""
+    return _library(a) == "cupy"
+
+
+def array_module(x):
+    """``cupy`` for a CuPy array, else ``numpy`` (Chainer's ``get_array_module``)."""
+    if is_cupy(x):
         import cupy
 
         return cupy
     return np
+
+
+_xp = array_module
 
 
 def conv_out_size(size: int, k: int, s: int, p: int) -> int:

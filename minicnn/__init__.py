@@ -11,31 +11,35 @@ Public API (PyTorch names where they exist)::
     opt.step()
 """
 
-from __future__ import annotations
+def _map_source_kernels() -> None:
+    """``kernels/`` is installed as ``minicnn.kernels`` (see pyproject.toml). In a
+    source checkout used without installing, map the top-level ``kernels/``
+    folder to that name so the same imports work."""
+    import importlib.util
+    import sys
+    from pathlib import Path
 
-import importlib.util as _ilu
-import sys as _sys
-from pathlib import Path as _Path
+    try:
+        import minicnn.kernels  # noqa: F401
+    except ModuleNotFoundError:  # pragma: no cover - only in an uninstalled checkout
+        src = Path(__file__).resolve().parent.parent / "kernels" / "__init__.py"
+        if not src.exists():
+            raise
+        spec = importlib.util.spec_from_file_location("minicnn.kernels", src,
+                                                      submodule_search_locations=[str(src.parent)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["minicnn.kernels"] = module
+        spec.loader.exec_module(module)
 
-# ``kernels/`` is installed as ``minicnn.kernels`` (see pyproject.toml). When the
-# package is used straight from a source checkout without installing, map the
-# top-level ``kernels/`` folder to that name so the same imports work.
-try:
-    import minicnn.kernels  # noqa: F401
-except ModuleNotFoundError:  # pragma: no cover - only in an uninstalled checkout
-    _src = _Path(__file__).resolve().parent.parent / "kernels" / "__init__.py"
-    if not _src.exists():
-        raise
-    _spec = _ilu.spec_from_file_location("minicnn.kernels", _src, submodule_search_locations=[str(_src.parent)])
-    _mod = _ilu.module_from_spec(_spec)
-    _sys.modules["minicnn.kernels"] = _mod
-    _spec.loader.exec_module(_mod)
+
+_map_source_kernels()
+del _map_source_kernels
 
 from minicnn.backend import (  # noqa: E402
     BackendError,
     asarray,
     available_backends,
-    get_backend,
+    backend_name,
     set_backend,
     to_numpy,
 )
@@ -52,7 +56,7 @@ __all__ = [
     "asarray",
     "available_backends",
     "default_generator",
-    "get_backend",
+    "backend_name",
     "load",
     "manual_seed",
     "nn",

@@ -25,6 +25,8 @@ from typing import Callable
 
 import numpy as np
 
+from minicnn.kernels.reference import array_module, is_cupy  # noqa: F401 (array_module: public here)
+
 AVAILABLE = ("numpy", "numba", "cupy")
 
 
@@ -51,7 +53,7 @@ class Backend:
     def asarray(self, x, dtype=None):
         """Move/convert ``x`` to this backend's array type (no copy if already there)."""
         if self.xp is np:
-            if hasattr(x, "get") and type(x).__module__.startswith("cupy"):
+            if is_cupy(x):
                 x = x.get()
             return np.asarray(x, dtype=dtype)
         return self.xp.asarray(x, dtype=dtype)
@@ -188,23 +190,15 @@ def current() -> Backend:
     return _current
 
 
-def get_backend() -> str:
-    """Name of the active backend."""
+def backend_name() -> str:
+    """The active backend's name (``"numpy"``, ``"numba"`` or ``"cupy"``); the
+    Backend object itself is ``current()``, or ``get(name)`` for another."""
     return current().name
 
 
 def get(name: str | None = None) -> Backend:
     """The Backend called ``name`` (the active one when ``name`` is None)."""
     return current() if name is None else _build(name)
-
-
-def array_module(x):
-    """``cupy`` for a CuPy array, else ``numpy`` (Chainer's get_array_module)."""
-    if type(x).__module__.startswith("cupy"):
-        import cupy
-
-        return cupy
-    return np
 
 
 def asarray(x, dtype=None):
@@ -214,7 +208,7 @@ def asarray(x, dtype=None):
 
 def to_numpy(x) -> np.ndarray:
     """Return ``x`` as a NumPy array (device -> host for cupy arrays)."""
-    if type(x).__module__.startswith("cupy"):
+    if is_cupy(x):
         return x.get()
     return np.asarray(x)
 

@@ -13,7 +13,7 @@ CPU_BACKENDS = [b for b in ("numpy", "numba") if b in mc.available_backends()]
 @pytest.fixture(params=CPU_BACKENDS)
 def cpu_backend(request):
     """Run the test under each CPU backend, restoring the previous one after."""
-    prev = mc.get_backend()
+    prev = mc.backend_name()
     mc.set_backend(request.param)
     yield request.param
     mc.set_backend(prev)

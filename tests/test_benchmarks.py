@@ -19,7 +19,7 @@ from benchmarks import common, layer_profile, throughput  # noqa: E402
 def _restore_backend():
     import minicnn as mc
 
-    prev = mc.get_backend()
+    prev = mc.backend_name()
     yield
     mc.set_backend(prev)
 

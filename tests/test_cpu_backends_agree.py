@@ -42,7 +42,7 @@ class BNDropNet(nn.Module):
 
 
 def _train(backend, name, batch):
-    prev = mc.get_backend()
+    prev = mc.backend_name()
     mc.set_backend(backend)
     try:
         mc.manual_seed(0)

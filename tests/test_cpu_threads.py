@@ -29,7 +29,7 @@ def blas_at_three():
         pytest.skip("threadpoolctl finds no BLAS library in this NumPy")
     from threadpoolctl import threadpool_limits
 
-    was = backend.get_backend()
+    was = backend.backend_name()
     backend.set_backend("numpy")
     with threadpool_limits(limits=3, user_api="blas"):
         assert set(_blas_threads()) == {3}
@@ -135,7 +135,7 @@ def test_a_failing_share_raises_and_blas_gets_its_threads_back(three_workers, bl
             raise ValueError("share with item 1")
         return share
 
-    was = backend.get_backend()
+    was = backend.backend_name()
     backend.set_backend("numpy")  # nothing held: run_split limits BLAS itself
     try:
         with pytest.raises(ValueError, match="share with item 1"):
@@ -174,7 +174,7 @@ def numba_split(monkeypatch, three_workers):
         return out
 
     monkeypatch.setattr(ops, "run_split", spy)
-    was = backend.get_backend()
+    was = backend.backend_name()
     backend.set_backend("numba")
     yield calls
     backend.set_backend(was)

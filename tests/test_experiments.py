@@ -35,7 +35,7 @@ BATCH, LOG_EVERY = 10, 5      # 20 steps, 4 log lines
 
 @pytest.fixture(autouse=True)
 def numpy_backend():
-    prev = mc.get_backend()
+    prev = mc.backend_name()
     yield
     mc.set_backend(prev)
 

@@ -129,14 +129,14 @@ def test_cupy_without_gpu_is_a_clear_error():
         pytest.skip("a GPU is present here")
     with pytest.raises(mc.BackendError, match="cupy"):
         mc.set_backend("cupy")
-    assert mc.get_backend() in ("numpy", "numba")
+    assert mc.backend_name() in ("numpy", "numba")
 
 
 def test_env_variable_selects_backend(monkeypatch):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", "import minicnn; print(minicnn.get_backend())"],
+    out = subprocess.run([sys.executable, "-c", "import minicnn; print(minicnn.backend_name())"],
                          env={**__import__("os").environ, "MINICNN_BACKEND": "numba"},
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "numba"

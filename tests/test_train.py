@@ -29,7 +29,7 @@ N_TRAIN, N_EVAL, BATCH = 48, 16, 8  # 6 steps per epoch
 
 @pytest.fixture(autouse=True)
 def numpy_backend():
-    prev = mc.get_backend()
+    prev = mc.backend_name()
     mc.set_backend("numpy")
     yield
     mc.set_backend(prev)
@@ -148,7 +148,7 @@ def reference(tmp_path_factory):
 
     def get(kind):
         if kind not in cache:
-            prev = mc.get_backend()
+            prev = mc.backend_name()
             mc.set_backend("numpy")
             tr = make_trainer(tmp_path_factory.mktemp(f"ref-{kind}"), kind)
             tr.fit()

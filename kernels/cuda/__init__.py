@@ -135,7 +135,7 @@ def _launch(module: str, kernel: str, n: int, args: tuple) -> None:
 
 def _on_device(*arrays) -> bool:
     """True when every array is a CuPy array (the wrappers' fast path)."""
-    return all(type(a).__module__.startswith("cupy") for a in arrays)
+    return all(_ref.is_cupy(a) for a in arrays)
 
 
 def _device_out(name, out, shape, dtype):
