@@ -45,7 +45,8 @@ adam_update            in place: param, grad, exp_avg, exp_avg_sq, step (>=1),
 
 The optimiser updates follow PyTorch's single-tensor code path exactly.
 
-Output sizes: OH = (H + 2*ph - kh) // sh + 1, likewise OW.
+Output sizes: OH = (H + 2*ph - kh) // sh + 1, likewise OW (``conv_out_size``; a
+transposed convolution's is ``deconv_out_size``).
 """
 
 from __future__ import annotations
@@ -71,8 +72,15 @@ _xp = array_module
 
 
 def conv_out_size(size: int, k: int, s: int, p: int) -> int:
-    """Output length of a convolution/pooling window sweep (floor mode)."""
+    """Output length of a convolution/pooling window sweep (floor mode):
+    ``(size + 2p - k) // s + 1``."""
     return (size + 2 * p - k) // s + 1
+
+
+def deconv_out_size(size: int, k: int, s: int, p: int, output_padding: int = 0) -> int:
+    """Output length of a transposed convolution (and MaxUnpool2d's default):
+    ``(size - 1) * s - 2p + k + output_padding``, the inverse of ``conv_out_size``."""
+    return (size - 1) * s - 2 * p + k + output_padding
 
 
 def _windows(xpad, kh, kw, sh, sw, oh, ow):

@@ -13,7 +13,6 @@ import pytest
 import minicnn as mc
 from minicnn import backend, nn
 from minicnn.kernels.cpu import threads
-from minicnn.nn import conv
 
 
 def _blas_threads():
@@ -163,17 +162,18 @@ def test_selecting_numba_holds_blas_at_one_thread_until_deselected(blas_at_three
 @pytest.fixture
 def numba_split(monkeypatch, three_workers):
     """numba backend with every conv split into ranges (no size threshold)."""
-    monkeypatch.setattr(conv, "SPLIT_MIN_MACS", 0)
+    from minicnn.kernels.cpu import CONV_SCHEDULE
+
+    monkeypatch.setattr(CONV_SCHEDULE, "split_min_macs", 0)
     calls = []
-    ops = backend.get("numba").ops
-    real = ops.run_split
+    real = CONV_SCHEDULE.split
 
     def spy(fn, items):
         out = real(fn, items)
         calls.append(len(out))
         return out
 
-    monkeypatch.setattr(ops, "run_split", spy)
+    monkeypatch.setattr(CONV_SCHEDULE, "split", spy)
     was = backend.backend_name()
     backend.set_backend("numba")
     yield calls
@@ -191,7 +191,10 @@ def _conv_grads(make, x, g, seed=1):
 @pytest.mark.parametrize("limits", [{"keep": 2**40, "chunk": 2**40}, {"keep": 0, "chunk": 2000}])
 @pytest.mark.parametrize("layer", ["conv", "transpose"])
 def test_split_layers_equal_the_numpy_reference_and_repeat_bitwise(numba_split, monkeypatch, limits, layer):
-    monkeypatch.setattr(conv, "CPU_LIMITS", limits)
+    from minicnn.kernels.cpu import CONV_SCHEDULE
+
+    for name, value in limits.items():
+        monkeypatch.setattr(CONV_SCHEDULE, name, value)
     rng = np.random.default_rng(0)
     if layer == "conv":
         def make():

@@ -18,10 +18,10 @@ process that cut relu1 of a Net2 b64 step from 7.1 to 3.1 ms forward and 6.7
 to 3.8 ms backward (page faults), but the training step as a whole did not
 get measurably faster (benchmarks/README.md, fifth session).
 
-Extra entries, not in the reference table: ``bias_relu_forward`` and
-``relu_bias_backward`` (see ``fused.py``, which also holds their reference
-definitions), and ``run_split``, which runs a layer's independent batch chunks
-in one thread per core (see ``threads.py``; layers without it loop serially).
+Convolutions. The ``conv2d_*`` and ``conv_transpose2d_*`` entries are a
+``ConvSchedule`` (``kernels/conv_schedule.py``): the layer's products run a
+batch chunk at a time, the chunks dealt to one thread per core by
+``run_split`` (``threads.py``). ``CONV_SCHEDULE`` holds its limits.
 
 Threads. Each kernel has a serial and a parallel (``prange``) variant; the
 parallel one is used above a per-kernel size threshold only while parallel
@@ -39,6 +39,7 @@ chunks itself and degrades to serial speed instead.
 """
 
 import os as _os
+from types import SimpleNamespace
 
 from .activations import (
     dropout_forward,
@@ -52,9 +53,9 @@ from .activations import (
     relu_forward,
 )
 from .. import reference as _reference
+from ..conv_schedule import MiB, ConvSchedule
 from .batchnorm import batchnorm_backward, batchnorm_forward
 from .conv import col2im, im2col
-from .fused import bias_relu_forward, relu_bias_backward
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
 from .threads import run_split
 from .pooling import (
@@ -89,21 +90,21 @@ TABLE: dict = {
     "adam_update": adam_update,
     "sgd_update_multi": sgd_update_multi,
     "adam_update_multi": adam_update_multi,
-    # extras (fused; reference definitions in fused.py)
-    "bias_relu_forward": bias_relu_forward,
-    "relu_bias_backward": relu_bias_backward,
-    # extra: how layers run independent batch chunks (one thread per core; threads.py)
-    "run_split": run_split,
 }
+
+# Column matrices up to 2 MiB are kept, larger ones built 1 MiB of samples at a
+# time (fits the 2-thread split best; benchmarks/README.md, "conv limits").
+CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul),
+                             keep=2 * MiB, chunk=1 * MiB, split=run_split, stack_limit=1 * MiB)
+TABLE.update(CONV_SCHEDULE.table())
 
 from . import activations as _activations
 from . import batchnorm as _batchnorm
 from . import conv as _conv
-from . import fused as _fused
 from . import optim as _optim
 from . import pooling as _pooling
 
-_THRESHOLD_MODULES = (_conv, _pooling, _activations, _optim, _fused, _batchnorm)
+_THRESHOLD_MODULES = (_conv, _pooling, _activations, _optim, _batchnorm)
 # name -> (module, default): the element counts above which a wrapper uses
 # the parallel kernel (module-level constants ending in _PAR_MIN)
 _DEFAULT_THRESHOLDS = {
@@ -159,4 +160,4 @@ def _initial_parallel() -> bool:
 
 set_parallel(_initial_parallel())
 
-__all__ = ["TABLE", "set_parallel", "parallel_enabled", *TABLE]
+__all__ = ["TABLE", "CONV_SCHEDULE", "set_parallel", "parallel_enabled", *TABLE]

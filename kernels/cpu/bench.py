@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from .. import reference as ref
-from . import activations, conv, fused, pooling
+from . import activations, conv, pooling
 from . import TABLE as CPU
 
 
@@ -88,9 +88,6 @@ def _cases(n, dtype):
         ("dropout2d fwd (N,16,10,10)", "dropout_forward", lambda: (a2, u2, 0.5), None, None),
         ("batchnorm fwd (N,6,28,28)", "batchnorm_forward", lambda: (a1, g6, b6, 1e-5), None, None),
         ("batchnorm bwd (N,6,28,28)", "batchnorm_backward", lambda: (a1, a1, g6, g6), None, None),
-        ("bias+relu fused (N,6,28,28)", "bias_relu_forward", lambda: (a1, b6), None, None),
-        ("bias+relu unfused ref (N,6,28,28)", None, lambda: (a1, b6), None, None),
-        ("relu bwd+db fused (N,6,28,28)", "relu_bias_backward", lambda: (a1, m1), None, None),
     ]
 
 
@@ -108,16 +105,8 @@ def main(argv=None):
     for n in args.batches:
         for label, name, build, ser, par in _cases(n, dtype):
             a = build()
-            if name is None:  # the unfused reference path for the fused kernel
-                shape = (1, -1, 1, 1)
-                t_ref = _best_us(lambda: ref.relu_forward(a[0] + a[1].reshape(shape)))
-                print(f"{label:36s} {n:3d} {'':>9s} {t_ref:9.1f}")
-                continue
             t_cpu = _best_us(lambda: CPU[name](*a))
-            if name in ref.TABLE:
-                t_ref = _best_us(lambda: ref.TABLE[name](*a))
-            else:
-                t_ref = _best_us(lambda: getattr(fused, name + "_reference")(*a))
+            t_ref = _best_us(lambda: ref.TABLE[name](*a))
             line = f"{label:36s} {n:3d} {t_cpu:9.1f} {t_ref:9.1f} {t_ref / t_cpu:7.1f}x"
             if args.variants and ser is not None:
                 # a kernel takes the wrapper's arguments followed by its outputs

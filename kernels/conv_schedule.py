@@ -1,0 +1,186 @@
+"""How a backend runs a convolution layer's products over the batch.
+
+``minicnn/nn/conv.py`` writes Conv2d and ConvTranspose2d as their math on the
+whole batch (im2col, one GEMM, col2im; CS231n's ``conv_forward_im2col``). That
+is what the ``numpy`` backend runs. The ``numba`` and ``cupy`` backends run the
+*same products* through a :class:`ConvSchedule`, whose four methods are their
+kernel-table entries ``conv2d_forward``, ``conv2d_backward``,
+``conv_transpose2d_forward`` and ``conv_transpose2d_backward`` (same
+signatures, same caches as the layer functions). A schedule only decides how
+the batch is cut up:
+
+* **keep** -- the (N, K, L) column matrix (K = C*kh*kw, L = OH*OW) is built
+  whole and kept for backward when it has at most ``keep`` bytes;
+* **chunks** -- a larger one is built ``chunk`` bytes' worth of samples at a
+  time, used while it is still in cache, dropped, and rebuilt chunk by chunk
+  in backward (faster on a CPU, and it bounds the memory a layer holds);
+* **shares** -- with a ``split`` function (the CPU's ``run_split``: one thread
+  per core), the batch ranges are dealt to threads; a kept matrix is cut into
+  ``kept_split`` ranges for that, when the layer has at least
+  ``split_min_macs`` multiply-adds (below that a thread costs more than it saves);
+* **per-sample weight-gradient products** -- dW = sum_n d_n @ cols_n^T is one
+  batched product and a sum, unless the (n, O, K) stack of products would
+  exceed ``stack_limit`` bytes: then one sample's product at a time.
+
+Per-share partial weight gradients are summed in share order, so the result
+does not depend on thread timing. ``tests/test_conv_schedule.py`` forces every
+path by its limit and compares it with the plain layer functions.
+"""
+
+from __future__ import annotations
+
+from minicnn.kernels.reference import array_module, conv_out_size, deconv_out_size
+
+MiB = 2**20
+
+
+class ConvSchedule:
+    """Batch ranges, kept matrices and thread shares for the conv products (see the module doc).
+
+    ``ops``: the backend's ``im2col``, ``col2im`` and ``matmul`` (any object with
+    those attributes, e.g. a ``SimpleNamespace``).
+    """
+
+    def __init__(self, ops, *, keep: int, chunk: int, split=None, kept_split: int = 8,
+                 split_min_macs: int = 1 << 22, stack_limit: int | None = None):
+        self.ops = ops
+        self.keep, self.chunk = int(keep), int(chunk)
+        self.split = split
+        self.kept_split, self.split_min_macs = int(kept_split), int(split_min_macs)
+        self.stack_limit = stack_limit
+
+    def table(self) -> dict:
+        """The kernel-table entries this schedule provides."""
+        return {"conv2d_forward": self.conv2d_forward, "conv2d_backward": self.conv2d_backward,
+                "conv_transpose2d_forward": self.conv_transpose2d_forward,
+                "conv_transpose2d_backward": self.conv_transpose2d_backward}
+
+    # -- the plan ---------------------------------------------------------
+    def chunks(self, n: int, bytes_per_sample: int) -> list[tuple[int, int]]:
+        """[(start, stop)] batch ranges; one range means: build (and keep) the whole matrix."""
+        if n * bytes_per_sample <= self.keep:
+            return [(0, n)]
+        per = max(1, self.chunk // max(1, bytes_per_sample))
+        return [(i, min(n, i + per)) for i in range(0, n, per)]
+
+    def work_items(self, n: int, chunks, macs: int):
+        """The ranges handed to the split: the chunks, or a whole batch cut for the threads."""
+        if len(chunks) > 1 or self.split is None or macs < self.split_min_macs:
+            return chunks
+        per = -(-n // self.kept_split)
+        return [(i, min(n, i + per)) for i in range(0, n, per)]
+
+    def run(self, fn, items) -> list:
+        """``fn(share)`` for each share of ``items`` (one share with all of them without a split)."""
+        return self.split(fn, items) if self.split is not None else [fn(list(items))]
+
+    def add_weight_grad(self, dw, d, cols) -> None:
+        """dw (O, K) += sum_n d_n (O, L) @ cols_n^T (L, K) for d (n, O, L), cols (n, K, L)."""
+        matmul = self.ops.matmul
+        if self.stack_limit is None or d.shape[0] * dw.size * dw.itemsize <= self.stack_limit:
+            dw += matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)
+            return
+        for k in range(d.shape[0]):
+            dw += matmul(d[k], cols[k].T)
+
+    # -- Conv2d -----------------------------------------------------------
+    def conv2d_forward(self, x, w, b, stride, padding):
+        """Conv2d's forward (``minicnn.nn.conv.conv2d_forward``) by batch ranges; ``cols``
+        in the cache is None when the matrix was built in chunks."""
+        ops, xp = self.ops, array_module(x)
+        n, c, h, wd = x.shape
+        o, _, kh, kw = w.shape
+        (sh, sw), (ph, pw) = stride, padding
+        oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(wd, kw, sw, pw)
+        w2 = w.reshape(o, -1)
+        chunks = self.chunks(n, c * kh * kw * oh * ow * x.itemsize)
+        cols = ops.im2col(x, kh, kw, sh, sw, ph, pw) if len(chunks) == 1 else None
+        out = xp.empty((n, o, oh * ow), dtype=xp.result_type(x, w))
+
+        def fill(share):
+            for i, j in share:
+                cols_ij = cols[i:j] if cols is not None else ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
+                ops.matmul(w2, cols_ij, out=out[i:j])
+                if b is not None:
+                    out[i:j] += b.reshape(1, o, 1)
+
+        self.run(fill, self.work_items(n, chunks, n * o * w2.shape[1] * oh * ow))
+        return out.reshape(n, o, oh, ow), (x, cols, w, b is not None, stride, padding)
+
+    def conv2d_backward(self, dout, cache, need_dx=True):
+        """Conv2d's backward by the forward's ranges; returns (dx or None, dw, db or None)."""
+        ops, xp = self.ops, array_module(dout)
+        x, cols, w, has_bias, (sh, sw), (ph, pw) = cache
+        n, c, h, wd = x.shape
+        o, _, kh, kw = w.shape
+        d = dout.reshape(n, o, dout.shape[2] * dout.shape[3])
+        w2 = w.reshape(o, -1)
+        db = d.sum(axis=(0, 2)) if has_bias else None
+        dx = xp.empty(x.shape, dtype=xp.result_type(w, dout)) if need_dx else None
+        chunks = [(0, n)] if cols is not None else self.chunks(n, c * kh * kw * d.shape[2] * x.itemsize)
+
+        def grads(share):  # dx rows of one share; returns the share's part of dW
+            dw_share = xp.zeros(w2.shape, dtype=w.dtype)
+            for i, j in share:
+                cols_ij = cols[i:j] if cols is not None else ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
+                self.add_weight_grad(dw_share, d[i:j], cols_ij)
+                if need_dx:
+                    ops.col2im(ops.matmul(w2.T, d[i:j]), j - i, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx[i:j])
+            return dw_share
+
+        dw = _sum_in_order(self.run(grads, self.work_items(n, chunks, n * w2.size * d.shape[2])))
+        return dx, dw.reshape(w.shape), db
+
+    # -- ConvTranspose2d --------------------------------------------------
+    def conv_transpose2d_forward(self, x, w, b, stride, padding, output_padding):
+        """ConvTranspose2d's forward by batch ranges (the column matrix is never kept)."""
+        ops, xp = self.ops, array_module(x)
+        n, cin, h, wd = x.shape
+        _, cout, kh, kw = w.shape
+        (sh, sw), (ph, pw), (oph, opw) = stride, padding, output_padding
+        oh, ow = deconv_out_size(h, kh, sh, ph, oph), deconv_out_size(wd, kw, sw, pw, opw)
+        wt = w.reshape(cin, -1).T  # (C_out*kh*kw, C_in)
+        x3 = x.reshape(n, cin, h * wd)
+        out = xp.empty((n, cout, oh, ow), dtype=xp.result_type(w, x))
+
+        def fill(share):
+            for i, j in share:
+                ops.col2im(ops.matmul(wt, x3[i:j]), j - i, cout, oh, ow, kh, kw, sh, sw, ph, pw, out=out[i:j])
+                if b is not None:
+                    out[i:j] += b.reshape(1, cout, 1, 1)
+
+        chunks = self.chunks(n, wt.shape[0] * h * wd * x.itemsize)
+        self.run(fill, self.work_items(n, chunks, n * wt.size * h * wd))
+        return out, (x, w, b is not None, stride, padding)
+
+    def conv_transpose2d_backward(self, dout, cache, need_dx=True):
+        """ConvTranspose2d's backward by batch ranges; returns (dx or None, dw, db or None)."""
+        ops, xp = self.ops, array_module(dout)
+        x, w, has_bias, (sh, sw), (ph, pw) = cache
+        n, cin, h, wd = x.shape
+        _, cout, kh, kw = w.shape
+        w2 = w.reshape(cin, -1)
+        x3 = x.reshape(n, cin, h * wd)
+        dx = xp.empty(x3.shape, dtype=xp.result_type(w, dout)) if need_dx else None
+
+        def grads(share):
+            dw_share = xp.zeros(w2.shape, dtype=w.dtype)
+            for i, j in share:
+                dcols = ops.im2col(dout[i:j], kh, kw, sh, sw, ph, pw)  # (n, C_out*kh*kw, H*W)
+                if need_dx:
+                    ops.matmul(w2, dcols, out=dx[i:j])
+                self.add_weight_grad(dw_share, x3[i:j], dcols)
+            return dw_share
+
+        chunks = self.chunks(n, w2.shape[1] * h * wd * x.itemsize)
+        dw = _sum_in_order(self.run(grads, self.work_items(n, chunks, n * w2.size * h * wd)))
+        db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+        return (dx.reshape(x.shape) if need_dx else None), dw.reshape(w.shape), db
+
+
+def _sum_in_order(parts):
+    """Sum per-share partial results in share order (independent of thread timing)."""
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total

@@ -1,0 +1,172 @@
+"""kernels/conv_schedule.py runs the conv products by batch ranges; every path gives
+the numbers of the plain whole-batch layer functions in minicnn/nn/conv.py.
+
+Each path is forced by its limit, with batch ranges of at least 2 samples, so
+that a bug that mixes up samples inside one range (``cols[k]`` -> ``cols[0]``
+in the per-sample products, say) changes the result:
+
+* kept     -- the whole column matrix built once and kept for backward;
+* shares   -- the kept matrix cut into ranges dealt to (fake) threads;
+* chunks   -- the matrix built a range at a time and rebuilt in backward;
+* per-sample weight-gradient products (``stack_limit``), in both of those.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn import nn
+from minicnn.kernels import reference as ref
+from minicnn.kernels.conv_schedule import ConvSchedule
+from minicnn.nn import conv
+
+N = 8
+CONV = dict(cin=3, cout=5, k=3, stride=(2, 1), padding=(1, 2), hw=(9, 7))
+TRANSPOSE = dict(cin=4, cout=3, k=3, stride=(2, 2), padding=(1, 0), hw=(5, 4), output_padding=(1, 0))
+
+
+def _kernels(name):
+    if name == "numpy":
+        return SimpleNamespace(im2col=ref.im2col, col2im=ref.col2im, matmul=ref.matmul)
+    if "numba" not in mc.available_backends():
+        pytest.skip("numba is not installed")
+    from minicnn.kernels import cpu
+
+    return SimpleNamespace(im2col=cpu.im2col, col2im=cpu.col2im, matmul=cpu.matmul)
+
+
+class Shares:
+    """A split like kernels/cpu/threads.run_split (items dealt round-robin into 2
+    shares), run serially, recording the ranges each share received."""
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, fn, items):
+        items = list(items)
+        shares = [items[t::2] for t in range(2)] if len(items) > 1 else [items]
+        self.seen.append(shares)
+        return [fn(s) for s in shares]
+
+
+def _bytes_per_sample(case, transpose):
+    """Column-matrix bytes of one float64 sample (what the schedule compares with its limits)."""
+    k, (h, w) = case["k"], case["hw"]
+    if transpose:
+        return case["cout"] * k * k * h * w * 8
+    oh = ref.conv_out_size(h, k, case["stride"][0], case["padding"][0])
+    ow = ref.conv_out_size(w, k, case["stride"][1], case["padding"][1])
+    return case["cin"] * k * k * oh * ow * 8
+
+
+PATHS = {
+    # name: (schedule settings as multiples of one sample's column bytes, split?)
+    "kept": (dict(keep=10**9, chunk=10**9), False),
+    "kept-per-sample-dW": (dict(keep=10**9, chunk=10**9, stack_limit=0), False),
+    "shares": (dict(keep=10**9, chunk=10**9, kept_split=4, split_min_macs=0), True),
+    "shares-per-sample-dW": (dict(keep=10**9, chunk=10**9, kept_split=4, split_min_macs=0, stack_limit=0), True),
+    "chunks": (dict(keep=0, chunk=2), False),
+    "chunks-per-sample-dW": (dict(keep=0, chunk=2, stack_limit=0), False),
+    "chunks-shares": (dict(keep=0, chunk=3), True),
+}
+
+
+def _schedule(path, kernels, per_sample_bytes):
+    settings, split = PATHS[path]
+    settings = dict(settings)
+    if settings["chunk"] < 10**9:
+        settings["chunk"] *= per_sample_bytes  # ranges of 2 or 3 samples
+    shares = Shares() if split else None
+    return ConvSchedule(kernels, split=shares, **settings), shares
+
+
+def _inputs(case, transpose, rng):
+    cin, cout, k = case["cin"], case["cout"], case["k"]
+    x = rng.standard_normal((N, cin, *case["hw"]))
+    w = rng.standard_normal((cin, cout, k, k) if transpose else (cout, cin, k, k))
+    b = rng.standard_normal(cout)
+    return x, w, b
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "transpose"])
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_every_path_equals_the_plain_layer_math(kernels, path, transpose, need_dx):
+    case = TRANSPOSE if transpose else CONV
+    rng = np.random.default_rng(0)
+    x, w, b = _inputs(case, transpose, rng)
+    sched, shares = _schedule(path, _kernels(kernels), _bytes_per_sample(case, transpose))
+    prev = mc.backend_name()
+    mc.set_backend("numpy")  # the plain functions run on the reference kernels
+    try:
+        if transpose:
+            args = (x, w, b, case["stride"], case["padding"], case["output_padding"])
+            want, cache = conv.conv_transpose2d_forward(*args)
+            got, got_cache = sched.conv_transpose2d_forward(*args)
+            dout = rng.standard_normal(want.shape)
+            want_grads = conv.conv_transpose2d_backward(dout, cache, need_dx)
+            got_grads = sched.conv_transpose2d_backward(dout, got_cache, need_dx)
+        else:
+            args = (x, w, b, case["stride"], case["padding"])
+            want, cache = conv.conv2d_forward(*args)
+            got, got_cache = sched.conv2d_forward(*args)
+            assert (got_cache[1] is None) == path.startswith("chunks")  # chunked: no whole matrix kept
+            dout = rng.standard_normal(want.shape)
+            want_grads = conv.conv2d_backward(dout, cache, need_dx)
+            got_grads = sched.conv2d_backward(dout, got_cache, need_dx)
+    finally:
+        mc.set_backend(prev)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    for g, wnt in zip(got_grads, want_grads):
+        assert (g is None) == (wnt is None)
+        if g is not None:
+            np.testing.assert_allclose(g, wnt, rtol=1e-12, atol=1e-12)
+    if shares is not None:  # forward and backward were dealt to two shares of >= 2-sample ranges
+        assert len(shares.seen) == 2
+        for dealt in shares.seen:
+            assert len(dealt) == 2 and all(j - i >= 2 for share in dealt for i, j in share)
+
+
+def test_the_numba_backend_schedule_at_its_own_limits_on_a_large_layer():
+    """Conv2d(64, 128, 3, padding=1), batch 8, float64: at the CPU schedule's real
+    limits the matrix is built in 3-sample chunks with per-sample dW products (the
+    path where a sample mix-up once went unnoticed); it must equal the numpy backend."""
+    if "numba" not in mc.available_backends():
+        pytest.skip("numba is not installed")
+    from minicnn.kernels.cpu import CONV_SCHEDULE
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((8, 64, 8, 8))
+    g = rng.standard_normal((8, 128, 8, 8))
+    per_sample = 64 * 9 * 64 * 8
+    assert CONV_SCHEDULE.chunks(8, per_sample) == [(0, 3), (3, 6), (6, 8)]
+    assert 3 * 128 * 64 * 9 * 8 > CONV_SCHEDULE.stack_limit  # per-sample products
+    results = {}
+    prev = mc.backend_name()
+    try:
+        for name in ("numpy", "numba"):
+            mc.set_backend(name)
+            mc.manual_seed(0)
+            m = nn.Conv2d(64, 128, 3, padding=1).double()
+            y = m(mc.asarray(x))
+            dx = m.backward(mc.asarray(g))
+            results[name] = [mc.to_numpy(a) for a in (y, dx, m.weight.grad, m.bias.grad)]
+    finally:
+        mc.set_backend(prev)
+    for a, b in zip(results["numba"], results["numpy"]):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-11)
+
+
+def test_limits_pick_the_paths():
+    s = ConvSchedule(None, keep=100, chunk=30, split=Shares(), kept_split=4, split_min_macs=1000)
+    assert s.chunks(10, 10) == [(0, 10)]                              # 100 bytes: kept
+    assert s.chunks(11, 10) == [(0, 3), (3, 6), (6, 9), (9, 11)]     # chunks of 30 bytes
+    assert s.chunks(3, 1000) == [(0, 1), (1, 2), (2, 3)]             # at least one sample per chunk
+    assert s.work_items(10, [(0, 10)], macs=999) == [(0, 10)]         # too little work to split
+    assert s.work_items(10, [(0, 10)], macs=1000) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    assert ConvSchedule(None, keep=100, chunk=30).work_items(10, [(0, 10)], 10**9) == [(0, 10)]  # no split
