@@ -2,6 +2,9 @@
 
 Attribute names match the PyTorch versions (``conv1``, ``fc1``, ...), so
 their ``state_dict`` keys are the same and weights copy across directly.
+A chain of layers is a named ``nn.Sequential`` (PyTorch's
+``Sequential(OrderedDict(...))``); only a real fork (DeconvNet's shared
+latent) writes its forward and backward by hand.
 
 * ``TutorialNet``  -- PyTorch's CIFAR-10 tutorial net (task1).
 * ``DeconvNet``    -- the same encoder keeping its pooling switches, the
@@ -14,44 +17,29 @@ their ``state_dict`` keys are the same and weights copy across directly.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from minicnn import nn
 
 
-class TutorialNet(nn.Module):
+class TutorialNet(nn.Sequential):
     """x (N, 3, 32, 32) -> logits (N, 10).
 
     conv1 3->6 k5 -> ReLU -> pool 2 -> conv2 6->16 k5 -> ReLU -> pool 2 ->
     flatten 400 -> fc1 120 -> ReLU -> fc2 84 -> ReLU -> fc3 10.
+    A chain, so a named Sequential: forward runs the layers in order,
+    backward runs their backwards in reverse.
     """
 
     def __init__(self, num_classes: int = 10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.relu1 = nn.ReLU()
-        self.pool1 = nn.MaxPool2d(2, 2)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.relu2 = nn.ReLU()
-        self.pool2 = nn.MaxPool2d(2, 2)
-        self.flatten = nn.Flatten()
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.relu3 = nn.ReLU()
-        self.fc2 = nn.Linear(120, 84)
-        self.relu4 = nn.ReLU()
-        self.fc3 = nn.Linear(84, num_classes)
-
-    def layers(self):
-        return [self.conv1, self.relu1, self.pool1, self.conv2, self.relu2, self.pool2, self.flatten,
-                self.fc1, self.relu3, self.fc2, self.relu4, self.fc3]
-
-    def forward(self, x):
-        for m in self.layers():
-            x = m(x)
-        return x
-
-    def backward(self, grad):
-        for m in reversed(self.layers()):
-            grad = m.backward(grad)
-        return grad
+        super().__init__(OrderedDict(
+            conv1=nn.Conv2d(3, 6, 5), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2, 2),
+            conv2=nn.Conv2d(6, 16, 5), relu2=nn.ReLU(), pool2=nn.MaxPool2d(2, 2),
+            flatten=nn.Flatten(),
+            fc1=nn.Linear(16 * 5 * 5, 120), relu3=nn.ReLU(),
+            fc2=nn.Linear(120, 84), relu4=nn.ReLU(),
+            fc3=nn.Linear(84, num_classes),
+        ))
 
 
 class DeconvNet(nn.Module):
@@ -135,39 +123,30 @@ class DeconvNet(nn.Module):
         return self.conv1.backward(self.relu1.backward(self.pool1.backward(g)))
 
     def backward(self, d_logits, d_xhat):
+        # A fork in the forward pass is a sum in the backward pass. z2 feeds two
+        # paths (head and decoder), so dL/dz2 is the sum of the gradients coming
+        # back along each; any fork/merge module is written this way: run each
+        # branch's backward from its own output gradient, add where they meet.
         d_z2 = self.backward_classify(d_logits)
-        d_z2 = d_z2 + self.backward_decode_z2(self.backward_decode_z1(d_xhat))  # two paths meet at z2
+        d_z2 = d_z2 + self.backward_decode_z2(self.backward_decode_z1(d_xhat))
         return self.backward_encode(d_z2)
 
 
-class Net2(nn.Module):
+class Net2(nn.Sequential):
     """x (N, 3, 32, 32) -> (N, 10): three conv (k5, p2) + ReLU + pool 2 blocks, fc 2048->64->10."""
 
     def __init__(self, num_classes: int = 10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 32, 5, padding=2)
-        self.relu1 = nn.ReLU()
-        self.pool1 = nn.MaxPool2d(2)
-        self.conv2 = nn.Conv2d(32, 64, 5, padding=2)
-        self.relu2 = nn.ReLU()
-        self.pool2 = nn.MaxPool2d(2)
-        self.conv3 = nn.Conv2d(64, 128, 5, padding=2)
-        self.relu3 = nn.ReLU()
-        self.pool3 = nn.MaxPool2d(2)
-        self.flatten = nn.Flatten()
-        self.fc1 = nn.Linear(128 * 4 * 4, 64)
-        self.relu4 = nn.ReLU()
-        self.fc2 = nn.Linear(64, num_classes)
-
-    def layers(self):
-        return [self.conv1, self.relu1, self.pool1, self.conv2, self.relu2, self.pool2, self.conv3, self.relu3,
-                self.pool3, self.flatten, self.fc1, self.relu4, self.fc2]
-
-    forward = TutorialNet.forward
-    backward = TutorialNet.backward
+        super().__init__(OrderedDict(
+            conv1=nn.Conv2d(3, 32, 5, padding=2), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2),
+            conv2=nn.Conv2d(32, 64, 5, padding=2), relu2=nn.ReLU(), pool2=nn.MaxPool2d(2),
+            conv3=nn.Conv2d(64, 128, 5, padding=2), relu3=nn.ReLU(), pool3=nn.MaxPool2d(2),
+            flatten=nn.Flatten(),
+            fc1=nn.Linear(128 * 4 * 4, 64), relu4=nn.ReLU(),
+            fc2=nn.Linear(64, num_classes),
+        ))
 
 
-class MNISTNet(nn.Module):
+class MNISTNet(nn.Sequential):
     """x (N, 1, 28, 28) -> logits (N, 10), PyTorch's MNIST example net.
 
     conv1 1->10 k5 -> pool 2 -> ReLU -> conv2 10->20 k5 -> Dropout2d -> pool 2
@@ -175,26 +154,13 @@ class MNISTNet(nn.Module):
     """
 
     def __init__(self, num_classes: int = 10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 10, 5)
-        self.pool1 = nn.MaxPool2d(2)
-        self.relu1 = nn.ReLU()
-        self.conv2 = nn.Conv2d(10, 20, 5)
-        self.conv2_drop = nn.Dropout2d()
-        self.pool2 = nn.MaxPool2d(2)
-        self.relu2 = nn.ReLU()
-        self.flatten = nn.Flatten()
-        self.fc1 = nn.Linear(320, 50)
-        self.relu3 = nn.ReLU()
-        self.drop = nn.Dropout()
-        self.fc2 = nn.Linear(50, num_classes)
-
-    def layers(self):
-        return [self.conv1, self.pool1, self.relu1, self.conv2, self.conv2_drop, self.pool2, self.relu2,
-                self.flatten, self.fc1, self.relu3, self.drop, self.fc2]
-
-    forward = TutorialNet.forward
-    backward = TutorialNet.backward
+        super().__init__(OrderedDict(
+            conv1=nn.Conv2d(1, 10, 5), pool1=nn.MaxPool2d(2), relu1=nn.ReLU(),
+            conv2=nn.Conv2d(10, 20, 5), conv2_drop=nn.Dropout2d(), pool2=nn.MaxPool2d(2), relu2=nn.ReLU(),
+            flatten=nn.Flatten(),
+            fc1=nn.Linear(320, 50), relu3=nn.ReLU(), drop=nn.Dropout(),
+            fc2=nn.Linear(50, num_classes),
+        ))
 
 
 MODELS = {"tutorial": TutorialNet, "deconv": DeconvNet, "net2": Net2, "mnist": MNISTNet}

@@ -7,7 +7,7 @@ hand-picked and seeded-random shapes: odd sizes, batch 1, padding, stride >
 kernel, overlapping pooling windows, non-contiguous inputs, ties, NaN, +-inf.
 Pooling indices and values, pool-backward/unpool routing (and sums),
 im2col/col2im, ReLU/leaky ReLU, SGD and Adam are compared exactly
-(np.array_equal); ELU forward, GELU and the fused bias gradient to
+(np.array_equal); ELU forward and GELU to
 float rounding. No timing assertions here: see the report for timings.
 """
 
@@ -20,13 +20,13 @@ import pytest
 
 from minicnn.kernels import cpu
 from minicnn.kernels import reference as ref
-from minicnn.kernels.cpu import activations, batchnorm, conv, fused, optim, pooling
+from minicnn.kernels.cpu import activations, batchnorm, conv, optim, pooling
 
 DTYPES = [np.float32, np.float64]
 RTOL = {np.float32: 1e-5, np.float64: 1e-6}
 ATOL = {np.float32: 1e-6, np.float64: 1e-12}
 
-_MODULES = (conv, pooling, activations, optim, fused, batchnorm)
+_MODULES = (conv, pooling, activations, optim, batchnorm)
 
 
 # (compiled variant, dtype). Every variant is compiled per dtype on first use,
@@ -123,7 +123,7 @@ def _ids(cases):
 
 def test_table_covers_reference_and_backend_uses_it():
     assert set(ref.TABLE) <= set(cpu.TABLE)
-    assert {"bias_relu_forward", "relu_bias_backward"} <= set(cpu.TABLE)
+    assert {"conv2d_forward", "conv2d_backward", "conv_transpose2d_forward", "conv_transpose2d_backward"} <= set(cpu.TABLE)
     from minicnn import backend
 
     ops = backend.get("numba").ops
@@ -421,15 +421,6 @@ def test_elementwise_other_ndims(serial_f32):
         _check(y, ry, np.float32, True)
         _check(m, rm, np.float32, True)
         _check(cpu.relu_backward(dy, m), ref.relu_backward(dy, rm), np.float32, True)
-        b = rng.standard_normal(shape[1]).astype(np.float32)
-        y, m = cpu.bias_relu_forward(x, b)
-        ry, rm = fused.bias_relu_forward_reference(x, b)
-        _check(y, ry, np.float32, True)
-        _check(m, rm, np.float32, True)
-        dx, db = cpu.relu_bias_backward(dy, m)
-        rdx, rdb = fused.relu_bias_backward_reference(dy, rm)
-        _check(dx, rdx, np.float32, True)
-        _check(db, rdb, np.float32, False)
 
 
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # inf * 0 in the reference
@@ -631,31 +622,6 @@ def test_batchnorm_bad_shapes():
         cpu.batchnorm_forward(np.zeros((2, 3, 4), np.float32), np.ones(2, np.float32), np.zeros(2, np.float32), 1e-5)
     with pytest.raises(ValueError, match="must be one \\(N, C, ...\\) shape"):
         cpu.batchnorm_backward(np.zeros((2, 3)), np.zeros((2, 4)), np.ones(3), None)
-
-
-# ---------------------------------------------------------------- fused extras
-
-
-def test_fused_bias_relu(dtype):
-    shape = (4, 6, 28, 28)
-    rng = _rng("fused", dtype)
-    x = _act_input(rng, dtype, shape)
-    b = rng.standard_normal(shape[1]).astype(dtype)
-    y, m = cpu.bias_relu_forward(x, b)
-    ry, rm = fused.bias_relu_forward_reference(x, b)
-    _check(y, ry, dtype, True)
-    _check(m, rm, dtype, True)
-    # and the reference itself is relu_forward(x + b)
-    z = x + b.reshape((1, -1) + (1,) * (x.ndim - 2))
-    np.testing.assert_array_equal(ry, ref.relu_forward(z)[0])
-
-    dy = rng.standard_normal(shape).astype(dtype)
-    dx, db = cpu.relu_bias_backward(dy, m)
-    rdx, rdb = fused.relu_bias_backward_reference(dy, rm)
-    _check(dx, rdx, dtype, True)
-    assert db.shape == (shape[1],)
-    _check(db, rdb, dtype, False)
-    np.testing.assert_allclose(db, rdx.sum(axis=(0,) + tuple(range(2, dy.ndim))), rtol=1e-4, atol=1e-4)
 
 
 def test_reference_out_must_match_the_input_array_library():

@@ -110,6 +110,34 @@ def test_maxunpool2d(case, size):
     assert_close(ours.backward(mc.asarray(r)), tv.grad, "input gradient")
 
 
+@pytest.mark.parametrize("k,s,p,hw", [(3, 2, 1, 5), (3, 2, 1, 7), (2, 1, 1, 4), (4, 2, 2, 6)])
+def test_maxunpool2d_default_size_with_padding(k, s, p, hw):
+    """The default output size counts the padding: MaxUnpool2d(3, 2, 1) on a 3x3 map
+    gives 5x5, like PyTorch ((H - 1) * s - 2p + k)."""
+    x = distinct((2, 3, hw, hw), np.random.default_rng(12))
+    tv_in, tidx = F.max_pool2d(torch.from_numpy(x), k, s, p, return_indices=True)
+    ours = nn.MaxUnpool2d(k, s, p)
+    y = ours(mc.asarray(tv_in.numpy()), mc.asarray(tidx.numpy()))
+    tv = tv_in.clone().requires_grad_(True)
+    ty = F.max_unpool2d(tv, tidx, k, s, p)
+    assert tuple(y.shape) == tuple(ty.shape)
+    assert_close(y, ty, "forward")
+    r = np.random.default_rng(13).standard_normal(ty.shape)
+    ty.backward(torch.from_numpy(r))
+    assert_close(ours.backward(mc.asarray(r)), tv.grad, "input gradient")
+
+
+@pytest.mark.parametrize("ours,theirs", [
+    (lambda: nn.ReLU(), lambda: tnn.ReLU()),
+    (lambda: nn.LeakyReLU(0.2), lambda: tnn.LeakyReLU(0.2)),
+])
+def test_relu_gradient_at_zero(ours, theirs):
+    """At exactly 0 and -0.0 the gradient follows PyTorch's rule (ReLU: 0;
+    LeakyReLU: the slope), not whichever side a kernel happens to pick."""
+    x = np.array([[0.0, -0.0, 1.5, -2.0, 0.0, -0.0, 1e-300, -1e-300]])
+    check_module(ours(), theirs(), x)
+
+
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear(bias):
     check_module(nn.Linear(7, 4, bias=bias), tnn.Linear(7, 4, bias=bias),

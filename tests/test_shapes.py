@@ -84,3 +84,25 @@ def test_empty_batch_forward_backward(name, cpu_backend):
     for pname, p in model.named_parameters():
         assert p.grad is not None and p.grad.shape == p.data.shape, pname
         assert not np.any(np.asarray(p.grad)), pname
+
+
+@pytest.mark.usefixtures("cpu_backend")
+def test_maxunpool2d_default_size_counts_padding():
+    """(H - 1) * stride - 2 * padding + kernel: a 3x3 map unpooled by MaxUnpool2d(3, 2, 1) is 5x5."""
+    x = mc.asarray(np.ones((1, 2, 3, 3), dtype=np.float32))
+    idx = mc.asarray(np.zeros((1, 2, 3, 3), dtype=np.int64))
+    assert tuple(nn.MaxUnpool2d(3, 2, 1)(x, idx).shape) == (1, 2, 5, 5)
+    assert tuple(nn.MaxUnpool2d(2)(x, idx).shape) == (1, 2, 6, 6)
+
+
+@pytest.mark.usefixtures("cpu_backend")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_and_leaky_relu_gradients_at_exactly_zero(dtype):
+    """PyTorch's rule at the kink: ReLU passes no gradient at 0 (or -0.0), LeakyReLU the slope."""
+    x = mc.asarray(np.array([[0.0, -0.0, 2.0, -3.0]], dtype=dtype))
+    ones = mc.asarray(np.ones((1, 4), dtype=dtype))
+    relu, leaky = nn.ReLU(), nn.LeakyReLU(0.25)
+    relu(x)
+    np.testing.assert_array_equal(mc.to_numpy(relu.backward(ones)), [[0, 0, 1, 0]])
+    leaky(x)
+    np.testing.assert_array_equal(mc.to_numpy(leaky.backward(ones)), [[0.25, 0.25, 1, 0.25]])

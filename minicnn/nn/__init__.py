@@ -1,8 +1,12 @@
 """Layers with explicit forward and backward (PyTorch's names and semantics).
 
-Each layer file keeps CS231n's stateless pair visible -- ``*_forward(...) ->
-(out, cache)`` and ``*_backward(dout, cache) -> grads`` -- and a Module class
-that stores the cache between the two calls.
+Each layer file holds the math as CS231n's stateless pairs --
+``*_forward(...) -> (out, cache)`` (batch norm also returns the batch
+statistics) and ``*_backward(dout, cache) -> gradients`` -- and thin Module
+classes that check their input, keep the cache between the two calls and add
+parameter gradients into ``.grad``. ``dout`` is always the gradient of the
+loss with respect to the layer's output. The pairs call the backend's kernel
+table (``backend.current().ops``) for the work that has a fast kernel.
 """
 
 from minicnn.nn.activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, Tanh

@@ -22,6 +22,20 @@ def uniform_draws(shape):
     return gen.random(shape, dtype=be.xp.float32)
 
 
+def dropout_forward(x, p, mask_shape):
+    """Training-mode inverted dropout: y = x * mask, mask = (u >= p) / (1 - p) for
+    uniform draws u of ``mask_shape`` (x's shape, or (N, C, 1, 1) to drop whole
+    channels); cache: the scaled mask."""
+    if p == 1.0:
+        return x * 0, 0.0
+    return backend.current().ops.dropout_forward(x, uniform_draws(mask_shape), p)
+
+
+def dropout_backward(dout, mask):
+    """dx = dout * mask (a dropped unit passes no gradient, a kept one is scaled like its output)."""
+    return dout * mask
+
+
 class _DropoutBase(Module):
     """``inplace`` is accepted for PyTorch compatibility and ignored: the input is never overwritten."""
 
@@ -36,17 +50,14 @@ class _DropoutBase(Module):
         raise NotImplementedError
 
     def forward(self, x):
-        if not self.training or self.p == 0.0:
+        if not self.training or self.p == 0.0:  # the identity
             self._cache = 1.0
             return x
-        if self.p == 1.0:
-            self._cache = 0.0
-            return x * 0
-        y, self._cache = backend.current().ops.dropout_forward(x, uniform_draws(self._mask_shape(x)), self.p)
+        y, self._cache = dropout_forward(x, self.p, self._mask_shape(x))
         return y
 
-    def backward(self, grad_out):
-        return grad_out * self._need_cache(self._cache)
+    def backward(self, dout):
+        return dropout_backward(dout, self._need_cache(self._cache))
 
     def cuda_graph_blocker(self):
         if self.training and 0.0 < self.p < 1.0:

@@ -18,11 +18,15 @@ def linear_forward(x, w, b):
     return out, (x, w, b is not None)
 
 
-def linear_backward(dout, cache):
-    """dx = dout @ W;  dW = dout^T @ x;  db = sum_n dout. Returns (dx, dw, db)."""
+def linear_backward(dout, cache, need_dx=True):
+    """dx = dout @ W;  dW = dout^T @ x;  db = sum_n dout. dout (N, out).
+
+    Returns (dx (N, in) or None when ``need_dx`` is False, dW (out, in), db (out,) or None).
+    """
     x, w, has_bias = cache
     matmul = backend.current().ops.matmul
-    return matmul(dout, w), matmul(dout.T, x), (dout.sum(axis=0) if has_bias else None)
+    dx = matmul(dout, w) if need_dx else None
+    return dx, matmul(dout.T, x), (dout.sum(axis=0) if has_bias else None)
 
 
 class Linear(Module):
@@ -48,13 +52,14 @@ class Linear(Module):
         self._cache = (cache, lead)
         return out.reshape(*lead, self.out_features)
 
-    def backward(self, grad_out):
+    def backward(self, dout):
+        """Returns dx (None if ``needs_input_grad`` is False); adds into weight.grad, bias.grad."""
         cache, lead = self._need_cache(self._cache)
-        dx, dw, db = linear_backward(grad_out.reshape(-1, self.out_features), cache)
+        dx, dw, db = linear_backward(dout.reshape(-1, self.out_features), cache, self.needs_input_grad)
         self.weight.accumulate(dw)
         if db is not None:
             self.bias.accumulate(db)
-        return dx.reshape(*lead, self.in_features)
+        return None if dx is None else dx.reshape(*lead, self.in_features)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -78,8 +83,8 @@ class Flatten(Module):
         return x.reshape(*x.shape[:s], -1, *x.shape[e + 1:]) if x.size else x.reshape(
             *x.shape[:s], math.prod(x.shape[s:e + 1]), *x.shape[e + 1:])
 
-    def backward(self, grad_out):
-        return grad_out.reshape(self._need_cache(self._cache))
+    def backward(self, dout):
+        return dout.reshape(self._need_cache(self._cache))
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -2,7 +2,8 @@
 
 ``loss = criterion(pred, target)`` returns a 0-d backend array (``float(loss)``
 reads it); ``criterion.backward()`` returns d loss / d pred, scaled by an
-optional upstream gradient (e.g. the weight of this term in a sum of losses).
+optional upstream gradient ``dout`` (e.g. the weight of this term in a sum of
+losses). The math is the ``*_forward`` / ``*_backward`` pairs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,49 @@ class _Loss(Module):
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}"
+
+
+def cross_entropy_forward(logits, target, reduction="mean"):
+    """loss = -mean_n log softmax(logits_n)[target_n] (or the sum).
+
+    logits (N, C), target (N,) integer labels. log-softmax subtracts each
+    row's maximum first (exp never overflows). cache: (softmax probabilities, target, reduction).
+    """
+    xp = backend.current().xp
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = xp.exp(shifted)
+    total = e.sum(axis=1, keepdims=True)
+    logp = shifted - xp.log(total)
+    picked = xp.take_along_axis(logp, target.reshape(-1, 1).astype(xp.int64), axis=1)[:, 0]
+    loss = -picked.sum()
+    if reduction == "mean":
+        loss = loss / logits.shape[0]
+    return loss, (e / total, target, reduction)  # softmax, reusing exp(shifted)
+
+
+def cross_entropy_backward(dout, cache):
+    """d loss / d logits = (softmax(logits) - onehot(target)) * dout / N (``mean``)."""
+    xp = backend.current().xp
+    probs, target, reduction = cache
+    n = probs.shape[0]
+    d = probs.copy()
+    d[xp.arange(n), target] -= 1
+    scale = dout / n if reduction == "mean" else dout
+    return (d * scale).astype(probs.dtype, copy=False)
+
+
+def mse_forward(pred, target, reduction="mean"):
+    """loss = mean (or sum) of (pred - target)^2 over every element; cache: (pred - target, reduction)."""
+    diff = pred - target
+    sq = (diff * diff).sum()
+    return (sq / diff.size if reduction == "mean" else sq), (diff, reduction)
+
+
+def mse_backward(dout, cache):
+    """d loss / d pred = 2 * (pred - target) * dout / size (``mean``)."""
+    diff, reduction = cache
+    scale = 2.0 * dout / diff.size if reduction == "mean" else 2.0 * dout
+    return (diff * scale).astype(diff.dtype, copy=False)
 
 
 class CrossEntropyLoss(_Loss):
@@ -48,25 +92,12 @@ class CrossEntropyLoss(_Loss):
             lo, hi = int(target.min()), int(target.max())
             if lo < 0 or hi >= c:
                 raise ValueError(f"CrossEntropyLoss: labels must lie in [0, {c}), got range [{lo}, {hi}]")
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        e = xp.exp(shifted)
-        total = e.sum(axis=1, keepdims=True)
-        logp = shifted - xp.log(total)
-        picked = xp.take_along_axis(logp, target.reshape(-1, 1).astype(xp.int64), axis=1)[:, 0]
-        loss = -picked.sum()
-        if self.reduction == "mean":
-            loss = loss / n
-        self._cache = (e / total, target)  # softmax, reusing exp(shifted)
+        loss, self._cache = cross_entropy_forward(logits, target, self.reduction)
         return loss
 
-    def backward(self, grad=1.0):
-        xp = backend.current().xp
-        probs, target = self._need_cache(self._cache)
-        n = probs.shape[0]
-        d = probs.copy()
-        d[xp.arange(n), target] -= 1
-        scale = grad / n if self.reduction == "mean" else grad
-        return (d * scale).astype(probs.dtype, copy=False)
+    def backward(self, dout=1.0):
+        """d loss / d logits, times ``dout`` (this loss's weight in a sum of losses)."""
+        return cross_entropy_backward(dout, self._need_cache(self._cache))
 
 
 class MSELoss(_Loss):
@@ -77,12 +108,9 @@ class MSELoss(_Loss):
             raise ValueError(f"MSELoss: prediction shape {tuple(pred.shape)} and target shape "
                              f"{tuple(target.shape)} must be equal")
         backend.check_same_module("MSELoss", pred, target)
-        diff = pred - target
-        sq = (diff * diff).sum()
-        self._cache = diff
-        return sq / diff.size if self.reduction == "mean" else sq
+        loss, self._cache = mse_forward(pred, target, self.reduction)
+        return loss
 
-    def backward(self, grad=1.0):
-        diff = self._need_cache(self._cache)
-        scale = 2.0 * grad / diff.size if self.reduction == "mean" else 2.0 * grad
-        return (diff * scale).astype(diff.dtype, copy=False)
+    def backward(self, dout=1.0):
+        """d loss / d pred, times ``dout`` (this loss's weight in a sum of losses)."""
+        return mse_backward(dout, self._need_cache(self._cache))

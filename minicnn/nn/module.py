@@ -1,7 +1,7 @@
 """``Parameter``, ``Module`` and ``Sequential``: the containers every layer uses.
 
 A module's ``forward(x)`` computes its output and keeps what its backward
-needs (its *cache*); ``backward(grad_out)`` returns the gradient with respect
+needs (its *cache*); ``backward(dout)`` returns the gradient with respect
 to the input and *adds* the gradients of its parameters into ``param.grad``
 (accumulating, like PyTorch, until ``zero_grad()``).
 
@@ -58,7 +58,7 @@ class Parameter:
 class Module:
     """Base class: registers parameters, buffers and sub-modules by attribute."""
 
-    needs_input_grad = True  # layers that can skip d/d input honour False
+    needs_input_grad = True  # False: Conv2d, ConvTranspose2d and Linear skip d loss / d input
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -105,7 +105,7 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
-    def backward(self, *grads):
+    def backward(self, *douts):
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
     def __call__(self, *args, **kwargs):
@@ -188,6 +188,8 @@ class Module:
         largest single piece of work (a GEMM and a col2im over the whole
         input). With ``False`` the input layer skips it and its ``backward``
         returns None, as PyTorch skips inputs without ``requires_grad``.
+        The layers with weights (Conv2d, ConvTranspose2d, Linear) skip it; any
+        other input layer has no product to save and returns dx as usual.
         """
         object.__setattr__(self.input_layer(), "needs_input_grad", bool(flag))
         return self
@@ -336,15 +338,15 @@ class Sequential(Module):
             x = m(x)
         return x
 
-    def backward(self, grad):
+    def backward(self, dout):
         for m in reversed(list(self._modules.values())):
-            grad = m.backward(grad)
-        return grad
+            dout = m.backward(dout)
+        return dout
 
 
 class Identity(Module):
     def forward(self, x):
         return x
 
-    def backward(self, grad):
-        return grad
+    def backward(self, dout):
+        return dout

@@ -1,9 +1,9 @@
 """BatchNorm1d and BatchNorm2d with PyTorch's semantics.
 
-The training-mode forward and backward are backend table entries
-(``ops.batchnorm_forward`` / ``ops.batchnorm_backward``; the formulas are in
-``kernels/reference.py``, Numba kernels in ``kernels/cpu/batchnorm.py``).
-Evaluation mode is element-wise array code here.
+Both modes' forward and backward are the functions below; the training-mode
+pair runs as backend table entries (``ops.batchnorm_forward`` /
+``ops.batchnorm_backward``: plain array code in ``kernels/reference.py``,
+Numba kernels in ``kernels/cpu/batchnorm.py``).
 
 Training normalises with the batch mean and the *biased* variance, and
 updates ``running_mean``/``running_var`` with the *unbiased* variance:
@@ -28,13 +28,36 @@ from minicnn.nn._checks import check_input
 from minicnn.nn.module import Module, Parameter
 
 
+def batchnorm_forward(x, gamma, beta, eps):
+    """Training mode: normalise with the batch's own statistics (per channel, over
+    every axis but 1). Returns (y, mean, var, cache); var is biased;
+    cache: ("train", (xhat, inv_std, gamma)). Kernel: ``ops.batchnorm_forward``."""
+    y, mean, var, xhat, inv_std = backend.current().ops.batchnorm_forward(x, gamma, beta, eps)
+    return y, mean, var, ("train", (xhat, inv_std, gamma))
+
+
 def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
-    """Normalise with fixed statistics; cache: (xhat, inv_std, gamma)."""
+    """Evaluation mode: normalise with fixed statistics, y = gamma * (x - mean) * inv_std + beta.
+
+    gamma, beta, mean, var broadcast against x as (1, C, 1, ...).
+    cache: ("eval", (xhat, inv_std, gamma, reduction axes)).
+    """
     xp = backend.current().xp
     inv_std = 1.0 / xp.sqrt(var + eps)
     xhat = (x - mean) * inv_std
     y = xhat * gamma + beta if gamma is not None else xhat
-    return y, (xhat, inv_std, gamma)
+    return y, ("eval", (xhat, inv_std, gamma, (0,) + tuple(range(2, x.ndim))))
+
+
+def batchnorm_backward(dout, cache):
+    """(dx, dgamma, dbeta). Training mode: the formula above (``ops.batchnorm_backward``).
+    Evaluation mode: the statistics are constants, so dx = dout * gamma * inv_std."""
+    mode, saved = cache
+    if mode == "train":
+        return backend.current().ops.batchnorm_backward(dout, *saved)
+    xhat, inv_std, gamma, axes = saved
+    dx = dout * (inv_std * gamma if gamma is not None else inv_std)
+    return dx, (dout * xhat).sum(axis=axes), dout.sum(axis=axes)
 
 
 class _BatchNorm(Module):
@@ -62,7 +85,6 @@ class _BatchNorm(Module):
 
     def forward(self, x):
         self._check(x)
-        axes = (0,) + tuple(range(2, x.ndim))
         bshape = (1, self.num_features) + (1,) * (x.ndim - 2)
         gamma = self.weight.data if self.affine else None
         beta = self.bias.data if self.affine else None
@@ -72,17 +94,15 @@ class _BatchNorm(Module):
             if m <= 1:
                 raise ValueError(f"{self._describe()}: expected more than 1 value per channel when training, "
                                  f"got input of shape {tuple(x.shape)}")
-            y, mean, var, xhat, inv_std = backend.current().ops.batchnorm_forward(x, gamma, beta, self.eps)
+            y, mean, var, self._cache = batchnorm_forward(x, gamma, beta, self.eps)
             if self.training and self.track_running_stats:
                 self._update_running(mean, var * (m / (m - 1)))
-            self._cache = ("train", (xhat, inv_std, gamma))
         else:
             gamma = gamma.reshape(bshape) if gamma is not None else None
             beta = beta.reshape(bshape) if beta is not None else None
             mean = self.running_mean.reshape(bshape)
             var = self.running_var.reshape(bshape)
-            y, cache = batchnorm_forward_eval(x, gamma, beta, mean, var, self.eps)
-            self._cache = ("eval", cache + (axes,))
+            y, self._cache = batchnorm_forward_eval(x, gamma, beta, mean, var, self.eps)
         return y.astype(x.dtype, copy=False)
 
     def cuda_graph_blocker(self):
@@ -98,14 +118,8 @@ class _BatchNorm(Module):
         self._buffers["running_var"] = ((1 - f) * self.running_var + f * unbiased_var).astype(
             self.running_var.dtype)
 
-    def backward(self, grad_out):
-        mode, cache = self._need_cache(self._cache)
-        if mode == "train":
-            dx, dgamma, dbeta = backend.current().ops.batchnorm_backward(grad_out, *cache)
-        else:
-            xhat, inv_std, gamma, axes = cache
-            dx = grad_out * (inv_std * gamma if gamma is not None else inv_std)
-            dgamma, dbeta = (grad_out * xhat).sum(axis=axes), grad_out.sum(axis=axes)
+    def backward(self, dout):
+        dx, dgamma, dbeta = batchnorm_backward(dout, self._need_cache(self._cache))
         if self.affine:
             self.weight.accumulate(dgamma)
             self.bias.accumulate(dbeta)

@@ -9,20 +9,22 @@ window order; NaN counts as a maximum. Padding counts as -inf.
 from __future__ import annotations
 
 from minicnn import backend
-from minicnn.kernels.reference import conv_out_size
+from minicnn.kernels.reference import deconv_out_size
 from minicnn.nn._checks import check_input, pair
 from minicnn.nn.module import Module
 
 
 def maxpool2d_forward(x, kernel_size, stride, padding):
-    """out, idx (N, C, OH, OW); cache: (idx, H, W, window geometry)."""
+    """out (N, C, OH, OW), the maximum of each window; cache: (idx, H, W, window
+    geometry), idx (N, C, OH, OW) the switches (where each maximum came from)."""
     (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
     out, idx = backend.current().ops.maxpool2d_forward(x, kh, kw, sh, sw, ph, pw)
-    return out, idx, (idx, x.shape[2], x.shape[3], (kh, kw, sh, sw, ph, pw))
+    return out, (idx, x.shape[2], x.shape[3], (kh, kw, sh, sw, ph, pw))
 
 
 def maxpool2d_backward(dout, cache):
-    """dx (N, C, H, W): each dout pixel is added at its switch position."""
+    """dx (N, C, H, W): each dout pixel is added at its switch position (the
+    maximum is the only input its output depends on)."""
     idx, h, w, window = cache
     return backend.current().ops.maxpool2d_backward(dout, idx, h, w, *window)
 
@@ -56,11 +58,12 @@ class MaxPool2d(Module):
         kh, kw = self.kernel_size
         if x.shape[2] + 2 * self.padding[0] < kh or x.shape[3] + 2 * self.padding[1] < kw:
             raise ValueError(f"{self._describe()}: input {tuple(x.shape)} is smaller than the window")
-        out, self.indices, self._cache = maxpool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        out, self._cache = maxpool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        self.indices = self._cache[0]
         return (out, self.indices) if self.return_indices else out
 
-    def backward(self, grad_out):
-        return maxpool2d_backward(grad_out, self._need_cache(self._cache))
+    def backward(self, dout):
+        return maxpool2d_backward(dout, self._need_cache(self._cache))
 
     def extra_repr(self):
         s = f"kernel_size={self.kernel_size}, stride={self.stride}"
@@ -70,7 +73,8 @@ class MaxPool2d(Module):
 
 
 def maxunpool2d_forward(x, indices, out_hw):
-    """out (N, C, OH, OW): zeros except ``out[n, c].flat[indices[n, c]] = x[n, c]``."""
+    """out (N, C, OH, OW): zeros except ``out[n, c].flat[indices[n, c]] = x[n, c]``;
+    cache: the indices."""
     out = backend.current().ops.maxunpool2d_forward(x, indices, out_hw[0], out_hw[1])
     return out, indices
 
@@ -97,7 +101,8 @@ class MaxUnpool2d(Module):
         self._cache = None
 
     def default_size(self, hw):
-        return tuple((hw[d] - 1) * self.stride[d] - 2 * self.padding[d] + self.kernel_size[d] for d in range(2))
+        """(OH, OW) = (H - 1) * stride - 2 * padding + kernel: the input size of the pool it inverts."""
+        return tuple(deconv_out_size(hw[d], self.kernel_size[d], self.stride[d], self.padding[d]) for d in range(2))
 
     def forward(self, x, indices, output_size=None):
         check_input(self, x, (4,))
@@ -123,8 +128,8 @@ class MaxUnpool2d(Module):
         out, self._cache = maxunpool2d_forward(x, indices, out_hw)
         return out
 
-    def backward(self, grad_out):
-        return maxunpool2d_backward(grad_out, self._need_cache(self._cache))
+    def backward(self, dout):
+        return maxunpool2d_backward(dout, self._need_cache(self._cache))
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
