@@ -271,8 +271,8 @@ def _fake_cupy(device):
 def test_modules_compiled_once_per_device(monkeypatch):
     device = [0]
     monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(device))
-    monkeypatch.setattr(cuda_kernels, "_modules", {})
-    monkeypatch.setattr(cuda_kernels, "_functions", {})
+    monkeypatch.setattr(cuda_kernels.launch, "_modules", {})
+    monkeypatch.setattr(cuda_kernels.launch, "_functions", {})
     _FakeRawModule.created = []
     f1 = cuda_kernels.get_function("conv", "im2col_f32_i32")
     f2 = cuda_kernels.get_function("conv", "col2im_f32_i32")
@@ -291,22 +291,22 @@ def test_modules_compiled_once_per_device(monkeypatch):
 
 def test_launch_grid(monkeypatch):
     calls = []
-    monkeypatch.setattr(cuda_kernels, "get_function", lambda m, k: lambda g, b, a: calls.append((g, b)))
-    cuda_kernels._launch("conv", "x", 0, ())
+    monkeypatch.setattr(cuda_kernels.launch, "get_function", lambda m, k: lambda g, b, a: calls.append((g, b)))
+    cuda_kernels.launch._launch("conv", "x", 0, ())
     assert calls == []  # an empty launch is skipped (grid 0 is invalid)
-    cuda_kernels._launch("conv", "x", 1, ())
-    cuda_kernels._launch("conv", "x", cuda_kernels.BLOCK * 10 + 1, ())
-    cuda_kernels._launch("conv", "x", 2**40, ())
+    cuda_kernels.launch._launch("conv", "x", 1, ())
+    cuda_kernels.launch._launch("conv", "x", cuda_kernels.BLOCK * 10 + 1, ())
+    cuda_kernels.launch._launch("conv", "x", 2**40, ())
     B = cuda_kernels.BLOCK
     assert calls == [((1,), (B,)), ((11,), (B,)), ((cuda_kernels.MAX_GRID,), (B,))]
 
 
 def test_scalar_helpers():
-    assert type(cuda_kernels._i64(3)) is np.int64
-    assert type(cuda_kernels._i32(True)) is np.int32
-    assert type(cuda_kernels._scalar(0.1, np.float32)) is np.float32
-    assert cuda_kernels._scalar(0.1, np.float32) == np.float32(0.1)
-    assert cuda_kernels._ix(2**31 - 1, 5) == "i32" and cuda_kernels._ix(5, 2**31) == "i64"
-    assert cuda_kernels._geometry(2, 2, 1, 1, 0, 0) == (2, 2, 1, 1, 0, 0)
-    assert cuda_kernels._geometry(2, 2, 0, 1, 0, 0) is None
-    assert cuda_kernels._geometry(2.5, 2, 1, 1, 0, 0) is None
+    assert type(cuda_kernels.launch._i64(3)) is np.int64
+    assert type(cuda_kernels.launch._i32(True)) is np.int32
+    assert type(cuda_kernels.launch._scalar(0.1, np.float32)) is np.float32
+    assert cuda_kernels.launch._scalar(0.1, np.float32) == np.float32(0.1)
+    assert cuda_kernels.launch._ix(2**31 - 1, 5) == "i32" and cuda_kernels.launch._ix(5, 2**31) == "i64"
+    assert cuda_kernels.launch._geometry(2, 2, 1, 1, 0, 0) == (2, 2, 1, 1, 0, 0)
+    assert cuda_kernels.launch._geometry(2, 2, 0, 1, 0, 0) is None
+    assert cuda_kernels.launch._geometry(2.5, 2, 1, 1, 0, 0) is None

@@ -532,7 +532,8 @@ _MODULE_OF = {
 
 @pytest.fixture
 def emulated(host, monkeypatch):
-    """Route minicnn.kernels.cuda's launches to the host build; returns the launch log."""
+    """Route minicnn.kernels.cuda's launches to the host build (patched in ``launch``, where
+    the wrappers read them); returns the launch log."""
     log = []
 
     def get_function(module, kernel):
@@ -547,11 +548,11 @@ def emulated(host, monkeypatch):
 
         return fn
 
-    monkeypatch.setattr(cuda_kernels, "_cupy", lambda: _FakeCupy)
-    monkeypatch.setattr(cuda_kernels, "_on_device", lambda *a: all(isinstance(v, np.ndarray) for v in a))
-    monkeypatch.setattr(cuda_kernels, "get_function", get_function)
-    monkeypatch.setattr(cuda_kernels, "BLOCK", 32)
-    monkeypatch.setattr(cuda_kernels, "MAX_GRID", 3)
+    monkeypatch.setattr(cuda_kernels.launch, "_cupy", lambda: _FakeCupy)
+    monkeypatch.setattr(cuda_kernels.launch, "_on_device", lambda *a: all(isinstance(v, np.ndarray) for v in a))
+    monkeypatch.setattr(cuda_kernels.launch, "get_function", get_function)
+    monkeypatch.setattr(cuda_kernels.launch, "BLOCK", 32)
+    monkeypatch.setattr(cuda_kernels.launch, "MAX_GRID", 3)
     return log
 
 
@@ -630,7 +631,7 @@ def test_wrappers_conv_pool(emulated, geom, dtype):
 
 def test_wrappers_pick_i64_for_huge_arrays(emulated, monkeypatch):
     """With the 32-bit limit lowered, the wrappers switch to the _i64 kernels."""
-    monkeypatch.setattr(cuda_kernels, "_I32_MAX", 50)
+    monkeypatch.setattr(cuda_kernels.launch, "_I32_MAX", 50)
     x = np.random.default_rng(0).standard_normal((2, 2, 5, 5))
     assert_same(cuda_kernels.im2col(x, 3, 3, 1, 1, 1, 1), ref.im2col(x, 3, 3, 1, 1, 1, 1), "im2col i64")
     assert emulated[-1] == "im2col_f64_i64"
@@ -770,13 +771,13 @@ def test_wrapper_adam_multi_bitwise(emulated, wd, dtype):
 
 
 def test_multi_tables_are_reused_for_the_same_arrays(emulated, monkeypatch):
-    monkeypatch.setattr(cuda_kernels, "_TABLE_CACHE", {})
+    monkeypatch.setattr(cuda_kernels.optim, "_TABLE_CACHE", {})
     ps = [np.ones(5, np.float32), np.ones(3, np.float32)]
     gs = [np.full(5, 0.5, np.float32), np.full(3, 0.5, np.float32)]
     for _ in range(2):
         cuda_kernels.sgd_update_multi(ps, gs, None, 0.1, 0.0, 0.0, False, 0.0, True)
-    assert len(cuda_kernels._TABLE_CACHE) == 1
-    (table, offsets), = cuda_kernels._TABLE_CACHE.values()
+    assert len(cuda_kernels.optim._TABLE_CACHE) == 1
+    (table, offsets), = cuda_kernels.optim._TABLE_CACHE.values()
     assert table.dtype == np.uint64 and table.shape == (3, 2) and offsets.tolist() == [0, 5, 8]
     np.testing.assert_allclose(ps[0], 0.9)  # two steps of 0.1 * 0.5
     np.testing.assert_allclose(ps[1], 0.9)
