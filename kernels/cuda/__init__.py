@@ -21,6 +21,9 @@ launch.py                        sources, NVRTC compilation, launching, and the
                                  helpers the wrappers share (``array_address``)
 ===============================  ===============================================
 
+The ``conv2d_*`` / ``conv_transpose2d_*`` entries run the layers' products
+through a ``ConvSchedule`` (``CONV_SCHEDULE`` below) on these kernels.
+
 ``dropout_forward``, ``batchnorm_forward`` and ``batchnorm_backward`` have no
 CUDA C of their own: their entries are the reference functions, which already
 run on CuPy arrays as CuPy's element-wise and reduction kernels.
@@ -48,7 +51,10 @@ names re-exported here are for reading and calling.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from minicnn.kernels import reference as _ref
+from minicnn.kernels.conv_schedule import MiB, ConvSchedule
 
 from . import launch
 from .activation import (
@@ -102,3 +108,9 @@ TABLE: dict = {
     "batchnorm_forward": _ref.batchnorm_forward,
     "batchnorm_backward": _ref.batchnorm_backward,
 }
+
+# Convolutions (kernels/conv_schedule.py): the whole column matrix is kept unless
+# it is huge (then 512 MiB chunks bound the memory); no thread split on the GPU.
+CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul),
+                             keep=512 * MiB, chunk=512 * MiB)
+TABLE.update(CONV_SCHEDULE.table())
