@@ -12,11 +12,8 @@ wrapper allocates those with NumPy (``np.empty``) and passes them in; no kernel
 allocates a result inside Numba (scratch planes excepted). One convention for
 every kernel, so ``bench.py --variants`` can call any of them with the
 wrapper's outputs, and im2col/col2im's ``out=`` is the same argument made
-public. NumPy also advises the kernel to back arrays of 4 MiB and more with
-huge pages (``madvise``), which Numba's allocator does not; in a fresh
-process that cut relu1 of a Net2 b64 step from 7.1 to 3.1 ms forward and 6.7
-to 3.8 ms backward (page faults), but the training step as a whole did not
-get measurably faster (benchmarks/README.md, fifth session).
+public. (NumPy also backs large arrays with huge pages, which Numba's
+allocator does not: fewer page faults.)
 
 Convolutions. The ``conv2d_*`` and ``conv_transpose2d_*`` entries are a
 ``ConvSchedule`` (``kernels/conv_schedule.py``): the layer's products run a
@@ -31,10 +28,9 @@ exactly when Numba's threading layer is TBB (``pip install tbb``) and Numba has
 more than one thread. Why not with the OpenMP layer (what this environment
 has): an OpenMP parallel region ends in a barrier that waits for every
 thread, so when the other core is busy (another process, or OpenBLAS threads
-still spinning after a matmul) each call waits for the scheduler to give the
-worker a core -- measured 4-13 ms per call on the 2-core dev box under load,
-against 4-2000 us of kernel work. TBB lets the calling thread do all the
-chunks itself and degrades to serial speed instead.
+still spinning after a matmul) each call waits milliseconds for the scheduler
+to give the worker a core (benchmarks/README.md). TBB lets the calling thread
+do all the chunks itself and degrades to serial speed instead.
 ``python -m minicnn.kernels.cpu.bench`` times the kernels and both variants.
 """
 

@@ -21,10 +21,8 @@ from .. import reference as _ref
 from ._jit import dual
 
 # elements above which the parallel variant is used when parallel mode is on
-# (see __init__). Memory-bound kernels run at ~0.12 ns/element serially and a
-# fresh output's page faults dominate: on 2 idle cores relu of 301k elements
-# took 37 us serial, 41 us parallel, so only very large arrays get threads; a
-# libm call per element (~8-10 ns for erf/expm1) pays early.
+# (see __init__). Memory-bound kernels gain nothing from threads until arrays
+# are very large; a libm call per element (erf, expm1) pays early.
 CHEAP_PAR_MIN = 1 << 20  # relu, leaky relu, their backward, elu backward
 COSTLY_PAR_MIN = 8_192  # elu forward, gelu
 

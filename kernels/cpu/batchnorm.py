@@ -50,8 +50,7 @@ def _row_sum(f, base, m, shift):
 
 
 # _row_sq_dev and _row_dot repeat _row_sum's shape on purpose: one generic
-# sum((a - sa) * (b - sb)) helper for both made the forward and backward
-# kernels ~2x slower at (64, 32, 32, 32) (in-process, alternating calls).
+# helper for both made the kernels ~2x slower (benchmarks/README.md).
 
 
 def _row_sq_dev(f, base, m, mu):

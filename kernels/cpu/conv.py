@@ -14,24 +14,17 @@ Wp = W + 2*pw), a small scratch array allocated per plane:
   reference's ``img[:, :, i::sh, j::sw] += cols[:, :, i, j]`` on a padded
   image, tap by tap) and copies the interior out.
 
-Against the earlier kernels, which clipped each row segment at the image
-border (variable-length copies and zero fills), on 4-sample chunks of the seed
-nets' layers, one thread, paired alternating calls: im2col 1.5-2.2x faster
-(tutorial conv2, MNIST conv2, Net2 conv1-3) and 0.92x on the tutorial conv1
-(no padding, 28-wide rows, where the clipping cost little); col2im 1.0-1.46x.
-A training step got 2-15 % faster (benchmarks/README.md, "im2col through a
-padded plane").
+Fixed-length copies through the padded plane beat clipping each row segment
+at the border (benchmarks/README.md, "im2col through a padded plane").
 
 Indexing goes through flat 1-D views with computed offsets cast to unsigned
 (``_u``): Numba adds a negative-index wrap-around test to every signed index it
-cannot prove non-negative, which blocks vectorisation and cost 3-4x here
-(im2col of the tutorial net's conv1, batch 4: ~270 -> ~80 us). The offsets are
-non-negative by construction.
+cannot prove non-negative, which blocks vectorisation (3-4x slower). The
+offsets are non-negative by construction.
 
 ``out=``: both wrappers can write into a caller's C-contiguous array of the
-right shape and dtype instead of a new one; Conv2d's backward writes col2im
-straight into its dx batch rows this way, and ConvTranspose2d's forward into
-its output.
+right shape and dtype instead of a new one; the conv schedule writes col2im
+straight into dx's batch rows this way, and ConvTranspose2d's output.
 """
 
 from __future__ import annotations
@@ -44,8 +37,7 @@ from .. import reference as _ref
 from ._jit import dual
 
 # Work (cols elements) above which the parallel variant is used, when parallel
-# mode is on (see __init__). 2 idle cores: tutorial conv1 at batch 4 (235k
-# elements) 88 -> 44 us, conv2 (60k) 53 -> 27 us; at 15k the launch eats the gain.
+# mode is on (see __init__); below it the thread launch eats the gain.
 IM2COL_PAR_MIN = 65_536
 COL2IM_PAR_MIN = 65_536
 

@@ -29,10 +29,8 @@ BLAS while the numba backend is selected: held at one thread
 OpenBLAS's idle workers spin for up to ~0.1 s before they sleep, and a
 spinning worker holds a core that minicnn's next kernel or share needs; every
 layer GEMM already runs inside ``run_split`` or is small (Linear), so one BLAS
-thread costs nothing there. Measured on the 2-core dev box (Net2, batch 64,
-training step, interleaved A/B, see benchmarks/README.md): BLAS threads
-spinning made the split step slower than the serial one; held at one thread
-the split step was the fastest.
+thread costs nothing there (spinning BLAS threads made the split step slower
+than a serial one; benchmarks/README.md).
 
 ``workers()`` is Numba's thread count (``NUMBA_NUM_THREADS`` /
 ``numba.set_num_threads``), so one setting governs every CPU thread minicnn uses.
@@ -48,10 +46,8 @@ import threading
 _controller = None
 _held = None  # the threadpoolctl limiter of hold_blas()
 
-# Helper threads, each fed through its own SimpleQueue (a C-level queue: a
-# 2-share call with empty shares took 34 us median back to back and 248 us
-# after 5 ms idle on the dev VM, against 150 and 446 us for the
-# concurrent.futures pool it replaced). The calling thread
+# Helper threads, each fed through its own SimpleQueue (a C-level queue: the
+# cheapest hand-over measured, benchmarks/README.md). The calling thread
 # runs share 0 itself. One caller at a time uses them (_busy); a concurrent
 # caller from another thread runs the same shares one after another instead.
 _helpers: list = []
