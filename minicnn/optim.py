@@ -1,9 +1,11 @@
 """SGD and Adam with PyTorch's exact update rules, and two LR schedules.
 
-The update is a backend kernel (``ops.sgd_update_multi``,
-``ops.adam_update_multi``: the per-tensor ``sgd_update`` / ``adam_update`` of
-``minicnn.kernels.reference`` applied to a list of tensors), so the numba and
-cupy backends run it fused and in place, cupy in one launch for all tensors.
+The rules are in each class's docstring; as code they are the per-tensor
+``sgd_update`` / ``adam_update`` of ``kernels/reference.py`` (a dozen lines
+each). ``step()`` hands every group's tensors to the backend kernel
+(``ops.sgd_update_multi``, ``ops.adam_update_multi``: those functions over a
+list), so the numba and cupy backends run it fused and in place, cupy in one
+launch for all tensors.
 
 ``state_dict()`` has PyTorch's layout: ``{"state": {i: {...}}, "param_groups":
 [{..., "params": [i, ...]}]}`` with parameters numbered in order.
@@ -17,6 +19,13 @@ import numpy as np
 
 from minicnn import backend
 from minicnn.nn.module import Parameter
+
+
+def _check_finite(name: str, **values) -> None:
+    """ValueError naming every hyper-parameter that is NaN or infinite."""
+    bad = [f"{k}={v!r}" for k, v in values.items() if not math.isfinite(float(v))]
+    if bad:
+        raise ValueError(f"{name}: hyper-parameters must be finite numbers, got {', '.join(bad)}")
 
 
 class Optimizer:
@@ -122,10 +131,11 @@ class SGD(Optimizer):
 
     g = grad + wd * p; with momentum: buf = g on the first step, then
     buf = momentum * buf + (1 - dampening) * g; g = g + momentum * buf (nesterov)
-    or buf; p -= lr * g.
+    or buf; p -= lr * g.  (Code: ``kernels.reference.sgd_update``.)
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+        _check_finite("SGD", lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
         if lr < 0 or momentum < 0 or weight_decay < 0:
             raise ValueError(f"SGD: lr, momentum and weight_decay must be >= 0, got {lr}, {momentum}, {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
@@ -162,10 +172,11 @@ class Adam(Optimizer):
     """Adam, ``torch.optim.Adam`` (L2 weight decay added to the gradient; eps outside the sqrt).
 
     m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
-    p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+    p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).  (Code: ``kernels.reference.adam_update``.)
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        _check_finite("Adam", lr=lr, beta1=betas[0], beta2=betas[1], eps=eps, weight_decay=weight_decay)
         if lr < 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
             raise ValueError(f"Adam: invalid hyper-parameters lr={lr}, betas={betas}, eps={eps}, "
                              f"weight_decay={weight_decay}")

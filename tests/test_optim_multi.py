@@ -84,3 +84,18 @@ def test_a_parameter_listed_twice_is_refused(make):
     ps = _params(np.random.default_rng(2), [(2,), (3,)])
     with pytest.raises(ValueError, match="appears more than once"):
         make(ps)
+
+
+@pytest.mark.parametrize("make,bad", [
+    (lambda ps, v: mc.optim.SGD(ps, lr=v), "lr"),
+    (lambda ps, v: mc.optim.SGD(ps, lr=0.1, momentum=v), "momentum"),
+    (lambda ps, v: mc.optim.SGD(ps, lr=0.1, weight_decay=v), "weight_decay"),
+    (lambda ps, v: mc.optim.Adam(ps, lr=v), "lr"),
+    (lambda ps, v: mc.optim.Adam(ps, eps=v), "eps"),
+    (lambda ps, v: mc.optim.Adam(ps, betas=(v, 0.999)), "beta1"),
+])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_hyper_parameters_are_refused(make, bad, value):
+    params = [mc.nn.Parameter(np.zeros(3, np.float32))]
+    with pytest.raises(ValueError, match=f"must be finite numbers, got {bad}="):
+        make(params, value)
