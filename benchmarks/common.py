@@ -8,14 +8,17 @@ synchronisation, so that timing a call to ``run`` times finished work.
 
 Training step (both libraries): forward, loss (cross-entropy; for the deconv
 net cross-entropy + MSE(x_hat, x)), zero_grad, backward, SGD step with
-momentum 0.9 (lr 1e-3, the CIFAR-10 tutorial's settings). Inference step:
+momentum 0.9 (lr 1e-3, the CIFAR-10 tutorial's settings); minicnn's loss and
+backward are the training objectives of ``minicnn.train``. Inference step:
 ``model.eval()`` and forward only (PyTorch under ``torch.no_grad()``).
+
+Result files are strict JSON (``minicnn.train.write_json``): a number that is
+NaN or infinite (a failed or meaningless measurement) is written as ``null``.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 import os
 import platform
@@ -25,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from minicnn.atomic import write_text_atomic
+from minicnn.train import Classification, ClassificationReconstruction
+from minicnn.train import write_json as write_strict_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,58 +69,16 @@ def numba_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _openblas_libs():
-    """ctypes handles of the OpenBLAS libraries loaded in this process (Linux; via /proc/self/maps)."""
-    import ctypes
-
-    libs = []
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line}
-    except OSError:  # pragma: no cover - not Linux
-        return libs
-    for path in sorted(paths):
-        try:
-            libs.append((path, ctypes.CDLL(path)))
-        except OSError:  # pragma: no cover
-            pass
-    return libs
-
-
-def _blas_fn(lib, stem: str):
-    for name in (f"scipy_openblas_{stem}64_", f"scipy_openblas_{stem}", f"openblas_{stem}64_", f"openblas_{stem}"):
-        fn = getattr(lib, name, None)
-        if fn is not None:
-            return fn
-    return None
-
-
 def blas_threads(set_to: int | None = None) -> list[dict]:
-    """OpenBLAS thread count and core type of each OpenBLAS loaded here (NumPy's); optionally set the count.
+    """Each BLAS library loaded here (NumPy's OpenBLAS, say): its thread count and the
+    CPU kernels it picked (``corename``; see OPENBLAS_CORETYPE); sets the count first
+    when ``set_to`` is given. Read and set through threadpoolctl, as ``minicnn.kernels.cpu.threads`` does."""
+    from threadpoolctl import threadpool_info, threadpool_limits
 
-    Best effort through ctypes (what threadpoolctl does); an empty list when
-    no OpenBLAS is found. The core type shows the effect of OPENBLAS_CORETYPE.
-    """
-    import ctypes
-
-    out = []
-    for path, lib in _openblas_libs():
-        d = {"lib": Path(path).name}
-        if set_to is not None:
-            fn = _blas_fn(lib, "set_num_threads")
-            if fn is not None:
-                fn.argtypes, fn.restype = [ctypes.c_int], None
-                fn(int(set_to))
-        fn = _blas_fn(lib, "get_num_threads")
-        if fn is not None:
-            fn.restype = ctypes.c_int
-            d["threads"] = int(fn())
-        fn = _blas_fn(lib, "get_corename")
-        if fn is not None:
-            fn.restype = ctypes.c_char_p
-            d["corename"] = (fn() or b"").decode(errors="replace")
-        out.append(d)
-    return out
+    if set_to is not None:
+        threadpool_limits(limits=int(set_to), user_api="blas")
+    return [{"lib": Path(i["filepath"]).name, "api": i["internal_api"], "threads": i["num_threads"],
+             "corename": i.get("architecture")} for i in threadpool_info() if i["user_api"] == "blas"]
 
 
 def set_threads(n: int | None, torch_too: bool = True) -> int:
@@ -201,20 +163,24 @@ def env_info() -> dict:
 
 
 def write_json(path: Path, obj) -> Path:
-    """``obj`` as indented JSON (NumPy scalars/arrays converted), written atomically."""
-    return write_text_atomic(path, json.dumps(obj, indent=1, default=_json_default) + "\n")
+    """``obj`` as strict JSON (see :func:`json_ready`), written atomically."""
+    return write_strict_json(path, json_ready(obj))
 
 
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+def json_ready(obj):
+    """``obj`` with NumPy scalars and arrays as Python numbers and lists, paths as
+    strings, and NaN or infinite floats as None (strict JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {k: json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return json_ready(obj.item())
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 # --- nets, inputs and MAC counts -------------------------------------------------
@@ -321,7 +287,6 @@ class MinicnnRunner(Runner):
     def __init__(self, net: str, backend_name: str, batch_size: int, mode: str = "train", seed: int = 0,
                  cuda_graph: bool = False):
         import minicnn as mc
-        from minicnn import nn
         from minicnn.models import MODELS
 
         check_net(net)
@@ -340,21 +305,19 @@ class MinicnnRunner(Runner):
         self.model = MODELS[net]().requires_input_grad_(False)  # like a torch input without requires_grad
         x, y = make_batch(net, batch_size, seed)
         self.x, self.y = mc.asarray(x), mc.asarray(y)
-        self.deconv = net == "deconv"
         if mode == "train":
             self.model.train()
-            self.ce = nn.CrossEntropyLoss()
-            self.mse = nn.MSELoss() if self.deconv else None
+            # CE, and for the deconv net CE + 1.0 * MSE(x_hat, x), as the training tasks use them
+            self.objective = ClassificationReconstruction(1.0) if net == "deconv" else Classification()
+            self.ce, self.mse = self.objective.ce, getattr(self.objective, "mse", None)  # timed by layer_profile
             self.opt = mc.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
         else:
             self.model.eval()
         self.graph_step = None
         if cuda_graph:
             from minicnn.cuda_graph import GraphedTrainStep
-            from minicnn.train import Classification, ClassificationReconstruction
 
-            objective = ClassificationReconstruction(1.0) if self.deconv else Classification()
-            self.graph_step = GraphedTrainStep(self.model, objective)
+            self.graph_step = GraphedTrainStep(self.model, self.objective)
         self.last = None
 
     def activate(self):
@@ -364,20 +327,13 @@ class MinicnnRunner(Runner):
         if self.mode == "infer":
             self.last = self.model(self.x)
             return
-        if self.graph_step is not None:  # same work as below: forward, losses, zero_grad, backward; then SGD
+        if self.graph_step is not None:  # the same forward, zero_grad and backward, replayed; then SGD
             self.last = self.graph_step(self.x, self.y)[0]
             self.opt.step()
             return
-        out = self.model(self.x)
-        if self.deconv:
-            logits, xhat = out
-            loss = self.ce(logits, self.y) + self.mse(xhat, self.x)
-            self.opt.zero_grad()
-            self.model.backward(self.ce.backward(), self.mse.backward())
-        else:
-            loss = self.ce(out, self.y)
-            self.opt.zero_grad()
-            self.model.backward(self.ce.backward())
+        loss, _, _ = self.objective.forward(self.model, self.x, self.y)
+        self.opt.zero_grad()
+        self.objective.backward(self.model)
         self.opt.step()
         self.last = loss
 

@@ -21,7 +21,7 @@ import minicnn as mc
 from minicnn import data
 from minicnn.backend import AVAILABLE, BackendError
 from minicnn.atomic import write_text_atomic
-from minicnn.train import NonFiniteLossError, Trainer, evaluate, write_json
+from minicnn.train import NonFiniteLossError, TrainConfig, Trainer, evaluate, write_json
 
 #: The tutorial's ``transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))``.
 NORM_MEAN = (0.5, 0.5, 0.5)
@@ -133,9 +133,10 @@ def settings(args) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
 
 
-def run_training(args, model, objective, train_ds, test_ds, out: Path, config: dict):
+def run_training(args, model, objective, train_ds, test_ds, out: Path, run_info: dict):
     """SGD(lr, momentum) + the shared :class:`~minicnn.train.Trainer`; returns ``(trainer, test_eval)``.
 
+    ``run_info`` (task, model, ...) goes into the checkpoints with the command-line settings.
     Exits with status 130 after Ctrl-C (checkpoint saved) and 1 after a non-finite loss.
     """
     tf = transform()
@@ -148,19 +149,13 @@ def run_training(args, model, objective, train_ds, test_ds, out: Path, config: d
     train_loader = data.DataLoader(train_ds, args.batch_size, shuffle=True, seed=args.seed, transform=tf)
     eval_loader = data.DataLoader(eval_ds, args.eval_batch_size, shuffle=False, transform=tf)
     test_loader = data.DataLoader(test_ds, args.eval_batch_size, shuffle=False, transform=tf)
+    config = TrainConfig(epochs=args.epochs, log_every=args.log_every, checkpoint_every=args.checkpoint_every,
+                         progress=not args.no_progress, eval_name=eval_name, cuda_graph=args.cuda_graph)
     trainer = Trainer(model, opt, objective, train_loader, eval_loader, num_classes=len(train_ds.classes),
-                      out_dir=out, epochs=args.epochs, log_every=args.log_every,
-                      checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
-                      config={**config, "settings": settings(args)}, eval_name=eval_name,
-                      cuda_graph=args.cuda_graph)
+                      out_dir=out, config=config, run_info={**run_info, "settings": settings(args)})
     try:
         trainer.fit(resume=args.resume)
-        step = trainer.train_step
-        if step.replays or step.captures:
-            print(f"training steps replayed from a CUDA graph: {step.replays} "
-                  f"(eager: the first {step.warmup} and any short last batch)")
-        elif mc.backend.current().is_gpu:
-            print(f"training steps ran eagerly: {step.reason}")
+        report_cuda_graph(trainer)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except NonFiniteLossError as e:
@@ -172,6 +167,19 @@ def run_training(args, model, objective, train_ds, test_ds, out: Path, config: d
     else:
         test_eval = evaluate(model, objective, test_loader, len(train_ds.classes))
     return trainer, test_eval
+
+
+def report_cuda_graph(trainer) -> None:
+    """On a GPU backend: how many training steps were replayed from a CUDA graph, or why none was."""
+    step = trainer.graphed_step
+    if step is None:
+        if mc.backend.current().is_gpu:
+            print("training steps ran eagerly: --no-cuda-graph")
+    elif step.replays or step.captures:
+        print(f"training steps replayed from a CUDA graph: {step.replays} "
+              f"(eager: the first {step.warmup} and any short last batch)")
+    else:
+        print(f"training steps ran eagerly: {step.reason}")
 
 
 def epoch_summary(history: dict) -> list[dict]:

@@ -66,7 +66,7 @@ def main(argv=None) -> dict:
                        f"TutorialNet per-class test accuracy (overall {100 * acc:.1f} %)")
     viz.confusion_matrix(test_eval["confusion_matrix"], classes, out / "confusion_matrix.png",
                          f"TutorialNet confusion matrix ({test_eval['n']} test images)")
-    viz.loss_curve(trainer.history, out / "loss_curve.png", "TutorialNet training loss", trainer.eval_name)
+    viz.loss_curve(trainer.history, out / "loss_curve.png", "TutorialNet training loss", trainer.config.eval_name)
     save_model(out / "model.npz", model, {"model": "TutorialNet", "normalize_mean": common.NORM_MEAN,
                                           "normalize_std": common.NORM_STD, "test_accuracy": acc,
                                           "settings": common.settings(args)})

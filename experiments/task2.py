@@ -94,7 +94,7 @@ def main(argv=None) -> dict:
     viz.confusion_matrix(test_eval["confusion_matrix"], classes, out / "confusion_matrix.png",
                          f"DeconvNet confusion matrix ({test_eval['n']} test images)")
     viz.loss_curve(trainer.history, out / "loss_curve.png",
-                   f"DeconvNet training loss (CE + {args.lam:g} * MSE)", trainer.eval_name)
+                   f"DeconvNet training loss (CE + {args.lam:g} * MSE)", trainer.config.eval_name)
     save_model(model_path(args.out), model,
                {"model": "DeconvNet", "lam": args.lam, "normalize_mean": common.NORM_MEAN,
                 "normalize_std": common.NORM_STD, "test_accuracy": acc, "test_mse": mse,

@@ -176,10 +176,11 @@ def test_state_machine_blocked_by_dropout_and_by_the_objective(monkeypatch):
     assert log == [] and "objective (Noisy)" in step.reason
 
 
-def test_trainer_sets_gradients_of_optimiser_parameters_outside_the_model(tmp_path):
+@pytest.mark.parametrize("gpu", [False, True], ids=["plain-step", "graphed-step"])
+def test_trainer_sets_gradients_of_optimiser_parameters_outside_the_model(tmp_path, monkeypatch, gpu):
     from minicnn import data
     from minicnn.nn import Parameter
-    from minicnn.train import Trainer
+    from minicnn.train import TrainConfig, Trainer
 
     class Scaled(Classification):  # an objective with a learnable temperature of its own
         def __init__(self):
@@ -203,10 +204,18 @@ def test_trainer_sets_gradients_of_optimiser_parameters_outside_the_model(tmp_pa
     obj, net = Scaled(), TutorialNet()
     opt = mc.optim.SGD([*net.parameters(), obj.t], lr=0.0)  # nothing moves: both steps see one gradient
     seen = []
-    tr = Trainer(net, opt, obj, data.DataLoader(ds, 4, transform=data.ToFloat()), num_classes=10,
-                 out_dir=tmp_path, epochs=1, progress=False, log=lambda s: None,
-                 callbacks=[lambda t: seen.append(float(obj.t.grad[0, 0]))])
-    assert any(p is obj.t for p in tr.train_step.params)
+    if gpu:  # the Trainer then steps through a GraphedTrainStep (both steps are its eager warm-up calls)
+        fake = _FakeGPU(mc.backend.current())
+        monkeypatch.setattr(mc.backend, "current", lambda: fake)
+    loader = data.DataLoader(ds, 4, transform=data.ToFloat(), prefetch=0)  # no CuPy prefetch for the fake GPU
+    tr = Trainer(net, opt, obj, loader, num_classes=10, out_dir=tmp_path, config=TrainConfig(epochs=1, progress=False),
+                 log=lambda s: None, callbacks=[lambda t: seen.append(float(obj.t.grad[0, 0]))])
+    if gpu:
+        assert any(p is obj.t for p in tr.graphed_step.params)
+    else:
+        assert tr.graphed_step is None  # CPU: the step runs in plain sight in Trainer.train_step
     tr.fit()
+    if gpu:
+        assert tr.graphed_step.reason == "warm-up call 2 of 2"
     # set, not accumulated: the second step's gradient equals the first (accumulating would double it)
     assert len(seen) == 2 and seen[0] != 0.0 and seen[1] == seen[0]

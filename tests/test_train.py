@@ -17,6 +17,7 @@ from minicnn.train import (
     Classification,
     ClassificationReconstruction,
     NonFiniteLossError,
+    TrainConfig,
     Trainer,
     evaluate,
     load_model,
@@ -71,9 +72,9 @@ def make_trainer(out_dir, kind="tutorial", *, seed=0, epochs=2, callbacks=(), ch
     train = data.DataLoader(arrays(N_TRAIN, 1), batch_size, shuffle=True, seed=7, transform=tf)
     ev = data.DataLoader(arrays(N_EVAL, 2), 8, transform=tf)
     opt = mc.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    return Trainer(model, opt, objective(), train, ev, num_classes=10, out_dir=out_dir, epochs=epochs,
-                   log_every=log_every, progress=False, callbacks=callbacks, checkpoint_every=checkpoint_every,
-                   config={"test": True}, log=lambda s: None)
+    config = TrainConfig(epochs=epochs, log_every=log_every, progress=False, checkpoint_every=checkpoint_every)
+    return Trainer(model, opt, objective(), train, ev, num_classes=10, out_dir=out_dir, config=config,
+                   callbacks=callbacks, run_info={"test": True}, log=lambda s: None)
 
 
 def stop_at(step, exc=KeyboardInterrupt):
@@ -101,6 +102,19 @@ def assert_same_state(a: Trainer, b: Trainer):
 def test_tutorial_line_format():
     assert tutorial_line(1, 2000, 2.25) == "[1,  2000] loss: 2.250"
     assert tutorial_line(2, 12000, 1.0) == "[2, 12000] loss: 1.000"
+
+
+@pytest.mark.parametrize("bad", [{"epochs": -1}, {"log_every": 0}, {"progress_every": 0}, {"checkpoint_every": -1}])
+def test_train_config_refuses_bad_settings(bad):
+    with pytest.raises(ValueError, match="epochs >= 0, log_every >= 1"):
+        TrainConfig(**{"epochs": 1, **bad})
+
+
+def test_trainer_wants_a_train_config(tmp_path):
+    tr = make_trainer(tmp_path)
+    with pytest.raises(TypeError, match="TrainConfig"):
+        Trainer(tr.model, tr.optimizer, tr.objective, tr.train_loader, num_classes=10, out_dir=tmp_path,
+                config={"epochs": 1})
 
 
 def test_fit_writes_history_logs_and_checkpoints(tmp_path):

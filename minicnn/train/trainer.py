@@ -1,0 +1,428 @@
+"""The training loop the experiments share: progress, logs, evaluation, checkpoints, resume.
+
+One step is the loop every PyTorch tutorial writes (:meth:`Trainer.train_step`)::
+
+    loss, logits, parts = objective.forward(model, x, y)
+    model.zero_grad(); optimizer.zero_grad()     # gradients set to None: this step's alone
+    objective.backward(model)
+    check that the loss is finite                # else NonFiniteLossError, before any update
+    optimizer.step()
+
+On a GPU backend (with ``TrainConfig.cuda_graph``) the first three lines are
+replayed from a CUDA graph instead (:class:`minicnn.cuda_graph.GraphedTrainStep`):
+the same results with one launch instead of hundreds.
+
+What a run writes to ``out_dir``:
+
+* ``last.npz``    -- the resume checkpoint: model, optimiser, position
+  (epoch, batch in the epoch, global step), the ``minicnn.random`` generator
+  state, the running sums of the unfinished epoch and the history. Written
+  at every epoch end, every ``checkpoint_every`` steps, on Ctrl-C and at the
+  end; never after a non-finite loss (the last good one stays).
+* ``best.npz``    -- the weights with the best evaluation accuracy so far.
+* ``history.json``, ``epochs.csv``, ``log.csv``, ``train_log.txt`` -- the
+  history: the tutorial-style ``[epoch, batch] loss`` windows and one record
+  per epoch (train loss/accuracy, evaluation loss, accuracy, per-class
+  accuracy, confusion matrix). Wall-clock numbers live under ``"timing"``.
+
+A fresh run (no resume) starts by writing its step-0 state to ``last.npz``
+and removing a ``best.npz`` left by an older run in the same folder.
+Resuming (``fit(resume=True)``) continues from the exact batch where the run
+stopped: the loader's order depends only on ``(seed, epoch)``, so the run
+gives bitwise the same history and weights as one that never stopped.
+
+Ctrl-C: the first press asks the loop to stop after the current step (the
+state is then consistent and is saved); a second press aborts at once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from minicnn import backend
+from minicnn.atomic import write_text_atomic
+from minicnn.cuda_graph import GraphedTrainStep
+from minicnn.random import default_generator
+from minicnn.serialization import load, save
+
+from .evaluation import evaluate
+from .files import csv_text, tutorial_line, write_json
+from .meters import EpochMeters
+from .objectives import Objective
+
+CHECKPOINT_FORMAT = "minicnn-train-1"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the loop runs (what it trains is the Trainer's model, optimiser and objective).
+
+    ``epochs``: train until this many epochs are finished (a resumed run may
+    extend a finished one). ``log_every``: batches per tutorial log line (the
+    mean loss over them). ``progress``: show a progress bar, refreshed every
+    ``progress_every`` batches. ``checkpoint_every``: steps between mid-epoch
+    ``last.npz`` saves (0: epoch ends only). ``eval_name``: what the
+    evaluation set is called in logs and files (``"test"``, ``"val"``).
+    ``cuda_graph``: on a GPU backend, replay each step's forward + zero_grad +
+    backward from a CUDA graph (same results, far fewer launches; models with
+    Dropout or BatchNorm in training run eagerly).
+    """
+
+    epochs: int
+    log_every: int = 2000
+    progress_every: int = 50
+    checkpoint_every: int = 0
+    progress: bool = True
+    eval_name: str = "test"
+    cuda_graph: bool = True
+
+    def __post_init__(self):
+        if self.epochs < 0 or self.log_every < 1 or self.progress_every < 1 or self.checkpoint_every < 0:
+            raise ValueError("TrainConfig: epochs >= 0, log_every >= 1, progress_every >= 1, checkpoint_every >= 0")
+
+
+class _EpochBar:
+    """A tqdm bar over one epoch's batches; ``show(batch)`` moves it to ``batch`` (tqdm counts increments)."""
+
+    def __init__(self, total: int, start: int, desc: str, enabled: bool):
+        self.bar = tqdm(total=total, initial=start, desc=desc, unit="batch", disable=not enabled,
+                        dynamic_ncols=True, leave=False)
+        self.shown = start
+
+    def show(self, batch: int, text: str | None = None) -> None:
+        self.bar.update(batch - self.shown)
+        self.shown = batch
+        if text is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+
+    def close(self, batch: int) -> None:
+        self.show(batch)
+        self.bar.close()
+
+
+class Trainer:
+    """Trains ``model`` with ``optimizer`` on ``objective`` over ``train_loader``, evaluating on ``eval_loader``.
+
+    ``config``: a :class:`TrainConfig` (epochs, logging, checkpoints).
+    ``callbacks``: ``f(trainer)`` called after every optimiser step (may raise
+    ``KeyboardInterrupt`` to simulate Ctrl-C). ``run_info``: JSON-able facts
+    about the run (task, model, command-line settings), stored in the
+    checkpoints and ``best.npz`` under ``"config"``. ``log``: where messages go
+    (default ``tqdm.write``). The backend active when the Trainer is made
+    decides whether steps are replayed from a CUDA graph.
+
+    Position: ``epoch`` (epochs finished), ``batch`` (batches finished in the
+    current epoch), ``step`` (optimiser steps overall); ``last_loss`` is the
+    last step's loss and ``meters`` the running sums of the current epoch.
+    """
+
+    def __init__(self, model, optimizer, objective: Objective, train_loader, eval_loader=None, *,
+                 num_classes: int, out_dir, config: TrainConfig, callbacks=(), run_info: dict | None = None,
+                 log=None):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"Trainer: config must be a TrainConfig, got {type(config).__name__}")
+        self.model, self.optimizer, self.objective = model, optimizer, objective
+        model.requires_input_grad_(False)  # training never uses d loss / d image
+        self.train_loader, self.eval_loader = train_loader, eval_loader
+        self.num_classes, self.out_dir, self.config = int(num_classes), Path(out_dir), config
+        self.callbacks, self.run_info = list(callbacks), dict(run_info or {})
+        self._log = log or tqdm.write
+        self.last_path, self.best_path = self.out_dir / "last.npz", self.out_dir / "best.npz"
+        self.graphed_step = self._make_graphed_step()  # None: each step runs in plain sight
+        self.epoch = self.batch = self.step = 0
+        self.last_loss = float("nan")
+        self.meters = EpochMeters(objective.part_names)
+        self.history = {"log": [], "epochs": []}
+        self.best = None        # {"epoch": int, "accuracy": float}
+        self.status = "new"
+        self._stop_requested = False
+        self._updating = False  # True while the parameters are ahead of the position and meters
+
+    def _make_graphed_step(self) -> GraphedTrainStep | None:
+        if not (self.config.cuda_graph and backend.current().is_gpu):
+            return None
+        # it sets the gradients of every parameter a step updates, the objective's own ones too
+        params = [*self.model.parameters(), *(p for g in self.optimizer.param_groups for p in g["params"])]
+        return GraphedTrainStep(self.model, self.objective, params=params)
+
+    # -- the loop --------------------------------------------------------------
+    def fit(self, resume: bool = False) -> dict:
+        """Train to ``config.epochs``; returns the history. Resumes from ``last.npz`` when asked and present."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._start_or_resume(resume)
+        old_handler = self._catch_ctrl_c()
+        try:
+            while self.epoch < self.config.epochs:
+                self._train_epoch()
+                self._finish_epoch()
+        except KeyboardInterrupt:
+            self._save_interrupted()
+            raise
+        except NonFiniteLossError:
+            self.status = "diverged"
+            self.write_history()
+            raise
+        finally:
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, old_handler)
+        self.status = "finished"
+        self.save_checkpoint()
+        self.write_history()
+        return self.history
+
+    def _train_epoch(self) -> None:
+        """The rest of epoch ``self.epoch``, from batch ``self.batch`` on."""
+        self.model.train()
+        bar = _EpochBar(len(self.train_loader), self.batch, f"epoch {self.epoch + 1}/{self.config.epochs}",
+                        self.config.progress)
+        self._start_clock()
+        try:
+            for x, y in self.train_loader.iter_epoch(self.epoch, start_batch=self.batch):
+                self.train_step(x, y)
+                self._log_window()
+                self._show_progress(bar)
+                self._periodic_checkpoint()
+                self._run_callbacks()
+        finally:
+            self._stop_clock()
+            bar.close(self.batch)
+
+    def train_step(self, x, y) -> float:
+        """One optimiser step on the batch ``x`` (N, C, H, W), ``y`` (N,); returns the loss.
+
+        Each ``p.grad`` ends up holding this step's gradient alone (set, not
+        accumulated); a non-finite loss raises before the optimiser moves anything.
+        """
+        if self.graphed_step is not None:  # GPU: the four lines below, replayed from a CUDA graph
+            loss, logits, parts = self.graphed_step(x, y)
+        else:
+            loss, logits, parts = self.objective.forward(self.model, x, y)
+            self.model.zero_grad()      # set to None, so backward's grad += g starts afresh
+            self.optimizer.zero_grad()  # parameters outside the model too (an objective's own)
+            self.objective.backward(self.model)
+        loss_value = float(loss)  # the one host sync per step (the NaN check and the log need it)
+        self._check_finite(loss_value)
+        self._updating = True  # until the position catches up, a Ctrl-C must not save this state
+        self.optimizer.step()
+        self._advance(loss_value, logits, y, parts)
+        self._updating = False
+        return loss_value
+
+    def _check_finite(self, loss: float) -> None:
+        if math.isfinite(loss):
+            return
+        best = f" (best: {self.best_path})" if self.best_path.exists() else ""
+        last = self.last_path if self.last_path.exists() else "(none written yet)"
+        raise NonFiniteLossError(
+            f"loss is {loss} at epoch {self.epoch + 1}, batch {self.batch + 1} (step {self.step + 1}); "
+            f"training stopped. The last good checkpoint is {last}{best}. Try a smaller --lr.")
+
+    def _advance(self, loss: float, logits, y, parts: dict) -> None:
+        """Position and running sums after a step (the parameters have moved already)."""
+        self.batch += 1
+        self.step += 1
+        self.last_loss = loss
+        self.meters.add(loss, logits, y, parts)
+
+    def _log_window(self) -> None:
+        """Every ``log_every`` batches: the tutorial's ``[epoch, batch] loss`` line (the window's mean)."""
+        if self.batch % self.config.log_every:
+            return
+        rec = {"epoch": self.epoch + 1, "batch": self.batch, "step": self.step, "loss": self.meters.take_window()}
+        self.history["log"].append(rec)
+        self._log(tutorial_line(rec["epoch"], rec["batch"], rec["loss"]))
+
+    def _show_progress(self, bar: _EpochBar) -> None:
+        if not self.config.progress or self.batch % self.config.progress_every:
+            return
+        seconds = max(time.perf_counter() - self._t0, 1e-9)
+        rate = (self.meters.samples - self._samples0) / seconds
+        bar.show(self.batch, f"loss {self.meters.loss_sum / self.batch:.3f}, {rate:.0f} img/s")
+
+    def _periodic_checkpoint(self) -> None:
+        if self.config.checkpoint_every and self.step % self.config.checkpoint_every == 0:
+            self._stop_clock()  # so that the checkpoint holds the training time so far
+            self._start_clock()
+            self.save_checkpoint()
+
+    def _run_callbacks(self) -> None:
+        for cb in self.callbacks:
+            cb(self)
+        if self._stop_requested:
+            raise KeyboardInterrupt
+
+    def _start_clock(self) -> None:
+        """Start timing training (and the progress bar's img/s) from now."""
+        self._t0, self._samples0 = time.perf_counter(), self.meters.samples
+
+    def _stop_clock(self) -> None:
+        self.meters.time_s += time.perf_counter() - self._t0
+
+    def _finish_epoch(self) -> None:
+        """The epoch's record (training numbers, evaluation, timing) into the history; then
+        the next epoch's position, ``best.npz``, ``last.npz`` and the history files."""
+        rec = {"epoch": self.epoch + 1, "steps": self.batch, "samples": self.meters.samples,
+               **self.meters.record(self.batch)}
+        timing = self.meters.timing()
+        if self.eval_loader is not None:
+            rec["eval"], timing["eval_time_s"] = self._evaluate()
+            self._log_epoch(rec, timing)
+        rec["timing"] = timing
+        self.history["epochs"].append(rec)
+        self.epoch, self.batch = self.epoch + 1, 0
+        self.meters = EpochMeters(self.objective.part_names)
+        if "eval" in rec:
+            self._save_best(rec)
+        self.status = "running"
+        self.save_checkpoint()
+        self.write_history()
+
+    def _evaluate(self) -> tuple[dict, float]:
+        """:func:`evaluate` on ``eval_loader`` (Ctrl-C stops it too) and the seconds it took."""
+        t = time.perf_counter()
+        ev = evaluate(self.model, self.objective, self.eval_loader, self.num_classes, should_stop=self._should_stop)
+        return ev, time.perf_counter() - t
+
+    def _log_epoch(self, rec: dict, timing: dict) -> None:
+        ev, name = rec["eval"], self.config.eval_name
+        extra = "".join(f", {k} {ev[k]:.4f}" for k in self.objective.part_names)
+        self._log(f"epoch {rec['epoch']}: train loss {rec['train_loss']:.3f}, {name} loss "
+                  f"{ev['loss']:.3f}{extra}, {name} accuracy {100 * ev['accuracy']:.2f} % "
+                  f"({timing['train_time_s']:.1f} s, {timing['images_per_s'] or 0:.0f} img/s)")
+
+    # -- starting, resuming, Ctrl-C ----------------------------------------------
+    def _start_or_resume(self, resume: bool) -> None:
+        if resume:
+            if self.last_path.exists():
+                self.load_checkpoint()
+                self._log(f"resuming from {self.last_path}: epoch {self.epoch + 1}, batch {self.batch}, "
+                          f"step {self.step}")
+            else:
+                self._log(f"--resume: no checkpoint at {self.last_path}; starting from scratch")
+        if self.status == "new":  # a fresh run: its own step-0 checkpoint, no stale best from an older run
+            self.best_path.unlink(missing_ok=True)
+            self.status = "running"
+            self.save_checkpoint()
+
+    def _catch_ctrl_c(self):
+        """Route SIGINT to :meth:`_on_sigint`; returns the handler to restore (None: left alone).
+        Only the main thread can set handlers, and an ignored SIGINT stays ignored."""
+        self._stop_requested = False
+        if (threading.current_thread() is not threading.main_thread()
+                or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
+            return None
+        return signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum, frame):
+        if self._stop_requested:
+            raise KeyboardInterrupt  # second press: abort now
+        self._stop_requested = True
+        self._log("Ctrl-C: stopping after this step and saving a checkpoint (press again to abort at once)")
+
+    def _should_stop(self) -> bool:
+        return self._stop_requested
+
+    def _save_interrupted(self) -> None:
+        """After a KeyboardInterrupt: save the position, unless it came in the middle of an update."""
+        if self._updating:
+            self._log(f"interrupted while updating parameters; {self.last_path} was left as it was "
+                      "(it holds the last consistent state)")
+            return
+        self.status = "interrupted"
+        self.save_checkpoint()
+        self.write_history()
+        self._log(f"interrupted at epoch {self.epoch + 1}, batch {self.batch} (step {self.step}); "
+                  f"checkpoint saved to {self.last_path}; continue with --resume")
+
+    # -- checkpoints -------------------------------------------------------------
+    def checkpoint(self) -> dict:
+        """Everything a resumed run needs, as a dict for :func:`minicnn.save` (JSON strings for the rest)."""
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "position": {"epoch": self.epoch, "batch": self.batch, "step": self.step},
+            "rng": json.dumps(default_generator().bit_generator.state),
+            "meters": self.meters.state(),
+            "history": json.dumps(self.history, allow_nan=False),
+            "best": json.dumps(self.best),
+            "fingerprint": json.dumps(self._fingerprint()),
+            "config": json.dumps(self.run_info, allow_nan=False),
+            "status": self.status,
+        }
+
+    def save_checkpoint(self, path=None) -> Path:
+        return save(self.checkpoint(), path or self.last_path)
+
+    def load_checkpoint(self, path=None) -> None:
+        path = Path(path or self.last_path)
+        ck = load(path)
+        self._check_resumable(ck, path)
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        pos = ck["position"]
+        self.epoch, self.batch, self.step = int(pos["epoch"]), int(pos["batch"]), int(pos["step"])
+        default_generator().bit_generator.state = json.loads(ck["rng"])
+        self.meters = EpochMeters.from_state(ck["meters"], self.objective.part_names)
+        self.history = json.loads(ck["history"])
+        self.best = json.loads(ck["best"])
+        self.status = "resumed"
+
+    def _check_resumable(self, ck: dict, path: Path) -> None:
+        if ck.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{path}: not a training checkpoint (format {ck.get('format')!r}, "
+                             f"expected {CHECKPOINT_FORMAT!r})")
+        theirs, mine = json.loads(ck["fingerprint"]), self._fingerprint()
+        diff = [f"{k}: checkpoint {theirs.get(k)!r} vs now {mine[k]!r}" for k in mine if theirs.get(k) != mine[k]]
+        if diff:
+            raise ValueError(f"{path}: cannot resume, the run's settings differ: " + "; ".join(diff) +
+                             ". Resume with the same --batch-size/--seed/--subset, or start afresh without --resume.")
+
+    def _fingerprint(self) -> dict:
+        """What must agree between a checkpoint and the run resuming it."""
+        ld = self.train_loader
+        return {"model": type(self.model).__name__, "batch_size": ld.batch_size, "num_samples": ld.num_samples,
+                "shuffle": ld.shuffle, "loader_seed": ld.seed, "drop_last": ld.drop_last}
+
+    def _save_best(self, record: dict) -> None:
+        acc = record["eval"]["accuracy"]
+        if not (self.best is None or acc > self.best["accuracy"]):
+            return
+        self.best = {"epoch": record["epoch"], "accuracy": acc}
+        meta = {"epoch": record["epoch"], "step": self.step, "eval_split": self.config.eval_name,
+                "eval": record["eval"], "config": self.run_info}
+        save({"model": self.model.state_dict(), "meta": json.dumps(meta, allow_nan=False)}, self.best_path)
+
+    # -- history files -------------------------------------------------------------
+    def write_history(self) -> None:
+        """``history.json``, ``log.csv``, ``epochs.csv`` and ``train_log.txt`` from ``self.history``."""
+        log, rows = self.history["log"], self._epoch_rows()
+        write_json(self.out_dir / "history.json", {**self.history, "status": self.status, "best": self.best})
+        write_text_atomic(self.out_dir / "log.csv", csv_text(log) if log else "epoch,batch,step,loss\n")
+        write_text_atomic(self.out_dir / "epochs.csv", csv_text(rows) if rows else "epoch\n")
+        write_text_atomic(self.out_dir / "train_log.txt",
+                          "".join(tutorial_line(r["epoch"], r["batch"], r["loss"]) + "\n" for r in log))
+
+    def _epoch_rows(self) -> list[dict]:
+        """One flat row per epoch for ``epochs.csv`` (evaluation numbers prefixed ``<eval_name>_``, no lists)."""
+        rows = []
+        for e in self.history["epochs"]:
+            row = {k: v for k, v in e.items() if k not in ("eval", "timing")}
+            for k, v in (e.get("eval") or {}).items():
+                if not isinstance(v, list):
+                    row[f"{self.config.eval_name}_{k}"] = v
+            row.update(e.get("timing", {}))
+            rows.append(row)
+        return rows
