@@ -1,0 +1,76 @@
+"""The cupy backend's ConvSchedule (kernels/cuda: CUDA im2col/col2im, cuBLAS matmul)
+on every path, forced by its limits, against the plain whole-batch layer functions on
+NumPy, in float64. Skips cleanly without CuPy or a CUDA device."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn.kernels.conv_schedule import ConvSchedule
+from minicnn.nn import conv
+
+cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
+try:
+    _ndev = cupy.cuda.runtime.getDeviceCount()
+except Exception:  # driver missing
+    _ndev = 0
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(_ndev < 1, reason="no CUDA device")]
+
+N = 8
+
+
+def _cuda_schedule(**limits):
+    from minicnn.kernels import cuda
+
+    return ConvSchedule(SimpleNamespace(im2col=cuda.im2col, col2im=cuda.col2im, matmul=cuda.matmul), **limits)
+
+
+PATHS = {"kept": dict(keep=1 << 40, chunk=1 << 40), "one-sample-chunks": dict(keep=0, chunk=1),
+         "two-sample-chunks-per-sample-dW": dict(keep=0, chunk=2, stack_limit=0)}
+SAMPLE_BYTES = {False: 3 * 9 * 5 * 9 * 8, True: 3 * 9 * 5 * 4 * 8}  # one float64 sample's column matrix
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "transpose"])
+def test_cuda_schedule_equals_numpy_plain_math(path, transpose):
+    limits = dict(PATHS[path])
+    if path.startswith("two"):
+        limits["chunk"] *= SAMPLE_BYTES[transpose]
+    rng = np.random.default_rng(0)
+    if transpose:
+        x, w = rng.standard_normal((N, 4, 5, 4)), rng.standard_normal((4, 3, 3, 3))
+        args = ((2, 2), (1, 0), (1, 0))
+        fwd, bwd = "conv_transpose2d_forward", "conv_transpose2d_backward"
+    else:
+        x, w = rng.standard_normal((N, 3, 9, 7)), rng.standard_normal((5, 3, 3, 3))
+        args = ((2, 1), (1, 2))
+        fwd, bwd = "conv2d_forward", "conv2d_backward"
+    b = rng.standard_normal(w.shape[1] if transpose else w.shape[0])
+    prev = mc.backend_name()
+    try:
+        mc.set_backend("numpy")
+        want, cache = getattr(conv, fwd)(x, w, b, *args)
+        dout = rng.standard_normal(want.shape)
+        want_grads = getattr(conv, bwd)(dout, cache)
+        mc.set_backend("cupy")
+        sched = _cuda_schedule(**limits)
+        got, gcache = getattr(sched, fwd)(cupy.asarray(x), cupy.asarray(w), cupy.asarray(b), *args)
+        got_grads = getattr(sched, bwd)(cupy.asarray(dout), gcache)
+    finally:
+        mc.set_backend(prev)
+    np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-10, atol=1e-10)
+    for g, wnt in zip(got_grads, want_grads):
+        np.testing.assert_allclose(cupy.asnumpy(g), wnt, rtol=1e-10, atol=1e-10)
+
+
+def test_cupy_backend_uses_its_schedule():
+    from minicnn import backend
+    from minicnn.kernels import cuda
+
+    ops = backend.get("cupy").ops
+    assert ops.conv2d_forward == cuda.CONV_SCHEDULE.conv2d_forward
+    assert cuda.CONV_SCHEDULE.split is None and cuda.CONV_SCHEDULE.stack_limit is None
