@@ -93,3 +93,48 @@ def test_bad_arguments(tmp_path):
         data.ImageFolder(tmp_path, resize=True)
     with pytest.raises(ValueError, match="mode"):
         data.ImageFolder(tmp_path, mode="CMYK")
+
+
+def _write_16bit_png(path, values):
+    """A 16-bit grayscale PNG of ``values`` (uint16 2-D); Pillow reads it as mode "I;16"."""
+    from PIL import Image
+
+    Image.fromarray(np.asarray(values, dtype=np.uint16)).save(path)
+
+
+def test_16bit_png_is_scaled_not_clipped(tmp_path):
+    """16-bit values 0..65535 map to 0..255 (Pillow's convert would clip them all to 255)."""
+    from PIL import Image
+
+    (tmp_path / "a").mkdir()
+    values = np.array([[0, 257, 32768, 65535], [255, 1000, 40000, 65000]], np.uint16)
+    _write_16bit_png(tmp_path / "a" / "deep.png", values)
+    assert Image.open(tmp_path / "a" / "deep.png").mode.startswith("I")  # the case in question
+    want = np.round(values / 257.0).astype(np.uint8)
+    gray = data.ImageFolder(tmp_path, mode="L")
+    np.testing.assert_array_equal(gray.images[0, 0], want)
+    assert want.tolist()[0] == [0, 1, 128, 255]
+    rgb = data.ImageFolder(tmp_path, mode="RGB", size=(1, 2), resize=True)
+    assert rgb.images.shape == (1, 3, 1, 2)
+    rgb = data.ImageFolder(tmp_path)
+    for c in range(3):
+        np.testing.assert_array_equal(rgb.images[0, c], want)
+
+
+def test_16bit_pgm_mode_i_is_scaled(tmp_path):
+    """A 16-bit PGM opens as Pillow mode "I" (32-bit ints): scaled the same way."""
+    (tmp_path / "a").mkdir()
+    values = np.array([[0, 65535, 32768]], np.uint16)
+    (tmp_path / "a" / "x.pgm").write_bytes(b"P5 3 1 65535\n" + values.astype(">u2").tobytes())
+    ds = data.ImageFolder(tmp_path, mode="L")
+    assert ds.images[0, 0].tolist() == [[0, 255, 128]]
+
+
+def test_root_is_a_file(tmp_path):
+    f = tmp_path / "photo.png"
+    f.write_bytes(fx.png_bytes(4, 4))
+    with pytest.raises(data.DatasetError) as e:
+        data.ImageFolder(f)
+    msg = str(e.value)
+    assert "is a file, not a folder" in msg and "does not exist" not in msg
+    assert "<class name>" in msg and str(f) in msg

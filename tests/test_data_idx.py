@@ -168,3 +168,19 @@ def test_other_idx_types():
     assert out.dtype.isnative
     out = idx.parse_idx(gzip.decompress(gzip.compress(raw)))
     assert out.shape == (3, 4)
+
+
+def test_dimensions_whose_product_overflows_name_the_file(tmp_path):
+    """(2**32-1)**3 overflows int64: the error must still name the file and the sizes."""
+    dims = struct.pack(">III", 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+    for gz in (False, True):
+        raw = bytes([0, 0, 8, 3]) + dims + b"\0" * 16
+        path = tmp_path / ("huge.gz" if gz else "huge")
+        path.write_bytes(gzip.compress(raw) if gz else raw)
+        with pytest.raises(data.DatasetError) as e:
+            idx.read_idx(path, idx.IMAGES_MAGIC)
+        msg = str(e.value)
+        assert str(path) in msg and "(4294967295, 4294967295, 4294967295)" in msg
+        assert str((2**32 - 1) ** 3) in msg  # the exact byte count, not a wrapped one
+    with pytest.raises(data.DatasetError, match=str((2**32 - 1) ** 3)):
+        idx.parse_idx(bytes([0, 0, 8, 3]) + dims, source="mem")

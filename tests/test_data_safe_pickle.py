@@ -95,6 +95,55 @@ def test_truncated_and_garbage(tmp_path):
 
 
 def test_allow_list_is_small():
-    modules = {m for m, _ in ALLOWED_GLOBALS}
+    modules = {m for m, _ in ALLOWED_GLOBALS if (m, _) not in {("__builtin__", "bytes"), ("builtins", "bytes")}}
     assert modules <= {"numpy", "numpy.core.multiarray", "numpy._core.multiarray",
                        "numpy.core.numeric", "numpy._core.numeric", "_codecs"}
+    assert {n for m, n in ALLOWED_GLOBALS if m in ("__builtin__", "builtins")} <= {"bytes"}
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
+def test_empty_array_loads(protocol):
+    """Protocol 2 writes b"" as ``__builtin__.bytes()``: a legitimate empty batch must load."""
+    batch = {b"data": np.zeros((0, 3072), np.uint8), b"labels": [], b"empty": b""}
+    out = safe_loads(pickle.dumps(batch, protocol=protocol), source="empty.pkl")
+    assert out[b"data"].shape == (0, 3072) and out[b"data"].dtype == np.uint8
+    assert out[b"labels"] == [] and out[b"empty"] == b""
+
+
+def test_bytes_global_only_makes_empty_bytes():
+    """``bytes(10**9)`` through the admitted name would allocate a gigabyte: refused, file named."""
+    blob = b"\x80\x02c__builtin__\nbytes\nJ\x00\xca\x9a\x3b\x85R."
+    with pytest.raises(UnsafePickleError, match=r"big\.pkl.*bytes called with arguments"):
+        safe_loads(blob, source="big.pkl")
+
+
+@pytest.mark.parametrize("payload,opcode", [({1, 2}, "EMPTY_SET"), (frozenset({1}), "FROZENSET")])
+def test_opcodes_a_dataset_never_uses_are_refused(payload, opcode):
+    with pytest.raises(UnsafePickleError, match=opcode):
+        safe_loads(pickle.dumps({"x": payload}, protocol=4), source="sets.pkl")
+
+
+def test_object_arrays_refused():
+    blob = pickle.dumps(np.array([1, "a"], dtype=object), protocol=2)
+    with pytest.raises(UnsafePickleError, match="holds Python objects"):
+        safe_loads(blob)
+
+
+def _py2_batch(pixels: bytes, labels: list[int]) -> bytes:
+    """A batch as Python 2's cPickle wrote the official files (protocol 2, ``str`` opcodes,
+    NumPy 1 names, memo indices from 1), built opcode by opcode."""
+    n = len(labels)
+    ints = b"".join(b"K" + bytes([v]) for v in labels)
+    return (b"\x80\x02}q\x01(U\x04dataq\x02cnumpy.core.multiarray\n_reconstruct\nq\x03cnumpy\nndarray\nq\x04"
+            b"K\x00\x85U\x01b\x87Rq\x05(K\x01K" + bytes([n]) + b"M\x00\x0c\x86cnumpy\ndtype\nq\x06U\x02u1K\x00K\x01"
+            b"\x87Rq\x07(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89T"
+            + len(pixels).to_bytes(4, "little") + pixels + b"tbU\x06labelsq\x08]q\t(" + ints
+            + b"eU\x0bbatch_labelq\nU\x15training batch 1 of 5u.")
+
+
+def test_python2_cpickle_batch_loads():
+    pixels = bytes(range(256)) * 24  # 2 images of 3072 bytes
+    out = safe_loads(_py2_batch(pixels, [3, 7]), source="data_batch_1")
+    assert out[b"labels"] == [3, 7] and out[b"batch_label"] == b"training batch 1 of 5"
+    assert out[b"data"].shape == (2, 3072) and out[b"data"].dtype == np.uint8
+    assert out[b"data"].tobytes() == pixels

@@ -23,6 +23,12 @@ names also carry a digest of the compile options (see ``_tag``).
 ``error_model="numpy"``: a float division by zero gives inf/nan as in NumPy
 (the reference) instead of raising, and the division needs no branch, so loops
 such as Adam's vectorise. Kernels check their integer divisors themselves.
+
+Dtypes. The kernels are compiled for float32 and float64 only (Numba has no
+float16 arithmetic on the CPU). Every wrapper asks ``compiled_for`` first and
+hands any other dtype -- float16, integers, non-native byte order -- to the
+reference function, as the CUDA wrappers do, so every backend accepts the
+same dtypes and gives the same results.
 """
 
 from __future__ import annotations
@@ -30,9 +36,19 @@ from __future__ import annotations
 import types
 import zlib
 
+import numpy as np
 from numba import njit
 
-__all__ = ["dual", "serial"]
+__all__ = ["COMPILED_DTYPES", "compiled_for", "dual", "serial"]
+
+#: The dtypes the kernels are compiled for; others go to the reference.
+COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def compiled_for(*arrays) -> bool:
+    """Whether every array's dtype is one the kernels are compiled for
+    (``COMPILED_DTYPES``); if not, the wrapper calls the reference instead."""
+    return all(np.asarray(a).dtype in COMPILED_DTYPES for a in arrays)
 
 
 def _clone(fn, suffix: str):

@@ -18,7 +18,7 @@ from numba import prange
 from numba import uint64 as _u
 
 from .. import reference as _ref
-from ._jit import dual
+from ._jit import compiled_for, dual
 
 # elements above which the parallel variant is used when parallel mode is on
 # (see __init__). Memory-bound kernels gain nothing from threads until arrays
@@ -180,11 +180,15 @@ def _mask(mask, shape):
 
 def relu_forward(x):
     """y = max(x, 0); keeps only the boolean mask for backward."""
+    if not compiled_for(x):  # float16 ...: the reference (see _jit)
+        return _ref.relu_forward(x)
     x = _asc(x)
     return (_relu_fwd_par if x.size >= CHEAP_PAR_MIN else _relu_fwd_ser)(x, _new(x), _new(x, np.bool_))
 
 
 def relu_backward(dy, mask):
+    if not compiled_for(dy):
+        return _ref.relu_backward(dy, mask)
     dy = _asc(dy)
     mask = _mask(mask, dy.shape)
     return (_relu_bwd_par if dy.size >= CHEAP_PAR_MIN else _relu_bwd_ser)(dy, mask, _new(dy))
@@ -192,12 +196,16 @@ def relu_backward(dy, mask):
 
 def leaky_relu_forward(x, slope):
     """y = x if x > 0 else slope * x; keeps the mask x > 0."""
+    if not compiled_for(x):
+        return _ref.leaky_relu_forward(x, slope)
     x = _asc(x)
     f = _leaky_fwd_par if x.size >= CHEAP_PAR_MIN else _leaky_fwd_ser
     return f(x, x.dtype.type(slope), _new(x), _new(x, np.bool_))
 
 
 def leaky_relu_backward(dy, mask, slope):
+    if not compiled_for(dy):
+        return _ref.leaky_relu_backward(dy, mask, slope)
     dy = _asc(dy)
     mask = _mask(mask, dy.shape)
     f = _leaky_bwd_par if dy.size >= CHEAP_PAR_MIN else _leaky_bwd_ser
@@ -206,6 +214,8 @@ def leaky_relu_backward(dy, mask, slope):
 
 def elu_forward(x, alpha):
     """y = x if x > 0 else alpha * (exp(x) - 1)."""
+    if not compiled_for(x):
+        return _ref.elu_forward(x, alpha)
     x = _asc(x)
     f = _elu_fwd_par if x.size >= COSTLY_PAR_MIN else _elu_fwd_ser
     return f(x, x.dtype.type(alpha), _new(x))
@@ -213,6 +223,8 @@ def elu_forward(x, alpha):
 
 def elu_backward(dy, y, alpha):
     """dy/dx = 1 for x > 0, alpha * exp(x) = y + alpha otherwise."""
+    if not compiled_for(dy, y):
+        return _ref.elu_backward(dy, y, alpha)
     dy = _asc(dy)
     y = _asc(y)
     f = _elu_bwd_par if dy.size >= CHEAP_PAR_MIN else _elu_bwd_ser
@@ -221,6 +233,8 @@ def elu_backward(dy, y, alpha):
 
 def gelu_forward(x, approximate="none"):
     """GELU: x * Phi(x) (exact, erf) or PyTorch's tanh approximation."""
+    if not compiled_for(x):
+        return _ref.gelu_forward(x, approximate)
     x = _asc(x)
     f = _gelu_fwd_par if x.size >= COSTLY_PAR_MIN else _gelu_fwd_ser
     return f(x, approximate == "tanh", _new(x))
@@ -228,6 +242,8 @@ def gelu_forward(x, approximate="none"):
 
 def gelu_backward(dy, x, approximate="none"):
     """d/dx x*Phi(x) = Phi(x) + x*phi(x); the tanh form differentiated directly."""
+    if not compiled_for(dy, x):
+        return _ref.gelu_backward(dy, x, approximate)
     dy = _asc(dy)
     x = _asc(x)
     f = _gelu_bwd_par if dy.size >= COSTLY_PAR_MIN else _gelu_bwd_ser

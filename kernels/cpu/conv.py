@@ -34,7 +34,7 @@ from numba import prange
 from numba import uint64 as _u
 
 from .. import reference as _ref
-from ._jit import dual
+from ._jit import compiled_for, dual
 
 # Work (cols elements) above which the parallel variant is used, when parallel
 # mode is on (see __init__); below it the thread launch eats the gain.
@@ -128,8 +128,11 @@ def im2col(x, kh, kw, sh, sw, ph, pw, out=None):
     """x (N, C, H, W) -> cols (N, C*kh*kw, OH*OW); row index is (c, i, j).
 
     ``out``: an optional C-contiguous (N, C*kh*kw, OH*OW) array of x's dtype
-    to write into (returned); it must not overlap x.
+    to write into (returned); it must not overlap x. Dtypes other than
+    float32/float64 (float16 ...) go to the reference.
     """
+    if not compiled_for(x):
+        return _ref.im2col(x, kh, kw, sh, sw, ph, pw, out=out)
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
     oh, ow = _ref.check_geometry("im2col", kh, kw, sh, sw, ph, pw, h, w)
@@ -142,8 +145,11 @@ def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=None):
     """Adjoint of im2col: cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W).
 
     ``out``: an optional C-contiguous (N, C, H, W) array of cols' dtype to
-    write into (returned); it must not overlap cols.
+    write into (returned); it must not overlap cols. Dtypes other than
+    float32/float64 (float16 ...) go to the reference.
     """
+    if not compiled_for(cols):
+        return _ref.col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=out)
     cols = np.ascontiguousarray(cols)
     oh, ow = _ref.check_geometry("col2im", kh, kw, sh, sw, ph, pw, h, w)
     _ref.check_cols_size(cols, n, c, kh, kw, oh, ow)

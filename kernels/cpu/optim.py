@@ -17,7 +17,7 @@ import numpy as np
 from numba import prange
 
 from .. import reference as _ref
-from ._jit import dual
+from ._jit import compiled_for, dual
 
 OPTIM_PAR_MIN = 262_144  # elements (memory-bound; used when parallel mode is on, see __init__)
 
@@ -71,8 +71,10 @@ _adam_ser, _adam_par = dual(_adam_impl)
 
 
 def _ok(*arrays):
+    """Whether the kernel can update these arrays in place: NumPy, C-contiguous,
+    of a compiled dtype (float16 ... go to the reference, see ``_jit``)."""
     for a in arrays:
-        if type(a) is not np.ndarray or not a.flags.c_contiguous:
+        if type(a) is not np.ndarray or not a.flags.c_contiguous or not compiled_for(a):
             return False
     return True
 
@@ -80,7 +82,7 @@ def _ok(*arrays):
 def sgd_update(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay, first):
     """One SGD step on one tensor, in place (PyTorch's ``_single_tensor_sgd``)."""
     use_m = bool(momentum)
-    if not (_ok(param, buf) if use_m else _ok(param)):
+    if not (_ok(param, buf) if use_m else _ok(param)) or not compiled_for(grad):
         return _ref.sgd_update(param, grad, buf, lr, momentum, dampening, nesterov,
                                weight_decay, first)
     t = param.dtype.type
@@ -91,7 +93,7 @@ def sgd_update(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay
 
 def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps, weight_decay):
     """One Adam step on one tensor, in place (PyTorch's ``_single_tensor_adam``)."""
-    if not _ok(param, exp_avg, exp_avg_sq):
+    if not _ok(param, exp_avg, exp_avg_sq) or not compiled_for(grad):
         return _ref.adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1, beta2, eps,
                                 weight_decay)
     t = param.dtype.type

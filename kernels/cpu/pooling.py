@@ -38,7 +38,7 @@ from numba import get_num_threads, prange
 from numba import uint64 as _u
 
 from .. import reference as _ref
-from ._jit import dual, serial
+from ._jit import compiled_for, dual, serial
 
 # sizes above which the parallel variant is used when parallel mode is on
 # (see __init__); below them the thread launch costs more than it saves
@@ -251,6 +251,8 @@ def _index_error(where, bad, plane):
 
 def maxpool2d_forward(x, kh, kw, sh, sw, ph, pw):
     """x (N, C, H, W) -> (out, idx), both (N, C, OH, OW); idx int64 = h*W + w."""
+    if not compiled_for(x):  # float16 ...: the reference (see _jit)
+        return _ref.maxpool2d_forward(x, kh, kw, sh, sw, ph, pw)
     x = np.ascontiguousarray(x)
     if sh <= 0 or sw <= 0:
         raise ValueError(f"maxpool2d_forward: strides must be positive, got ({sh}, {sw})")
@@ -265,6 +267,8 @@ def maxpool2d_backward(dout, idx, h, w, kh=None, kw=None, sh=None, sw=None, ph=0
 
     The optional window geometry is not needed for this per-plane scatter.
     """
+    if not compiled_for(dout):
+        return _ref.maxpool2d_backward(dout, idx, h, w, kh, kw, sh, sw, ph, pw)
     dout = np.ascontiguousarray(dout)
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     dx = np.empty(dout.shape[:2] + (h, w), dout.dtype)
@@ -279,6 +283,8 @@ def maxpool2d_backward(dout, idx, h, w, kh=None, kw=None, sh=None, sw=None, ph=0
 
 def maxunpool2d_forward(x, idx, oh, ow):
     """Place x (N, C, H, W) at idx inside zero planes -> out (N, C, OH, OW)."""
+    if not compiled_for(x):
+        return _ref.maxunpool2d_forward(x, idx, oh, ow)
     x = np.ascontiguousarray(x)
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     big = max(x.size, x.shape[0] * x.shape[1] * oh * ow)
@@ -291,6 +297,8 @@ def maxunpool2d_forward(x, idx, oh, ow):
 
 def maxunpool2d_backward(dout, idx):
     """Gather dout (N, C, OH, OW) at idx (N, C, H, W) -> dx (N, C, H, W)."""
+    if not compiled_for(dout):
+        return _ref.maxunpool2d_backward(dout, idx)
     dout = np.ascontiguousarray(dout)
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     f = _up_bwd_par if max(dout.size, idx.size) >= UNPOOL_PAR_MIN else _up_bwd_ser

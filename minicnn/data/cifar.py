@@ -51,7 +51,8 @@ def _get(d: dict, key: str, path):
     for k in (key.encode(), key):
         if k in d:
             return d[k]
-    raise DatasetError(f"{path}: not a CIFAR-10 batch: the dict has no '{key}' entry (keys: {sorted(map(repr, d))[:6]})")
+    keys = sorted(repr(k[:40]) if isinstance(k, (bytes, str)) else type(k).__name__ for k in d)[:6]
+    raise DatasetError(f"{path}: not a CIFAR-10 batch: the dict has no '{key}' entry (keys: {keys})")
 
 
 def load_meta(path: str | os.PathLike) -> list[str]:

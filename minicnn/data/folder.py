@@ -7,6 +7,10 @@ channels, ``"L"`` -> 1) and either resized to ``size`` (``resize=True``) or
 checked to have that size; with ``size=None`` all images must match the
 first one. Any unreadable image or size mismatch raises
 :class:`DatasetError` naming the file.
+
+16-bit grayscale images (PNG, TIFF, PGM; Pillow mode ``"I;16"`` or ``"I"``)
+are scaled to 8 bits (65535 -> 255) first: Pillow's own conversion clips
+every value above 255, which would turn them almost white.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from minicnn.data.errors import DatasetError, DatasetNotFoundError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff")
 _MODES = {"RGB": 3, "L": 1}
+_WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # 16-bit grayscale as Pillow opens it
 
 
 def _as_hw(size) -> tuple[int, int] | None:
@@ -51,6 +56,11 @@ class ImageFolder(ArrayDataset):
         if resize and hw is None:
             raise ValueError("ImageFolder: resize=True needs a size")
         root = Path(root).expanduser()
+        if root.exists() and not root.is_dir():
+            raise DatasetError(
+                f"{root} is a file, not a folder; expected a folder laid out as "
+                f"{root}/<class name>/<image>.png|jpg"
+            )
         if not root.is_dir():
             raise DatasetNotFoundError(
                 f"image folder {root} does not exist; expected {root}/<class name>/<image>.png|jpg"
@@ -100,6 +110,8 @@ class ImageFolder(ArrayDataset):
 
         try:
             with Image.open(path) as img:
+                if img.mode in _WIDE_MODES:
+                    img = _to_8bit(img, path)
                 img = img.convert(mode)
                 if hw is not None and (img.height, img.width) != tuple(hw):
                     if not resize:
@@ -115,3 +127,16 @@ class ImageFolder(ArrayDataset):
             # PIL.UnidentifiedImageError and "image file is truncated" are OSErrors
             raise DatasetError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from e
         return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _to_8bit(img, path: Path):
+    """A 16-bit grayscale image -> an 8-bit ``"L"`` image, 0..65535 scaled to 0..255 (rounded)."""
+    from PIL import Image
+
+    a = np.asarray(img).astype(np.int64)  # "I;16" reads as uint16, "I" as int32
+    if a.size and (a.min() < 0 or a.max() > 65535):
+        raise DatasetError(
+            f"{path}: {img.mode} image with values {a.min()}..{a.max()}; expected 8-bit or "
+            "16-bit (0..65535) pixel values"
+        )
+    return Image.fromarray(((a * 255 + 32767) // 65535).astype(np.uint8))
