@@ -44,13 +44,14 @@ from minicnn.backend import (  # noqa: E402
     to_numpy,
 )
 from minicnn.random import default_generator, manual_seed  # noqa: E402
-from minicnn.serialization import load, save  # noqa: E402
+from minicnn.serialization import CheckpointError, load, save  # noqa: E402
 from minicnn import data, models, nn, optim  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendError",
+    "CheckpointError",
     "data",
     "models",
     "asarray",
