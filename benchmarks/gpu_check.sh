@@ -12,8 +12,13 @@
 #     bash benchmarks/gpu_check.sh [DATA_DIR]       # default DATA_DIR: .gpu-data
 # Results go to $OUT when set, else benchmarks/results/gpu_check/ (8 files: env.txt, gpu_tests.log,
 # task2.log, task2_results.json, task2_reconstructions.png, throughput.log, throughput.json, profile.log).
+# Without a GPU usable from Python (no CuPy, no driver, no device) it stops at once with one line, exit 1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+if ! why=$(python -c "import cupy; assert cupy.cuda.runtime.getDeviceCount() > 0, 'no CUDA device'" 2>&1); then
+  echo "gpu_check: no usable CUDA GPU here ($(printf '%s\n' "$why" | tail -n 1)); run it on a machine with an NVIDIA GPU and CuPy" >&2
+  exit 1
+fi
 DATA=${1:-.gpu-data}
 RES=${OUT:-benchmarks/results/gpu_check}
 mkdir -p "$RES"

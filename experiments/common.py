@@ -1,15 +1,18 @@
-"""What the three tasks share: the command line, the data, training and the result files.
+"""What the three tasks share: the run folder, the data, training and the result files.
 
 Every task takes the same core flags (``--backend``, ``--data-dir``,
 ``--epochs``, ``--batch-size``, ``--lr``, ``--seed``, ``--subset``, ``--out`` ...)
-from :func:`base_parser`, writes into ``OUT/<task>/`` and ends with a
-``results.json`` holding every number it printed.
+from :func:`base_parser` (``cli.py``), writes into ``OUT/<task>/`` while it
+holds that folder's lock (:func:`run_folder`) and ends with a
+``results.json`` holding every number it printed. Problems a user can meet
+end the command with ``error: ...`` and what to do, never a traceback.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
+import contextlib
+import json
+import math
 import platform
 import sys
 import time
@@ -19,89 +22,52 @@ import numpy as np
 
 import minicnn as mc
 from minicnn import data
-from minicnn.backend import AVAILABLE, BackendError
+from minicnn.backend import BackendError
 from minicnn.atomic import write_text_atomic
-from minicnn.train import NonFiniteLossError, TrainConfig, Trainer, evaluate, write_json
+from minicnn.train import (NonFiniteLossError, ResumeError, RunLock, RunLockedError, TrainConfig, Trainer,
+                           evaluate, write_json)
+
+from .cli import base_parser, fraction, nonneg_float, nonneg_int, positive_int, resume_settings, settings
+
+__all__ = ["NORM_MEAN", "NORM_STD", "base_parser", "fraction", "nonneg_float", "nonneg_int", "positive_int",
+           "settings", "run_folder", "transform", "load_cifar", "normalized", "train", "results_if_complete",
+           "test_evaluation", "report_cuda_graph", "epoch_summary", "per_class_report", "base_results"]
 
 #: The tutorial's ``transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))``.
 NORM_MEAN = (0.5, 0.5, 0.5)
 NORM_STD = (0.5, 0.5, 0.5)
 
 
-def fraction(text: str) -> float:
-    """argparse type for ``--subset``: a fraction in (0, 1]."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.1, got {text!r}") from None
-    if not 0.0 < v <= 1.0:
-        raise argparse.ArgumentTypeError(f"a fraction in (0, 1] is expected, got {v}")
-    return v
+def fail(message: str):
+    """End the command: ``error: message`` on stderr, exit status 1 (``SystemExit``)."""
+    raise SystemExit(f"error: {message}")
 
 
-def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+@contextlib.contextmanager
+def run_folder(args, task: str):
+    """Select the backend, seed the generator, make ``OUT/task`` and hold its lock; yields that folder.
 
-
-def nonneg_int(text: str) -> int:
-    v = int(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
-
-
-def base_parser(task: str, description: str) -> argparse.ArgumentParser:
-    """The flags every task has (defaults: the PyTorch tutorial's settings)."""
-    p = argparse.ArgumentParser(prog=f"python -m experiments.{task}", description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    g = p.add_argument_group("run")
-    g.add_argument("--backend", choices=AVAILABLE, default=os.environ.get("MINICNN_BACKEND") or "numpy",
-                   help="array backend (default: $MINICNN_BACKEND or numpy)")
-    data.add_data_dir_argument(g)
-    g.add_argument("--out", type=Path, default=Path("runs"), metavar="DIR",
-                   help=f"output root; this task writes to DIR/{task}/")
-    g.add_argument("--seed", type=nonneg_int, default=0, help="seed for weights, shuffling and --subset")
-    g.add_argument("--subset", type=fraction, default=None, metavar="FRACTION",
-                   help="use this stratified fraction of the training and test sets (e.g. 0.1); default all")
-    g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=nonneg_int, default=2)
-    g.add_argument("--batch-size", type=positive_int, default=4)
-    g.add_argument("--lr", type=float, default=0.001, help="SGD learning rate")
-    g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    g.add_argument("--val-size", type=nonneg_int, default=0, metavar="N",
-                   help="hold out N training images for the per-epoch evaluation and best.npz; "
-                        "0 evaluates on the test set each epoch (the reported numbers are always "
-                        "the final model's on the test set)")
-    g.add_argument("--eval-batch-size", type=positive_int, default=500)
-    g.add_argument("--log-every", type=positive_int, default=2000, metavar="N",
-                   help="print the tutorial's '[epoch, batch] loss' line every N mini-batches")
-    g.add_argument("--checkpoint-every", type=nonneg_int, default=2000, metavar="N",
-                   help="also save OUT/<task>/last.npz every N steps (0: at epoch ends only)")
-    g.add_argument("--resume", action="store_true", help="continue from OUT/<task>/last.npz")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True,
-                   help="on a GPU backend, replay each training step from a CUDA graph (same results, "
-                        "fewer launches; models with Dropout/BatchNorm run eagerly)")
-    return p
-
-
-def setup(args, task: str) -> Path:
-    """Select the backend, seed the generator, make ``OUT/task``; returns that folder."""
+    A second run into the same folder is refused (the lock is released when the
+    block ends, by an error or Ctrl-C too).
+    """
     try:
         mc.set_backend(args.backend)
     except BackendError as e:
-        raise SystemExit(f"error: {e}") from None
+        fail(str(e))
     mc.manual_seed(args.seed)
     out = Path(args.out) / task
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"[{task}] backend {args.backend}, seed {args.seed}, writing to {out}")
-    return out
+    for folder in (Path(args.out), out):
+        if folder.exists() and not folder.is_dir():
+            fail(f"--out {args.out}: {folder} is a file, not a folder; pass a folder (it is created if missing)")
+    try:
+        lock = RunLock(out, log=print).acquire()
+    except RunLockedError as e:
+        fail(str(e))
+    try:
+        print(f"[{task}] backend {args.backend}, seed {args.seed}, writing to {out}")
+        yield out
+    finally:
+        lock.release()
 
 
 def transform():
@@ -109,17 +75,41 @@ def transform():
     return data.Compose([data.ToFloat(), data.Normalize(NORM_MEAN, NORM_STD)])
 
 
-def load_cifar(data_dir=None, subset: float | None = None, seed: int = 0):
-    """``(train, test)`` CIFAR-10 datasets, reduced to the fraction ``subset`` (stratified, seeded) when given."""
+def _missing_data_message(e: data.DatasetNotFoundError, data_dir) -> str:
+    """The library's message with its advice (written for ``CIFAR10(download=...)``) in command-line terms."""
+    looked, _, _ = str(e).partition("\nTo get it:")
+    root = data.resolve_data_dir(data_dir)
+    return (f"{looked}\nTo get it: run the command again with network access (it downloads {data.CIFAR10_URL} "
+            f"into {root} and checks its MD5), or put the official cifar-10-python.tar.gz (or its extracted "
+            f"cifar-10-batches-py/ folder) into a folder and pass --data-dir DIR (or set $MINICNN_DATA). "
+            f"Offline, on these machines: python ../shared/data/prepare_cifar10.py {root}")
+
+
+def load_cifar(data_dir=None, subset: float | None = None, seed: int = 0, val_size: int = 0):
+    """``(train, test)`` CIFAR-10 datasets, reduced to the fraction ``subset`` (stratified, seeded) when given.
+
+    Ends the command with a clear error when the data is missing or damaged, when
+    ``subset`` leaves a set empty, or when ``val_size`` would hold out every training image.
+    """
     try:
         # Downloads the official archive (MD5-checked) when it is missing and a network exists.
         train = data.CIFAR10(data_dir, train=True, download=True)
         test = data.CIFAR10(data_dir, train=False, download=True)
     except data.DatasetNotFoundError as e:
-        raise SystemExit(f"error: {e}") from None
+        fail(_missing_data_message(e, data_dir))
+    except data.DatasetError as e:
+        fail(f"{e}\nThe CIFAR-10 files could not be used. Replace them (delete the file named above and run "
+             f"again with network access, or prepare them afresh), or pass --data-dir for another copy.")
+    n_train, n_test = len(train), len(test)
     if subset is not None and subset < 1.0:
         train = data.subset(train, subset, seed=seed)
         test = data.subset(test, subset, seed=seed)
+        if len(train) == 0 or len(test) == 0:
+            fail(f"--subset {subset:g} leaves {len(train)} of {n_train} training and {len(test)} of {n_test} "
+                 f"test images; both sets need at least one (--subset {1 / min(n_train, n_test):.2g} or more)")
+    if val_size >= len(train):
+        fail(f"--val-size {val_size} holds out every one of the {len(train)} training images, leaving none to "
+             f"train on; pass a --val-size below {len(train)} (0: evaluate on the test set)")
     print(f"CIFAR-10: {len(train)} training and {len(test)} test images from {train.source}")
     return train, test
 
@@ -129,15 +119,13 @@ def normalized(images: np.ndarray):
     return mc.asarray(transform()(np.asarray(images)))
 
 
-def settings(args) -> dict:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+def train(args, model, objective, train_ds, test_ds, out: Path, run_info: dict, resume_flags=()) -> Trainer:
+    """SGD(lr, momentum) + the shared :class:`~minicnn.train.Trainer`; returns the trainer after ``fit``.
 
-
-def run_training(args, model, objective, train_ds, test_ds, out: Path, run_info: dict):
-    """SGD(lr, momentum) + the shared :class:`~minicnn.train.Trainer`; returns ``(trainer, test_eval)``.
-
-    ``run_info`` (task, model, ...) goes into the checkpoints with the command-line settings.
-    Exits with status 130 after Ctrl-C (checkpoint saved) and 1 after a non-finite loss.
+    ``run_info`` (task, model, ...) goes into the checkpoints with the command-line
+    settings; ``resume_flags`` names the task's own flags a resume must keep (e.g. ``("lam",)``).
+    Exits with status 130 after Ctrl-C (checkpoint saved), 1 after a non-finite
+    loss or an unreadable checkpoint, and 2 when ``--resume`` is refused.
     """
     tf = transform()
     opt = mc.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
@@ -148,11 +136,11 @@ def run_training(args, model, objective, train_ds, test_ds, out: Path, run_info:
         print(f"holding out {len(eval_ds)} training images for validation; training on {len(train_ds)}")
     train_loader = data.DataLoader(train_ds, args.batch_size, shuffle=True, seed=args.seed, transform=tf)
     eval_loader = data.DataLoader(eval_ds, args.eval_batch_size, shuffle=False, transform=tf)
-    test_loader = data.DataLoader(test_ds, args.eval_batch_size, shuffle=False, transform=tf)
     config = TrainConfig(epochs=args.epochs, log_every=args.log_every, checkpoint_every=args.checkpoint_every,
                          progress=not args.no_progress, eval_name=eval_name, cuda_graph=args.cuda_graph)
     trainer = Trainer(model, opt, objective, train_loader, eval_loader, num_classes=len(train_ds.classes),
-                      out_dir=out, config=config, run_info={**run_info, "settings": settings(args)})
+                      out_dir=out, config=config, run_info={**run_info, "settings": settings(args)},
+                      resume_settings=resume_settings(args, resume_flags))
     try:
         trainer.fit(resume=args.resume)
         report_cuda_graph(trainer)
@@ -161,12 +149,46 @@ def run_training(args, model, objective, train_ds, test_ds, out: Path, run_info:
     except NonFiniteLossError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
+    except ResumeError as e:
+        print(f"error: --resume refused: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except mc.CheckpointError as e:  # a damaged last.npz met by --resume
+        fail(f"--resume: {e}. Start afresh without --resume, or into another --out.")
+    return trainer
+
+
+def results_if_complete(out: Path, trainer: Trainer) -> dict | None:
+    """After a ``--resume`` of a run that had all its epochs already: its ``results.json``, when
+    that file describes this very training (then nothing is done again); else None."""
+    if not trainer.was_complete:
+        return None
+    path = out / "results.json"
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        saved = None
+    if isinstance(saved, dict) and saved.get("loss_log") == trainer.history["log"] \
+            and len(saved.get("epochs", ())) == len(trainer.history["epochs"]):
+        print(f"nothing to do: {path} holds this run's results (test accuracy "
+              f"{100 * saved.get('test_accuracy', float('nan')):.2f} %)")
+        return saved
+    print("training is complete; writing its results")
+    return None
+
+
+def test_evaluation(args, trainer: Trainer, test_ds) -> dict:
+    """The final model on the test set (the last epoch's evaluation when that was the test set)."""
     last = trainer.history["epochs"][-1] if trainer.history["epochs"] else None
-    if last is not None and eval_name == "test" and last.get("eval"):
+    if last is not None and trainer.config.eval_name == "test" and last.get("eval"):
         test_eval = last["eval"]  # already the final model on the test set
     else:
-        test_eval = evaluate(model, objective, test_loader, len(train_ds.classes))
-    return trainer, test_eval
+        loader = data.DataLoader(test_ds, args.eval_batch_size, shuffle=False, transform=transform())
+        test_eval = evaluate(trainer.model, trainer.objective, loader, trainer.num_classes)
+    if not math.isfinite(test_eval["loss"]):
+        print(f"error: the test loss is {test_eval['loss']}: the weights have diverged; "
+              f"try a smaller --lr", file=sys.stderr)
+        raise SystemExit(1)
+    return test_eval
 
 
 def report_cuda_graph(trainer) -> None:

@@ -6,7 +6,8 @@ train_log.txt (the '[epoch, batch] loss' lines), loss_curve.png,
 test_predictions.png (4 test images, true and predicted), per-class accuracy
 (.csv/.json/.md/.png), confusion_matrix.png, model.npz and results.json.
 
-    python -m experiments.task1 --backend numba
+    python -m experiments.task1 --backend numba     # from the repository root
+    python -m minicnn.experiments.task1 --backend numba    # anywhere, once minicnn is installed
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import minicnn as mc
 from minicnn import viz
 from minicnn.train import Classification, save_model, write_json
 
-from experiments import common
+from . import common
 
 N_GRID = 16
 N_SHOW = 4
@@ -37,9 +38,13 @@ def predict(model, images_uint8):
 
 def main(argv=None) -> dict:
     args = build_parser().parse_args(argv)
+    with common.run_folder(args, "task1") as out:
+        return run(args, out)
+
+
+def run(args, out) -> dict:
     started = time.perf_counter()
-    out = common.setup(args, "task1")
-    train_ds, test_ds = common.load_cifar(args.data_dir, args.subset, args.seed)
+    train_ds, test_ds = common.load_cifar(args.data_dir, args.subset, args.seed, args.val_size)
     classes = train_ds.classes
 
     # What the network sees first: the start of epoch 1's shuffled order.
@@ -48,9 +53,14 @@ def main(argv=None) -> dict:
                    f"CIFAR-10 training images (the first {len(first)} of epoch 1, with their labels)")
 
     model = mc.models.TutorialNet(num_classes=len(classes))
-    trainer, test_eval = common.run_training(args, model, Classification(), train_ds, test_ds, out,
-                                             {"task": "task1", "model": "TutorialNet"})
-    print("Finished Training")
+    trainer = common.train(args, model, Classification(), train_ds, test_ds, out,
+                           {"task": "task1", "model": "TutorialNet"})
+    done = common.results_if_complete(out, trainer)
+    if done is not None:
+        return done
+    if not trainer.was_complete:
+        print("Finished Training")
+    test_eval = common.test_evaluation(args, trainer, test_ds)
 
     imgs, labels = test_ds.images[:N_SHOW], test_ds.labels[:N_SHOW]
     pred = predict(model, imgs)

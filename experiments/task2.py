@@ -7,13 +7,15 @@ reconstructions, de-normalised and clipped to [0, 1]), the loss log and
 curves, per-class accuracy, confusion matrix and results.json (test accuracy,
 test reconstruction MSE ...).
 
-    python -m experiments.task2 --backend numba --lam 1
+    python -m experiments.task2 --backend numba --lam 1    # from the repository root
+    python -m minicnn.experiments.task2 --backend numba   # anywhere, once minicnn is installed
+
+The console's '[epoch, batch] loss' lines are this objective, CE + lam * MSE
+(they say so); train_log.txt keeps the tutorial's exact line format.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
 import time
 from pathlib import Path
 
@@ -23,21 +25,15 @@ import minicnn as mc
 from minicnn import viz
 from minicnn.train import ClassificationReconstruction, save_model, write_json
 
-from experiments import common
+from . import common
 
 N_SHOW = 3
 
 
-def nonneg_float(text: str) -> float:
-    v = float(text)
-    if not math.isfinite(v) or v < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return v
-
-
 def add_task2_arguments(p):
     g = p.add_argument_group("task2")
-    g.add_argument("--lam", type=nonneg_float, default=1.0, help="weight of the reconstruction MSE in the loss")
+    g.add_argument("--lam", type=common.nonneg_float, default=1.0,
+                   help="weight of the reconstruction MSE in the loss CE + lam * MSE")
     g.add_argument("--show", type=int, nargs="+", default=list(range(N_SHOW)), metavar="I",
                    help="test-set indices of the images shown beside their reconstructions")
     return p
@@ -55,9 +51,13 @@ def model_path(out_root) -> Path:
 
 def main(argv=None) -> dict:
     args = build_parser().parse_args(argv)
+    with common.run_folder(args, "task2") as out:
+        return run(args, out)
+
+
+def run(args, out) -> dict:
     started = time.perf_counter()
-    out = common.setup(args, "task2")
-    train_ds, test_ds = common.load_cifar(args.data_dir, args.subset, args.seed)
+    train_ds, test_ds = common.load_cifar(args.data_dir, args.subset, args.seed, args.val_size)
     classes = train_ds.classes
     bad = [i for i in args.show if not 0 <= i < len(test_ds)]
     if bad:
@@ -65,9 +65,14 @@ def main(argv=None) -> dict:
 
     model = mc.models.DeconvNet(num_classes=len(classes))
     objective = ClassificationReconstruction(args.lam)
-    trainer, test_eval = common.run_training(args, model, objective, train_ds, test_ds, out,
-                                             {"task": "task2", "model": "DeconvNet", "lam": args.lam})
-    print("Finished Training")
+    trainer = common.train(args, model, objective, train_ds, test_ds, out,
+                           {"task": "task2", "model": "DeconvNet", "lam": args.lam}, resume_flags=("lam",))
+    done = common.results_if_complete(out, trainer)
+    if done is not None:
+        return done
+    if not trainer.was_complete:
+        print("Finished Training")
+    test_eval = common.test_evaluation(args, trainer, test_ds)
     acc, mse = test_eval["accuracy"], test_eval["mse"]
     # Normalize(0.5, 0.5) maps [0, 1] to [-1, 1]: the same error on the [0, 1] pixel scale is mse * std**2.
     mse01 = mse * float(np.mean(np.square(common.NORM_STD)))
@@ -87,8 +92,9 @@ def main(argv=None) -> dict:
     viz.reconstructions(viz.to_display(x, common.NORM_MEAN, common.NORM_STD),
                         viz.to_display(x_hat, common.NORM_MEAN, common.NORM_STD),
                         [f"#{i} {classes[test_ds.labels[i]]}" for i in idx], out / "reconstructions.png",
-                        f"DeconvNet reconstructions (test set, lambda={args.lam:g})",
-                        [f"predicted {classes[p]}\nMSE {m:.4f}" for p, m in zip(pred, per_image)])
+                        f"DeconvNet reconstructions (test set, lambda={args.lam:g});\n"
+                        f"MSE on the normalised scale, pixels in [-1, 1]",
+                        [f"predicted {classes[p]}\nMSE {m:.4f} (normalised)" for p, m in zip(pred, per_image)])
     viz.per_class_bars(test_eval["per_class_accuracy"], classes, out / "per_class_accuracy.png",
                        f"DeconvNet per-class test accuracy (overall {100 * acc:.1f} %)")
     viz.confusion_matrix(test_eval["confusion_matrix"], classes, out / "confusion_matrix.png",
@@ -104,6 +110,7 @@ def main(argv=None) -> dict:
     results.update({"lam": args.lam, "test_mse": mse, "test_mse_pixels01": mse01, "test_ce": test_eval["ce"],
                     "checkpoint": str(model_path(args.out)),
                     "shown": {"indices": idx.tolist(), "mse": per_image.tolist(),
+                              "mse_scale": "normalised inputs, pixels in [-1, 1]",
                               "true": [classes[test_ds.labels[i]] for i in idx],
                               "predicted": [classes[p] for p in pred]}})
     write_json(out / "results.json", results)

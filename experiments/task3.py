@@ -16,6 +16,7 @@ channel's activation map), activation_stats.json (mean, std, max and
 fraction non-zero per channel) and results.json.
 
     python -m experiments.task3 --checkpoint runs/task2/model.npz --z2-channels 0 5 9
+    python -m minicnn.experiments.task3 ...     # anywhere, once minicnn is installed
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from minicnn import viz
 from minicnn.backend import array_module
 from minicnn.train import load_model, write_json
 
-from experiments import common, task2
+from . import common, task2
 
 Z2_DEFAULT = (0, 5, 9)
 
@@ -123,10 +124,10 @@ def ensure_checkpoint(args) -> Path:
                          f"omit --checkpoint to train one there)")
     if args.no_train:
         raise SystemExit(f"error: no checkpoint at {ckpt} and --no-train was given; run "
-                         f"`python -m experiments.task2 --out {args.out}` first")
+                         f"`python -m {__package__}.task2 --out {args.out}` first")
     argv = task2_argv(args)
     print(f"[task3] No task2 checkpoint at {ckpt}: training task2 first with\n"
-          f"    python -m experiments.task2 {' '.join(argv)}\n"
+          f"    python -m {__package__}.task2 {' '.join(argv)}\n"
           f"  ({args.epochs} epoch(s) on {'all' if args.subset is None else f'{args.subset:g} of the'} data; "
           f"pass e.g. --epochs 1 --subset 0.1 for a quick model)")
     task2.main(argv)
@@ -157,9 +158,16 @@ def main(argv=None) -> dict:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
     ckpt = ensure_checkpoint(args)
-    out = common.setup(args, "task3")
+    with common.run_folder(args, "task3") as out:
+        return run(args, out, ckpt, started)
+
+
+def run(args, out, ckpt: Path, started: float) -> dict:
     model = mc.models.DeconvNet()
-    meta = load_model(ckpt, model)
+    try:
+        meta = load_model(ckpt, model)
+    except (ValueError, KeyError) as e:  # minicnn.CheckpointError, or weights of another model
+        raise SystemExit(f"error: cannot use {ckpt} as task2's DeconvNet weights: {e}") from None
     model.eval()
     mean = tuple(meta.get("normalize_mean", common.NORM_MEAN))
     std = tuple(meta.get("normalize_std", common.NORM_STD))
@@ -193,7 +201,8 @@ def main(argv=None) -> dict:
         f2 = viz.channel_reconstructions(
             d["original"], d["full_z2"], d["z2_recons"], d["z2_maps"],
             [f"z2 channel {c}" for c in z2_channels], out / f"{split}_z2_channels.png",
-            f"{split} image #{i} ({name}): decode_z2 + decode_z1 of z2 with one channel kept{shown}")
+            f"{split} image #{i} ({name}, predicted {pred}): decode_z2 + decode_z1 of z2 with one channel "
+            f"kept{shown}")
         stats[split] = {"index": i, "class": name, "z1": channel_stats(d["z1"]), "z2": channel_stats(d["z2"])}
         results["images"][split] = {"index": i, "class": name, "predicted": pred}
         results["figures"][split] = {"z1": str(f1), "z2": str(f2)}

@@ -1,4 +1,9 @@
-"""The shared training loop: history, checkpoints, bitwise-identical resume, NaN stop, objectives."""
+"""The shared training loop: history, checkpoints, bitwise-identical resume, NaN stop, objectives.
+
+Also what a resume refuses (other settings) and skips (a complete run), a
+divergence first seen in evaluation, the numba compile notice and the
+objective's label on the console lines.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,6 +24,7 @@ from minicnn.train import (
     Classification,
     ClassificationReconstruction,
     NonFiniteLossError,
+    ResumeError,
     TrainConfig,
     Trainer,
     evaluate,
@@ -64,7 +72,7 @@ MODELS = {
 
 
 def make_trainer(out_dir, kind="tutorial", *, seed=0, epochs=2, callbacks=(), checkpoint_every=0,
-                 batch_size=BATCH, lr=0.01, log_every=2):
+                 batch_size=BATCH, lr=0.01, log_every=2, resume_settings=None, log=None):
     mc.manual_seed(seed)
     build, objective = MODELS[kind]
     model = build()
@@ -74,7 +82,8 @@ def make_trainer(out_dir, kind="tutorial", *, seed=0, epochs=2, callbacks=(), ch
     opt = mc.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     config = TrainConfig(epochs=epochs, log_every=log_every, progress=False, checkpoint_every=checkpoint_every)
     return Trainer(model, opt, objective(), train, ev, num_classes=10, out_dir=out_dir, config=config,
-                   callbacks=callbacks, run_info={"test": True}, log=lambda s: None)
+                   callbacks=callbacks, run_info={"test": True}, resume_settings=resume_settings,
+                   log=log or (lambda s: None))
 
 
 def stop_at(step, exc=KeyboardInterrupt):
@@ -318,3 +327,115 @@ def test_reconstruction_objective_weights_the_decoder_gradient():
     np.testing.assert_allclose(grads[2.5]["fc3.weight"], grads[0.0]["fc3.weight"], rtol=1e-6)
     with pytest.raises(ValueError):
         ClassificationReconstruction(float("nan"))
+
+
+def file_states(folder) -> dict:
+    """Every file's bytes and mtime: what "nothing was written" compares."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_resume_refuses_other_settings_and_names_each(tmp_path):
+    make_trainer(tmp_path, epochs=1, resume_settings={"--lr": 0.01, "--momentum": 0.9, "--lam": 1.0}).fit()
+    before = file_states(tmp_path)
+    other = make_trainer(tmp_path, epochs=2, resume_settings={"--lr": 0.1, "--momentum": 0.0, "--lam": 1.0})
+    with pytest.raises(ResumeError) as ei:
+        other.fit(resume=True)
+    msg = str(ei.value)
+    assert "--lr: the run has 0.01, this one 0.1" in msg and "--momentum: the run has 0.9, this one 0.0" in msg
+    assert "--lam" not in msg and "without --resume" in msg
+    assert file_states(tmp_path) == before  # refused before anything was touched
+    # the same settings (and more epochs) resume; a setting the checkpoint never recorded does not
+    make_trainer(tmp_path, epochs=2, resume_settings={"--lr": 0.01, "--momentum": 0.9, "--lam": 1.0}).fit(resume=True)
+    with pytest.raises(ResumeError, match="--new: not recorded in the checkpoint"):
+        make_trainer(tmp_path, epochs=3, resume_settings={"--lr": 0.01, "--momentum": 0.9, "--lam": 1.0,
+                                                          "--new": 1}).fit(resume=True)
+
+
+def test_resume_of_a_complete_run_trains_and_writes_nothing(tmp_path):
+    first = make_trainer(tmp_path, epochs=2)
+    first.fit()
+    before = file_states(tmp_path)
+    lines = []
+    again = make_trainer(tmp_path, epochs=2, seed=3, log=lines.append)
+    hist = again.fit(resume=True)
+    assert again.was_complete and again.status == "finished" and again.step == first.step
+    assert strip_timing(hist) == strip_timing(first.history)
+    assert any("already complete: 2 epoch(s) trained (2 asked for)" in ln for ln in lines)
+    assert not any(ln.startswith("resuming from") or ln.startswith("[") for ln in lines)
+    assert file_states(tmp_path) == before
+    # fewer epochs than trained: complete as well
+    assert make_trainer(tmp_path, epochs=1).fit(resume=True) is not None
+    assert file_states(tmp_path) == before
+
+
+def test_resume_inside_an_epoch_beyond_the_asked_epochs_is_refused(tmp_path):
+    run = make_trainer(tmp_path, epochs=3, callbacks=[stop_at(9)])  # epoch 2, batch 3
+    with pytest.raises(KeyboardInterrupt):
+        run.fit()
+    with pytest.raises(ResumeError, match=r"stopped in epoch 2 \(batch 3\).*--epochs 2"):
+        make_trainer(tmp_path, epochs=1).fit(resume=True)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
+def test_non_finite_evaluation_stops_the_run_cleanly(tmp_path):
+    """Training loss finite, evaluation NaN (divergence first seen in evaluation): the usual clean stop."""
+    def poison_after_last_step(trainer):
+        if trainer.step == 6:  # after epoch 1's last step (its checkpoint is written), before its evaluation
+            trainer.model.fc3.bias.data[...] = np.inf
+
+    tr = make_trainer(tmp_path, checkpoint_every=3, callbacks=[poison_after_last_step])
+    with pytest.raises(NonFiniteLossError, match=r"test loss nan after epoch 1 \(step 6; train loss") as ei:
+        tr.fit()
+    assert str(tmp_path / "last.npz") in str(ei.value) and "smaller --lr" in str(ei.value)
+    hist = json.loads((tmp_path / "history.json").read_text())  # strict JSON: written, no NaN in it
+    assert hist["status"] == "diverged" and hist["epochs"] == [] and len(hist["log"]) == 3
+    ck = mc.load(tmp_path / "last.npz")
+    assert ck["position"]["step"] == 6 and all(np.isfinite(v).all() for v in ck["model"].values())
+    assert not (tmp_path / "best.npz").exists()
+
+
+def test_compile_notice_before_the_first_numba_step(tmp_path, monkeypatch):
+    from minicnn.train import trainer as trainer_module
+    from minicnn.train.progress import COMPILE_NOTICE
+
+    for need, expected in ((True, 1), (False, 0)):
+        monkeypatch.setattr(trainer_module, "kernels_need_compiling", lambda: need)
+        lines = []
+        make_trainer(tmp_path / str(need), epochs=1, log=lines.append).fit()
+        assert lines.count(COMPILE_NOTICE) == expected
+        if expected:
+            assert lines.index(COMPILE_NOTICE) < min(i for i, ln in enumerate(lines) if ln.startswith("[1,"))
+    assert "compiling kernels (first run only" in COMPILE_NOTICE
+
+
+def test_kernels_need_compiling_reads_numbas_cache(tmp_path):
+    """True with an empty numba cache (checked in a fresh process, nothing compiled), False on numpy
+    and once the kernels ran in this process."""
+    from minicnn.train.progress import kernels_need_compiling
+
+    if "numba" not in mc.available_backends():
+        pytest.skip("numba backend not available")
+    code = ("import minicnn as mc; from minicnn.train.progress import kernels_need_compiling;"
+            "mc.set_backend('numba'); print(kernels_need_compiling())")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True"
+    assert kernels_need_compiling() is False  # numpy backend
+    mc.set_backend("numba")  # (the autouse fixture restores numpy)
+    make_trainer(tmp_path / "run", epochs=1).fit()
+    assert kernels_need_compiling() is False
+
+
+def test_console_lines_name_a_combined_loss(tmp_path):
+    lines = []
+    make_trainer(tmp_path / "d", "deconv", epochs=1, log=lines.append).fit()
+    windows = [ln for ln in lines if ln.startswith("[1,")]
+    assert windows and all(ln.endswith("  (CE + 0.5 * MSE)") for ln in windows)
+    assert any(ln.startswith("epoch 1: train loss (CE + 0.5 * MSE) ") for ln in lines)
+    # train_log.txt keeps the tutorial's format; the plain classifier's console lines are the tutorial's
+    assert all(re.fullmatch(r"\[1, +\d+\] loss: \d+\.\d{3}", ln)
+               for ln in (tmp_path / "d" / "train_log.txt").read_text().splitlines())
+    lines.clear()
+    make_trainer(tmp_path / "t", epochs=1, log=lines.append).fit()
+    assert all(re.fullmatch(r"\[1, +\d+\] loss: \d+\.\d{3}", ln) for ln in lines if ln.startswith("[1,"))

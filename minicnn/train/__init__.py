@@ -4,8 +4,11 @@ One idea per module:
 
 * ``objectives`` -- :class:`Objective` (a batch -> loss, and its backward),
   :class:`Classification`, :class:`ClassificationReconstruction`;
-* ``trainer``    -- :class:`Trainer` and its :class:`TrainConfig`: the loop,
-  checkpoints, resume, Ctrl-C (its docstring lists what a run writes);
+* ``trainer``    -- :class:`Trainer`: the loop, checkpoints, resume, Ctrl-C
+  (its docstring lists what a run writes); ``config`` -- its :class:`TrainConfig`;
+* ``resume``     -- what a resume must share with its checkpoint (:class:`ResumeError`);
+* ``lock``       -- :class:`RunLock`, one writer per run folder (:class:`RunLockedError`);
+* ``progress``   -- the epoch's progress bar and the numba compile notice;
 * ``meters``     -- :class:`EpochMeters`, the running sums of the unfinished epoch;
 * ``evaluation`` -- :func:`evaluate`: loss, accuracy, per-class accuracy, confusion matrix;
 * ``files``      -- strict JSON, CSV text, model files, the tutorial's log line.
@@ -17,11 +20,14 @@ A run::
     history = trainer.fit()          # fit(resume=True) continues from runs/x/last.npz
 """
 
+from .config import TrainConfig
 from .evaluation import evaluate
 from .files import csv_text, load_model, save_model, strip_timing, tutorial_line, write_json
+from .lock import RunLock, RunLockedError
 from .meters import EpochMeters
 from .objectives import Classification, ClassificationReconstruction, Objective
-from .trainer import CHECKPOINT_FORMAT, NonFiniteLossError, TrainConfig, Trainer
+from .resume import ResumeError
+from .trainer import CHECKPOINT_FORMAT, NonFiniteLossError, Trainer
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -30,6 +36,9 @@ __all__ = [
     "EpochMeters",
     "NonFiniteLossError",
     "Objective",
+    "ResumeError",
+    "RunLock",
+    "RunLockedError",
     "TrainConfig",
     "Trainer",
     "csv_text",

@@ -49,6 +49,27 @@ def load_model(path, model):
     return json.loads(meta) if isinstance(meta, str) else {}
 
 
+def history_files(history: dict, status: str, best, eval_name: str) -> dict[str, str]:
+    """The texts of ``history.json``, ``log.csv``, ``epochs.csv`` and ``train_log.txt`` (name -> text).
+
+    ``history``: the Trainer's ``{"log": [...], "epochs": [...]}``; ``epochs.csv``
+    has one flat row per epoch (evaluation numbers prefixed ``<eval_name>_``, no lists).
+    """
+    log = history["log"]
+    rows = []
+    for e in history["epochs"]:
+        row = {k: v for k, v in e.items() if k not in ("eval", "timing")}
+        for k, v in (e.get("eval") or {}).items():
+            if not isinstance(v, list):
+                row[f"{eval_name}_{k}"] = v
+        row.update(e.get("timing", {}))
+        rows.append(row)
+    return {"history.json": json.dumps({**history, "status": status, "best": best}, indent=2, allow_nan=False) + "\n",
+            "log.csv": csv_text(log) if log else "epoch,batch,step,loss\n",
+            "epochs.csv": csv_text(rows) if rows else "epoch\n",
+            "train_log.txt": "".join(tutorial_line(r["epoch"], r["batch"], r["loss"]) + "\n" for r in log)}
+
+
 def tutorial_line(epoch: int, batch: int, loss: float) -> str:
     """The PyTorch tutorial's log line: ``[%d, %5d] loss: %.3f``."""
     return "[%d, %5d] loss: %.3f" % (epoch, batch, loss)

@@ -25,9 +25,13 @@ class Objective:
     their backward needs, so ``backward(model)`` takes no batch: it adds the
     last forward's gradients to each parameter's ``.grad`` (``grad += g``,
     created when None; the loop sets them to None before).
+
+    ``loss_label``: what the loss is, when it is not the tutorial's plain
+    cross-entropy (e.g. ``"CE + 0.5 * MSE"``); the loop's console lines carry it.
     """
 
     part_names: tuple[str, ...] = ()
+    loss_label: str = ""
 
     def forward(self, model, x, y):
         raise NotImplementedError
@@ -63,6 +67,7 @@ class ClassificationReconstruction(Objective):
         if not math.isfinite(lam) or lam < 0:
             raise ValueError(f"ClassificationReconstruction: lam must be a finite number >= 0, got {lam}")
         self.lam = float(lam)
+        self.loss_label = f"CE + {self.lam:g} * MSE"
         self.ce = nn.CrossEntropyLoss()
         self.mse = nn.MSELoss()
 

@@ -25,24 +25,35 @@ What a run writes to ``out_dir``:
   per epoch (train loss/accuracy, evaluation loss, accuracy, per-class
   accuracy, confusion matrix). Wall-clock numbers live under ``"timing"``.
 
+* ``run.lock``    -- while ``fit`` runs: the folder's lock (``lock.py``); a
+  second run into the same folder is refused (:class:`RunLockedError`).
+
 A fresh run (no resume) starts by writing its step-0 state to ``last.npz``
 and removing a ``best.npz`` left by an older run in the same folder.
 Resuming (``fit(resume=True)``) continues from the exact batch where the run
 stopped: the loader's order depends only on ``(seed, epoch)``, so the run
-gives bitwise the same history and weights as one that never stopped.
+gives bitwise the same history and weights as one that never stopped. So a
+resume must train what the run trained: the loader's settings and the
+Trainer's ``resume_settings`` must equal the checkpoint's, else
+:class:`ResumeError` names each difference and nothing is touched; only
+``config.epochs`` may grow (to extend a run). A resume of a run that has
+already trained ``config.epochs`` epochs trains nothing, writes nothing and
+sets ``was_complete``.
 
-Ctrl-C: the first press asks the loop to stop after the current step (the
-state is then consistent and is saved); a second press aborts at once.
+A non-finite loss, in a training step or in the evaluation at an epoch's
+end, stops the run (:class:`NonFiniteLossError`, status ``"diverged"``):
+the history is written and ``last.npz`` keeps the last good state.
+
+Ctrl-C (``interrupt.py``): the first press asks the loop to stop after the
+current step (the state is then consistent and is saved); a second press
+aborts at once.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import signal
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -53,63 +64,21 @@ from minicnn.cuda_graph import GraphedTrainStep
 from minicnn.random import default_generator
 from minicnn.serialization import load, save
 
+from .config import TrainConfig
 from .evaluation import evaluate
-from .files import csv_text, tutorial_line, write_json
+from .files import history_files, tutorial_line
+from .interrupt import CtrlC
+from .lock import RunLock
 from .meters import EpochMeters
 from .objectives import Objective
+from .progress import COMPILE_NOTICE, MAYBE_COMPILE_NOTICE, EpochBar, kernels_need_compiling
+from .resume import ResumeError, fingerprint, resume_differences
 
 CHECKPOINT_FORMAT = "minicnn-train-1"
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How the loop runs (what it trains is the Trainer's model, optimiser and objective).
-
-    ``epochs``: train until this many epochs are finished (a resumed run may
-    extend a finished one). ``log_every``: batches per tutorial log line (the
-    mean loss over them). ``progress``: show a progress bar, refreshed every
-    ``progress_every`` batches. ``checkpoint_every``: steps between mid-epoch
-    ``last.npz`` saves (0: epoch ends only). ``eval_name``: what the
-    evaluation set is called in logs and files (``"test"``, ``"val"``).
-    ``cuda_graph``: on a GPU backend, replay each step's forward + zero_grad +
-    backward from a CUDA graph (same results, far fewer launches; models with
-    Dropout or BatchNorm in training run eagerly).
-    """
-
-    epochs: int
-    log_every: int = 2000
-    progress_every: int = 50
-    checkpoint_every: int = 0
-    progress: bool = True
-    eval_name: str = "test"
-    cuda_graph: bool = True
-
-    def __post_init__(self):
-        if self.epochs < 0 or self.log_every < 1 or self.progress_every < 1 or self.checkpoint_every < 0:
-            raise ValueError("TrainConfig: epochs >= 0, log_every >= 1, progress_every >= 1, checkpoint_every >= 0")
-
-
-class _EpochBar:
-    """A tqdm bar over one epoch's batches; ``show(batch)`` moves it to ``batch`` (tqdm counts increments)."""
-
-    def __init__(self, total: int, start: int, desc: str, enabled: bool):
-        self.bar = tqdm(total=total, initial=start, desc=desc, unit="batch", disable=not enabled,
-                        dynamic_ncols=True, leave=False)
-        self.shown = start
-
-    def show(self, batch: int, text: str | None = None) -> None:
-        self.bar.update(batch - self.shown)
-        self.shown = batch
-        if text is not None:
-            self.bar.set_postfix_str(text, refresh=False)
-
-    def close(self, batch: int) -> None:
-        self.show(batch)
-        self.bar.close()
+    """The loss (training or evaluation) became NaN or infinite; the run stopped and kept its last good checkpoint."""
 
 
 class Trainer:
@@ -119,9 +88,12 @@ class Trainer:
     ``callbacks``: ``f(trainer)`` called after every optimiser step (may raise
     ``KeyboardInterrupt`` to simulate Ctrl-C). ``run_info``: JSON-able facts
     about the run (task, model, command-line settings), stored in the
-    checkpoints and ``best.npz`` under ``"config"``. ``log``: where messages go
-    (default ``tqdm.write``). The backend active when the Trainer is made
-    decides whether steps are replayed from a CUDA graph.
+    checkpoints and ``best.npz`` under ``"config"``. ``resume_settings``:
+    JSON-able settings (name -> value, e.g. ``{"--lr": 0.001}``) that a resume
+    must share with the run it continues, besides the loader's (batch size,
+    sample count, shuffle, seed, drop_last) that are always checked.
+    ``log``: where messages go (default ``tqdm.write``). The backend active
+    when the Trainer is made decides whether steps are replayed from a CUDA graph.
 
     Position: ``epoch`` (epochs finished), ``batch`` (batches finished in the
     current epoch), ``step`` (optimiser steps overall); ``last_loss`` is the
@@ -130,7 +102,7 @@ class Trainer:
 
     def __init__(self, model, optimizer, objective: Objective, train_loader, eval_loader=None, *,
                  num_classes: int, out_dir, config: TrainConfig, callbacks=(), run_info: dict | None = None,
-                 log=None):
+                 resume_settings: dict | None = None, log=None):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"Trainer: config must be a TrainConfig, got {type(config).__name__}")
         self.model, self.optimizer, self.objective = model, optimizer, objective
@@ -138,6 +110,7 @@ class Trainer:
         self.train_loader, self.eval_loader = train_loader, eval_loader
         self.num_classes, self.out_dir, self.config = int(num_classes), Path(out_dir), config
         self.callbacks, self.run_info = list(callbacks), dict(run_info or {})
+        self.resume_settings = dict(resume_settings or {})
         self._log = log or tqdm.write
         self.last_path, self.best_path = self.out_dir / "last.npz", self.out_dir / "best.npz"
         self.graphed_step = self._make_graphed_step()  # None: each step runs in plain sight
@@ -147,7 +120,8 @@ class Trainer:
         self.history = {"log": [], "epochs": []}
         self.best = None        # {"epoch": int, "accuracy": float}
         self.status = "new"
-        self._stop_requested = False
+        self.was_complete = False  # fit(resume=True) found the run already trained to config.epochs
+        self._ctrl_c = CtrlC(self._log)
         self._updating = False  # True while the parameters are ahead of the position and meters
 
     def _make_graphed_step(self) -> GraphedTrainStep | None:
@@ -159,38 +133,45 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------
     def fit(self, resume: bool = False) -> dict:
-        """Train to ``config.epochs``; returns the history. Resumes from ``last.npz`` when asked and present."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._start_or_resume(resume)
-        old_handler = self._catch_ctrl_c()
-        try:
-            while self.epoch < self.config.epochs:
-                self._train_epoch()
-                self._finish_epoch()
-        except KeyboardInterrupt:
-            self._save_interrupted()
-            raise
-        except NonFiniteLossError:
-            self.status = "diverged"
+        """Train to ``config.epochs``; returns the history. Resumes from ``last.npz`` when asked and present.
+
+        Holds ``out_dir/run.lock`` meanwhile (:class:`RunLockedError` if another run holds it).
+        """
+        with RunLock(self.out_dir, log=self._log):
+            if not self._start_or_resume(resume):
+                return self.history  # already complete: nothing to train, nothing written
+            try:
+                with self._ctrl_c:
+                    while self.epoch < self.config.epochs:
+                        self._train_epoch()
+                        self._finish_epoch()
+            except KeyboardInterrupt:
+                self._save_interrupted()
+                raise
+            except NonFiniteLossError:
+                self.status = "diverged"
+                self.write_history()
+                raise
+            self.status = "finished"
+            self.save_checkpoint()
             self.write_history()
-            raise
-        finally:
-            if old_handler is not None:
-                signal.signal(signal.SIGINT, old_handler)
-        self.status = "finished"
-        self.save_checkpoint()
-        self.write_history()
         return self.history
 
     def _train_epoch(self) -> None:
         """The rest of epoch ``self.epoch``, from batch ``self.batch`` on."""
         self.model.train()
-        bar = _EpochBar(len(self.train_loader), self.batch, f"epoch {self.epoch + 1}/{self.config.epochs}",
-                        self.config.progress)
+        bar = EpochBar(len(self.train_loader), self.batch, f"epoch {self.epoch + 1}/{self.config.epochs}",
+                       self.config.progress)
+        compiling = kernels_need_compiling()
+        if compiling is not False:
+            self._log(COMPILE_NOTICE if compiling else MAYBE_COMPILE_NOTICE)
         self._start_clock()
         try:
             for x, y in self.train_loader.iter_epoch(self.epoch, start_batch=self.batch):
                 self.train_step(x, y)
+                if compiling is not False:  # the compile time stays out of the bar's rate and ETA
+                    bar.restart_clock()
+                    compiling = False
                 self._log_window()
                 self._show_progress(bar)
                 self._periodic_checkpoint()
@@ -223,11 +204,14 @@ class Trainer:
     def _check_finite(self, loss: float) -> None:
         if math.isfinite(loss):
             return
-        best = f" (best: {self.best_path})" if self.best_path.exists() else ""
-        last = self.last_path if self.last_path.exists() else "(none written yet)"
         raise NonFiniteLossError(
             f"loss is {loss} at epoch {self.epoch + 1}, batch {self.batch + 1} (step {self.step + 1}); "
-            f"training stopped. The last good checkpoint is {last}{best}. Try a smaller --lr.")
+            f"training stopped. {self._good_checkpoints()}. Try a smaller --lr.")
+
+    def _good_checkpoints(self) -> str:
+        best = f" (best: {self.best_path})" if self.best_path.exists() else ""
+        last = self.last_path if self.last_path.exists() else "(none written yet)"
+        return f"The last good checkpoint is {last}{best}"
 
     def _advance(self, loss: float, logits, y, parts: dict) -> None:
         """Position and running sums after a step (the parameters have moved already)."""
@@ -242,9 +226,10 @@ class Trainer:
             return
         rec = {"epoch": self.epoch + 1, "batch": self.batch, "step": self.step, "loss": self.meters.take_window()}
         self.history["log"].append(rec)
-        self._log(tutorial_line(rec["epoch"], rec["batch"], rec["loss"]))
+        label = f"  ({self.objective.loss_label})" if self.objective.loss_label else ""
+        self._log(tutorial_line(rec["epoch"], rec["batch"], rec["loss"]) + label)
 
-    def _show_progress(self, bar: _EpochBar) -> None:
+    def _show_progress(self, bar: EpochBar) -> None:
         if not self.config.progress or self.batch % self.config.progress_every:
             return
         seconds = max(time.perf_counter() - self._t0, 1e-9)
@@ -260,7 +245,7 @@ class Trainer:
     def _run_callbacks(self) -> None:
         for cb in self.callbacks:
             cb(self)
-        if self._stop_requested:
+        if self._ctrl_c.requested:
             raise KeyboardInterrupt
 
     def _start_clock(self) -> None:
@@ -278,6 +263,7 @@ class Trainer:
         timing = self.meters.timing()
         if self.eval_loader is not None:
             rec["eval"], timing["eval_time_s"] = self._evaluate()
+            self._check_finite_eval(rec)
             self._log_epoch(rec, timing)
         rec["timing"] = timing
         self.history["epochs"].append(rec)
@@ -295,44 +281,64 @@ class Trainer:
         ev = evaluate(self.model, self.objective, self.eval_loader, self.num_classes, should_stop=self._should_stop)
         return ev, time.perf_counter() - t
 
+    def _check_finite_eval(self, rec: dict) -> None:
+        """A NaN or infinite evaluation loss stops the run like a non-finite training loss
+        (before this epoch's state is saved: ``last.npz`` keeps the last good one)."""
+        ev = rec["eval"]
+        bad = {k: ev[k] for k in ("loss", *self.objective.part_names) if not math.isfinite(ev[k])}
+        if not bad:
+            return
+        what = ", ".join(f"{k} {v}" for k, v in bad.items())
+        train = rec.get("train_loss")
+        raise NonFiniteLossError(
+            f"{self.config.eval_name} {what} after epoch {rec['epoch']} (step {self.step}; train loss "
+            f"{'n/a' if train is None else format(train, '.4g')}): the weights have diverged; training stopped. "
+            f"{self._good_checkpoints()}. Try a smaller --lr.")
+
     def _log_epoch(self, rec: dict, timing: dict) -> None:
         ev, name = rec["eval"], self.config.eval_name
         extra = "".join(f", {k} {ev[k]:.4f}" for k in self.objective.part_names)
-        self._log(f"epoch {rec['epoch']}: train loss {rec['train_loss']:.3f}, {name} loss "
+        label = f" ({self.objective.loss_label})" if self.objective.loss_label else ""
+        self._log(f"epoch {rec['epoch']}: train loss{label} {rec['train_loss']:.3f}, {name} loss "
                   f"{ev['loss']:.3f}{extra}, {name} accuracy {100 * ev['accuracy']:.2f} % "
                   f"({timing['train_time_s']:.1f} s, {timing['images_per_s'] or 0:.0f} img/s)")
 
     # -- starting, resuming, Ctrl-C ----------------------------------------------
-    def _start_or_resume(self, resume: bool) -> None:
+    def _start_or_resume(self, resume: bool) -> bool:
+        """Load the checkpoint (resume) or start afresh; False when the resumed run is already complete."""
         if resume:
             if self.last_path.exists():
                 self.load_checkpoint()
-                self._log(f"resuming from {self.last_path}: epoch {self.epoch + 1}, batch {self.batch}, "
-                          f"step {self.step}")
+                if self._already_complete():
+                    return False
+                self._log(f"resuming from {self.last_path}: epoch {self.epoch + 1} of {self.config.epochs}, "
+                          f"batch {self.batch}, step {self.step}")
             else:
                 self._log(f"--resume: no checkpoint at {self.last_path}; starting from scratch")
         if self.status == "new":  # a fresh run: its own step-0 checkpoint, no stale best from an older run
             self.best_path.unlink(missing_ok=True)
             self.status = "running"
             self.save_checkpoint()
+        return True
 
-    def _catch_ctrl_c(self):
-        """Route SIGINT to :meth:`_on_sigint`; returns the handler to restore (None: left alone).
-        Only the main thread can set handlers, and an ignored SIGINT stays ignored."""
-        self._stop_requested = False
-        if (threading.current_thread() is not threading.main_thread()
-                or signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
-            return None
-        return signal.signal(signal.SIGINT, self._on_sigint)
-
-    def _on_sigint(self, signum, frame):
-        if self._stop_requested:
-            raise KeyboardInterrupt  # second press: abort now
-        self._stop_requested = True
-        self._log("Ctrl-C: stopping after this step and saving a checkpoint (press again to abort at once)")
+    def _already_complete(self) -> bool:
+        """After loading: has the run trained ``config.epochs`` epochs already? (Then say so.)"""
+        if self.epoch < self.config.epochs:
+            return False
+        if self.batch:  # stopped inside an epoch beyond the ones asked for
+            raise ResumeError(
+                f"{self.last_path}: the run stopped in epoch {self.epoch + 1} (batch {self.batch}), beyond the "
+                f"{self.config.epochs} epoch(s) asked for: resume with at least {self.epoch + 1} epochs "
+                f"(--epochs {self.epoch + 1}) to finish that epoch.")
+        self.was_complete = True
+        self.status = "finished"
+        self._log(f"the run in {self.out_dir} is already complete: {self.epoch} epoch(s) trained "
+                  f"({self.config.epochs} asked for); nothing to train. Ask for more epochs (--epochs) to "
+                  f"extend it, or start afresh without --resume.")
+        return True
 
     def _should_stop(self) -> bool:
-        return self._stop_requested
+        return self._ctrl_c.requested
 
     def _save_interrupted(self) -> None:
         """After a KeyboardInterrupt: save the position, unless it came in the middle of an update."""
@@ -382,19 +388,16 @@ class Trainer:
 
     def _check_resumable(self, ck: dict, path: Path) -> None:
         if ck.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path}: not a training checkpoint (format {ck.get('format')!r}, "
-                             f"expected {CHECKPOINT_FORMAT!r})")
-        theirs, mine = json.loads(ck["fingerprint"]), self._fingerprint()
-        diff = [f"{k}: checkpoint {theirs.get(k)!r} vs now {mine[k]!r}" for k in mine if theirs.get(k) != mine[k]]
+            raise ResumeError(f"{path}: not a training checkpoint (format {ck.get('format')!r}, "
+                              f"expected {CHECKPOINT_FORMAT!r})")
+        diff = resume_differences(json.loads(ck["fingerprint"]), self._fingerprint())
         if diff:
-            raise ValueError(f"{path}: cannot resume, the run's settings differ: " + "; ".join(diff) +
-                             ". Resume with the same --batch-size/--seed/--subset, or start afresh without --resume.")
+            raise ResumeError(f"{path}: cannot resume: this run's settings differ from the run it would continue: "
+                              + "; ".join(diff) + ". Resume with the run's own settings (only the number of "
+                              "epochs may change), or start afresh without --resume, or into another folder.")
 
     def _fingerprint(self) -> dict:
-        """What must agree between a checkpoint and the run resuming it."""
-        ld = self.train_loader
-        return {"model": type(self.model).__name__, "batch_size": ld.batch_size, "num_samples": ld.num_samples,
-                "shuffle": ld.shuffle, "loader_seed": ld.seed, "drop_last": ld.drop_last}
+        return fingerprint(self.model, self.train_loader, self.resume_settings)
 
     def _save_best(self, record: dict) -> None:
         acc = record["eval"]["accuracy"]
@@ -408,21 +411,5 @@ class Trainer:
     # -- history files -------------------------------------------------------------
     def write_history(self) -> None:
         """``history.json``, ``log.csv``, ``epochs.csv`` and ``train_log.txt`` from ``self.history``."""
-        log, rows = self.history["log"], self._epoch_rows()
-        write_json(self.out_dir / "history.json", {**self.history, "status": self.status, "best": self.best})
-        write_text_atomic(self.out_dir / "log.csv", csv_text(log) if log else "epoch,batch,step,loss\n")
-        write_text_atomic(self.out_dir / "epochs.csv", csv_text(rows) if rows else "epoch\n")
-        write_text_atomic(self.out_dir / "train_log.txt",
-                          "".join(tutorial_line(r["epoch"], r["batch"], r["loss"]) + "\n" for r in log))
-
-    def _epoch_rows(self) -> list[dict]:
-        """One flat row per epoch for ``epochs.csv`` (evaluation numbers prefixed ``<eval_name>_``, no lists)."""
-        rows = []
-        for e in self.history["epochs"]:
-            row = {k: v for k, v in e.items() if k not in ("eval", "timing")}
-            for k, v in (e.get("eval") or {}).items():
-                if not isinstance(v, list):
-                    row[f"{self.config.eval_name}_{k}"] = v
-            row.update(e.get("timing", {}))
-            rows.append(row)
-        return rows
+        for name, text in history_files(self.history, self.status, self.best, self.config.eval_name).items():
+            write_text_atomic(self.out_dir / name, text)

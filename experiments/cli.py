@@ -1,0 +1,129 @@
+"""The command line the three tasks share: argument types, the help layout and the core flags.
+
+Every value is checked by argparse (a ``type=`` function per kind of value),
+so a bad flag ends the command with a usage line and the reason before
+anything is loaded, created or deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+
+from minicnn import data
+from minicnn.backend import AVAILABLE
+
+#: The command-line flags a resume must share with the run it continues (``--lam`` is task2's).
+RESUME_FLAGS = ("lr", "momentum", "batch_size", "seed", "subset", "val_size")
+
+RESUME_HELP = ("continue the run in OUT/<task>/ from its last.npz, to the exact batch. The run's training "
+               "settings must be given again unchanged (--lr, --momentum, --batch-size, --seed, --subset, "
+               "--val-size, task2's --lam): a resume with any other value is refused, naming each "
+               "difference. --epochs may be raised to extend the run; --backend and the logging, "
+               "progress and checkpoint flags may change. A run that has all its epochs already is not "
+               "trained again.")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Each option's default once: appended as ``(default: X)`` unless the help text already
+    speaks of its default, and left out where it says nothing (None, or off for a switch)."""
+
+    def _get_help_string(self, action):
+        # BooleanOptionalAction appends its own "(default: ...)" on Python < 3.12: one rule for all
+        text = (action.help or "").replace(" (default: %(default)s)", "")
+        if ("default" in text or any(action.default is v for v in (None, False, argparse.SUPPRESS))
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
+def fraction(text: str) -> float:
+    """argparse type for ``--subset``: a fraction in (0, 1]."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.1, got {text!r}") from None
+    if not 0.0 < v <= 1.0:
+        raise argparse.ArgumentTypeError(f"a fraction in (0, 1] is expected, got {text!r}")
+    return v
+
+
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def nonneg_float(text: str) -> float:
+    """argparse type for learning rates, momentum, weights: a finite number >= 0 (no nan, no inf)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.001, got {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return v
+
+
+def base_parser(task: str, description: str) -> argparse.ArgumentParser:
+    """The flags every task has (defaults: the PyTorch tutorial's settings)."""
+    p = argparse.ArgumentParser(prog=f"python -m {__package__}.{task}", description=description,
+                                formatter_class=HelpFormatter)
+    g = p.add_argument_group("run")
+    g.add_argument("--backend", choices=AVAILABLE, default=os.environ.get("MINICNN_BACKEND") or "numpy",
+                   help="array backend (default: $MINICNN_BACKEND if set, else numpy)")
+    data.add_data_dir_argument(g)
+    g.add_argument("--out", type=Path, default=Path("runs"), metavar="DIR",
+                   help=f"output root; this task writes to DIR/{task}/ (one run at a time: the folder is "
+                        "locked while a run writes there)")
+    g.add_argument("--seed", type=nonneg_int, default=0, metavar="N",
+                   help="seed for weights, shuffling and --subset")
+    g.add_argument("--subset", type=fraction, default=None, metavar="FRACTION",
+                   help="use this stratified fraction of the training and test sets (e.g. 0.1; default: all)")
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=nonneg_int, default=2, metavar="N", help="passes over the training set")
+    g.add_argument("--batch-size", type=positive_int, default=4, metavar="N", help="images per SGD step")
+    g.add_argument("--lr", type=nonneg_float, default=0.001, help="SGD learning rate (a finite number >= 0)")
+    g.add_argument("--momentum", type=nonneg_float, default=0.9, help="SGD momentum (a finite number >= 0)")
+    g.add_argument("--val-size", type=nonneg_int, default=0, metavar="N",
+                   help="hold out N training images for the per-epoch evaluation and best.npz; "
+                        "0 evaluates on the test set each epoch (the reported numbers are always "
+                        "the final model's on the test set)")
+    g.add_argument("--eval-batch-size", type=positive_int, default=500, metavar="N",
+                   help="images per forward pass when evaluating (does not change the results)")
+    g.add_argument("--log-every", type=positive_int, default=2000, metavar="N",
+                   help="print the tutorial's '[epoch, batch] loss' line every N mini-batches")
+    g.add_argument("--checkpoint-every", type=nonneg_int, default=2000, metavar="N",
+                   help="also save OUT/<task>/last.npz every N steps (0: at epoch ends only)")
+    g.add_argument("--resume", action="store_true", help=RESUME_HELP)
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True,
+                   help="on a GPU backend, replay each training step from a CUDA graph (same results, "
+                        "fewer launches; models with Dropout/BatchNorm run eagerly; default: on)")
+    return p
+
+
+def settings(args) -> dict:
+    """The parsed flags as JSON-able values (paths as strings)."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+
+
+def resume_settings(args, extra=()) -> dict:
+    """The flags a resume must share with its run, by their command-line names (``{"--lr": 0.001, ...}``)."""
+    return {"--" + k.replace("_", "-"): getattr(args, k) for k in (*RESUME_FLAGS, *extra)}

@@ -1,0 +1,33 @@
+"""How the training loop runs: :class:`TrainConfig` (what it trains is the Trainer's model, optimiser and objective)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the loop runs (what it trains is the Trainer's model, optimiser and objective).
+
+    ``epochs``: train until this many epochs are finished (a resumed run may
+    extend a finished one). ``log_every``: batches per tutorial log line (the
+    mean loss over them). ``progress``: show a progress bar, refreshed every
+    ``progress_every`` batches. ``checkpoint_every``: steps between mid-epoch
+    ``last.npz`` saves (0: epoch ends only). ``eval_name``: what the
+    evaluation set is called in logs and files (``"test"``, ``"val"``).
+    ``cuda_graph``: on a GPU backend, replay each step's forward + zero_grad +
+    backward from a CUDA graph (same results, far fewer launches; models with
+    Dropout or BatchNorm in training run eagerly).
+    """
+
+    epochs: int
+    log_every: int = 2000
+    progress_every: int = 50
+    checkpoint_every: int = 0
+    progress: bool = True
+    eval_name: str = "test"
+    cuda_graph: bool = True
+
+    def __post_init__(self):
+        if self.epochs < 0 or self.log_every < 1 or self.progress_every < 1 or self.checkpoint_every < 0:
+            raise ValueError("TrainConfig: epochs >= 0, log_every >= 1, progress_every >= 1, checkpoint_every >= 0")
