@@ -56,7 +56,7 @@ import numpy as np
 
 def is_cupy(a) -> bool:
     """Whether ``a`` is a CuPy array (judged by its type's module: CuPy need not be importable)."""
-    return _library(a) == "cupy"
+    return type(a).__module__.startswith("cupy")
 
 
 def array_module(x):

@@ -45,10 +45,20 @@ __all__ = ["COMPILED_DTYPES", "compiled_for", "dual", "serial"]
 COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+_COMPILED = frozenset(COMPILED_DTYPES)
+
+
 def compiled_for(*arrays) -> bool:
     """Whether every array's dtype is one the kernels are compiled for
-    (``COMPILED_DTYPES``); if not, the wrapper calls the reference instead."""
-    return all(np.asarray(a).dtype in COMPILED_DTYPES for a in arrays)
+    (``COMPILED_DTYPES``); if not, the wrapper calls the reference instead.
+    (A plain loop: it runs on every kernel call.)"""
+    for a in arrays:
+        dtype = getattr(a, "dtype", None)
+        if dtype is None:
+            dtype = np.asarray(a).dtype
+        if dtype not in _COMPILED:
+            return False
+    return True
 
 
 def _clone(fn, suffix: str):
