@@ -39,46 +39,27 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)" if text else "default: %(default)s"
 
 
-def fraction(text: str) -> float:
-    """argparse type for ``--subset``: a fraction in (0, 1]."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.1, got {text!r}") from None
-    if not 0.0 < v <= 1.0:
-        raise argparse.ArgumentTypeError(f"a fraction in (0, 1] is expected, got {text!r}")
-    return v
+def _argtype(name: str, convert, ok, expected: str):
+    """An argparse ``type=`` function: ``convert(text)``, which must satisfy ``ok``;
+    otherwise argparse reports ``expected ..., got '<text>'`` for the flag."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__ = name
+    return parse
 
 
-def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
-
-
-def nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
-
-
-def nonneg_float(text: str) -> float:
-    """argparse type for learning rates, momentum, weights: a finite number >= 0 (no nan, no inf)."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number such as 0.001, got {text!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return v
+fraction = _argtype("fraction", float, lambda v: 0.0 < v <= 1.0, "a fraction in (0, 1] such as 0.1")  # --subset
+positive_int = _argtype("positive_int", int, lambda v: v >= 1, "a positive integer")
+nonneg_int = _argtype("nonneg_int", int, lambda v: v >= 0, "an integer >= 0")
+# learning rates, momentum, loss weights: no nan, no inf
+nonneg_float = _argtype("nonneg_float", float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
 
 
 def base_parser(task: str, description: str) -> argparse.ArgumentParser:
