@@ -33,12 +33,13 @@ from minicnn.train import write_json as write_strict_json
 
 REPO = Path(__file__).resolve().parents[1]
 
-NETS = ("tutorial", "deconv", "net2", "mnist")
+NETS = ("tutorial", "deconv", "net2", "mnist", "resnet20")
 NET_TITLES = {
     "tutorial": "CIFAR-10 tutorial net",
     "deconv": "deconv net (classifier + decoder)",
     "net2": "Net2 (conv 32-64-128 k5)",
     "mnist": "MNIST example net",
+    "resnet20": "ResNet-20 (He et al., CIFAR-10; BatchNorm, option-A shortcuts)",
 }
 MODES = ("train", "infer")
 TORCH_LABELS = {"cpu": "torch-cpu", "cuda": "torch-cuda"}

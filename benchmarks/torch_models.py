@@ -7,13 +7,17 @@ be copied across with :func:`copy_weights`), same order of operations:
 * ``TorchDeconvNet``   -- the same encoder/head plus the unpool + transposed-conv decoder;
   ``forward`` returns ``(logits, x_hat)``;
 * ``TorchNet2``        -- conv 3->32->64->128 (k5, p2), pool after each, fc 2048->64->10;
-* ``TorchMNISTNet``    -- PyTorch's MNIST example (conv 1->10->20 k5, Dropout2d, fc 320->50->10).
+* ``TorchMNISTNet``    -- PyTorch's MNIST example (conv 1->10->20 k5, Dropout2d, fc 320->50->10);
+* ``TorchResNet``      -- He et al.'s CIFAR-10 ResNet (``torch_resnet20()`` ...), the twin of
+  ``minicnn.models.ResNet``: conv1/bn1, layer1-3 of ``TorchBasicBlock``, global average pool, fc.
 
 Importing this module imports torch; callers check
 ``benchmarks.common.torch_available()`` first.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -81,8 +85,65 @@ class TorchMNISTNet(tnn.Module):
         return self.fc2(self.drop(x))
 
 
+class TorchBasicBlock(tnn.Module):
+    """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)); shortcut "A": zero-padded
+    subsample, "B": 1x1 conv + BN (as ``shortcut.conv`` / ``shortcut.bn``), identity when
+    the shape is kept."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str = "A"):
+        super().__init__()
+        self.conv1 = tnn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = tnn.BatchNorm2d(planes)
+        self.conv2 = tnn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = tnn.BatchNorm2d(planes)
+        self.option_a = None
+        if stride == 1 and in_planes == planes:
+            self.shortcut = tnn.Identity()
+        elif shortcut == "A":
+            self.shortcut = tnn.Identity()
+            front = (planes - in_planes) // 2
+            self.option_a = (stride, front, planes - in_planes - front)
+        else:
+            self.shortcut = tnn.Sequential(OrderedDict(
+                conv=tnn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), bn=tnn.BatchNorm2d(planes)))
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        if self.option_a is not None:
+            s, front, back = self.option_a
+            skip = F.pad(x[:, :, ::s, ::s], (0, 0, 0, 0, front, back), "constant", 0.0)
+        else:
+            skip = self.shortcut(x)
+        return F.relu(out + skip)
+
+
+class TorchResNet(tnn.Module):
+    def __init__(self, depth: int = 20, num_classes: int = 10, shortcut: str = "A"):
+        super().__init__()
+        n = (depth - 2) // 6
+        self.conv1 = tnn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.bn1 = tnn.BatchNorm2d(16)
+
+        def stage(cin, cout, stride):
+            return tnn.Sequential(*[TorchBasicBlock(cin if i == 0 else cout, cout, stride if i == 0 else 1,
+                                                    shortcut) for i in range(n)])
+
+        self.layer1, self.layer2, self.layer3 = stage(16, 16, 1), stage(16, 32, 2), stage(32, 64, 2)
+        self.fc = tnn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        x = F.adaptive_avg_pool2d(x, 1)
+        return self.fc(torch.flatten(x, 1))
+
+
+def torch_resnet20(num_classes: int = 10, shortcut: str = "A") -> TorchResNet:
+    return TorchResNet(20, num_classes, shortcut)
+
+
 TORCH_MODELS = {"tutorial": TorchTutorialNet, "deconv": TorchDeconvNet, "net2": TorchNet2,
-                "mnist": TorchMNISTNet}
+                "mnist": TorchMNISTNet, "resnet20": torch_resnet20}
 
 
 def copy_weights(ours, theirs):

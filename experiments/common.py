@@ -30,8 +30,9 @@ from minicnn.train import (NonFiniteLossError, ResumeError, RunLock, RunLockedEr
 from .cli import base_parser, fraction, nonneg_float, nonneg_int, positive_int, resume_settings, settings
 
 __all__ = ["NORM_MEAN", "NORM_STD", "base_parser", "fraction", "nonneg_float", "nonneg_int", "positive_int",
-           "settings", "run_folder", "transform", "load_cifar", "normalized", "train", "results_if_complete",
-           "test_evaluation", "report_cuda_graph", "epoch_summary", "per_class_report", "base_results"]
+           "settings", "run_folder", "transform", "load_cifar", "normalized", "train", "fit",
+           "results_if_complete", "test_evaluation", "report_cuda_graph", "epoch_summary", "per_class_report",
+           "base_results"]
 
 #: The tutorial's ``transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))``.
 NORM_MEAN = (0.5, 0.5, 0.5)
@@ -141,8 +142,13 @@ def train(args, model, objective, train_ds, test_ds, out: Path, run_info: dict, 
     trainer = Trainer(model, opt, objective, train_loader, eval_loader, num_classes=len(train_ds.classes),
                       out_dir=out, config=config, run_info={**run_info, "settings": settings(args)},
                       resume_settings=resume_settings(args, resume_flags))
+    return fit(trainer, args.resume)
+
+
+def fit(trainer: Trainer, resume: bool) -> Trainer:
+    """``trainer.fit(resume)``, ending the command as :func:`train` says when it cannot go on."""
     try:
-        trainer.fit(resume=args.resume)
+        trainer.fit(resume=resume)
         report_cuda_graph(trainer)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
@@ -176,13 +182,14 @@ def results_if_complete(out: Path, trainer: Trainer) -> dict | None:
     return None
 
 
-def test_evaluation(args, trainer: Trainer, test_ds) -> dict:
-    """The final model on the test set (the last epoch's evaluation when that was the test set)."""
+def test_evaluation(args, trainer: Trainer, test_ds, tf=None) -> dict:
+    """The final model on the test set (the last epoch's evaluation when that was the test set);
+    ``tf``: the test images' transform (default: :func:`transform`)."""
     last = trainer.history["epochs"][-1] if trainer.history["epochs"] else None
     if last is not None and trainer.config.eval_name == "test" and last.get("eval"):
         test_eval = last["eval"]  # already the final model on the test set
     else:
-        loader = data.DataLoader(test_ds, args.eval_batch_size, shuffle=False, transform=transform())
+        loader = data.DataLoader(test_ds, args.eval_batch_size, shuffle=False, transform=tf or transform())
         test_eval = evaluate(trainer.model, trainer.objective, loader, trainer.num_classes)
     if not math.isfinite(test_eval["loss"]):
         print(f"error: the test loss is {test_eval['loss']}: the weights have diverged; "

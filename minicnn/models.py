@@ -13,6 +13,9 @@ latent) writes its forward and backward by hand.
   gradients where they meet at ``z2``.
 * ``Net2``         -- conv 3->32->64->128 (k5, p2), pool after each, fc 2048->64->10.
 * ``MNISTNet``     -- PyTorch's MNIST example (conv 1->10->20 k5, fc 320->50->10).
+* ``ResNet``       -- He et al.'s CIFAR-10 ResNets (depth 20/32/56: ``resnet20()`` ...):
+  a chain of stages of :class:`minicnn.nn.BasicBlock` (whose fork is written
+  out in ``minicnn/nn/residual.py``), so the net itself is a named Sequential.
 """
 
 from __future__ import annotations
@@ -163,4 +166,58 @@ class MNISTNet(nn.Sequential):
         ))
 
 
-MODELS = {"tutorial": TutorialNet, "deconv": DeconvNet, "net2": Net2, "mnist": MNISTNet}
+class ResNet(nn.Sequential):
+    """He et al. (2016), section 4.2: the ResNets for CIFAR-10. x (N, 3, 32, 32) -> logits (N, 10).
+
+    conv1 3->16 k3 -> bn1 -> ReLU -> layer1 (n blocks, 16 ch, 32x32) -> layer2
+    (n blocks, 32 ch, stride 2: 16x16) -> layer3 (n blocks, 64 ch, stride 2: 8x8)
+    -> global average pool (N, 64, 1, 1) -> flatten -> fc 64->10;
+    n = (depth - 2) / 6, so depth 20, 32, 56 have 3, 5, 9 blocks per stage and
+    6n + 2 weighted layers. Every 3x3 convolution has no bias (a BatchNorm
+    follows). ``shortcut``: ``"A"`` (zero-padded identity, the paper's CIFAR
+    choice: no extra parameters) or ``"B"`` (1x1 conv + BN) where a stage
+    changes the shape; identity elsewhere. Weights: PyTorch's default init.
+
+    State-dict keys: conv1.weight, bn1.*, layer1.0.conv1.weight, layer1.0.bn1.*,
+    ..., layer3.{n-1}.bn2.*, fc.weight, fc.bias (and layerK.0.shortcut.conv/bn
+    with option B), as ``benchmarks/torch_models.py``'s ``TorchResNet``.
+    """
+
+    def __init__(self, depth: int = 20, num_classes: int = 10, shortcut: str = "A"):
+        if depth < 8 or (depth - 2) % 6:
+            raise ValueError(f"ResNet: depth must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110 ...), got {depth}")
+        n = (depth - 2) // 6
+        super().__init__(OrderedDict(
+            conv1=nn.Conv2d(3, 16, 3, padding=1, bias=False), bn1=nn.BatchNorm2d(16), relu=nn.ReLU(),
+            layer1=self.stage(16, 16, n, 1, shortcut),
+            layer2=self.stage(16, 32, n, 2, shortcut),
+            layer3=self.stage(32, 64, n, 2, shortcut),
+            avgpool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(),
+            fc=nn.Linear(64, num_classes),
+        ))
+        self.depth, self.shortcut = depth, shortcut
+
+    @staticmethod
+    def stage(in_channels: int, out_channels: int, blocks: int, stride: int, shortcut: str) -> nn.Sequential:
+        """``blocks`` basic blocks; the first one changes the shape (stride, channels)."""
+        return nn.Sequential(*[nn.BasicBlock(in_channels if i == 0 else out_channels, out_channels,
+                                             stride if i == 0 else 1, shortcut) for i in range(blocks)])
+
+
+def resnet20(num_classes: int = 10, shortcut: str = "A") -> ResNet:
+    """ResNet-20 (0.27 M parameters; He et al.: 8.75 % CIFAR-10 test error)."""
+    return ResNet(20, num_classes, shortcut)
+
+
+def resnet32(num_classes: int = 10, shortcut: str = "A") -> ResNet:
+    """ResNet-32 (0.46 M parameters; He et al.: 7.51 %)."""
+    return ResNet(32, num_classes, shortcut)
+
+
+def resnet56(num_classes: int = 10, shortcut: str = "A") -> ResNet:
+    """ResNet-56 (0.85 M parameters; He et al.: 6.97 %)."""
+    return ResNet(56, num_classes, shortcut)
+
+
+MODELS = {"tutorial": TutorialNet, "deconv": DeconvNet, "net2": Net2, "mnist": MNISTNet,
+          "resnet20": resnet20, "resnet32": resnet32, "resnet56": resnet56}

@@ -17,10 +17,12 @@ from minicnn.nn.linear import Flatten, Linear
 from minicnn.nn.loss import CrossEntropyLoss, MSELoss
 from minicnn.nn.module import Identity, Module, Parameter, Sequential
 from minicnn.nn.norm import BatchNorm1d, BatchNorm2d
-from minicnn.nn.pool import MaxPool2d, MaxUnpool2d
+from minicnn.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, MaxUnpool2d
+from minicnn.nn.residual import BasicBlock, ZeroPadShortcut
 
 __all__ = [
-    "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Dropout2d",
-    "ELU", "Flatten", "GELU", "Identity", "LeakyReLU", "Linear", "MSELoss", "MaxPool2d", "MaxUnpool2d",
-    "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "get_default_dtype", "set_default_dtype",
+    "AdaptiveAvgPool2d", "AvgPool2d", "BasicBlock", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d",
+    "CrossEntropyLoss", "Dropout", "Dropout2d", "ELU", "Flatten", "GELU", "Identity", "LeakyReLU", "Linear",
+    "MSELoss", "MaxPool2d", "MaxUnpool2d", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh",
+    "ZeroPadShortcut", "get_default_dtype", "set_default_dtype",
 ]
