@@ -32,8 +32,10 @@ When the step runs eagerly instead (same results, no graph)
 * The backend is not a GPU backend, or ``enabled=False``.
 * The first ``warmup`` calls (kernels compile and the memory pool fills).
 * A module or the objective reports a reason in ``cuda_graph_blocker()``:
-  Dropout in training draws a new mask every step, BatchNorm in training
-  rebinds its running statistics; a replay would repeat the recorded ones.
+  Dropout in training draws a new mask every step, and BatchNorm with
+  ``momentum=None`` reads its averaging factor on the host; a replay would
+  repeat the recorded ones. (BatchNorm with a momentum updates its running
+  statistics in place, so a replay updates them as an eager step does.)
 * A batch whose shape or dtype differs from the recorded one (the last, short
   batch of an epoch), a changed ``training``, ``requires_grad`` or
   ``needs_input_grad`` flag, or a parameter or buffer whose array was

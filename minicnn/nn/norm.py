@@ -106,17 +106,20 @@ class _BatchNorm(Module):
         return y.astype(x.dtype, copy=False)
 
     def cuda_graph_blocker(self):
-        if self.training and self.track_running_stats:
-            return ("updates its running statistics by assigning new arrays every training step "
-                    "(a replay would keep writing the recorded ones)")
+        if self.training and self.track_running_stats and self.momentum is None:
+            return ("momentum=None averages the running statistics with a factor read on the host every "
+                    "training step (a replay would repeat the recorded factor)")
         return None
 
     def _update_running(self, mean, unbiased_var):
-        self._buffers["num_batches_tracked"] = self.num_batches_tracked + 1
-        f = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-        self._buffers["running_mean"] = ((1 - f) * self.running_mean + f * mean).astype(self.running_mean.dtype)
-        self._buffers["running_var"] = ((1 - f) * self.running_var + f * unbiased_var).astype(
-            self.running_var.dtype)
+        """running = (1 - f) * running + f * batch_stat, written into the buffers in place
+        (their arrays stay the same, so a CUDA-graph replay updates them too)."""
+        nbt = self._buffers["num_batches_tracked"]
+        nbt += 1
+        f = self.momentum if self.momentum is not None else 1.0 / float(nbt)
+        for name, stat in (("running_mean", mean), ("running_var", unbiased_var)):
+            buf = self._buffers[name]
+            buf[...] = (1 - f) * buf + f * stat
 
     def backward(self, dout):
         dx, dgamma, dbeta = batchnorm_backward(dout, self._need_cache(self._cache))

@@ -17,7 +17,7 @@ class TrainConfig:
     evaluation set is called in logs and files (``"test"``, ``"val"``).
     ``cuda_graph``: on a GPU backend, replay each step's forward + zero_grad +
     backward from a CUDA graph (same results, far fewer launches; models with
-    Dropout or BatchNorm in training run eagerly).
+    Dropout, or BatchNorm with ``momentum=None``, in training run eagerly).
     """
 
     epochs: int

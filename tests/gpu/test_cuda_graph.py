@@ -87,7 +87,14 @@ def _assert_close(a, b, f64):
         np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=atol, err_msg=k)
 
 
-MODELS = [(TutorialNet, (16, 3, 32, 32), False), (DeconvNet, (16, 3, 32, 32), True), (Net2, (16, 3, 32, 32), False)]
+def _resnet8():  # BatchNorm in training: its running statistics are updated inside the replay
+    from minicnn.models import ResNet
+
+    return ResNet(8)
+
+
+MODELS = [(TutorialNet, (16, 3, 32, 32), False), (DeconvNet, (16, 3, 32, 32), True), (Net2, (16, 3, 32, 32), False),
+          (_resnet8, (16, 3, 32, 32), False)]
 
 
 @pytest.mark.parametrize("make,shape,two", MODELS)
