@@ -52,7 +52,7 @@ cp "$T2"/task2/reconstructions.png "$RES/task2_reconstructions.png" 2>/dev/null
 
 echo "== throughput: cupy (eager, and training replayed from a CUDA graph) vs PyTorch CUDA"
 TP=$(mktemp -d)
-timeout 150 python -m benchmarks.throughput --backends cupy cupy-graph --device cuda --nets tutorial deconv net2 mnist \
+timeout 150 python -m benchmarks.throughput --backends cupy cupy-graph --device cuda --nets tutorial deconv net2 mnist resnet20 \
   --batch-sizes 64 256 --repeats 3 --out "$TP" 2>&1 | tee "$RES/throughput.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 cp "$TP"/throughput.json "$RES/throughput.json" 2>/dev/null
