@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import minicnn as mc
-from minicnn import data
+from minicnn import data, viz
 from minicnn.backend import BackendError
 from minicnn.atomic import write_text_atomic
 from minicnn.train import (NonFiniteLossError, ResumeError, RunLock, RunLockedError, TrainConfig, Trainer,
@@ -32,7 +32,7 @@ from .cli import base_parser, fraction, nonneg_float, nonneg_int, positive_int, 
 __all__ = ["NORM_MEAN", "NORM_STD", "base_parser", "fraction", "nonneg_float", "nonneg_int", "positive_int",
            "settings", "run_folder", "transform", "load_cifar", "normalized", "train", "fit",
            "results_if_complete", "test_evaluation", "report_cuda_graph", "epoch_summary", "per_class_report",
-           "base_results"]
+           "loaders_and_config", "standard_figures", "base_results"]
 
 #: The tutorial's ``transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))``.
 NORM_MEAN = (0.5, 0.5, 0.5)
@@ -130,19 +130,26 @@ def train(args, model, objective, train_ds, test_ds, out: Path, run_info: dict, 
     """
     tf = transform()
     opt = mc.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
+    train_loader, eval_loader, config = loaders_and_config(args, train_ds, test_ds, tf, tf)
+    trainer = Trainer(model, opt, objective, train_loader, eval_loader, num_classes=len(train_ds.classes),
+                      out_dir=out, config=config, run_info={**run_info, "settings": settings(args)},
+                      resume_settings=resume_settings(args, resume_flags))
+    return fit(trainer, args.resume)
+
+
+def loaders_and_config(args, train_ds, test_ds, train_tf, eval_tf):
+    """(train loader, evaluation loader, TrainConfig) from the command line: evaluation on
+    the test set, or on ``--val-size`` images held out of the training set."""
     eval_ds, eval_name = test_ds, "test"
     if args.val_size:
         train_ds, eval_ds = data.train_val_split(train_ds, args.val_size, seed=args.seed)
         eval_name = "val"
         print(f"holding out {len(eval_ds)} training images for validation; training on {len(train_ds)}")
-    train_loader = data.DataLoader(train_ds, args.batch_size, shuffle=True, seed=args.seed, transform=tf)
-    eval_loader = data.DataLoader(eval_ds, args.eval_batch_size, shuffle=False, transform=tf)
+    train_loader = data.DataLoader(train_ds, args.batch_size, shuffle=True, seed=args.seed, transform=train_tf)
+    eval_loader = data.DataLoader(eval_ds, args.eval_batch_size, shuffle=False, transform=eval_tf)
     config = TrainConfig(epochs=args.epochs, log_every=args.log_every, checkpoint_every=args.checkpoint_every,
                          progress=not args.no_progress, eval_name=eval_name, cuda_graph=args.cuda_graph)
-    trainer = Trainer(model, opt, objective, train_loader, eval_loader, num_classes=len(train_ds.classes),
-                      out_dir=out, config=config, run_info={**run_info, "settings": settings(args)},
-                      resume_settings=resume_settings(args, resume_flags))
-    return fit(trainer, args.resume)
+    return train_loader, eval_loader, config
 
 
 def fit(trainer: Trainer, resume: bool) -> Trainer:
@@ -243,6 +250,18 @@ def per_class_report(classes, per_class, confusion, out: Path, stem: str = "per_
     write_text_atomic(out / f"{stem}.csv", "\n".join(csv_lines) + "\n")
     write_text_atomic(out / f"{stem}.md", "\n".join(md) + "\n")
     return "\n".join(md)
+
+
+def standard_figures(name: str, test_eval: dict, classes, trainer, out: Path, loss_title: str) -> None:
+    """The per-class table and the figures every classifier task draws: per-class
+    accuracy bars, the confusion matrix and the loss curve."""
+    acc = test_eval["accuracy"]
+    per_class_report(classes, test_eval["per_class_accuracy"], test_eval["confusion_matrix"], out)
+    viz.per_class_bars(test_eval["per_class_accuracy"], classes, out / "per_class_accuracy.png",
+                       f"{name} per-class test accuracy (overall {100 * acc:.1f} %)")
+    viz.confusion_matrix(test_eval["confusion_matrix"], classes, out / "confusion_matrix.png",
+                         f"{name} confusion matrix ({test_eval['n']} test images)")
+    viz.loss_curve(trainer.history, out / "loss_curve.png", loss_title, trainer.config.eval_name)
 
 
 def base_results(task: str, args, trainer, test_eval, classes, started: float) -> dict:

@@ -38,7 +38,7 @@ from matplotlib.figure import Figure
 import minicnn as mc
 from minicnn import data, viz
 from minicnn.atomic import atomic_write
-from minicnn.train import Classification, TrainConfig, Trainer, save_model, write_json
+from minicnn.train import Classification, Trainer, save_model, write_json
 
 from . import common
 
@@ -149,17 +149,9 @@ def train(args, model, train_ds, test_ds, out, callbacks=()):
     """SGD(lr, momentum, weight decay) under the schedule, on the augmented training set."""
     train_tf, eval_tf = transforms()
     opt = mc.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    eval_ds, eval_name = test_ds, "test"
-    if args.val_size:
-        train_ds, eval_ds = data.train_val_split(train_ds, args.val_size, seed=args.seed)
-        eval_name = "val"
-        print(f"holding out {len(eval_ds)} training images for validation; training on {len(train_ds)}")
-    train_loader = data.DataLoader(train_ds, args.batch_size, shuffle=True, seed=args.seed, transform=train_tf)
-    eval_loader = data.DataLoader(eval_ds, args.eval_batch_size, shuffle=False, transform=eval_tf)
+    train_loader, eval_loader, config = common.loaders_and_config(args, train_ds, test_ds, train_tf, eval_tf)
     total = args.epochs * len(train_loader)
     scheduler = make_scheduler(args, opt, total, len(train_loader))
-    config = TrainConfig(epochs=args.epochs, log_every=args.log_every, checkpoint_every=args.checkpoint_every,
-                         progress=not args.no_progress, eval_name=eval_name, cuda_graph=args.cuda_graph)
     run_info = {"task": TASK, "model": f"ResNet-{args.depth}", "settings": common.settings(args)}
     flags = ("epochs", "depth", "shortcut", "weight_decay", "schedule", "warmup_epochs")
     trainer = ScheduledTrainer(model, opt, Classification(), train_loader, eval_loader,
@@ -198,12 +190,7 @@ def run(args, out, callbacks=()) -> dict:
     test_eval = common.test_evaluation(args, trainer, test_ds, eval_tf)
     acc = test_eval["accuracy"]
     print(f"Accuracy of {name} on the {test_eval['n']} test images: {100 * acc:.2f} %")
-    common.per_class_report(classes, test_eval["per_class_accuracy"], test_eval["confusion_matrix"], out)
-    viz.per_class_bars(test_eval["per_class_accuracy"], classes, out / "per_class_accuracy.png",
-                       f"{name} per-class test accuracy (overall {100 * acc:.1f} %)")
-    viz.confusion_matrix(test_eval["confusion_matrix"], classes, out / "confusion_matrix.png",
-                         f"{name} confusion matrix ({test_eval['n']} test images)")
-    viz.loss_curve(trainer.history, out / "loss_curve.png", f"{name} training loss", trainer.config.eval_name)
+    common.standard_figures(name, test_eval, classes, trainer, out, f"{name} training loss")
     schedule_figure(lrs, trainer.history, out / "lr_schedule.png",
                     f"{name}: {args.schedule} schedule and accuracy per epoch", trainer.config.eval_name)
     save_model(out / "model.npz", model, {"model": name, "depth": args.depth, "shortcut": args.shortcut,

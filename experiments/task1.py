@@ -71,12 +71,7 @@ def run(args, out) -> dict:
 
     acc = test_eval["accuracy"]
     print(f"Accuracy of the network on the {test_eval['n']} test images: {100 * acc:.2f} %")
-    common.per_class_report(classes, test_eval["per_class_accuracy"], test_eval["confusion_matrix"], out)
-    viz.per_class_bars(test_eval["per_class_accuracy"], classes, out / "per_class_accuracy.png",
-                       f"TutorialNet per-class test accuracy (overall {100 * acc:.1f} %)")
-    viz.confusion_matrix(test_eval["confusion_matrix"], classes, out / "confusion_matrix.png",
-                         f"TutorialNet confusion matrix ({test_eval['n']} test images)")
-    viz.loss_curve(trainer.history, out / "loss_curve.png", "TutorialNet training loss", trainer.config.eval_name)
+    common.standard_figures("TutorialNet", test_eval, classes, trainer, out, "TutorialNet training loss")
     save_model(out / "model.npz", model, {"model": "TutorialNet", "normalize_mean": common.NORM_MEAN,
                                           "normalize_std": common.NORM_STD, "test_accuracy": acc,
                                           "settings": common.settings(args)})

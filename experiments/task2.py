@@ -79,7 +79,8 @@ def run(args, out) -> dict:
     print(f"Accuracy of the network on the {test_eval['n']} test images: {100 * acc:.2f} %")
     print(f"Test reconstruction MSE: {mse:.5f} (normalised inputs), {mse01:.5f} (pixels in [0, 1]); "
           f"test CE {test_eval['ce']:.4f}")
-    common.per_class_report(classes, test_eval["per_class_accuracy"], test_eval["confusion_matrix"], out)
+    common.standard_figures("DeconvNet", test_eval, classes, trainer, out,
+                            f"DeconvNet training loss (CE + {args.lam:g} * MSE)")
 
     # Originals beside their reconstructions.
     idx = np.asarray(args.show)
@@ -95,12 +96,6 @@ def run(args, out) -> dict:
                         f"DeconvNet reconstructions (test set, lambda={args.lam:g});\n"
                         f"MSE on the normalised scale, pixels in [-1, 1]",
                         [f"predicted {classes[p]}\nMSE {m:.4f} (normalised)" for p, m in zip(pred, per_image)])
-    viz.per_class_bars(test_eval["per_class_accuracy"], classes, out / "per_class_accuracy.png",
-                       f"DeconvNet per-class test accuracy (overall {100 * acc:.1f} %)")
-    viz.confusion_matrix(test_eval["confusion_matrix"], classes, out / "confusion_matrix.png",
-                         f"DeconvNet confusion matrix ({test_eval['n']} test images)")
-    viz.loss_curve(trainer.history, out / "loss_curve.png",
-                   f"DeconvNet training loss (CE + {args.lam:g} * MSE)", trainer.config.eval_name)
     save_model(model_path(args.out), model,
                {"model": "DeconvNet", "lam": args.lam, "normalize_mean": common.NORM_MEAN,
                 "normalize_std": common.NORM_STD, "test_accuracy": acc, "test_mse": mse,
