@@ -221,3 +221,17 @@ def test_trainer_sets_gradients_of_optimiser_parameters_outside_the_model(tmp_pa
         assert tr.graphed_step.reason == "warm-up call 2 of 2"
     # set, not accumulated: the second step's gradient equals the first (accumulating would double it)
     assert len(seen) == 2 and seen[0] != 0.0 and seen[1] == seen[0]
+
+
+def test_batchnorm_updates_its_running_statistics_in_place():
+    """What lets a replay update them: the buffer arrays stay the same objects, with PyTorch's values."""
+    bn = nn.BatchNorm2d(3).train()
+    bufs = {k: bn._buffers[k] for k in ("running_mean", "running_var", "num_batches_tracked")}
+    x = np.random.default_rng(0).standard_normal((4, 3, 5, 5)).astype(np.float32)
+    for _ in range(2):
+        bn(mc.asarray(x))
+    assert all(bn._buffers[k] is v for k, v in bufs.items())
+    mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3), ddof=1)
+    np.testing.assert_allclose(bufs["running_mean"], (1 - 0.9 ** 2) * mean, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(bufs["running_var"], 0.9 ** 2 + (1 - 0.9 ** 2) * var, rtol=1e-5)
+    assert int(bufs["num_batches_tracked"]) == 2
