@@ -13,7 +13,10 @@ the batch is cut up:
   whole and kept for backward when it has at most ``keep`` bytes;
 * **chunks** -- a larger one is built ``chunk`` bytes' worth of samples at a
   time, used while it is still in cache, dropped, and rebuilt chunk by chunk
-  in backward (faster on a CPU, and it bounds the memory a layer holds);
+  in backward (faster on a CPU, and it bounds the memory a layer holds). With
+  ``keep=0`` (the GPU's choice) no matrix is kept: a layer holds only its
+  input for backward, as PyTorch's convolutions do, at the price of one more
+  im2col per layer in backward;
 * **shares** -- with a ``split`` function (the CPU's ``run_split``: one thread
   per core), the batch ranges are dealt to threads; a kept matrix is cut into
   ``kept_split`` ranges for that, when the layer has at least
@@ -56,9 +59,14 @@ class ConvSchedule:
                 "conv_transpose2d_backward": self.conv_transpose2d_backward}
 
     # -- the plan ---------------------------------------------------------
+    def keeps(self, n: int, bytes_per_sample: int) -> bool:
+        """Whether the whole (n, K, L) column matrix is built once and kept for backward."""
+        return n * bytes_per_sample <= self.keep
+
     def chunks(self, n: int, bytes_per_sample: int) -> list[tuple[int, int]]:
-        """[(start, stop)] batch ranges; one range means: build (and keep) the whole matrix."""
-        if n * bytes_per_sample <= self.keep:
+        """[(start, stop)] batch ranges: the whole batch when the matrix is kept, else ranges of
+        at most ``chunk`` bytes' worth of samples (one range when the whole matrix fits in one)."""
+        if self.keeps(n, bytes_per_sample):
             return [(0, n)]
         per = max(1, self.chunk // max(1, bytes_per_sample))
         return [(i, min(n, i + per)) for i in range(0, n, per)]
@@ -86,15 +94,16 @@ class ConvSchedule:
     # -- Conv2d -----------------------------------------------------------
     def conv2d_forward(self, x, w, b, stride, padding):
         """Conv2d's forward (``minicnn.nn.conv.conv2d_forward``) by batch ranges; ``cols``
-        in the cache is None when the matrix was built in chunks."""
+        in the cache is None when the matrix is not kept (backward builds it again)."""
         ops, xp = self.ops, array_module(x)
         n, c, h, wd = x.shape
         o, _, kh, kw = w.shape
         (sh, sw), (ph, pw) = stride, padding
         oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(wd, kw, sw, pw)
         w2 = w.reshape(o, -1)
-        chunks = self.chunks(n, c * kh * kw * oh * ow * x.itemsize)
-        cols = ops.im2col(x, kh, kw, sh, sw, ph, pw) if len(chunks) == 1 else None
+        per_sample = c * kh * kw * oh * ow * x.itemsize
+        chunks = self.chunks(n, per_sample)
+        cols = ops.im2col(x, kh, kw, sh, sw, ph, pw) if self.keeps(n, per_sample) else None
         out = xp.empty((n, o, oh * ow), dtype=xp.result_type(x, w))
 
         def fill(share):

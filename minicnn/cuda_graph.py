@@ -45,12 +45,15 @@ When the step runs eagerly instead (same results, no graph)
 * Recording failed (an operation that cannot be captured, such as a
   device-to-host copy): a warning names the error and the step stays eager.
 
-Memory: every allocation made while recording is kept alive by this object
-until ``close()`` (or a new recording), so no other array can be given an
-address the graph writes to; the recording does not reuse its own
-temporaries either, so it holds about one step's worth of activations and
-temporaries in addition to what the model keeps. ``close()`` detaches the
-static gradients from the parameters before letting the memory go.
+Memory: the recording allocates from a memory pool of its own (PyTorch's
+graph-private pool), so no array outside the graph can ever be given an
+address the graph writes to. Inside the recording a temporary freed by one
+layer is reused by a later one, as in an eager step: every kernel runs on one
+stream in recorded order, so each replay reuses it in the same order. The
+private pool thus holds about one eager step's peak; the eager warm-up's
+blocks stay in CuPy's ordinary pool for the eager work around the replays.
+``close()`` detaches the static gradients from the parameters; the private
+pool is dropped once none of its arrays is alive any more.
 
 Matrix products: CuPy refuses cuBLAS calls while a stream is capturing, so the
 ``cupy`` backend's ``matmul`` calls cuBLAS itself (``minicnn.kernels.cuda.gemm``),
@@ -80,17 +83,17 @@ def cuda_graph_blockers(model, objective=None) -> list[str]:
     return out
 
 
-class _KeepAllocator:
-    """Allocator used while recording: allocates from the current allocator and
-    keeps every block, so nothing the graph touches is handed out again."""
+#: Graph-private pools that may still back live arrays (a static output or cache a caller
+#: kept after ``close()``). A CuPy pool frees its device memory when it is collected, so a
+#: pool stays here until nothing allocated from it is in use (see ``_release_pool``).
+_RETIRED_POOLS: list = []
 
-    def __init__(self, base):
-        self.base, self.kept = base, []
 
-    def malloc(self, size):
-        mem = self.base(size)
-        self.kept.append(mem)
-        return mem
+def _release_pool(pool) -> None:
+    """Retire a recording's private pool: drop it, and every retired pool, once unused."""
+    if pool is not None:
+        _RETIRED_POOLS.append(pool)
+    _RETIRED_POOLS[:] = [p for p in _RETIRED_POOLS if p.used_bytes() > 0]
 
 
 class GraphedTrainStep:
@@ -122,7 +125,7 @@ class GraphedTrainStep:
         self._graph = None
         self._stream = self._replay_stream = None
         self._grads: list = []
-        self._outs = self._sig = self._x = self._y = self._kept = None
+        self._outs = self._sig = self._x = self._y = self._pool = None
         self._pending = (None, 0)  # (signature, consecutive eager calls with it)
 
     # -- public ---------------------------------------------------------------
@@ -167,8 +170,10 @@ class GraphedTrainStep:
         for p, g in self._grads:
             if g is not None and p.grad is g:
                 p.grad = None
-        self._graph = self._outs = self._sig = self._x = self._y = self._kept = None
+        self._graph = self._outs = self._sig = self._x = self._y = None
         self._grads = []
+        pool, self._pool = self._pool, None
+        _release_pool(pool)
 
     # -- pieces ---------------------------------------------------------------
     def _eager_reason(self, be) -> str | None:
@@ -230,8 +235,9 @@ class GraphedTrainStep:
         if self._stream is None:
             self._stream = cp.cuda.Stream(non_blocking=True)
         self._stream.wait_event(cp.cuda.get_current_stream().record())
-        keeper = _KeepAllocator(cp.cuda.get_allocator())
-        with cp.cuda.using_allocator(keeper.malloc), self._stream:
+        pool = cp.cuda.MemoryPool()  # the recording's own: see "Memory" in the module doc
+        self._pool = pool  # set first, so close() retires it if the recording fails
+        with cp.cuda.using_allocator(pool.malloc), self._stream:
             self._stream.begin_capture()
             try:
                 outs = self.objective.forward(self.model, self._x, self._y)
@@ -243,7 +249,7 @@ class GraphedTrainStep:
                     pass
                 raise
             graph = self._stream.end_capture()
-        self._graph, self._outs, self._sig, self._kept = graph, outs, sig, keeper.kept
+        self._graph, self._outs, self._sig = graph, outs, sig
         self._grads = [(p, p.grad) for p in self.params]
         self._pending = (None, 0)
         self.captures += 1

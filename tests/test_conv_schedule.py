@@ -8,6 +8,8 @@ in the per-sample products, say) changes the result:
 * kept     -- the whole column matrix built once and kept for backward;
 * shares   -- the kept matrix cut into ranges dealt to (fake) threads;
 * chunks   -- the matrix built a range at a time and rebuilt in backward;
+* rebuilt  -- nothing kept (``keep=0``, the GPU's setting), the whole batch's
+  matrix built at once in forward and again in backward;
 * per-sample weight-gradient products (``stack_limit``), in both of those.
 """
 
@@ -72,7 +74,10 @@ PATHS = {
     "chunks": (dict(keep=0, chunk=2), False),
     "chunks-per-sample-dW": (dict(keep=0, chunk=2, stack_limit=0), False),
     "chunks-shares": (dict(keep=0, chunk=3), True),
+    # the GPU's setting: nothing kept, the whole batch built at once, again in backward
+    "rebuilt-whole": (dict(keep=0, chunk=10**9), False),
 }
+NOT_KEPT = ("chunks", "rebuilt")
 
 
 def _schedule(path, kernels, per_sample_bytes):
@@ -115,7 +120,7 @@ def test_every_path_equals_the_plain_layer_math(kernels, path, transpose, need_d
             args = (x, w, b, case["stride"], case["padding"])
             want, cache = conv.conv2d_forward(*args)
             got, got_cache = sched.conv2d_forward(*args)
-            assert (got_cache[1] is None) == path.startswith("chunks")  # chunked: no whole matrix kept
+            assert (got_cache[1] is None) == path.startswith(NOT_KEPT)  # no whole matrix kept
             dout = rng.standard_normal(want.shape)
             want_grads = conv.conv2d_backward(dout, cache, need_dx)
             got_grads = sched.conv2d_backward(dout, got_cache, need_dx)
@@ -167,6 +172,9 @@ def test_limits_pick_the_paths():
     assert s.chunks(10, 10) == [(0, 10)]                              # 100 bytes: kept
     assert s.chunks(11, 10) == [(0, 3), (3, 6), (6, 9), (9, 11)]     # chunks of 30 bytes
     assert s.chunks(3, 1000) == [(0, 1), (1, 2), (2, 3)]             # at least one sample per chunk
+    assert s.keeps(10, 10) and not s.keeps(11, 10)
+    gpu = ConvSchedule(None, keep=0, chunk=100)                       # kernels.cuda's setting
+    assert gpu.chunks(10, 10) == [(0, 10)] and not gpu.keeps(10, 10)  # one range, built, not kept
     assert s.work_items(10, [(0, 10)], macs=999) == [(0, 10)]         # too little work to split
     assert s.work_items(10, [(0, 10)], macs=1000) == [(0, 3), (3, 6), (6, 9), (9, 10)]
     assert ConvSchedule(None, keep=100, chunk=30).work_items(10, [(0, 10)], 10**9) == [(0, 10)]  # no split

@@ -235,3 +235,30 @@ def test_batchnorm_updates_its_running_statistics_in_place():
     np.testing.assert_allclose(bufs["running_mean"], (1 - 0.9 ** 2) * mean, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(bufs["running_var"], 0.9 ** 2 + (1 - 0.9 ** 2) * var, rtol=1e-5)
     assert int(bufs["num_batches_tracked"]) == 2
+
+
+def test_retired_private_pools_live_while_any_of_their_arrays_does():
+    """A recording's private memory pool outlives close() while an array allocated from it
+    is still alive (a CuPy pool frees its device memory when collected), and is dropped,
+    with every other unused retired pool, at the next retirement after that array is gone."""
+    from minicnn import cuda_graph
+
+    class Pool:
+        def __init__(self, used):
+            self.used = used
+
+        def used_bytes(self):
+            return self.used
+
+    saved = list(cuda_graph._RETIRED_POOLS)
+    cuda_graph._RETIRED_POOLS.clear()
+    try:
+        busy, idle = Pool(512), Pool(0)
+        cuda_graph._release_pool(busy)
+        cuda_graph._release_pool(idle)
+        assert cuda_graph._RETIRED_POOLS == [busy]  # an unused pool goes at once
+        busy.used = 0  # its last array was freed
+        cuda_graph._release_pool(None)  # close() without a recording still prunes
+        assert cuda_graph._RETIRED_POOLS == []
+    finally:
+        cuda_graph._RETIRED_POOLS[:] = saved

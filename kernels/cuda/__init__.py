@@ -109,8 +109,11 @@ TABLE: dict = {
     "batchnorm_backward": _ref.batchnorm_backward,
 }
 
-# Convolutions (kernels/conv_schedule.py): the whole column matrix is kept unless
-# it is huge (then 512 MiB chunks bound the memory); no thread split on the GPU.
+# Convolutions (kernels/conv_schedule.py): no column matrix is kept for backward
+# (a layer keeps only its input, as PyTorch does; backward runs im2col again, one
+# memory-bound pass), built whole unless it is huge (then 512 MiB chunks); no
+# thread split on the GPU. Keeping them all made a ResNet-20 step at batch 128 take
+# 3.2x PyTorch's peak GPU memory (benchmarks/gpu_results/h200-2026-12-04-resnet20).
 CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul),
-                             keep=512 * MiB, chunk=512 * MiB)
+                             keep=0, chunk=512 * MiB)
 TABLE.update(CONV_SCHEDULE.table())
