@@ -43,6 +43,8 @@ NET_TITLES = {
 }
 MODES = ("train", "infer")
 TORCH_LABELS = {"cpu": "torch-cpu", "cuda": "torch-cuda"}
+#: Implementations that run on the GPU (the rest run on the CPU).
+GPU_IMPLS = ("cupy", "cupy-graph", "torch-cuda", "torch-cuda-graph")
 LR, MOMENTUM = 1e-3, 0.9
 
 
@@ -157,6 +159,8 @@ def env_info() -> dict:
         info["torch_cuda"] = bool(torch.cuda.is_available())
         if torch.cuda.is_available():
             info["gpu"] = torch.cuda.get_device_name(0)
+            info["torch_tf32"] = {"cudnn_conv": torch.backends.cudnn.allow_tf32,
+                                  "cuda_matmul": torch.backends.cuda.matmul.allow_tf32}
     import minicnn
 
     info["minicnn_backends"] = minicnn.available_backends()
@@ -347,7 +351,7 @@ class TorchRunner(Runner):
     kind = "torch"
 
     def __init__(self, net: str, device: str, batch_size: int, mode: str = "train", seed: int = 0,
-                 threads: int | None = None):
+                 threads: int | None = None, cuda_graph: bool = False):
         import torch
         import torch.nn.functional as F
 
@@ -356,11 +360,14 @@ class TorchRunner(Runner):
         check_net(net)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if cuda_graph and (device != "cuda" or mode != "train"):
+            raise ValueError("the PyTorch CUDA-graph runner times training steps on cuda only")
         self.torch, self.F = torch, F
         if threads:
             torch.set_num_threads(int(threads))
         self.net, self.mode, self.batch_size, self.device = net, mode, batch_size, device
-        self.label = TORCH_LABELS[device]
+        self.label = TORCH_LABELS[device] + ("-graph" if cuda_graph else "")
+        self.cuda_graph, self.graph = cuda_graph, None
         torch.manual_seed(seed)
         self.model = TORCH_MODELS[net]().to(device)
         x, y = make_batch(net, batch_size, seed)
@@ -374,21 +381,50 @@ class TorchRunner(Runner):
         self.last = None
 
     def step(self):
-        F = self.F
         if self.mode == "infer":
             with self.torch.no_grad():
                 self.last = self.model(self.x)
             return
+        if self.cuda_graph:
+            if self.graph is None:
+                self._capture()
+            self.static_x.copy_(self.x)  # as minicnn's graph copies the batch into its fixed buffers
+            self.static_y.copy_(self.y)
+            self.graph.replay()
+            self.last = self.static_loss
+            return
         self.opt.zero_grad(set_to_none=True)
-        out = self.model(self.x)
+        self.last = self._loss_backward_step(self.x, self.y)
+
+    def _loss_backward_step(self, x, y):
+        F = self.F
+        out = self.model(x)
         if self.deconv:
             logits, xhat = out
-            loss = F.cross_entropy(logits, self.y) + F.mse_loss(xhat, self.x)
+            loss = F.cross_entropy(logits, y) + F.mse_loss(xhat, x)
         else:
-            loss = F.cross_entropy(out, self.y)
+            loss = F.cross_entropy(out, y)
         loss.backward()
         self.opt.step()
-        self.last = loss
+        return loss
+
+    def _capture(self):
+        """The whole training step (forward, loss, backward, ``optimizer.step()``) as one CUDA
+        graph, as PyTorch's CUDA-graphs documentation shows ("whole-network capture"): three
+        warm-up steps on a side stream, gradients set to None, then the recording."""
+        torch = self.torch
+        self.static_x, self.static_y = self.x.clone(), self.y.clone()
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self.opt.zero_grad(set_to_none=True)
+                self._loss_backward_step(self.static_x, self.static_y)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        self.opt.zero_grad(set_to_none=True)
+        with torch.cuda.graph(self.graph):
+            self.static_loss = self._loss_backward_step(self.static_x, self.static_y)
 
     def sync(self):
         if self.device == "cuda":
@@ -397,7 +433,10 @@ class TorchRunner(Runner):
 
 def make_runner(impl: str, net: str, batch_size: int, mode: str, seed: int = 0, threads: int | None = None):
     """``impl``: a minicnn backend name, ``cupy-graph`` (cupy, training step replayed from a
-    CUDA graph, see ``minicnn.cuda_graph``), or ``torch-cpu`` / ``torch-cuda``."""
+    CUDA graph, see ``minicnn.cuda_graph``), ``torch-cpu`` / ``torch-cuda``, or
+    ``torch-cuda-graph`` (PyTorch's whole training step, optimiser included, as one CUDA graph)."""
+    if impl == "torch-cuda-graph":
+        return TorchRunner(net, "cuda", batch_size, mode, seed, threads, cuda_graph=True)
     if impl.startswith("torch-"):
         return TorchRunner(net, impl.split("-", 1)[1], batch_size, mode, seed, threads)
     if impl.endswith("-graph"):

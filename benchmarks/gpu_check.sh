@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One prepared GPU check: GPU tests, a short task2 run on the cupy backend and
-# the cupy-vs-PyTorch-CUDA throughput table, then a per-layer profile of the cupy
-# training step at batch 256; one call of at most ~7 minutes (timeouts 150+90+150+2x40 s).
+# One prepared GPU check: GPU tests, a short task2 run on the cupy backend, the
+# cupy-vs-PyTorch-CUDA throughput table (cupy-graph beside PyTorch's whole-step CUDA
+# graph), a per-layer profile of the cupy training step at batch 256, and the GPU memory
+# of a training step; usually about 5 minutes, at most ~9.5 (timeouts 150+90+180+2x40+2x60 s).
 #
 # Prepare (on a machine with the full CIFAR-10; writes ~26 MB, git-ignored):
 #     python -m benchmarks.make_gpu_data            # -> .gpu-data/cifar-10-batches-py
@@ -11,7 +12,7 @@
 # from .whl/ into /tmp when missing; no network):
 #     bash benchmarks/gpu_check.sh [DATA_DIR]       # default DATA_DIR: .gpu-data
 # Results go to $OUT when set, else benchmarks/results/gpu_check/ (8 files: env.txt, gpu_tests.log,
-# task2.log, task2_results.json, task2_reconstructions.png, throughput.log, throughput.json, profile.log).
+# task2.log, task2_results.json, throughput.log, throughput.json, profile.log, gpu_memory.log).
 # Without a GPU usable from Python (no CuPy, no driver, no device) it stops at once with one line, exit 1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -48,11 +49,10 @@ timeout 90 python -m experiments.task2 --backend cupy --data-dir "$DATA" --epoch
   --log-every 20 --no-progress --out "$T2" 2>&1 | tee "$RES/task2.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 cp "$T2"/task2/results.json "$RES/task2_results.json" 2>/dev/null
-cp "$T2"/task2/reconstructions.png "$RES/task2_reconstructions.png" 2>/dev/null
 
-echo "== throughput: cupy (eager, and training replayed from a CUDA graph) vs PyTorch CUDA"
+echo "== throughput: cupy (eager, and training replayed from a CUDA graph) vs PyTorch CUDA (eager, and its whole step as a CUDA graph)"
 TP=$(mktemp -d)
-timeout 150 python -m benchmarks.throughput --backends cupy cupy-graph --device cuda --nets tutorial deconv net2 mnist resnet20 \
+timeout 180 python -m benchmarks.throughput --backends cupy cupy-graph --device cuda --nets tutorial deconv net2 mnist resnet20 \
   --batch-sizes 64 256 --repeats 3 --out "$TP" 2>&1 | tee "$RES/throughput.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 cp "$TP"/throughput.json "$RES/throughput.json" 2>/dev/null
@@ -62,6 +62,12 @@ for net in tutorial deconv; do
   timeout 40 python -m benchmarks.layer_profile --backend cupy --net "$net" --batch-size 256 \
     --steps 20 --min-time 0.5 --out "$TP" 2>&1
 done | tee "$RES/profile.log"
+
+echo "== GPU memory of a training step: cupy (eager, graphed) vs PyTorch CUDA"
+for cfg in "resnet20 128" "net2 256"; do
+  set -- $cfg
+  timeout 60 python -m benchmarks.gpu_memory --net "$1" --batch-size "$2" --timeout 25 --out "$TP" 2>&1 | grep -E "^\||rror"
+done | tee "$RES/gpu_memory.log"
 
 echo "gpu_check: exit status $status; results in $RES"
 exit $status

@@ -57,6 +57,12 @@ def parse_args(argv=None):
                          "as they are, PyTorch gets numba.get_num_threads()")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None, help="output folder (default $OUT or benchmarks/results)")
+    ap.add_argument("--torch-graph", action=argparse.BooleanOptionalAction, default=None,
+                    help="with cupy-graph and PyTorch on cuda: also time PyTorch's whole training step "
+                         "replayed from a CUDA graph (torch-cuda-graph), cupy-graph's peer (default: on)")
+    ap.add_argument("--torch-tf32", choices=("default", "on", "off"), default="default",
+                    help="PyTorch's TF32 switches on cuda: default (PyTorch's: TF32 cuDNN convolutions, "
+                         "FP32 matmuls), or both on / both off. minicnn's cupy backend computes in FP32")
     ap.add_argument("--no-plot", action="store_true", help="skip the PNG")
     ap.add_argument("--quick", action="store_true",
                     help="smoke-test settings for whatever is not given: tutorial net, batch 4, 1 repeat, "
@@ -89,6 +95,8 @@ def parse_args(argv=None):
         ap.error("--repeats must be >= 1 and --min-time >= 0")
     args.out = args.out or common.default_out_dir()
 
+    if args.torch_tf32 != "default" and "cuda" not in (args.device, "both"):
+        ap.error("--torch-tf32 needs --device cuda or both")
     args.torch_devices = []
     if args.torch is not False:
         if common.torch_available():
@@ -104,17 +112,38 @@ def parse_args(argv=None):
 
 
 def impl_labels(args) -> list[str]:
-    return list(args.backends) + [common.TORCH_LABELS[d] for d in args.torch_devices]
+    labels = list(args.backends) + [common.TORCH_LABELS[d] for d in args.torch_devices]
+    if "torch-cuda" in labels and "cupy-graph" in labels and args.torch_graph is not False:
+        labels.append("torch-cuda-graph")  # the like-for-like peer of cupy-graph
+    return labels
 
 
 def reference_for(label: str, labels: list[str]) -> str | None:
-    """The PyTorch run a result is compared with: torch-cuda for GPU backends, torch-cpu otherwise."""
-    want = "torch-cuda" if label in ("cupy", "cupy-graph", "torch-cuda") else "torch-cpu"
-    return want if want in labels and want != label else None
+    """The PyTorch run a result is compared with, like with like: PyTorch's whole-step CUDA
+    graph for cupy-graph (when timed), PyTorch CUDA eager for the other GPU runs, PyTorch
+    CPU for the CPU backends."""
+    if label == "cupy-graph" and "torch-cuda-graph" in labels:
+        return "torch-cuda-graph"
+    if label.startswith("torch"):
+        return None
+    want = "torch-cuda" if label in common.GPU_IMPLS else "torch-cpu"
+    return want if want in labels else None
+
+
+def _set_torch_tf32(mode: str) -> None:
+    """PyTorch's TF32 switches: "default" leaves PyTorch's own (TF32 for cuDNN convolutions,
+    full FP32 for matmuls), "on"/"off" set both."""
+    if mode == "default":
+        return
+    import torch
+
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = mode == "on"
 
 
 def run(args, log=print) -> dict:
     threads = common.set_threads(args.threads, torch_too=bool(args.torch_devices))
+    if "cuda" in args.torch_devices:
+        _set_torch_tf32(args.torch_tf32)
     labels = impl_labels(args)
     meta = common.env_info()
     argv = sys.argv[1:] if getattr(args, "argv", None) is None else list(args.argv)
@@ -131,6 +160,9 @@ def run(args, log=print) -> dict:
                 t0 = time.perf_counter()
                 runners, errors = [], {}
                 for label in labels:
+                    if label.endswith("-graph") and mode != "train":
+                        errors[label] = None  # graphed runners time training steps only
+                        continue
                     try:
                         runners.append(common.make_runner(label, net, bs, mode, args.seed, threads))
                     except Exception as e:
@@ -161,7 +193,7 @@ def _rows(net, bs, mode, labels, res, macs):
         rows.append({
             "net": net, "batch_size": bs, "mode": mode, "impl": label,
             "kind": "torch" if label.startswith("torch") else "minicnn",
-            "device": "cuda" if label in ("cupy", "cupy-graph", "torch-cuda") else "cpu",
+            "device": "cuda" if label in common.GPU_IMPLS else "cpu",
             "median_step_s": t, "min_step_s": d["min_step_s"], "step_times_s": d["step_times_s"],
             "steps_per_repeat": d["steps_per_repeat"], "repeats": d["repeats"],
             "first_call_s": d["first_call_s"],
@@ -187,6 +219,8 @@ def _progress_line(net, bs, mode, rows, dt):
     for r in rows:
         if r["error"]:
             parts.append(f"{r['impl']} ERROR")
+        elif r["images_per_s"] is None:
+            continue  # not timed in this mode
         else:
             parts.append(f"{r['impl']} {fmt_num(r['images_per_s'])} img/s")
     return f"[{dt:6.1f} s] {net:8s} b{bs:<4d} {mode:5s}: " + ", ".join(parts)
@@ -263,7 +297,7 @@ def plot(report: dict, path: Path) -> Path | None:
                              squeeze=False)
     width = 0.8 / max(1, len(labels))
     colors = {"numpy": "#4C72B0", "numba": "#55A868", "cupy": "#8172B2", "torch-cpu": "#C44E52",
-              "torch-cuda": "#DD8452"}
+              "torch-cuda": "#DD8452", "cupy-graph": "#64B5CD", "torch-cuda-graph": "#937860"}
     for i, mode in enumerate(modes):
         for j, net in enumerate(nets):
             ax = axes[i][j]

@@ -95,3 +95,37 @@ def test_memory_smoke(tmp_path):
     assert "error" not in r, r.get("error")
     assert r["impl"] == "numpy" and r["peak_mb"] >= r["baseline_mb"] > 0 and r["increment_mb"] >= 0
     assert rep["results"][0]["peak_mb"] == r["peak_mb"]
+
+
+def test_each_gpu_run_is_compared_with_its_like():
+    labels = ["cupy", "cupy-graph", "torch-cuda", "torch-cuda-graph", "numba", "torch-cpu"]
+    assert throughput.reference_for("cupy", labels) == "torch-cuda"
+    assert throughput.reference_for("cupy-graph", labels) == "torch-cuda-graph"  # graph with graph
+    assert throughput.reference_for("cupy-graph", labels[:3]) == "torch-cuda"    # no PyTorch graph timed
+    assert throughput.reference_for("numba", labels) == "torch-cpu"
+    assert throughput.reference_for("torch-cuda-graph", labels) is None
+
+
+def test_pytorch_whole_step_graph_joins_cupy_graph_only(monkeypatch):
+    from types import SimpleNamespace
+
+    args = SimpleNamespace(backends=["cupy", "cupy-graph"], torch_devices=["cuda"], torch_graph=None)
+    assert throughput.impl_labels(args) == ["cupy", "cupy-graph", "torch-cuda", "torch-cuda-graph"]
+    args.torch_graph = False
+    assert "torch-cuda-graph" not in throughput.impl_labels(args)
+    args = SimpleNamespace(backends=["cupy"], torch_devices=["cuda"], torch_graph=None)
+    assert throughput.impl_labels(args) == ["cupy", "torch-cuda"]
+
+
+def test_pytorch_graph_runner_refuses_what_it_cannot_time():
+    pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="training steps on cuda only"):
+        common.TorchRunner("tutorial", "cpu", 2, "train", cuda_graph=True)
+    with pytest.raises(ValueError, match="training steps on cuda only"):
+        common.TorchRunner("tutorial", "cuda", 2, "infer", cuda_graph=True)
+
+
+def test_torch_tf32_switch_needs_cuda(capsys):
+    with pytest.raises(SystemExit):
+        throughput.parse_args(["--quick", "--torch-tf32", "on"])
+    assert "--torch-tf32 needs --device cuda" in capsys.readouterr().err
