@@ -4,8 +4,9 @@ One idea per module:
 
 * ``objectives`` -- :class:`Objective` (a batch -> loss, and its backward),
   :class:`Classification`, :class:`ClassificationReconstruction`;
-* ``trainer``    -- :class:`Trainer`: the loop, checkpoints, resume, Ctrl-C
+* ``trainer``    -- :class:`Trainer`: the loop, resume, early stopping, Ctrl-C
   (its docstring lists what a run writes); ``config`` -- its :class:`TrainConfig`;
+  ``checkpoints`` -- its ``last.npz`` / ``best.npz`` (``Trainer.load_best()``);
 * ``resume``     -- what a resume must share with its checkpoint (:class:`ResumeError`);
 * ``lock``       -- :class:`RunLock`, one writer per run folder (:class:`RunLockedError`);
 * ``progress``   -- the epoch's progress bar and the numba compile notice;

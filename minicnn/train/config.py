@@ -18,6 +18,9 @@ class TrainConfig:
     ``cuda_graph``: on a GPU backend, replay each step's forward + zero_grad +
     backward from a CUDA graph (same results, far fewer launches; models with
     Dropout, or BatchNorm with ``momentum=None``, in training run eagerly).
+    ``patience``: early stopping -- end the run once this many epochs in a row
+    have not beaten the best evaluation accuracy (None: train all ``epochs``);
+    the best epoch's weights are in ``best.npz`` (``Trainer.load_best()``).
     """
 
     epochs: int
@@ -27,7 +30,10 @@ class TrainConfig:
     progress: bool = True
     eval_name: str = "test"
     cuda_graph: bool = True
+    patience: int | None = None
 
     def __post_init__(self):
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"TrainConfig: patience must be None or >= 1, got {self.patience}")
         if self.epochs < 0 or self.log_every < 1 or self.progress_every < 1 or self.checkpoint_every < 0:
             raise ValueError("TrainConfig: epochs >= 0, log_every >= 1, progress_every >= 1, checkpoint_every >= 0")

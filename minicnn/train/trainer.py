@@ -19,7 +19,8 @@ What a run writes to ``out_dir``:
   state, the running sums of the unfinished epoch and the history. Written
   at every epoch end, every ``checkpoint_every`` steps, on Ctrl-C and at the
   end; never after a non-finite loss (the last good one stays).
-* ``best.npz``    -- the weights with the best evaluation accuracy so far.
+* ``best.npz``    -- the weights with the best evaluation accuracy so far
+  (:meth:`Trainer.load_best` puts them into the model).
 * ``history.json``, ``epochs.csv``, ``log.csv``, ``train_log.txt`` -- the
   history: the tutorial-style ``[epoch, batch] loss`` windows and one record
   per epoch (train loss/accuracy, evaluation loss, accuracy, per-class
@@ -51,7 +52,6 @@ aborts at once.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -61,9 +61,8 @@ from tqdm.auto import tqdm
 from minicnn import backend
 from minicnn.atomic import write_text_atomic
 from minicnn.cuda_graph import GraphedTrainStep
-from minicnn.random import default_generator
-from minicnn.serialization import load, save
 
+from .checkpoints import CHECKPOINT_FORMAT, Checkpoints
 from .config import TrainConfig
 from .evaluation import evaluate
 from .files import history_files, tutorial_line
@@ -72,16 +71,16 @@ from .lock import RunLock
 from .meters import EpochMeters
 from .objectives import Objective
 from .progress import COMPILE_NOTICE, MAYBE_COMPILE_NOTICE, EpochBar, kernels_need_compiling
-from .resume import ResumeError, fingerprint, resume_differences
+from .resume import ResumeError
 
-CHECKPOINT_FORMAT = "minicnn-train-1"
+__all__ = ["CHECKPOINT_FORMAT", "NonFiniteLossError", "Trainer"]
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss (training or evaluation) became NaN or infinite; the run stopped and kept its last good checkpoint."""
 
 
-class Trainer:
+class Trainer(Checkpoints):
     """Trains ``model`` with ``optimizer`` on ``objective`` over ``train_loader``, evaluating on ``eval_loader``.
 
     ``config``: a :class:`TrainConfig` (epochs, logging, checkpoints).
@@ -142,7 +141,7 @@ class Trainer:
                 return self.history  # already complete: nothing to train, nothing written
             try:
                 with self._ctrl_c:
-                    while self.epoch < self.config.epochs:
+                    while self.epoch < self.config.epochs and not self.stopped_early():
                         self._train_epoch()
                         self._finish_epoch()
             except KeyboardInterrupt:
@@ -271,6 +270,10 @@ class Trainer:
         self.meters = EpochMeters(self.objective.part_names)
         if "eval" in rec:
             self._save_best(rec)
+        if self.stopped_early():
+            self._log(f"early stopping: no better {self.config.eval_name} accuracy than epoch "
+                      f"{self.best['epoch']}'s ({100 * self.best['accuracy']:.2f} %) for {self.config.patience} "
+                      f"epochs; the best weights are in {self.best_path}")
         self.status = "running"
         self.save_checkpoint()
         self.write_history()
@@ -321,8 +324,22 @@ class Trainer:
             self.save_checkpoint()
         return True
 
+    def stopped_early(self) -> bool:
+        """Early stopping (``config.patience``): True once ``patience`` epochs in a row have
+        passed without a better evaluation accuracy than the best epoch's. Depends only on
+        the history, so a resumed run stops where the uninterrupted one did."""
+        p = self.config.patience
+        return bool(p) and self.best is not None and self.batch == 0 and self.epoch - self.best["epoch"] >= p
+
     def _already_complete(self) -> bool:
-        """After loading: has the run trained ``config.epochs`` epochs already? (Then say so.)"""
+        """After loading: has the run trained ``config.epochs`` epochs already, or stopped early? (Then say so.)"""
+        if self.stopped_early():
+            self.was_complete = True
+            self.status = "finished"
+            self._log(f"the run in {self.out_dir} stopped early after epoch {self.epoch} (no better "
+                      f"{self.config.eval_name} accuracy than epoch {self.best['epoch']}'s for "
+                      f"{self.config.patience} epochs); nothing to train.")
+            return True
         if self.epoch < self.config.epochs:
             return False
         if self.batch:  # stopped inside an epoch beyond the ones asked for
@@ -351,62 +368,6 @@ class Trainer:
         self.write_history()
         self._log(f"interrupted at epoch {self.epoch + 1}, batch {self.batch} (step {self.step}); "
                   f"checkpoint saved to {self.last_path}; continue with --resume")
-
-    # -- checkpoints -------------------------------------------------------------
-    def checkpoint(self) -> dict:
-        """Everything a resumed run needs, as a dict for :func:`minicnn.save` (JSON strings for the rest)."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "position": {"epoch": self.epoch, "batch": self.batch, "step": self.step},
-            "rng": json.dumps(default_generator().bit_generator.state),
-            "meters": self.meters.state(),
-            "history": json.dumps(self.history, allow_nan=False),
-            "best": json.dumps(self.best),
-            "fingerprint": json.dumps(self._fingerprint()),
-            "config": json.dumps(self.run_info, allow_nan=False),
-            "status": self.status,
-        }
-
-    def save_checkpoint(self, path=None) -> Path:
-        return save(self.checkpoint(), path or self.last_path)
-
-    def load_checkpoint(self, path=None) -> None:
-        path = Path(path or self.last_path)
-        ck = load(path)
-        self._check_resumable(ck, path)
-        self.model.load_state_dict(ck["model"])
-        self.optimizer.load_state_dict(ck["optimizer"])
-        pos = ck["position"]
-        self.epoch, self.batch, self.step = int(pos["epoch"]), int(pos["batch"]), int(pos["step"])
-        default_generator().bit_generator.state = json.loads(ck["rng"])
-        self.meters = EpochMeters.from_state(ck["meters"], self.objective.part_names)
-        self.history = json.loads(ck["history"])
-        self.best = json.loads(ck["best"])
-        self.status = "resumed"
-
-    def _check_resumable(self, ck: dict, path: Path) -> None:
-        if ck.get("format") != CHECKPOINT_FORMAT:
-            raise ResumeError(f"{path}: not a training checkpoint (format {ck.get('format')!r}, "
-                              f"expected {CHECKPOINT_FORMAT!r})")
-        diff = resume_differences(json.loads(ck["fingerprint"]), self._fingerprint())
-        if diff:
-            raise ResumeError(f"{path}: cannot resume: this run's settings differ from the run it would continue: "
-                              + "; ".join(diff) + ". Resume with the run's own settings (only the number of "
-                              "epochs may change), or start afresh without --resume, or into another folder.")
-
-    def _fingerprint(self) -> dict:
-        return fingerprint(self.model, self.train_loader, self.resume_settings)
-
-    def _save_best(self, record: dict) -> None:
-        acc = record["eval"]["accuracy"]
-        if not (self.best is None or acc > self.best["accuracy"]):
-            return
-        self.best = {"epoch": record["epoch"], "accuracy": acc}
-        meta = {"epoch": record["epoch"], "step": self.step, "eval_split": self.config.eval_name,
-                "eval": record["eval"], "config": self.run_info}
-        save({"model": self.model.state_dict(), "meta": json.dumps(meta, allow_nan=False)}, self.best_path)
 
     # -- history files -------------------------------------------------------------
     def write_history(self) -> None:
