@@ -221,3 +221,46 @@ def check_same_module(where: str, *arrays) -> None:
             f"{where}: arrays from different backends were mixed ({sorted(kinds)}); "
             "move inputs with minicnn.asarray(...) or the model with model.to_backend(...)"
         )
+
+
+# --- TF32 -----------------------------------------------------------------------
+
+class TF32Flags:
+    """PyTorch's two TF32 switches, for the ``cupy`` backend's float32 matrix products.
+
+    ``matmul`` -- like ``torch.backends.cuda.matmul.allow_tf32``: Linear layers and
+    other matrix products may run on TF32 tensor cores (10-bit mantissa inputs,
+    FP32 accumulation). PyTorch's default: False.
+    ``conv``   -- like ``torch.backends.cudnn.allow_tf32``: the convolutions'
+    products (im2col GEMMs) may. PyTorch's default: True; minicnn's default is
+    still False (exact FP32) until a GPU run has checked the TF32 path.
+
+    float64 products and the CPU backends are never affected. Set the attributes
+    (``minicnn.tf32.conv = True``) or use :func:`set_float32_matmul_precision`.
+    """
+
+    def __init__(self):
+        self.matmul = False
+        self.conv = False
+
+    def __repr__(self) -> str:
+        return f"TF32Flags(matmul={self.matmul}, conv={self.conv})"
+
+
+tf32 = TF32Flags()
+
+_PRECISIONS = ("highest", "high", "medium")
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """``torch.set_float32_matmul_precision``: "highest" keeps float32 matrix products in
+    full FP32; "high" and "medium" allow TF32 (``tf32.matmul = True``; minicnn has no
+    bfloat16 path, so "medium" means TF32 too). Convolutions follow ``tf32.conv``."""
+    if precision not in _PRECISIONS:
+        raise ValueError(f"set_float32_matmul_precision: expected one of {_PRECISIONS}, got {precision!r}")
+    tf32.matmul = precision != "highest"
+
+
+def get_float32_matmul_precision() -> str:
+    """"highest" (full FP32) or "high" (TF32 allowed), as PyTorch reports it."""
+    return "high" if tf32.matmul else "highest"

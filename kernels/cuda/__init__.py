@@ -73,14 +73,23 @@ from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
 from .pool import maxpool2d_backward, maxpool2d_forward, maxunpool2d_backward, maxunpool2d_forward
 
 
-def matmul(a, b, out=None):
+def matmul(a, b, out=None, *, _tf32_flag="matmul"):
     """``a @ b`` on the device: cuBLAS through ctypes, which, unlike CuPy's matmul, can be
-    recorded into a CUDA graph (see ``gemm``). NumPy input: the reference."""
+    recorded into a CUDA graph (see ``gemm``); float32 on TF32 tensor cores when
+    ``minicnn.tf32.matmul`` allows it. NumPy input: the reference."""
     if not (launch._on_device(a) and launch._on_device(b)):
         return _ref.matmul(a, b, out=out)
+    from minicnn.backend import tf32
+
     from . import gemm
 
-    return gemm.matmul(a, b, out=out)
+    return gemm.matmul(a, b, out=out, tf32=getattr(tf32, _tf32_flag))
+
+
+def conv_matmul(a, b, out=None):
+    """The convolutions' products: :func:`matmul` under ``minicnn.tf32.conv`` (PyTorch's
+    ``torch.backends.cudnn.allow_tf32``) instead of ``tf32.matmul``."""
+    return matmul(a, b, out, _tf32_flag="conv")
 
 
 TABLE: dict = {
@@ -114,6 +123,6 @@ TABLE: dict = {
 # memory-bound pass), built whole unless it is huge (then 512 MiB chunks); no
 # thread split on the GPU. Keeping them all made a ResNet-20 step at batch 128 take
 # 3.2x PyTorch's peak GPU memory (benchmarks/gpu_results/h200-2026-12-04-resnet20).
-CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul),
+CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=conv_matmul),
                              keep=0, chunk=512 * MiB)
 TABLE.update(CONV_SCHEDULE.table())

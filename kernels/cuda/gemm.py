@@ -34,9 +34,11 @@ import ctypes
 import threading
 
 _OP_N, _OP_T = 0, 1
+_DEFAULT_MATH, _TF32_MATH = 0, 3  # cublasMath_t: CUBLAS_DEFAULT_MATH, CUBLAS_TF32_TENSOR_OP_MATH
 WORKSPACE_BYTES = 32 << 20  # cuBLAS's own recommendation for Hopper is 32 MiB
 _lock = threading.Lock()
 _state: dict = {}  # device id -> (lib, handle, workspace)
+_math: dict = {}  # device id -> the math mode last set on that device's handle
 
 
 def _cupy():
@@ -77,6 +79,13 @@ def _declare(lib) -> None:
     for name in ("cublasCreate_v2", "cublasSetStream_v2", "cublasSetWorkspace_v2",
                  "cublasSgemmStridedBatched", "cublasDgemmStridedBatched"):
         getattr(lib, name).restype = ctypes.c_int
+
+
+def _set_math_mode(lib, handle, mode: int) -> None:
+    """``cublasSetMathMode`` (declared on first use: the exact-FP32 default never calls it)."""
+    f = lib.cublasSetMathMode
+    f.argtypes, f.restype = [ctypes.c_void_p, ctypes.c_int], ctypes.c_int
+    _check(f(handle, mode), "cublasSetMathMode")
 
 
 def _check(status: int, what: str) -> None:
@@ -137,8 +146,9 @@ def plan(a3, b3, c3) -> tuple | None:
     return (lb[0], la[0], n, m, k, lb[1], lb[2], la[1], la[2], lc[1], lc[2] if bsz > 1 else 0, bsz)
 
 
-def _gemm(a, b, out, st):
-    """The product through cuBLAS; ``st``: this device's (lib, handle, workspace)."""
+def _gemm(a, b, out, st, tf32=False):
+    """The product through cuBLAS; ``st``: this device's (lib, handle, workspace). ``tf32``:
+    a float32 product may use TF32 tensor cores (CUBLAS_TF32_TENSOR_OP_MATH)."""
     cp = _cupy()
     lib, handle, ws = st
     dt = a.dtype
@@ -175,7 +185,12 @@ def _gemm(a, b, out, st):
     scal = ctypes.c_float if dt == cp.float32 else ctypes.c_double
     fn = lib.cublasSgemmStridedBatched if dt == cp.float32 else lib.cublasDgemmStridedBatched
     one, zero = scal(1.0), scal(0.0)
+    mode = _TF32_MATH if (tf32 and dt == cp.float32) else _DEFAULT_MATH
+    dev = cp.cuda.Device().id
     with _lock:
+        if _math.get(dev, _DEFAULT_MATH) != mode:  # a new handle starts in the default mode
+            _set_math_mode(lib, handle, mode)
+            _math[dev] = mode
         _check(lib.cublasSetStream_v2(handle, ctypes.c_void_p(cp.cuda.get_current_stream().ptr)),
                "cublasSetStream")
         _check(lib.cublasSetWorkspace_v2(handle, ctypes.c_void_p(ws.ptr), WORKSPACE_BYTES), "cublasSetWorkspace")
@@ -207,12 +222,13 @@ def _device_state():
     return _state[dev]
 
 
-def matmul(a, b, out=None):
-    """``a @ b`` (into ``out`` when given); see the module docstring."""
+def matmul(a, b, out=None, tf32=False):
+    """``a @ b`` (into ``out`` when given); see the module docstring. ``tf32``: a float32
+    product may run on TF32 tensor cores (what ``minicnn.tf32`` allows); float64 never does."""
     cp = _cupy()
     if (a.ndim in (2, 3) and b.ndim in (2, 3) and a.dtype == b.dtype and a.dtype in (cp.float32, cp.float64)
             and (out is None or out.dtype == a.dtype)):
         st = _device_state()
         if st is not None:
-            return _gemm(a, b, out, st)
-    return cp.matmul(a, b, out=out)
+            return _gemm(a, b, out, st, tf32)
+    return cp.matmul(a, b, out=out)  # no TF32 switch here: CuPy's own (FP32 unless CUPY_TF32=1)
