@@ -108,6 +108,8 @@ class GraphedTrainStep:
     ``reason`` says why the last call ran eagerly (None after a replay).
     """
 
+    _what = "the training step"
+
     def __init__(self, model, objective, *, params=None, warmup: int = 2, enabled: bool = True,
                  refresh_after: int = 3):
         if warmup < 1:
@@ -153,7 +155,7 @@ class GraphedTrainStep:
         except Exception as e:  # noqa: BLE001 -- any capture failure means: run eagerly from now on
             self.close()
             self._failed = f"{type(e).__name__}: {e}"
-            warnings.warn(f"GraphedTrainStep: recording the training step as a CUDA graph failed "
+            warnings.warn(f"{type(self).__name__}: recording {self._what} as a CUDA graph failed "
                           f"({self._failed}); running it eagerly from now on", RuntimeWarning, stacklevel=2)
             return self._eager(x, y, f"recording failed: {self._failed}")
         return self._replay(x, y)
@@ -210,18 +212,19 @@ class GraphedTrainStep:
                 if b is not None and hasattr(b, "shape"):
                     yield b
 
-    def _zero_and_backward(self) -> None:
+    def _body(self, x, y):
+        """What is recorded: forward, gradients set to None, backward; returns (loss, logits, parts)."""
+        outs = self.objective.forward(self.model, x, y)
         for p in self.params:
             p.grad = None
         self.objective.backward(self.model)
+        return outs
 
     def _eager(self, x, y, why: str):
         self.reason = why
         xp = backend.current().xp
         x, y = xp.asarray(x), xp.asarray(y)
-        loss, logits, parts = self.objective.forward(self.model, x, y)
-        self._zero_and_backward()
-        return loss, logits, parts
+        return self._body(x, y)
 
     def _capture(self, be, x, y, sig) -> None:
         cp = be.xp
@@ -240,8 +243,7 @@ class GraphedTrainStep:
         with cp.cuda.using_allocator(pool.malloc), self._stream:
             self._stream.begin_capture()
             try:
-                outs = self.objective.forward(self.model, self._x, self._y)
-                self._zero_and_backward()
+                outs = self._body(self._x, self._y)
             except BaseException:
                 try:  # end the broken capture so the stream is usable again; the first error is the one to report
                     self._stream.end_capture()
@@ -266,3 +268,27 @@ class GraphedTrainStep:
         self.reason = None
         self._pending = (None, 0)
         return self._outs
+
+
+class GraphedEvalStep(GraphedTrainStep):
+    """``step(x, y) -> (loss, logits, parts)``: the objective's forward alone (no backward,
+    no gradient touched), replayed from a CUDA graph -- what :func:`minicnn.train.evaluate`
+    runs per batch on a GPU backend. Call it with the model in eval mode (``evaluate`` does).
+
+    The rules of :class:`GraphedTrainStep` hold: ``warmup`` eager calls first (default 1),
+    eager for a batch of another shape (the last, short one), a changed flag or a replaced
+    parameter or buffer array, re-recorded after ``refresh_after`` calls with a new
+    signature, eager for good if recording fails. The outputs are static: read them (the
+    loss as a float, the logits' argmax) before the next call. The recording's private
+    pool holds about one eager forward's peak for the batch size it was made for.
+    """
+
+    _what = "the evaluation's forward pass"
+
+    def __init__(self, model, objective, *, warmup: int = 1, enabled: bool = True, refresh_after: int = 3):
+        super().__init__(model, objective, params=[], warmup=warmup, enabled=enabled, refresh_after=refresh_after)
+
+    def _body(self, x, y):
+        """What is recorded: the forward pass and the loss."""
+        return self.objective.forward(self.model, x, y)
+

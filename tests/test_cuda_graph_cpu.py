@@ -262,3 +262,65 @@ def test_retired_private_pools_live_while_any_of_their_arrays_does():
         assert cuda_graph._RETIRED_POOLS == []
     finally:
         cuda_graph._RETIRED_POOLS[:] = saved
+
+
+def test_eval_step_runs_the_forward_alone_and_touches_no_gradient():
+    from minicnn.cuda_graph import GraphedEvalStep
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 10, 4)
+    net = TutorialNet().eval()
+    sentinel = np.full(net.fc3.bias.data.shape, 7.0, np.float32)
+    net.fc3.bias.grad = sentinel
+    step = GraphedEvalStep(net, Classification())
+    loss, logits, _ = step(x, y)
+    want_loss, want_logits, _ = Classification().forward(net, x, y)
+    assert float(loss) == float(want_loss) and np.array_equal(logits, want_logits)
+    assert net.fc3.bias.grad is sentinel and "not a GPU backend" in step.reason
+    assert step.params == []
+
+
+def test_evaluate_runs_each_batch_through_the_given_step():
+    from minicnn import data
+    from minicnn.train import evaluate
+
+    rng = np.random.default_rng(1)
+    ds = data.ArrayDataset(rng.integers(0, 256, (10, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, 10),
+                           classes=[str(i) for i in range(10)])
+    loader = data.DataLoader(ds, 4, transform=data.ToFloat(), prefetch=0)
+    net, obj = TutorialNet(), Classification()
+    calls = []
+
+    def step(x, y):
+        calls.append(len(y))
+        return obj.forward(net, x, y)
+
+    plain = evaluate(net, obj, loader, 10)
+    stepped = evaluate(net, obj, loader, 10, step=step)
+    assert calls == [4, 4, 2] and stepped == plain
+
+
+@pytest.mark.parametrize("gpu", [False, True], ids=["cpu", "fake-gpu"])
+def test_trainer_evaluates_through_a_graphed_eval_step_on_a_gpu_backend(tmp_path, monkeypatch, gpu):
+    from minicnn import data
+    from minicnn.cuda_graph import GraphedEvalStep
+    from minicnn.train import TrainConfig, Trainer
+
+    rng = np.random.default_rng(0)
+    ds = data.ArrayDataset(rng.integers(0, 256, (8, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, 8),
+                           classes=[str(i) for i in range(10)])
+    if gpu:
+        fake = _FakeGPU(mc.backend.current())
+        monkeypatch.setattr(mc.backend, "current", lambda: fake)
+    loader = data.DataLoader(ds, 4, transform=data.ToFloat(), prefetch=0)
+    net = TutorialNet()
+    tr = Trainer(net, mc.optim.SGD(net.parameters(), lr=0.01), Classification(), loader, loader, num_classes=10,
+                 out_dir=tmp_path, config=TrainConfig(epochs=1, progress=False), log=lambda s: None)
+    if not gpu:
+        assert tr.graphed_eval is None
+        return
+    assert isinstance(tr.graphed_eval, GraphedEvalStep)
+    with pytest.warns(RuntimeWarning, match="GraphedEvalStep: recording the evaluation's forward pass"):
+        tr.fit()  # batch 1: the eager warm-up call; batch 2: recording (impossible on the fake GPU) fails
+    assert tr.graphed_eval.reason.startswith("recording failed")

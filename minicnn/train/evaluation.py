@@ -9,7 +9,7 @@ from minicnn import backend
 from .objectives import Objective
 
 
-def evaluate(model, objective: Objective, loader, num_classes: int, should_stop=None) -> dict:
+def evaluate(model, objective: Objective, loader, num_classes: int, should_stop=None, step=None) -> dict:
     """Loss, accuracy, per-class accuracy and confusion matrix over one pass of ``loader``.
 
     The model runs in eval mode (restored afterwards). Losses are per-sample
@@ -18,7 +18,9 @@ def evaluate(model, objective: Objective, loader, num_classes: int, should_stop=
     ``confusion_matrix[t][p]`` counts images of true class ``t`` predicted as
     ``p``; a class with no images has per-class accuracy ``None``.
     ``should_stop()``, checked after each batch, turns into a ``KeyboardInterrupt``
-    (the trainer's Ctrl-C).
+    (the trainer's Ctrl-C). ``step(x, y) -> (loss, logits, parts)`` replaces
+    ``objective.forward(model, x, y)`` per batch, e.g. a
+    :class:`minicnn.cuda_graph.GraphedEvalStep` replaying it from a CUDA graph.
     """
     was_training = model.training
     model.eval()
@@ -27,7 +29,7 @@ def evaluate(model, objective: Objective, loader, num_classes: int, should_stop=
     parts_sum = {k: 0.0 for k in objective.part_names}
     try:
         for x, y in loader.iter_epoch(0):
-            loss, logits, parts = objective.forward(model, x, y)
+            loss, logits, parts = step(x, y) if step is not None else objective.forward(model, x, y)
             b = int(y.shape[0])
             loss_sum += float(loss) * b
             for k, v in parts.items():

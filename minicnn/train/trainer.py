@@ -10,7 +10,8 @@ One step is the loop every PyTorch tutorial writes (:meth:`Trainer.train_step`):
 
 On a GPU backend (with ``TrainConfig.cuda_graph``) the first three lines are
 replayed from a CUDA graph instead (:class:`minicnn.cuda_graph.GraphedTrainStep`):
-the same results with one launch instead of hundreds.
+the same results with one launch instead of hundreds; so is the evaluation's
+forward pass (:class:`~minicnn.cuda_graph.GraphedEvalStep`).
 
 What a run writes to ``out_dir``:
 
@@ -60,7 +61,7 @@ from tqdm.auto import tqdm
 
 from minicnn import backend
 from minicnn.atomic import write_text_atomic
-from minicnn.cuda_graph import GraphedTrainStep
+from minicnn.cuda_graph import GraphedEvalStep, GraphedTrainStep
 
 from .checkpoints import CHECKPOINT_FORMAT, Checkpoints
 from .config import TrainConfig
@@ -113,6 +114,8 @@ class Trainer(Checkpoints):
         self._log = log or tqdm.write
         self.last_path, self.best_path = self.out_dir / "last.npz", self.out_dir / "best.npz"
         self.graphed_step = self._make_graphed_step()  # None: each step runs in plain sight
+        self.graphed_eval = (GraphedEvalStep(model, objective)  # the evaluation's forward, likewise
+                             if self.graphed_step is not None and eval_loader is not None else None)
         self.epoch = self.batch = self.step = 0
         self.last_loss = float("nan")
         self.meters = EpochMeters(objective.part_names)
@@ -281,7 +284,8 @@ class Trainer(Checkpoints):
     def _evaluate(self) -> tuple[dict, float]:
         """:func:`evaluate` on ``eval_loader`` (Ctrl-C stops it too) and the seconds it took."""
         t = time.perf_counter()
-        ev = evaluate(self.model, self.objective, self.eval_loader, self.num_classes, should_stop=self._should_stop)
+        ev = evaluate(self.model, self.objective, self.eval_loader, self.num_classes, should_stop=self._should_stop,
+                      step=self.graphed_eval)
         return ev, time.perf_counter() - t
 
     def _check_finite_eval(self, rec: dict) -> None:

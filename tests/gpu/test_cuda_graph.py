@@ -305,3 +305,23 @@ def test_the_recording_reuses_its_temporaries():
         opt.step()
     assert step.replays == 3
     step.close()
+
+
+@pytest.mark.parametrize("make", [TutorialNet, _resnet8])
+def test_replayed_evaluation_equals_the_eager_forward(make):
+    from minicnn.cuda_graph import GraphedEvalStep
+
+    batches = _batches((16, 3, 32, 32), 5, short_at=3)
+    net, obj, _ = _make(make, False, "sgd")
+    net.eval()
+    step = GraphedEvalStep(net, obj)
+    for i, (x, y) in enumerate(batches):
+        x, y = mc.asarray(x), mc.asarray(y)
+        loss, logits, _ = step(x, y)
+        got = (float(loss), mc.to_numpy(logits))
+        want_loss, want_logits, _ = obj.forward(net, x, y)
+        assert got[0] == float(want_loss), i
+        np.testing.assert_array_equal(got[1], mc.to_numpy(want_logits), err_msg=str(i))
+    assert step.captures == 1 and step.replays == 3, step.reason  # calls 2, 3 and 5 (4 is the short batch)
+    assert all(p.grad is None for p in net.parameters())
+    step.close()
