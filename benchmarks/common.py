@@ -167,6 +167,25 @@ def env_info() -> dict:
     return info
 
 
+def run_json_child(module: str, args: list[str], impl: str, timeout: float) -> dict:
+    """``python -m module *args`` in a fresh process from the repository root; its last
+    stdout line that starts with ``{`` as a dict, or ``{"impl": impl, "error": ...}``."""
+    import json
+    import subprocess
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    try:
+        p = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"impl": impl, "error": f"timed out after {timeout} s"}
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if p.returncode != 0 or not lines:
+        return {"impl": impl, "error": f"exit {p.returncode}: {p.stderr.strip()[-800:]}"}
+    return json.loads(lines[-1])
+
+
 def write_json(path: Path, obj) -> Path:
     """``obj`` as strict JSON (see :func:`json_ready`), written atomically."""
     return write_strict_json(path, json_ready(obj))

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -106,18 +104,8 @@ def _peak_hook_class():
 
 
 def run_child(impl: str, net: str, batch_size: int, steps: int, timeout: float) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.gpu_memory", "--child", impl, "--net", net,
-           "--batch-size", str(batch_size), "--steps", str(steps)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(common.REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    try:
-        p = subprocess.run(cmd, cwd=common.REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"impl": impl, "error": f"timed out after {timeout} s"}
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
-    if p.returncode != 0 or not lines:
-        return {"impl": impl, "error": f"exit {p.returncode}: {p.stderr.strip()[-800:]}"}
-    return json.loads(lines[-1])
+    args = ["--child", impl, "--net", net, "--batch-size", str(batch_size), "--steps", str(steps)]
+    return common.run_json_child("benchmarks.gpu_memory", args, impl, timeout)
 
 
 def table(results: list[dict]) -> str:

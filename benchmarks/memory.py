@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -124,20 +123,9 @@ def _warm_phase(impl, net, batch_size, steps, threads, holder: list) -> dict | N
 
 
 def run_child(impl: str, net: str, batch_size: int, steps: int, threads: int | None, timeout: float) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.memory", "--child", impl, "--net", net, "--batch-size",
-           str(batch_size), "--steps", str(steps)]
-    if threads:
-        cmd += ["--threads", str(threads)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(common.REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    try:
-        p = subprocess.run(cmd, cwd=common.REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"impl": impl, "error": f"timed out after {timeout} s"}
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
-    if p.returncode != 0 or not lines:
-        return {"impl": impl, "error": f"exit {p.returncode}: {p.stderr.strip()[-800:]}"}
-    return json.loads(lines[-1])
+    args = ["--child", impl, "--net", net, "--batch-size", str(batch_size), "--steps", str(steps)]
+    return common.run_json_child("benchmarks.memory", args + (["--threads", str(threads)] if threads else []),
+                                 impl, timeout)
 
 
 def parse_args(argv=None):

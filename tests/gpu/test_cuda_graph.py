@@ -20,11 +20,6 @@ from minicnn.models import DeconvNet, MNISTNet, Net2, TutorialNet
 from minicnn.train import Classification, ClassificationReconstruction
 
 cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
-try:
-    _ndev = cupy.cuda.runtime.getDeviceCount()
-except Exception:  # driver missing
-    _ndev = 0
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(_ndev < 1, reason="no CUDA device")]
 
 
 def _batches(shape, steps, seed=1, short_at=None, dtype=np.float32):

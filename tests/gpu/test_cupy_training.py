@@ -21,11 +21,6 @@ from minicnn import nn
 from minicnn.models import DeconvNet, MNISTNet, Net2, TutorialNet
 
 cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
-try:
-    _ndev = cupy.cuda.runtime.getDeviceCount()
-except Exception:  # driver missing
-    _ndev = 0
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(_ndev < 1, reason="no CUDA device")]
 
 
 def _steps(backend, make, shape, steps, two_outputs=False, opt_name="sgd", dtype=np.float32):

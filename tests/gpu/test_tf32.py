@@ -11,11 +11,6 @@ import minicnn as mc
 from minicnn import backend, nn
 
 cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
-try:
-    _ndev = cupy.cuda.runtime.getDeviceCount()
-except Exception:  # driver missing
-    _ndev = 0
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(_ndev < 1, reason="no CUDA device")]
 
 
 @pytest.fixture(autouse=True)
