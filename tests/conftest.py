@@ -133,3 +133,35 @@ def assert_close(a, b, name, rtol=1e-5, atol=1e-9):
     b = b.detach().numpy() if hasattr(b, "detach") else np.asarray(b)
     assert a.shape == b.shape, f"{name}: shape {a.shape} vs torch {b.shape}"
     np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=name)
+
+
+from pathlib import Path  # noqa: E402
+
+# --- tests/gpu: every test there needs CuPy and a usable CUDA device ----------------
+# Each is marked ``gpu`` and skipped with the reason when either is missing (each module
+# still starts with ``cupy = pytest.importorskip("cupy", ...)`` for its own imports).
+
+GPU_TESTS = Path(__file__).resolve().parent / "gpu"
+
+
+def _why_no_gpu() -> str | None:
+    try:
+        import cupy
+    except ImportError:
+        return "CuPy is not installed"
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # no driver, broken install
+        return f"CuPy cannot use a CUDA device: {e}"
+    return None if n > 0 else "no CUDA device"
+
+
+def pytest_collection_modifyitems(config, items):
+    mine = [item for item in items if GPU_TESTS in Path(item.path).resolve().parents]
+    if not mine:
+        return
+    why = _why_no_gpu()
+    for item in mine:
+        item.add_marker(pytest.mark.gpu)
+        if why:
+            item.add_marker(pytest.mark.skip(reason=why))

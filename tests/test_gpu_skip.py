@@ -1,4 +1,4 @@
-"""tests/gpu/conftest.py says why the GPU tests cannot run here (no CuPy, a broken
+"""tests/conftest.py says why the GPU tests cannot run here (no CuPy, a broken
 driver, no device), so that they skip with that reason instead of failing."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-CONFTEST = Path(__file__).resolve().parent / "gpu" / "conftest.py"
+CONFTEST = Path(__file__).resolve().parent / "conftest.py"
 
 
 @pytest.fixture
