@@ -7,6 +7,12 @@ be copied across with :func:`copy_weights`), same order of operations:
 * ``TorchDeconvNet``   -- the same encoder/head plus the unpool + transposed-conv decoder;
   ``forward`` returns ``(logits, x_hat)``;
 * ``TorchNet2``        -- conv 3->32->64->128 (k5, p2), pool after each, fc 2048->64->10;
+* ``TorchSmallCifarNet`` -- report C: conv 3->12->24 k5, pool after each, fc 600->120->84->10;
+* ``TorchThreeBlockNet`` -- report B (``torch_report_b_base()``, ``_net1()`` BatchNorm, ``_net2()``
+  Dropout 0.05): ``TorchNet2``'s layers with optional BatchNorm (bn1-3 after the convs, bn4
+  after fc1) and Dropout (drop1-3 after the blocks);
+* ``TorchDropoutStudyNet`` -- report D: two blocks of two 3x3 convs (32, 64 channels), Dropout(p)
+  after each block and after the hidden fc 4096->512; ReLU or GELU;
 * ``TorchMNISTNet``    -- PyTorch's MNIST example (conv 1->10->20 k5, Dropout2d, fc 320->50->10);
 * ``TorchResNet``      -- He et al.'s CIFAR-10 ResNet (``torch_resnet20()`` ...), the twin of
   ``minicnn.models.ResNet``: conv1/bn1, layer1-3 of ``TorchBasicBlock``, global average pool, fc.
@@ -85,6 +91,77 @@ class TorchMNISTNet(tnn.Module):
         return self.fc2(self.drop(x))
 
 
+class TorchSmallCifarNet(tnn.Module):
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        self.conv1, self.conv2 = tnn.Conv2d(3, 12, 5), tnn.Conv2d(12, 24, 5)
+        self.fc1, self.fc2, self.fc3 = tnn.Linear(600, 120), tnn.Linear(120, 84), tnn.Linear(84, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class TorchThreeBlockNet(tnn.Module):
+    def __init__(self, batch_norm: bool = False, dropout: float = 0.0, num_classes: int = 10):
+        super().__init__()
+        self.batch_norm, self.p = batch_norm, dropout
+        self.conv1 = tnn.Conv2d(3, 32, 5, padding=2)
+        if batch_norm:
+            self.bn1 = tnn.BatchNorm2d(32)
+        self.conv2 = tnn.Conv2d(32, 64, 5, padding=2)
+        if batch_norm:
+            self.bn2 = tnn.BatchNorm2d(64)
+        self.conv3 = tnn.Conv2d(64, 128, 5, padding=2)
+        if batch_norm:
+            self.bn3 = tnn.BatchNorm2d(128)
+        self.fc1 = tnn.Linear(128 * 4 * 4, 64)
+        if batch_norm:
+            self.bn4 = tnn.BatchNorm1d(64)
+        self.fc2 = tnn.Linear(64, num_classes)
+
+    def _norm(self, name, x):
+        return getattr(self, name)(x) if self.batch_norm else x
+
+    def forward(self, x):
+        for k in (1, 2, 3):
+            x = F.max_pool2d(F.relu(self._norm(f"bn{k}", getattr(self, f"conv{k}")(x))), 2)
+            x = F.dropout(x, self.p, self.training) if self.p > 0 else x
+        x = F.relu(self._norm("bn4", self.fc1(torch.flatten(x, 1))))
+        return self.fc2(x)
+
+
+def torch_report_b_base(num_classes: int = 10) -> TorchThreeBlockNet:
+    return TorchThreeBlockNet(False, 0.0, num_classes)
+
+
+def torch_report_b_net1(num_classes: int = 10) -> TorchThreeBlockNet:
+    return TorchThreeBlockNet(True, 0.0, num_classes)
+
+
+def torch_report_b_net2(num_classes: int = 10) -> TorchThreeBlockNet:
+    return TorchThreeBlockNet(False, 0.05, num_classes)
+
+
+class TorchDropoutStudyNet(tnn.Module):
+    def __init__(self, p: float = 0.0, activation: str = "relu", num_classes: int = 10):
+        super().__init__()
+        self.p = p
+        self.act = {"relu": F.relu, "gelu": F.gelu}[activation]
+        self.conv1, self.conv2 = tnn.Conv2d(3, 32, 3, padding=1), tnn.Conv2d(32, 32, 3, padding=1)
+        self.conv3, self.conv4 = tnn.Conv2d(32, 64, 3, padding=1), tnn.Conv2d(64, 64, 3, padding=1)
+        self.fc1, self.fc2 = tnn.Linear(64 * 8 * 8, 512), tnn.Linear(512, num_classes)
+
+    def forward(self, x):
+        drop = lambda t: F.dropout(t, self.p, self.training)  # noqa: E731
+        x = drop(F.max_pool2d(self.act(self.conv2(self.act(self.conv1(x)))), 2))
+        x = drop(F.max_pool2d(self.act(self.conv4(self.act(self.conv3(x)))), 2))
+        x = drop(self.act(self.fc1(torch.flatten(x, 1))))
+        return self.fc2(x)
+
+
 class TorchBasicBlock(tnn.Module):
     """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)); shortcut "A": zero-padded
     subsample, "B": 1x1 conv + BN (as ``shortcut.conv`` / ``shortcut.bn``), identity when
@@ -143,7 +220,10 @@ def torch_resnet20(num_classes: int = 10, shortcut: str = "A") -> TorchResNet:
 
 
 TORCH_MODELS = {"tutorial": TorchTutorialNet, "deconv": TorchDeconvNet, "net2": TorchNet2,
-                "mnist": TorchMNISTNet, "resnet20": torch_resnet20}
+                "mnist": TorchMNISTNet, "resnet20": torch_resnet20,
+                "small_cifar": TorchSmallCifarNet, "report_b_base": torch_report_b_base,
+                "report_b_net1": torch_report_b_net1, "report_b_net2": torch_report_b_net2,
+                "dropout_study": TorchDropoutStudyNet}
 
 
 def copy_weights(ours, theirs):

@@ -7,6 +7,7 @@ Public API (PyTorch names where they exist)::
     mc.manual_seed(0)
     net = mc.nn.Sequential(mc.nn.Conv2d(3, 6, 5), mc.nn.ReLU(), ...)
     out = net(mc.asarray(x))          # forward
+    print(mc.summary(net, (3, 32, 32)))  # layer table: output shapes, parameter counts
     loss = criterion(out, y); net.backward(criterion.backward())
     opt.step()
 """
@@ -46,6 +47,7 @@ from minicnn.backend import (  # noqa: E402
 from minicnn.random import default_generator, manual_seed  # noqa: E402
 from minicnn.serialization import CheckpointError, load, save  # noqa: E402
 from minicnn import data, models, nn, optim  # noqa: E402
+from minicnn.summary import ModelSummary, summary  # noqa: E402  (the function shadows the submodule's name)
 
 __version__ = "0.1.0"
 
@@ -60,9 +62,11 @@ __all__ = [
     "backend_name",
     "load",
     "manual_seed",
+    "ModelSummary",
     "nn",
     "optim",
     "save",
     "set_backend",
+    "summary",
     "to_numpy",
 ]

@@ -6,14 +6,20 @@ A chain of layers is a named ``nn.Sequential`` (PyTorch's
 ``Sequential(OrderedDict(...))``); only a real fork (DeconvNet's shared
 latent) writes its forward and backward by hand.
 
-* ``TutorialNet``  -- PyTorch's CIFAR-10 tutorial net (task1).
-* ``DeconvNet``    -- the same encoder keeping its pooling switches, the
+* ``TutorialNet``     -- PyTorch's CIFAR-10 tutorial net (task1).
+* ``DeconvNet``       -- the same encoder keeping its pooling switches, the
   classifier head, and a decoder that unpools with those switches (task2/3).
   Two outputs share one latent: ``backward(d_logits, d_xhat)`` sums the two
   gradients where they meet at ``z2``.
-* ``Net2``         -- conv 3->32->64->128 (k5, p2), pool after each, fc 2048->64->10.
-* ``MNISTNet``     -- PyTorch's MNIST example (conv 1->10->20 k5, fc 320->50->10).
-* ``ResNet``       -- He et al.'s CIFAR-10 ResNets (depth 20/32/56: ``resnet20()`` ...):
+* ``SmallCifarNet``   -- report C's net: conv 3->12->24 k5, pool after each, fc 600->120->84->10.
+* ``ThreeBlockNet``   -- report B's nets: conv 3->32->64->128 (k5, p2), pool after each,
+  optional BatchNorm / Dropout, fc 2048->64->10. ``report_b_base()``, ``report_b_net1()``
+  (BatchNorm), ``report_b_net2()`` (Dropout 0.05).
+* ``Net2``            -- the old name of ``report_b_base()`` (kept for old scripts and checkpoints).
+* ``DropoutStudyNet`` -- report D's net: two blocks of two 3x3 convs (32, 64 channels),
+  fc 4096->512->10, Dropout(p) after each block and the hidden fc; ReLU or GELU.
+* ``MNISTNet``        -- PyTorch's MNIST example (conv 1->10->20 k5, fc 320->50->10).
+* ``ResNet``          -- He et al.'s CIFAR-10 ResNets (depth 20/32/56: ``resnet20()`` ...):
   a chain of stages of :class:`minicnn.nn.BasicBlock` (whose fork is written
   out in ``minicnn/nn/residual.py``), so the net itself is a named Sequential.
 """
@@ -135,18 +141,125 @@ class DeconvNet(nn.Module):
         return self.backward_encode(d_z2)
 
 
-class Net2(nn.Sequential):
-    """x (N, 3, 32, 32) -> (N, 10): three conv (k5, p2) + ReLU + pool 2 blocks, fc 2048->64->10."""
+class SmallCifarNet(nn.Sequential):
+    """Report C's net. x (N, 3, 32, 32) -> logits (N, num_classes).
+
+    conv1 3->12 k5 -> ReLU -> pool 2 -> conv2 12->24 k5 -> ReLU -> pool 2 ->
+    flatten 600 (24 x 5 x 5) -> fc1 120 -> ReLU -> fc2 84 -> ReLU -> fc3 num_classes:
+    the tutorial net (``TutorialNet``) with twice its channels.
+    """
 
     def __init__(self, num_classes: int = 10):
         super().__init__(OrderedDict(
-            conv1=nn.Conv2d(3, 32, 5, padding=2), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2),
-            conv2=nn.Conv2d(32, 64, 5, padding=2), relu2=nn.ReLU(), pool2=nn.MaxPool2d(2),
-            conv3=nn.Conv2d(64, 128, 5, padding=2), relu3=nn.ReLU(), pool3=nn.MaxPool2d(2),
+            conv1=nn.Conv2d(3, 12, 5), relu1=nn.ReLU(), pool1=nn.MaxPool2d(2, 2),
+            conv2=nn.Conv2d(12, 24, 5), relu2=nn.ReLU(), pool2=nn.MaxPool2d(2, 2),
             flatten=nn.Flatten(),
-            fc1=nn.Linear(128 * 4 * 4, 64), relu4=nn.ReLU(),
-            fc2=nn.Linear(64, num_classes),
+            fc1=nn.Linear(24 * 5 * 5, 120), relu3=nn.ReLU(),
+            fc2=nn.Linear(120, 84), relu4=nn.ReLU(),
+            fc3=nn.Linear(84, num_classes),
         ))
+
+
+class ThreeBlockNet(nn.Sequential):
+    """Report B's nets. x (N, 3, 32, 32) -> logits (N, num_classes).
+
+    Three blocks, k = 1, 2, 3 (channels 3 -> 32 -> 64 -> 128, 32 -> 16 -> 8 -> 4 pixels):
+        convk (k5, p2) -> [bnk: BatchNorm2d] -> reluk -> poolk (max 2) -> [dropk: Dropout(p)]
+    then flatten 2048 (128 x 4 x 4) -> fc1 64 -> [bn4: BatchNorm1d(64)] -> relu4 -> fc2 num_classes.
+    The bracketed layers exist only with ``batch_norm=True`` / ``dropout > 0``.
+
+    The report says "BatchNorm1d after each fc"; here it follows the hidden fc1
+    only (a stated choice): a BatchNorm on the logits would normalise the very
+    scores the loss compares, which is unusual. The base net
+    (no BatchNorm, no Dropout) has 390,410 parameters and the same
+    ``state_dict`` keys as ``Net2`` (conv1.*, conv2.*, conv3.*, fc1.*, fc2.*).
+    """
+
+    def __init__(self, batch_norm: bool = False, dropout: float = 0.0, num_classes: int = 10):
+        if batch_norm not in (True, False):
+            raise TypeError(f"ThreeBlockNet: batch_norm must be True or False, got {batch_norm!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"ThreeBlockNet: dropout must be a probability in [0, 1), got {dropout!r}")
+        layers = OrderedDict()
+        channels = (3, 32, 64, 128)
+        for k in (1, 2, 3):
+            layers[f"conv{k}"] = nn.Conv2d(channels[k - 1], channels[k], 5, padding=2)
+            if batch_norm:
+                layers[f"bn{k}"] = nn.BatchNorm2d(channels[k])
+            layers[f"relu{k}"] = nn.ReLU()
+            layers[f"pool{k}"] = nn.MaxPool2d(2)
+            if dropout > 0:
+                layers[f"drop{k}"] = nn.Dropout(dropout)
+        layers["flatten"] = nn.Flatten()
+        layers["fc1"] = nn.Linear(128 * 4 * 4, 64)
+        if batch_norm:
+            layers["bn4"] = nn.BatchNorm1d(64)
+        layers["relu4"] = nn.ReLU()
+        layers["fc2"] = nn.Linear(64, num_classes)
+        super().__init__(layers)
+        self.batch_norm, self.dropout = bool(batch_norm), float(dropout)
+
+
+class Net2(ThreeBlockNet):
+    """Report B's base net under its old name (``report_b_base()``): x (N, 3, 32, 32) -> (N, 10).
+
+    Kept for old scripts, checkpoints and the benchmarks' ``"net2"`` key; its
+    ``state_dict`` keys are conv1.*, conv2.*, conv3.*, fc1.*, fc2.*. In report B
+    itself "Net2" is the *Dropout* variant: use ``report_b_net2()`` for that.
+    """
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__(batch_norm=False, dropout=0.0, num_classes=num_classes)
+
+
+def report_b_base(num_classes: int = 10) -> ThreeBlockNet:
+    """Report B's base net: no BatchNorm, no Dropout (390,410 parameters)."""
+    return ThreeBlockNet(batch_norm=False, dropout=0.0, num_classes=num_classes)
+
+
+def report_b_net1(num_classes: int = 10) -> ThreeBlockNet:
+    """Report B's "Net1": the base net with BatchNorm2d after each conv and BatchNorm1d after fc1."""
+    return ThreeBlockNet(batch_norm=True, dropout=0.0, num_classes=num_classes)
+
+
+def report_b_net2(num_classes: int = 10) -> ThreeBlockNet:
+    """Report B's "Net2": the base net with Dropout(0.05) after each conv block."""
+    return ThreeBlockNet(batch_norm=False, dropout=0.05, num_classes=num_classes)
+
+
+class DropoutStudyNet(nn.Sequential):
+    """Report D's net. x (N, 3, 32, 32) -> logits (N, num_classes).
+
+    Report D does not print its architecture; this is the stated choice:
+    two blocks (32 then 64 channels; 32 -> 16 -> 8 pixels) of
+        conv (3x3, p1) -> act -> conv (3x3, p1) -> act -> max pool 2 -> Dropout(p),
+    then flatten 4096 (64 x 8 x 8) -> fc1 512 -> act -> Dropout(p) -> fc2 num_classes.
+    ``activation``: ``"relu"`` or ``"gelu"`` (exact GELU, PyTorch's default).
+    The Dropout layers are there for every p (p = 0 is the identity), so the
+    layer names do not depend on p: conv1-4, act1-5, pool1-2, drop1-3, fc1-2.
+    """
+
+    ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
+
+    def __init__(self, p: float = 0.0, activation: str = "relu", num_classes: int = 10):
+        if activation not in self.ACTIVATIONS:
+            raise ValueError(f"DropoutStudyNet: activation must be one of {sorted(self.ACTIVATIONS)}, "
+                             f"got {activation!r}")
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"DropoutStudyNet: dropout p must be a probability in [0, 1), got {p!r}")
+        act = self.ACTIVATIONS[activation]
+        super().__init__(OrderedDict(
+            conv1=nn.Conv2d(3, 32, 3, padding=1), act1=act(),
+            conv2=nn.Conv2d(32, 32, 3, padding=1), act2=act(),
+            pool1=nn.MaxPool2d(2), drop1=nn.Dropout(p),
+            conv3=nn.Conv2d(32, 64, 3, padding=1), act3=act(),
+            conv4=nn.Conv2d(64, 64, 3, padding=1), act4=act(),
+            pool2=nn.MaxPool2d(2), drop2=nn.Dropout(p),
+            flatten=nn.Flatten(),
+            fc1=nn.Linear(64 * 8 * 8, 512), act5=act(), drop3=nn.Dropout(p),
+            fc2=nn.Linear(512, num_classes),
+        ))
+        self.p, self.activation = float(p), activation
 
 
 class MNISTNet(nn.Sequential):
@@ -219,5 +332,8 @@ def resnet56(num_classes: int = 10, shortcut: str = "A") -> ResNet:
     return ResNet(56, num_classes, shortcut)
 
 
+# "net2" comes before "report_b_base": both fit the same checkpoint, and the first fitting key wins.
 MODELS = {"tutorial": TutorialNet, "deconv": DeconvNet, "net2": Net2, "mnist": MNISTNet,
-          "resnet20": resnet20, "resnet32": resnet32, "resnet56": resnet56}
+          "resnet20": resnet20, "resnet32": resnet32, "resnet56": resnet56,
+          "small_cifar": SmallCifarNet, "report_b_base": report_b_base, "report_b_net1": report_b_net1,
+          "report_b_net2": report_b_net2, "dropout_study": DropoutStudyNet}
