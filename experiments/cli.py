@@ -1,4 +1,4 @@
-"""The command line the three tasks share: argument types, the help layout and the core flags.
+"""The command line the tasks share: argument types, the help layout and the core flags.
 
 Every value is checked by argparse (a ``type=`` function per kind of value),
 so a bad flag ends the command with a usage line and the reason before
@@ -60,10 +60,22 @@ positive_int = _argtype("positive_int", int, lambda v: v >= 1, "a positive integ
 nonneg_int = _argtype("nonneg_int", int, lambda v: v >= 0, "an integer >= 0")
 # learning rates, momentum, loss weights: no nan, no inf
 nonneg_float = _argtype("nonneg_float", float, lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+probability = _argtype("probability", float, lambda v: 0.0 <= v < 1.0, "a probability in [0, 1) such as 0.5")
 
 
-def base_parser(task: str, description: str) -> argparse.ArgumentParser:
-    """The flags every task has (defaults: the PyTorch tutorial's settings)."""
+VAL_SIZE_HELP = ("hold out N training images for the per-epoch evaluation and best.npz; "
+                 "0 evaluates on the test set each epoch (the reported numbers are always "
+                 "the final model's on the test set)")
+
+
+def base_parser(task: str, description: str, *, momentum: bool = True, zero_epochs: bool = True,
+                val_size_help: str = VAL_SIZE_HELP, resume_help: str = RESUME_HELP) -> argparse.ArgumentParser:
+    """The flags every task has (defaults: the PyTorch tutorial's settings).
+
+    ``momentum=False``: no ``--momentum`` flag (an Adam task; ``args.momentum`` is None).
+    ``zero_epochs=False``: ``--epochs 0`` is refused. ``val_size_help``, ``resume_help``: the
+    task's meaning of ``--val-size`` and ``--resume``.
+    """
     p = argparse.ArgumentParser(prog=f"python -m {__package__}.{task}", description=description,
                                 formatter_class=HelpFormatter)
     g = p.add_argument_group("run")
@@ -78,25 +90,58 @@ def base_parser(task: str, description: str) -> argparse.ArgumentParser:
     g.add_argument("--subset", type=fraction, default=None, metavar="FRACTION",
                    help="use this stratified fraction of the training and test sets (e.g. 0.1; default: all)")
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=nonneg_int, default=2, metavar="N", help="passes over the training set")
-    g.add_argument("--batch-size", type=positive_int, default=4, metavar="N", help="images per SGD step")
-    g.add_argument("--lr", type=nonneg_float, default=0.001, help="SGD learning rate (a finite number >= 0)")
-    g.add_argument("--momentum", type=nonneg_float, default=0.9, help="SGD momentum (a finite number >= 0)")
-    g.add_argument("--val-size", type=nonneg_int, default=0, metavar="N",
-                   help="hold out N training images for the per-epoch evaluation and best.npz; "
-                        "0 evaluates on the test set each epoch (the reported numbers are always "
-                        "the final model's on the test set)")
+    g.add_argument("--epochs", type=nonneg_int if zero_epochs else positive_int, default=2, metavar="N",
+                   help="passes over the training set")
+    g.add_argument("--batch-size", type=positive_int, default=4, metavar="N", help="images per optimiser step")
+    g.add_argument("--lr", type=nonneg_float, default=0.001,
+                   help=("SGD" if momentum else "the optimiser's") + " learning rate (a finite number >= 0)")
+    if momentum:
+        g.add_argument("--momentum", type=nonneg_float, default=0.9, help="SGD momentum (a finite number >= 0)")
+    else:
+        p.set_defaults(momentum=None)
+    g.add_argument("--val-size", type=nonneg_int, default=0, metavar="N", help=val_size_help)
     g.add_argument("--eval-batch-size", type=positive_int, default=500, metavar="N",
                    help="images per forward pass when evaluating (does not change the results)")
     g.add_argument("--log-every", type=positive_int, default=2000, metavar="N",
                    help="print the tutorial's '[epoch, batch] loss' line every N mini-batches")
     g.add_argument("--checkpoint-every", type=nonneg_int, default=2000, metavar="N",
                    help="also save OUT/<task>/last.npz every N steps (0: at epoch ends only)")
-    g.add_argument("--resume", action="store_true", help=RESUME_HELP)
+    g.add_argument("--resume", action="store_true", help=resume_help)
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True,
                    help="on a GPU backend, replay each training step from a CUDA graph (same results, "
                         "fewer launches; models with Dropout/BatchNorm run eagerly; default: on)")
+    return p
+
+
+REPORT_VAL_HELP = ("hold out N training images (a seeded random choice) for validation: the per-epoch "
+                   "evaluation, best.npz and early stopping; 0: evaluate on the test set each epoch instead. "
+                   "Default: {}")
+DEFAULT_VAL_RULE = ("10 %% of the training images, at most 5,000 (MNIST 55,000/5,000, CIFAR-10 45,000/5,000, "
+                    "mnist-5k 3,600/400)")
+REPORT_RESUME_HELP = ("continue each unfinished run in OUT/<task>/<run>/ from its last.npz, to the exact batch; "
+                      "runs already finished are not trained again. The training settings must be given again "
+                      "unchanged: a resume with any other value is refused, naming each difference. --epochs may "
+                      "be raised to extend runs without an lr schedule; --backend and the logging, progress and "
+                      "checkpoint flags may change.")
+
+
+def report_parser(task: str, description: str, *, momentum: bool = True, test_weights: str = "last",
+                  val_size: int | None = None) -> argparse.ArgumentParser:
+    """:func:`base_parser` for the report experiments (several runs compared, one folder each):
+    ``--val-size`` defaults to ``val_size`` (None: 10 % of the training images, at most 5,000),
+    ``--epochs`` must be >= 1, and ``--test-weights`` says which weights the test set measures."""
+    rule = DEFAULT_VAL_RULE if val_size is None else str(val_size)
+    p = base_parser(task, description, momentum=momentum, zero_epochs=False,
+                    val_size_help=REPORT_VAL_HELP.format(rule), resume_help=REPORT_RESUME_HELP)
+    p.set_defaults(val_size=val_size, log_every=100)
+    g = p.add_argument_group("report")
+    g.add_argument("--test-weights", choices=("best", "last"), default=test_weights,
+                   help="the weights the test set measures: the best validation epoch's (best.npz) or the "
+                        "last epoch's")
+    g.add_argument("--figures", action=argparse.BooleanOptionalAction, default=True,
+                   help="draw each run's figures and the comparison figure (--no-figures: numbers only, "
+                        "e.g. for quick checks; default: on)")
     return p
 
 

@@ -1,4 +1,4 @@
-"""What the three tasks share: the run folder, the data, training and the result files.
+"""What the tasks share: the run folder, the data, training and the result files.
 
 Every task takes the same core flags (``--backend``, ``--data-dir``,
 ``--epochs``, ``--batch-size``, ``--lr``, ``--seed``, ``--subset``, ``--out`` ...)
@@ -27,12 +27,14 @@ from minicnn.atomic import write_text_atomic
 from minicnn.train import (NonFiniteLossError, ResumeError, RunLock, RunLockedError, TrainConfig, Trainer,
                            evaluate, write_json)
 
-from .cli import base_parser, fraction, nonneg_float, nonneg_int, positive_int, resume_settings, settings
+from .cli import (base_parser, fraction, nonneg_float, nonneg_int, positive_int, probability, report_parser,
+                  resume_settings, settings)
 
-__all__ = ["NORM_MEAN", "NORM_STD", "base_parser", "fraction", "nonneg_float", "nonneg_int", "positive_int",
-           "settings", "run_folder", "transform", "load_cifar", "normalized", "train", "fit",
-           "results_if_complete", "test_evaluation", "report_cuda_graph", "epoch_summary", "per_class_report",
-           "loaders_and_config", "standard_figures", "base_results"]
+__all__ = ["NORM_MEAN", "NORM_STD", "base_parser", "report_parser", "fraction", "nonneg_float", "nonneg_int",
+           "positive_int", "probability", "settings", "run_folder", "transform", "load_cifar", "load_mnist",
+           "resolve_val_size", "normalized", "train", "fit", "results_if_complete", "test_evaluation",
+           "report_cuda_graph", "epoch_summary", "per_class_report", "loaders_and_config", "standard_figures",
+           "base_results"]
 
 #: The tutorial's ``transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))``.
 NORM_MEAN = (0.5, 0.5, 0.5)
@@ -101,6 +103,34 @@ def load_cifar(data_dir=None, subset: float | None = None, seed: int = 0, val_si
     except data.DatasetError as e:
         fail(f"{e}\nThe CIFAR-10 files could not be used. Replace them (delete the file named above and run "
              f"again with network access, or prepare them afresh), or pass --data-dir for another copy.")
+    train, test = _reduce(train, test, subset, seed)
+    _check_val_size(val_size, len(train))
+    print(f"CIFAR-10: {len(train)} training and {len(test)} test images from {train.source}")
+    return train, test
+
+
+def load_mnist(name: str = "mnist", data_dir=None, subset: float | None = None, seed: int = 0):
+    """``(train, test)`` of MNIST (``name="mnist"``) or Fashion-MNIST (``"fashion-mnist"``), reduced
+    like :func:`load_cifar`; a clear error when the four IDX files are missing or damaged."""
+    cls = {"mnist": data.MNIST, "fashion-mnist": data.FashionMNIST}[name]
+    try:
+        train = cls(data_dir, train=True, download=True)
+        test = cls(data_dir, train=False, download=True)
+    except data.DatasetNotFoundError as e:
+        looked, _, _ = str(e).partition("\nTo get it:")
+        fail(f"{looked}\nTo get it: run the command again with network access (it downloads the four IDX files "
+             f"into {data.resolve_data_dir(data_dir) / name} and checks their MD5), or pass --data-dir DIR for a "
+             f"folder holding them (or set $MINICNN_DATA). Offline, on these machines: --data-dir "
+             f"../shared/data/{'mnist-5k' if name == 'mnist' else name}")
+    except data.DatasetError as e:
+        fail(f"{e}\nThe {cls.NAME} files could not be used: replace them, or pass --data-dir for another copy.")
+    train, test = _reduce(train, test, subset, seed)
+    print(f"{cls.NAME}: {len(train)} training and {len(test)} test images from {train.source}")
+    return train, test
+
+
+def _reduce(train, test, subset: float | None, seed: int):
+    """Both sets reduced to the stratified fraction ``subset``; ends the command if one becomes empty."""
     n_train, n_test = len(train), len(test)
     if subset is not None and subset < 1.0:
         train = data.subset(train, subset, seed=seed)
@@ -108,11 +138,24 @@ def load_cifar(data_dir=None, subset: float | None = None, seed: int = 0, val_si
         if len(train) == 0 or len(test) == 0:
             fail(f"--subset {subset:g} leaves {len(train)} of {n_train} training and {len(test)} of {n_test} "
                  f"test images; both sets need at least one (--subset {1 / min(n_train, n_test):.2g} or more)")
-    if val_size >= len(train):
-        fail(f"--val-size {val_size} holds out every one of the {len(train)} training images, leaving none to "
-             f"train on; pass a --val-size below {len(train)} (0: evaluate on the test set)")
-    print(f"CIFAR-10: {len(train)} training and {len(test)} test images from {train.source}")
     return train, test
+
+
+def _check_val_size(val_size: int, n_train: int) -> None:
+    if val_size >= n_train:
+        fail(f"--val-size {val_size} holds out every one of the {n_train} training images, leaving none to "
+             f"train on; pass a --val-size below {n_train} (0: evaluate on the test set)")
+
+
+def resolve_val_size(args, n_train: int) -> int:
+    """``args.val_size``, or when it is None the report experiments' rule: 10 % of the
+    ``n_train`` training images, at most 5,000 (60,000 -> 5,000; 50,000 -> 5,000; 4,000 -> 400).
+    Stored back into ``args`` (so results and resume checks see the number); ends the
+    command when it would leave no training image."""
+    if args.val_size is None:
+        args.val_size = min(5000, int(round(0.1 * n_train)))
+    _check_val_size(args.val_size, n_train)
+    return args.val_size
 
 
 def normalized(images: np.ndarray):
@@ -189,11 +232,12 @@ def results_if_complete(out: Path, trainer: Trainer) -> dict | None:
     return None
 
 
-def test_evaluation(args, trainer: Trainer, test_ds, tf=None) -> dict:
-    """The final model on the test set (the last epoch's evaluation when that was the test set);
+def test_evaluation(args, trainer: Trainer, test_ds, tf=None, reuse: bool = True) -> dict:
+    """The model on the test set (the last epoch's evaluation when that was the test set and
+    ``reuse``: pass False when the model holds other weights now, e.g. best.npz's);
     ``tf``: the test images' transform (default: :func:`transform`)."""
     last = trainer.history["epochs"][-1] if trainer.history["epochs"] else None
-    if last is not None and trainer.config.eval_name == "test" and last.get("eval"):
+    if reuse and last is not None and trainer.config.eval_name == "test" and last.get("eval"):
         test_eval = last["eval"]  # already the final model on the test set
     else:
         loader = data.DataLoader(test_ds, args.eval_batch_size, shuffle=False, transform=tf or transform())

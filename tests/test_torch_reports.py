@@ -1,0 +1,55 @@
+"""benchmarks/torch_reports.py: the PyTorch twin of a report experiment trains the same network
+from the same initial weights on the same batches, so a run without dropout ends where
+minicnn's does (tiny synthetic CIFAR-10, one epoch)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import minicnn as mc  # noqa: E402
+
+from conftest import torch_or_skip  # noqa: E402
+from data_fixtures import write_cifar_folder  # noqa: E402
+from experiments import cifar_small  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def restore_backend():
+    prev = mc.backend_name()
+    yield
+    mc.set_backend(prev)
+
+
+def test_twin_matches_minicnn_on_the_same_batches(tmp_path):
+    torch_or_skip()
+    from benchmarks import torch_reports
+
+    write_cifar_folder(tmp_path / "cifar", n_per_batch=8, n_test=20)
+    # a large lr and weight decay: the run's batches and settings leave a clear mark on the weights
+    flags = ["--data-dir", str(tmp_path / "cifar"), "--epochs", "2", "--batch-size", "10", "--lr", "0.05",
+             "--runs", "wd", "--weight-decay", "0.01", "--eval-batch-size", "16"]
+    ours = cifar_small.main(["--backend", "numpy", "--out", str(tmp_path / "runs"), "--no-progress", "--no-figures",
+                             *flags])
+    mine = json.loads((tmp_path / "runs" / "cifar_small" / "wd" / "results.json").read_text())
+    theirs = torch_reports.main(["--experiment", "cifar_small", "--threads", "1", "--json-out", str(tmp_path),
+                                 *flags])
+    assert len(theirs) == 1 and theirs[0]["run"] == "wd" and ours["runs"] == {"wd": "wd"}
+    t = theirs[0]
+    assert t["test_loss"] == pytest.approx(mine["test_loss"], rel=1e-5)
+    assert t["eval_accuracy"] == [e["eval_accuracy"] for e in mine["epochs"]]
+    assert t["best"]["epoch"] == mine["best"]["epoch"]
+    saved = json.loads((tmp_path / "torch_cifar_small.json").read_text())
+    assert saved[0]["test_loss"] == t["test_loss"] and len(saved[0]["epoch_seconds"]) == 2
+
+    # PyTorch's own initial weights: a different start, so a different end
+    other = torch_reports.main(["--experiment", "cifar_small", "--threads", "1", "--json-out", str(tmp_path),
+                                "--init", "torch", *flags])
+    assert other[0]["test_loss"] != pytest.approx(mine["test_loss"], rel=1e-5)
