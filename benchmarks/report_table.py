@@ -1,0 +1,76 @@
+"""minicnn beside its PyTorch twin for one report experiment measured by ``benchmarks/cpu_reports.sh``.
+
+    python -m benchmarks.report_table OUT
+
+reads OUT/minicnn-seed*/<task>/<run>/results.json (minicnn) and OUT/torch_<task>.json
+(the twin) and prints, per run, the test accuracy of every seed and their mean on both
+sides, the difference of the means, and the training wall time (sum of the epochs'
+training seconds, mean over the seeds) and whole-run wall time of each side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def minicnn_runs(out: Path) -> dict:
+    """{run: [results.json of each seed]} from OUT/minicnn-seed*/<task>/<run>/results.json."""
+    runs: dict = {}
+    for path in sorted(out.glob("minicnn-seed*/*/*/results.json")):
+        r = json.loads(path.read_text())
+        runs.setdefault(r["run"], []).append(r)
+    return runs
+
+
+def torch_runs(out: Path) -> dict:
+    runs: dict = {}
+    for path in sorted(out.glob("torch_*.json")):
+        for r in json.loads(path.read_text()):
+            runs.setdefault(r["run"], []).append(r)
+    return runs
+
+
+def pct(xs) -> str:
+    return " / ".join(f"{100 * x:.2f}" for x in xs)
+
+
+def table(out: Path) -> str:
+    mine, theirs = minicnn_runs(out), torch_runs(out)
+    if not mine:
+        raise SystemExit(f"no minicnn results under {out}/minicnn-seed*/: run benchmarks/cpu_reports.sh first")
+    lines = ["| run | seeds | minicnn test acc. (%) | mean | PyTorch test acc. (%) | mean | diff (points) "
+             "| best epoch minicnn / PyTorch | training s minicnn / PyTorch | run s minicnn / PyTorch |",
+             "|---|---|---|---:|---|---:|---:|---|---:|---:|"]
+    for name, rs in mine.items():
+        rs = sorted(rs, key=lambda r: r["seed"])
+        ts = sorted(theirs.get(name, []), key=lambda r: r["seed"])
+        a = [r["test_accuracy"] for r in rs]
+        train_s = np.mean([sum(r["wall_time_per_epoch_s"]) for r in rs])
+        run_s = np.mean([r["total_wall_time_s"] for r in rs])
+        best = ", ".join(str(r["best"]["epoch"]) for r in rs)
+        if ts:
+            b = [r["test_accuracy"] for r in ts]
+            tb = ", ".join(str(r["best"]["epoch"]) for r in ts)
+            t_train = np.mean([sum(r["epoch_seconds"]) for r in ts])
+            t_run = np.mean([r["wall_s"] for r in ts])
+            row = (f"{pct(b)} | {100 * np.mean(b):.2f} | {100 * (np.mean(a) - np.mean(b)):+.2f} | {best} / {tb} "
+                   f"| {train_s:.0f} / {t_train:.0f} | {run_s:.0f} / {t_run:.0f}")
+        else:
+            row = f"not run | | | {best} / | {train_s:.0f} / | {run_s:.0f} / "
+        seeds = ", ".join(str(r["seed"]) for r in rs)
+        lines.append(f"| {rs[0]['label']} | {seeds} | {pct(a)} | {100 * np.mean(a):.2f} | {row} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path)
+    print(table(ap.parse_args(argv).out))
+
+
+if __name__ == "__main__":
+    main()
