@@ -24,8 +24,6 @@ OUT/cifar_small/results.json, comparison.md and comparison.png.
 
 from __future__ import annotations
 
-from minicnn import models
-
 from . import common, runs
 
 TASK = "cifar_small"
@@ -48,7 +46,7 @@ def prepare(args):
     tf = common.transform()
     return splits, runs.weight_decay_runs(
         args, {"optimizer": "sgd", "lr": args.lr, "momentum": args.momentum}, {}, model="SmallCifarNet",
-        build=models.SmallCifarNet, torch_model="small_cifar", train_tf=tf, eval_tf=tf,
+        model_key="small_cifar", torch_model="small_cifar", train_tf=tf, eval_tf=tf,
         test_weights=args.test_weights, note=NOTE)
 
 

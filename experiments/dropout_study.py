@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minicnn import data, models
+from minicnn import data
 
 from . import common, figures, runs
 
@@ -72,7 +72,7 @@ def normalised_stats(ds, tf, chunk: int = 2000) -> tuple[list, list]:
 
 def make_run(args, name: str, label: str, p: float, activation: str, lr: float, momentum: float, tf, ref):
     return runs.Run(name=name, label=label, model="DropoutStudyNet",
-                    build=lambda: models.DropoutStudyNet(p=p, activation=activation), torch_model="dropout_study",
+                    model_key="dropout_study", model_kwargs={"p": p, "activation": activation}, torch_model="dropout_study",
                     torch_kwargs={"p": p, "activation": activation},
                     hparams={"optimizer": "sgd", "lr": lr, "momentum": momentum, "weight_decay": 0.0,
                              "dropout": p, "activation": activation},

@@ -21,7 +21,7 @@ figures: experiments/figures.py), OUT/mnist/results.json, comparison.md and comp
 
 from __future__ import annotations
 
-from minicnn import data, models
+from minicnn import data
 
 from . import common, runs
 
@@ -59,7 +59,7 @@ def prepare(args):
     note = NOTE + ("" if full else "; this dataset differs, so the run has no reference")
     return splits, runs.weight_decay_runs(
         args, {"optimizer": "adam", "lr": args.lr}, REFERENCE if full else {}, model="MNISTNet",
-        build=models.MNISTNet, torch_model="mnist", train_tf=tf, eval_tf=tf, test_weights=args.test_weights,
+        model_key="mnist", torch_model="mnist", train_tf=tf, eval_tf=tf, test_weights=args.test_weights,
         test_each_epoch=True, note=note)
 
 

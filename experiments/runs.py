@@ -28,6 +28,7 @@ from typing import Callable
 
 import minicnn as mc
 from minicnn import data
+from minicnn.models import MODELS
 from minicnn.atomic import write_text_atomic
 from minicnn.train import Classification, TrainConfig, Trainer, evaluate, save_model, write_json
 
@@ -66,7 +67,9 @@ class Run:
     """One network to train. ``hparams``: the optimiser (``optimizer`` "sgd" | "adam", ``lr``,
     ``momentum``, ``weight_decay``, ``schedule`` None | "cosine") plus what else defines the run
     (dropout p, augmentation ...): all recorded in results.json and checked on ``--resume``.
-    ``build()`` makes the minicnn model; ``torch_model`` (a ``benchmarks.torch_models.TORCH_MODELS``
+    ``model_key`` (a ``minicnn.models.MODELS`` key) and ``model_kwargs`` make the minicnn model
+    (:meth:`build`; both saved in model.npz's meta, so ``experiments.visualize`` rebuilds the very
+    network, GELU or BatchNorm included); ``torch_model`` (a ``benchmarks.torch_models.TORCH_MODELS``
     key, or a class there) and ``torch_kwargs`` make its PyTorch twin. ``reference``: the seed report's test accuracy
     for this run (a fraction) or None. ``patience``: early stopping (None: all epochs).
     ``test_weights``: "best" (best.npz) or "last". ``test_each_epoch``: also measure the test
@@ -75,7 +78,7 @@ class Run:
     name: str
     label: str
     model: str
-    build: Callable
+    model_key: str
     torch_model: str
     hparams: dict
     train_tf: Callable
@@ -86,6 +89,11 @@ class Run:
     test_weights: str = "last"
     test_each_epoch: bool = False
     note: str | None = None
+    model_kwargs: dict = field(default_factory=dict)
+
+    def build(self):
+        """A new minicnn model of this run (from the current seed's weights)."""
+        return MODELS[self.model_key](**self.model_kwargs)
 
 
 def make_splits(args, train, test, dataset: str) -> Splits:
@@ -203,6 +211,15 @@ def resume_settings(args, run: Run) -> dict:
     return keep
 
 
+def normalisation_meta(tf) -> dict:
+    """``{"normalize_mean", "normalize_std"}`` of the ``data.Normalize`` in ``tf`` (a transform or a
+    ``data.Compose``), for the checkpoint's meta (``experiments.visualize`` shows images with them); {} without one."""
+    for t in getattr(tf, "transforms", [tf]):
+        if isinstance(t, data.Normalize):
+            return {"normalize_mean": list(t.mean), "normalize_std": list(t.std)}
+    return {}
+
+
 def train_run(args, task: str, run: Run, splits: Splits, out: Path, more_figures=None) -> tuple[dict, bool]:
     """Train ``run`` into ``out``, test it, draw its figures and write its results.json;
     ``(results, True)``. A ``--resume`` of a finished run does nothing again: ``(its results, False)``.
@@ -244,8 +261,11 @@ def train_run(args, task: str, run: Run, splits: Splits, out: Path, more_figures
         figs = figures.report_figures(model, trainer, run, splits, test_eval, out, tested)
         if more_figures is not None:
             figs.update(more_figures(model, run, splits, out))
-    save_model(out / "model.npz", model, {"model": run.model, "run": run.name, "hparams": run.hparams,
-                                          "test_accuracy": acc, "settings": common.settings(args)})
+    save_model(out / "model.npz", model, {"model": run.model, "model_key": run.model_key,
+                                          "model_kwargs": run.model_kwargs, "dataset": splits.dataset,
+                                          **normalisation_meta(run.eval_tf), "run": run.name,
+                                          "hparams": run.hparams, "test_accuracy": acc,
+                                          "settings": common.settings(args)})
     res = common.base_results(task, args, trainer, test_eval, splits.classes, started)
     res["n_val"] = 0 if splits.val is None else len(splits.val)
     if "test" in trainer.history:

@@ -28,7 +28,7 @@ comparison.md and comparison.png.
 
 from __future__ import annotations
 
-from minicnn import data, models
+from minicnn import data
 
 from . import common, runs
 
@@ -74,13 +74,12 @@ def variant(args, name: str) -> runs.Run:
           "batch_norm": bn, "dropout": p, "augment": augment}
     if name == "tuned":
         hp.update(TUNED)
-        build, twin, twin_kwargs = (lambda: models.ThreeBlockNet(batch_norm=bn, dropout=p), "TorchThreeBlockNet",
-                                    {"batch_norm": bn, "dropout": p})
-    else:  # the report's factories, and their PyTorch twins' TORCH_MODELS keys
-        build, twin, twin_kwargs = getattr(models, f"report_b_{name}"), f"report_b_{name}", {}
+        key, kwargs, twin = "threeblock", {"batch_norm": bn, "dropout": p}, "TorchThreeBlockNet"
+    else:  # the report's factories (minicnn.models.MODELS keys), and their PyTorch twins' TORCH_MODELS keys
+        key, kwargs, twin = f"report_b_{name}", {}, f"report_b_{name}"
     train_tf, eval_tf = transforms(augment)
-    return runs.Run(name=name, label=label, model="ThreeBlockNet", build=build, torch_model=twin,
-                    torch_kwargs=twin_kwargs, hparams=hp, train_tf=train_tf, eval_tf=eval_tf,
+    return runs.Run(name=name, label=label, model="ThreeBlockNet", model_key=key, model_kwargs=kwargs,
+                    torch_model=twin, torch_kwargs=dict(kwargs), hparams=hp, train_tf=train_tf, eval_tf=eval_tf,
                     reference=REFERENCE[name], patience=None if name == "tuned" else (args.patience or None),
                     test_weights=args.test_weights, note=NOTE)
 

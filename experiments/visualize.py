@@ -106,7 +106,8 @@ def load_model(path: Path, model_flag: str | None):
         fail(f"--checkpoint {path}: {e}")
     sd = ck["model"] if isinstance(ck.get("model"), dict) else ck
     meta = read_meta(ck)
-    named = CLASS_NAMES.get(str(meta.get("model")))
+    # a report run's checkpoint names its MODELS key and arguments; the tasks' name the class
+    named = meta.get("model_key") if meta.get("model_key") in MODELS else CLASS_NAMES.get(str(meta.get("model")))
     if named and model_flag and named != model_flag:
         fail(f"--model {model_flag} does not match the checkpoint: {path} holds a {meta['model']} "
              f"(--model {named}); drop --model or pass --model {named}")
@@ -117,7 +118,11 @@ def load_model(path: Path, model_flag: str | None):
             fail(f"--checkpoint {path}: its weights fit none of the models ({', '.join(MODELS)}); "
                  f"is it a minicnn classifier checkpoint?")
         key = fitting[0]
-    model = MODELS[key]()
+    kwargs = meta.get("model_kwargs") if key == named and isinstance(meta.get("model_kwargs"), dict) else {}
+    try:
+        model = MODELS[key](**kwargs)
+    except (TypeError, ValueError) as e:
+        fail(f"--checkpoint {path}: its model_kwargs {kwargs} do not build --model {key}: {e}")
     try:
         model.load_state_dict(sd)
     except ValueError as e:
@@ -125,13 +130,19 @@ def load_model(path: Path, model_flag: str | None):
     return model, key, meta
 
 
-def load_split(key: str, args):
-    """The dataset split the model was trained for (MNIST for ``mnist``, else CIFAR-10)."""
+DATASETS = {"mnist": data.MNIST, "fashion-mnist": data.FashionMNIST, "cifar10": data.CIFAR10}
+
+
+def load_split(key: str, args, meta: dict | None = None):
+    """The dataset split the model was trained for: the checkpoint's ``dataset`` (report runs
+    record it), else MNIST for ``mnist`` and CIFAR-10 for the rest."""
     train = args.split == "train"
+    name = (meta or {}).get("dataset")
+    name = name if name in DATASETS else "mnist" if key == "mnist" else "cifar10"
     try:
-        return (data.MNIST if key == "mnist" else data.CIFAR10)(args.data_dir, train=train, download=True)
+        return DATASETS[name](args.data_dir, train=train, download=True)
     except data.DatasetNotFoundError as e:
-        fail(_missing_data_message(e, args.data_dir) if key != "mnist" else str(e))
+        fail(_missing_data_message(e, args.data_dir) if name == "cifar10" else str(e))
     except data.DatasetError as e:
         fail(f"{e}\nReplace the damaged file, or pass --data-dir for another copy.")
 
@@ -304,7 +315,7 @@ def main(argv=None) -> dict:
     if args.out.exists() and not args.out.is_dir():
         fail(f"--out {args.out} is a file, not a folder")
     args.out.mkdir(parents=True, exist_ok=True)
-    r = Run(args, model, key, meta, load_split(key, args))
+    r = Run(args, model, key, meta, load_split(key, args, meta))
     print(f"[visualize] {r.title} from {args.checkpoint}, backend {args.backend}, writing to {args.out}")
     methods = METHODS if "all" in args.method else tuple(dict.fromkeys(args.method))
     written, times = {}, {}

@@ -336,4 +336,4 @@ def resnet56(num_classes: int = 10, shortcut: str = "A") -> ResNet:
 MODELS = {"tutorial": TutorialNet, "deconv": DeconvNet, "net2": Net2, "mnist": MNISTNet,
           "resnet20": resnet20, "resnet32": resnet32, "resnet56": resnet56,
           "small_cifar": SmallCifarNet, "report_b_base": report_b_base, "report_b_net1": report_b_net1,
-          "report_b_net2": report_b_net2, "dropout_study": DropoutStudyNet}
+          "report_b_net2": report_b_net2, "dropout_study": DropoutStudyNet, "threeblock": ThreeBlockNet}

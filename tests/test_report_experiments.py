@@ -170,6 +170,27 @@ def test_dropout_study_normalises_with_its_own_statistics(cifar_dir, tmp_path, c
     assert "expected about 0 and 1" in capsys.readouterr().out
 
 
+def test_checkpoints_rebuild_the_very_network(cifar_dir, tmp_path):
+    """model.npz names the MODELS key, its arguments, the dataset and the normalisation, so
+    experiments.visualize rebuilds the tuned GELU net (same weights as ReLU's) and the BatchNorm
+    net, not the class's defaults."""
+    from experiments import visualize
+
+    dropout_study.main(argv(cifar_dir, tmp_path, "--rates", "0.2", "--tuned", "--val-size", "10", "--no-figures"))
+    threeblock.main(argv(cifar_dir, tmp_path, "--variants", "tuned", "--val-size", "10", "--no-figures"))
+    model, key, meta = visualize.load_model(tmp_path / "dropout_study" / "tuned" / "model.npz", None)
+    acts = {type(m).__name__ for _, m in model.named_modules()}
+    assert key == "dropout_study" and "GELU" in acts and "ReLU" not in acts
+    assert meta["model_kwargs"] == {"p": 0.55, "activation": "gelu"} and meta["dataset"] == "cifar10"
+    facts = json.loads((tmp_path / "dropout_study" / "normalisation.json").read_text())
+    assert visualize.norm_stats(key, meta) == (tuple(facts["train_mean"]), tuple(facts["train_std"]))
+    model, key, meta = visualize.load_model(tmp_path / "threeblock" / "tuned" / "model.npz", None)
+    assert key == "threeblock" and any(type(m).__name__ == "BatchNorm2d" for _, m in model.named_modules())
+    ck = mc.load(tmp_path / "threeblock" / "tuned" / "model.npz")
+    for k, v in model.state_dict().items():
+        assert np.array_equal(mc.to_numpy(v), ck["model"][k]), k
+
+
 def test_defaults_are_the_reports_settings(mnist_dir, cifar_dir):
     a = mnist.build_parser().parse_args([])
     assert (a.epochs, a.batch_size, a.lr, a.momentum, a.val_size, a.dataset, a.runs, a.weight_decay) == \
