@@ -175,3 +175,22 @@ def test_skipping_input_grad_keeps_parameter_grads():
         grads.append({k: mc.to_numpy(p.grad) for k, p in net.named_parameters()})
     for k in grads[0]:
         np.testing.assert_array_equal(grads[0][k], grads[1][k], err_msg=k)
+
+
+def test_a_shared_module_is_listed_once_and_saved_under_every_name():
+    """PyTorch's rules: named_modules/parameters/buffers list a module registered twice once (its
+    first name); state_dict and load_state_dict hold every name's keys."""
+    shared = nn.BatchNorm1d(3)
+    net = nn.Sequential(nn.Linear(3, 3), shared, shared)
+    assert [n for n, _ in net.named_modules()] == ["", "0", "1"]
+    assert [n for n, _ in net.named_modules(remove_duplicate=False)] == ["", "0", "1", "2"]
+    assert [n for n, _ in net.named_parameters()] == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert [n for n, _ in net.named_buffers()] == ["1.running_mean", "1.running_var", "1.num_batches_tracked"]
+    sd = net.state_dict()
+    assert {"1.weight", "2.weight", "2.running_var"} <= set(sd)
+    net.load_state_dict(sd)  # every key it wrote is one it expects
+    torch = pytest.importorskip("torch")
+    tshared = torch.nn.BatchNorm1d(3)
+    tnet = torch.nn.Sequential(torch.nn.Linear(3, 3), tshared, tshared)
+    assert [n for n, _ in tnet.named_modules()] == [n for n, _ in net.named_modules()]
+    assert list(tnet.state_dict()) == list(sd)

@@ -136,10 +136,19 @@ class Module:
         for _, m in self.named_children():
             yield m
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True,
+                      memo: set | None = None) -> Iterator[tuple[str, "Module"]]:
+        """(name, module) for this module and every submodule, depth first, as PyTorch's: a
+        module registered under two names (shared) comes once, under its first name, unless
+        ``remove_duplicate`` is False (what ``state_dict`` uses: every name gets its keys)."""
+        if remove_duplicate:
+            memo = set() if memo is None else memo
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, m in self._modules.items():
-            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name, remove_duplicate, memo)
 
     def modules(self) -> Iterator["Module"]:
         for _, m in self.named_modules():
@@ -205,7 +214,7 @@ class Module:
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """PyTorch-named host copies of every parameter and buffer."""
         sd = OrderedDict()
-        for mname, m in self.named_modules():
+        for mname, m in self.named_modules(remove_duplicate=False):
             for pname, p in m._parameters.items():
                 sd[f"{mname}.{pname}" if mname else pname] = backend.to_numpy(p.data).copy()
             for bname, b in m._buffers.items():
@@ -216,7 +225,7 @@ class Module:
     def load_state_dict(self, state_dict, strict: bool = True) -> "Module":
         """Copy arrays into this module tree; list every missing/unexpected/mis-shaped key."""
         own = {}
-        for mname, m in self.named_modules():
+        for mname, m in self.named_modules(remove_duplicate=False):
             for pname in m._parameters:
                 own[f"{mname}.{pname}" if mname else pname] = (m, pname, "p")
             for bname, b in m._buffers.items():
