@@ -1,4 +1,4 @@
-"""Shared test helpers: backend selection, finite differences, PyTorch parity."""
+"""Shared test helpers: backend selection, finite differences, PyTorch parity, experiment runs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 import minicnn as mc
+
+from data_fixtures import write_cifar_folder
 
 CPU_BACKENDS = [b for b in ("numpy", "numba") if b in mc.available_backends()]
 
@@ -17,6 +19,20 @@ def cpu_backend(request):
     mc.set_backend(request.param)
     yield request.param
     mc.set_backend(prev)
+
+
+@pytest.fixture
+def restore_backend():
+    """Put the backend that was current before the test back after it (for tests that switch it)."""
+    prev = mc.backend_name()
+    yield
+    mc.set_backend(prev)
+
+
+@pytest.fixture
+def numpy_backend(restore_backend):
+    """Run the test on the numpy backend, restoring the previous one after."""
+    mc.set_backend("numpy")
 
 
 @pytest.fixture
@@ -133,6 +149,42 @@ def assert_close(a, b, name, rtol=1e-5, atol=1e-9):
     b = b.detach().numpy() if hasattr(b, "detach") else np.asarray(b)
     assert a.shape == b.shape, f"{name}: shape {a.shape} vs torch {b.shape}"
     np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=name)
+
+
+def assert_forward_and_input_grad_match(ours, theirs, x, rng):
+    """Run ``x`` (a float64 array) through our module and its torch twin, then the same random
+    output gradient (drawn from ``rng``) back through both: the outputs ("forward") and the input
+    gradients ("input gradient") must agree. The parameter gradients are left for the caller."""
+    torch = torch_or_skip()
+    y = ours(mc.asarray(x))
+    tx = torch.tensor(x, requires_grad=True)
+    ty = theirs(tx)
+    assert_close(y, ty, "forward")
+    r = rng.standard_normal(tuple(ty.shape))
+    ours.zero_grad()
+    dx = ours.backward(mc.asarray(r))
+    ty.backward(torch.from_numpy(r))
+    assert_close(dx, tx.grad, "input gradient")
+
+
+# --- experiments run in-process on a small fake CIFAR-10 --------------------------------
+
+@pytest.fixture(scope="module")
+def cifar(request, tmp_path_factory):
+    """A fake CIFAR-10 folder (tests/data_fixtures.py) shared by the tests of one module: the
+    module's ``N_PER_BATCH`` images in each of the five training batches, ``N_TEST`` test images."""
+    root = tmp_path_factory.mktemp("cifar")
+    write_cifar_folder(root, n_per_batch=request.module.N_PER_BATCH, n_test=request.module.N_TEST)
+    return root
+
+
+def experiment_argv(data_dir, out, *extra, batch_size, log_every):
+    """An experiment's command line for a short in-process run: numpy backend, data from
+    ``data_dir``, outputs under ``out``, one epoch, evaluation batches of 20, no progress bar,
+    then ``extra``."""
+    return ["--backend", "numpy", "--data-dir", str(data_dir), "--out", str(out), "--epochs", "1",
+            "--batch-size", str(batch_size), "--log-every", str(log_every), "--eval-batch-size", "20",
+            "--no-progress", *extra]
 
 
 from pathlib import Path  # noqa: E402

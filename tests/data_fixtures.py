@@ -1,4 +1,5 @@
-"""Small synthetic datasets written in the official file formats, for tests/test_data*.py.
+"""Small synthetic datasets for the tests: files written in the official formats (for
+tests/test_data*.py and the experiments' in-process runs), and in-memory CIFAR-shaped arrays.
 
 Every writer returns the arrays it wrote so the tests can compare what the
 loaders read back. Nothing here is imported by the library.
@@ -31,6 +32,12 @@ def cifar_batch(n: int, seed: int):
     data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
     labels = [(i + seed) % 10 for i in range(n)]
     return data, labels
+
+
+def cifar_arrays(n: int, seed: int):
+    """(images uint8 (n, 3, 32, 32), labels int64 (n,)) in memory: random pixels, labels cycling 0..9."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), (np.arange(n) % 10).astype(np.int64)
 
 
 def write_cifar_folder(root, n_per_batch: int = 12, n_test: int = 10, protocol: int = 2,

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,32 +24,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `experiments` lives at the top of the checkout
     sys.path.insert(0, str(ROOT))
 
-import minicnn as mc  # noqa: E402
 from minicnn import viz  # noqa: E402
 
+from conftest import experiment_argv  # noqa: E402
 from data_fixtures import write_cifar_folder  # noqa: E402
 from experiments import cli, task1, task2, task3  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("restore_backend")
+
+# the fake CIFAR-10 that the `cifar` fixture (conftest.py) writes for this module
 N_PER_BATCH, N_TEST = 40, 40  # 200 training images, 40 test images
 
-
-@pytest.fixture(autouse=True)
-def restore_backend():
-    prev = mc.backend_name()
-    yield
-    mc.set_backend(prev)
-
-
-@pytest.fixture(scope="module")
-def cifar(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cifar")
-    write_cifar_folder(root, n_per_batch=N_PER_BATCH, n_test=N_TEST)
-    return root
-
-
-def argv(cifar, out, *extra):
-    return ["--backend", "numpy", "--data-dir", str(cifar), "--out", str(out), "--epochs", "1",
-            "--batch-size", "10", "--log-every", "5", "--eval-batch-size", "20", "--no-progress", *extra]
+argv = partial(experiment_argv, batch_size=10, log_every=5)
 
 
 def exit_message(capsys, fn, *args) -> tuple[object, str]:

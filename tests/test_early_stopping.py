@@ -9,28 +9,19 @@ import minicnn as mc
 from minicnn import data
 from minicnn.train import Classification, TrainConfig, Trainer
 
+from data_fixtures import cifar_arrays
+
+pytestmark = pytest.mark.usefixtures("numpy_backend")
+
 N_TRAIN, N_EVAL, BATCH = 48, 16, 8  # 6 steps per epoch
-
-
-@pytest.fixture(autouse=True)
-def numpy_backend():
-    prev = mc.backend_name()
-    mc.set_backend("numpy")
-    yield
-    mc.set_backend(prev)
-
-
-def arrays(n, seed):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), (np.arange(n) % 10).astype(np.int64)
 
 
 def make_trainer(out_dir, *, lr, epochs=10, patience=2, callbacks=()):
     mc.manual_seed(0)
     model = mc.models.TutorialNet()
     tf = data.Compose([data.ToFloat(), data.Normalize((0.5,) * 3, (0.5,) * 3)])
-    train = data.DataLoader(arrays(N_TRAIN, 1), BATCH, shuffle=True, seed=7, transform=tf)
-    ev = data.DataLoader(arrays(N_EVAL, 2), 8, transform=tf)
+    train = data.DataLoader(cifar_arrays(N_TRAIN, 1), BATCH, shuffle=True, seed=7, transform=tf)
+    ev = data.DataLoader(cifar_arrays(N_EVAL, 2), 8, transform=tf)
     opt = mc.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     config = TrainConfig(epochs=epochs, progress=False, patience=patience, log_every=100)
     return Trainer(model, opt, Classification(), train, ev, num_classes=10, out_dir=out_dir, config=config,

@@ -13,6 +13,7 @@ import json
 import re
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,31 +27,17 @@ if str(ROOT) not in sys.path:  # `experiments` lives at the top of the checkout
 import minicnn as mc  # noqa: E402
 from minicnn.train import load_model  # noqa: E402
 
-from data_fixtures import CIFAR_CLASSES, write_cifar_folder  # noqa: E402
+from conftest import experiment_argv  # noqa: E402
+from data_fixtures import CIFAR_CLASSES  # noqa: E402
 from experiments import common, task1, task2, task3  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("restore_backend")
+
+# the fake CIFAR-10 that the `cifar` fixture (conftest.py) writes for this module
 N_PER_BATCH, N_TEST = 40, 40  # 200 training images, 40 test images
 BATCH, LOG_EVERY = 10, 5      # 20 steps, 4 log lines
 
-
-@pytest.fixture(autouse=True)
-def numpy_backend():
-    prev = mc.backend_name()
-    yield
-    mc.set_backend(prev)
-
-
-@pytest.fixture(scope="module")
-def cifar(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cifar")
-    write_cifar_folder(root, n_per_batch=N_PER_BATCH, n_test=N_TEST)
-    return root
-
-
-def argv(cifar, out, *extra):
-    return ["--backend", "numpy", "--data-dir", str(cifar), "--out", str(out), "--epochs", "1",
-            "--batch-size", str(BATCH), "--log-every", str(LOG_EVERY), "--eval-batch-size", "20",
-            "--no-progress", *extra]
+argv = partial(experiment_argv, batch_size=BATCH, log_every=LOG_EVERY)
 
 
 @pytest.fixture(scope="module")

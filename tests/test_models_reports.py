@@ -15,7 +15,7 @@ from minicnn import nn
 from minicnn.models import (MODELS, DropoutStudyNet, Net2, SmallCifarNet, ThreeBlockNet, report_b_base,
                             report_b_net1, report_b_net2)
 
-from conftest import assert_close, copy_to_torch, gradcheck
+from conftest import assert_close, assert_forward_and_input_grad_match, copy_to_torch, gradcheck
 
 
 def conv(cin, cout, k):
@@ -192,7 +192,7 @@ def test_state_dict_keys_equal_the_torch_twin(key):
 @pytest.mark.usefixtures("cpu_backend", "float64")
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_matches_torch(case):
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed: parity tests need it as an oracle")
+    pytest.importorskip("torch", reason="PyTorch is not installed: parity tests need it as an oracle")
     make, spec, _, mode = CASES[case]
     mc.manual_seed(6)
     ours = make()
@@ -206,16 +206,7 @@ def test_matches_torch(case):
     theirs = copy_to_torch(ours, theirs)
     ours.train(mode == "train")
     theirs.train(mode == "train")
-    x = rng.standard_normal((3, 3, 32, 32))
-    y = ours(mc.asarray(x))
-    tx = torch.tensor(x, requires_grad=True)
-    ty = theirs(tx)
-    assert_close(y, ty, "forward")
-    r = rng.standard_normal(tuple(ty.shape))
-    ours.zero_grad()
-    dx = ours.backward(mc.asarray(r))
-    ty.backward(torch.from_numpy(r))
-    assert_close(dx, tx.grad, "input gradient")
+    assert_forward_and_input_grad_match(ours, theirs, rng.standard_normal((3, 3, 32, 32)), rng)
     tparams = dict(theirs.named_parameters())
     assert [n for n, _ in ours.named_parameters()] == list(tparams)
     for name, p in ours.named_parameters():

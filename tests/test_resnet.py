@@ -13,7 +13,7 @@ import minicnn as mc
 from minicnn import nn
 from minicnn.models import MODELS, ResNet, resnet20
 
-from conftest import assert_close, copy_to_torch, gradcheck
+from conftest import assert_close, assert_forward_and_input_grad_match, copy_to_torch, gradcheck
 
 BLOCKS = [
     # (in, out, stride, shortcut): which shortcut the block ends up with
@@ -84,7 +84,7 @@ def _compare_grads_and_buffers(ours, theirs, what):
 @pytest.mark.parametrize("cin,cout,stride,shortcut", BLOCKS)
 @pytest.mark.parametrize("training", [True, False])
 def test_basic_block_matches_torch(cin, cout, stride, shortcut, training):
-    torch = _torch()
+    _torch()
     from benchmarks.torch_models import TorchBasicBlock
 
     mc.manual_seed(4)
@@ -97,16 +97,7 @@ def test_basic_block_matches_torch(cin, cout, stride, shortcut, training):
     theirs = copy_to_torch(ours, TorchBasicBlock(cin, cout, stride, shortcut).double())
     ours.train(training)
     theirs.train(training)
-    x = _block_input(cin, 6, n=3, hw=7)
-    y = ours(mc.asarray(x))
-    tx = torch.tensor(x, requires_grad=True)
-    ty = theirs(tx)
-    assert_close(y, ty, "forward")
-    r = rng.standard_normal(tuple(ty.shape))
-    ours.zero_grad()
-    dx = ours.backward(mc.asarray(r))
-    ty.backward(torch.from_numpy(r))
-    assert_close(dx, tx.grad, "input gradient")
+    assert_forward_and_input_grad_match(ours, theirs, _block_input(cin, 6, n=3, hw=7), rng)
     _compare_grads_and_buffers(ours, theirs, "block")
 
 

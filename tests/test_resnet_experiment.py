@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,31 +17,18 @@ import pytest
 import minicnn as mc
 from minicnn.train import load_model
 
-from data_fixtures import CIFAR_CLASSES, write_cifar_folder
+from conftest import experiment_argv
+from data_fixtures import CIFAR_CLASSES
 from experiments import resnet
 
+pytestmark = pytest.mark.usefixtures("restore_backend")
+
 ROOT = Path(__file__).resolve().parents[1]
+# the fake CIFAR-10 that the `cifar` fixture (conftest.py) writes for this module
 N_PER_BATCH, N_TEST = 20, 20  # 100 training images, 20 test images
 BATCH = 25                    # 4 steps per epoch
 
-
-@pytest.fixture(autouse=True)
-def restore_backend():
-    prev = mc.backend_name()
-    yield
-    mc.set_backend(prev)
-
-
-@pytest.fixture(scope="module")
-def cifar(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cifar")
-    write_cifar_folder(root, n_per_batch=N_PER_BATCH, n_test=N_TEST)
-    return root
-
-
-def argv(cifar, out, *extra):
-    return ["--backend", "numpy", "--data-dir", str(cifar), "--out", str(out), "--epochs", "1",
-            "--batch-size", str(BATCH), "--log-every", "2", "--eval-batch-size", "20", "--no-progress", *extra]
+argv = partial(experiment_argv, batch_size=BATCH, log_every=2)
 
 
 def test_quick_run_writes_everything(cifar, tmp_path, capsys):

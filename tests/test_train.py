@@ -33,20 +33,11 @@ from minicnn.train import (
     tutorial_line,
 )
 
+from data_fixtures import cifar_arrays
+
+pytestmark = pytest.mark.usefixtures("numpy_backend")
+
 N_TRAIN, N_EVAL, BATCH = 48, 16, 8  # 6 steps per epoch
-
-
-@pytest.fixture(autouse=True)
-def numpy_backend():
-    prev = mc.backend_name()
-    mc.set_backend("numpy")
-    yield
-    mc.set_backend(prev)
-
-
-def arrays(n, seed):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8), (np.arange(n) % 10).astype(np.int64)
 
 
 class DropoutNet(nn.Module):
@@ -77,8 +68,8 @@ def make_trainer(out_dir, kind="tutorial", *, seed=0, epochs=2, callbacks=(), ch
     build, objective = MODELS[kind]
     model = build()
     tf = data.Compose([data.ToFloat(), data.Normalize((0.5,) * 3, (0.5,) * 3)])
-    train = data.DataLoader(arrays(N_TRAIN, 1), batch_size, shuffle=True, seed=7, transform=tf)
-    ev = data.DataLoader(arrays(N_EVAL, 2), 8, transform=tf)
+    train = data.DataLoader(cifar_arrays(N_TRAIN, 1), batch_size, shuffle=True, seed=7, transform=tf)
+    ev = data.DataLoader(cifar_arrays(N_EVAL, 2), 8, transform=tf)
     opt = mc.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     config = TrainConfig(epochs=epochs, log_every=log_every, progress=False, checkpoint_every=checkpoint_every)
     return Trainer(model, opt, objective(), train, ev, num_classes=10, out_dir=out_dir, config=config,
@@ -291,7 +282,7 @@ def test_inf_loss_from_huge_lr_stops(tmp_path):
 def test_evaluate_counts():
     mc.manual_seed(0)
     model = mc.models.TutorialNet()
-    x, y = arrays(20, 3)
+    x, y = cifar_arrays(20, 3)
     tf = data.Compose([data.ToFloat(), data.Normalize((0.5,) * 3, (0.5,) * 3)])
     ev = evaluate(model, Classification(), data.DataLoader((x, y), 6, transform=tf), 10)
     pred = mc.to_numpy(model(mc.asarray(tf(x))).argmax(axis=1))
@@ -422,7 +413,7 @@ def test_kernels_need_compiling_reads_numbas_cache(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "True"
     assert kernels_need_compiling() is False  # numpy backend
-    mc.set_backend("numba")  # (the autouse fixture restores numpy)
+    mc.set_backend("numba")  # (the numpy_backend fixture restores numpy)
     make_trainer(tmp_path / "run", epochs=1).fit()
     assert kernels_need_compiling() is False
 
