@@ -92,32 +92,11 @@ def make_scheduler(args, opt, total_steps: int, steps_per_epoch: int):
     return mc.optim.LambdaLR(opt, mc.optim.warmup_cosine(warmup, total, start_factor=0.1))
 
 
-class ScheduledTrainer(Trainer):
-    """The shared Trainer with a per-batch schedule: before optimiser step t (counted over
-    the whole run) the scheduler is moved to t. The lr then depends on t alone, so a run
-    resumed from any checkpoint continues the schedule exactly."""
-
-    def __init__(self, *args, scheduler, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.scheduler = scheduler
-
-    def train_step(self, x, y):
-        self.scheduler.last_epoch = self.step - 1
-        self.scheduler.step()  # lr (and momentum, for onecycle) of step self.step
-        return super().train_step(x, y)
-
-
 def lr_curve(args, total_steps: int, steps_per_epoch: int) -> list[float]:
     """The learning rate of every step 0..total_steps-1: the schedule's closed form, run on
     a throwaway optimiser (nothing trained, the real optimiser untouched)."""
     opt = mc.optim.SGD([mc.nn.Parameter(np.zeros(1))], lr=args.lr, momentum=args.momentum)
-    scheduler = make_scheduler(args, opt, total_steps, steps_per_epoch)
-    out = []
-    for t in range(total_steps):
-        scheduler.last_epoch = t - 1
-        scheduler.step()
-        out.append(scheduler.get_last_lr()[0])
-    return out
+    return mc.optim.lr_values(make_scheduler(args, opt, total_steps, steps_per_epoch), total_steps)
 
 
 def schedule_figure(lrs, history, path, title: str, eval_name: str = "test"):
@@ -154,10 +133,9 @@ def train(args, model, train_ds, test_ds, out, callbacks=()):
     scheduler = make_scheduler(args, opt, total, len(train_loader))
     run_info = {"task": TASK, "model": f"ResNet-{args.depth}", "settings": common.settings(args)}
     flags = ("epochs", "depth", "shortcut", "weight_decay", "schedule", "warmup_epochs")
-    trainer = ScheduledTrainer(model, opt, Classification(), train_loader, eval_loader,
-                               num_classes=len(train_ds.classes), out_dir=out, config=config, callbacks=callbacks,
-                               run_info=run_info, resume_settings=common.resume_settings(args, flags),
-                               scheduler=scheduler)
+    trainer = Trainer(model, opt, Classification(), train_loader, eval_loader,
+                      num_classes=len(train_ds.classes), out_dir=out, config=config, callbacks=callbacks,
+                      run_info=run_info, resume_settings=common.resume_settings(args, flags), scheduler=scheduler)
     return common.fit(trainer, args.resume), eval_tf, lr_curve(args, total, len(train_loader))
 
 

@@ -155,30 +155,16 @@ def lr_per_step(hp: dict, total_steps: int) -> list[float] | None:
     """The lr of every optimiser step (the schedule's closed form, on a throwaway optimiser), or None."""
     opt = mc.optim.SGD([mc.nn.Parameter(mc.asarray([0.0]))], lr=hp["lr"])
     sched = make_scheduler(opt, hp, total_steps)
-    if sched is None:
-        return None
-    out = []
-    for t in range(total_steps):
-        sched.last_epoch = t - 1
-        sched.step()
-        out.append(sched.get_last_lr()[0])
-    return out
+    return None if sched is None else mc.optim.lr_values(sched, total_steps)
 
 
 class ReportTrainer(Trainer):
-    """The shared Trainer plus a per-step lr schedule (before optimiser step t the scheduler is
-    moved to t: a closed form of t, so ``--resume`` continues it exactly) and, when given a
-    ``test_loader``, the test set measured after every epoch into ``history["test"]``."""
+    """The shared Trainer (with its per-step lr schedule) plus, when given a ``test_loader``, the
+    test set measured after every epoch into ``history["test"]``."""
 
-    def __init__(self, *args, scheduler=None, test_loader=None, **kwargs):
+    def __init__(self, *args, test_loader=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.scheduler, self.test_loader = scheduler, test_loader
-
-    def train_step(self, x, y):
-        if self.scheduler is not None:
-            self.scheduler.last_epoch = self.step - 1
-            self.scheduler.step()
-        return super().train_step(x, y)
+        self.test_loader = test_loader
 
     def _evaluate(self):
         ev, seconds = super()._evaluate()

@@ -105,11 +105,12 @@ def test_any_step_can_be_reached_directly(make):
     o2, _ = _pair()
     s2 = make(o2)
     for t in (17, 3, 0, 24):
-        s2.last_epoch = t - 1
-        s2.step()
+        s2.jump_to(t)
         assert (o2.param_groups[0]["lr"], o2.param_groups[0]["momentum"]) == walked[t]
     s2.load_state_dict({"last_epoch": 11, "base_lrs": s2.base_lrs})
     assert (o2.param_groups[0]["lr"], o2.param_groups[0]["momentum"]) == walked[11]
+    o3, _ = _pair()
+    assert mc.optim.lr_values(make(o3), 25) == [lr for lr, _ in walked]
 
 
 def test_bad_arguments():

@@ -212,5 +212,6 @@ from minicnn.optim.lr_scheduler import (  # noqa: E402  (they need Optimizer abo
     MultiStepLR,
     OneCycleLR,
     StepLR,
+    lr_values,
     warmup_cosine,
 )

@@ -40,6 +40,11 @@ class LRScheduler:
         self.last_epoch += 1
         self._set(self.last_epoch)
 
+    def jump_to(self, t: int) -> None:
+        """Set the hyper-parameters of step ``t`` (as after ``t`` calls of ``step()``), wherever it was."""
+        self.last_epoch = int(t) - 1
+        self.step()
+
     def get_last_lr(self) -> list[float]:
         return [g["lr"] for g in self.optimizer.param_groups]
 
@@ -103,6 +108,16 @@ class LambdaLR(LRScheduler):
 
     def lr_at(self, base_lr, epoch):
         return base_lr * self.lr_lambda(epoch)
+
+
+def lr_values(scheduler: LRScheduler, steps: int) -> list[float]:
+    """The first group's lr at steps 0 .. ``steps``-1 of ``scheduler`` (for plots and twins; it
+    moves the scheduler and its optimiser, so give it a throwaway optimiser)."""
+    out = []
+    for t in range(steps):
+        scheduler.jump_to(t)
+        out.append(scheduler.get_last_lr()[0])
+    return out
 
 
 def warmup_cosine(warmup: int, total: int, start_factor: float = 0.1):

@@ -92,6 +92,9 @@ class Trainer(Checkpoints):
     JSON-able settings (name -> value, e.g. ``{"--lr": 0.001}``) that a resume
     must share with the run it continues, besides the loader's (batch size,
     sample count, shuffle, seed, drop_last) that are always checked.
+    ``scheduler``: a per-step lr schedule (``minicnn.optim`` scheduler): before optimiser step t
+    (counted over the whole run) it is moved to t, a closed form of t, so a run resumed from any
+    checkpoint continues it exactly; None keeps the optimiser's lr.
     ``log``: where messages go (default ``tqdm.write``). The backend active
     when the Trainer is made decides whether steps are replayed from a CUDA graph.
 
@@ -102,7 +105,7 @@ class Trainer(Checkpoints):
 
     def __init__(self, model, optimizer, objective: Objective, train_loader, eval_loader=None, *,
                  num_classes: int, out_dir, config: TrainConfig, callbacks=(), run_info: dict | None = None,
-                 resume_settings: dict | None = None, log=None):
+                 resume_settings: dict | None = None, scheduler=None, log=None):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"Trainer: config must be a TrainConfig, got {type(config).__name__}")
         self.model, self.optimizer, self.objective = model, optimizer, objective
@@ -111,6 +114,7 @@ class Trainer(Checkpoints):
         self.num_classes, self.out_dir, self.config = int(num_classes), Path(out_dir), config
         self.callbacks, self.run_info = list(callbacks), dict(run_info or {})
         self.resume_settings = dict(resume_settings or {})
+        self.scheduler = scheduler
         self._log = log or tqdm.write
         self.last_path, self.best_path = self.out_dir / "last.npz", self.out_dir / "best.npz"
         self.graphed_step = self._make_graphed_step()  # None: each step runs in plain sight
@@ -188,6 +192,8 @@ class Trainer(Checkpoints):
         Each ``p.grad`` ends up holding this step's gradient alone (set, not
         accumulated); a non-finite loss raises before the optimiser moves anything.
         """
+        if self.scheduler is not None:
+            self.scheduler.jump_to(self.step)  # lr (and momentum, for OneCycleLR) of this step
         if self.graphed_step is not None:  # GPU: the four lines below, replayed from a CUDA graph
             loss, logits, parts = self.graphed_step(x, y)
         else:
