@@ -33,13 +33,19 @@ from minicnn.train import write_json as write_strict_json
 
 REPO = Path(__file__).resolve().parents[1]
 
-NETS = ("tutorial", "deconv", "net2", "mnist", "resnet20")
+#: What ``throughput`` runs by default: the seed nets and ResNet-20.
+DEFAULT_NETS = ("tutorial", "deconv", "net2", "mnist", "resnet20")
+#: Every net a benchmark accepts (``--nets``): the defaults plus the report experiments' nets.
+NETS = (*DEFAULT_NETS, "small_cifar", "report_b_net1", "dropout_study")
 NET_TITLES = {
     "tutorial": "CIFAR-10 tutorial net",
     "deconv": "deconv net (classifier + decoder)",
     "net2": "Net2 (conv 32-64-128 k5)",
     "mnist": "MNIST example net",
     "resnet20": "ResNet-20 (He et al., CIFAR-10; BatchNorm, option-A shortcuts)",
+    "small_cifar": "report C's CIFAR-10 net (conv 3->12->24 k5)",
+    "report_b_net1": "report B's Net1 (conv 32-64-128 k5 + BatchNorm)",
+    "dropout_study": "report D's net (2 x conv3x3 pairs 32, 64; dropout 0)",
 }
 MODES = ("train", "infer")
 TORCH_LABELS = {"cpu": "torch-cpu", "cuda": "torch-cuda"}

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from benchmarks import common
-from benchmarks.common import MODES, NETS, fmt_num
+from benchmarks.common import DEFAULT_NETS, MODES, NETS, fmt_num
 from minicnn.atomic import atomic_write, write_text_atomic
 
 DEFAULT_BATCH_SIZES = (4, 64, 256)
@@ -41,7 +41,9 @@ def parse_args(argv=None):
     ap.add_argument("--backends", nargs="+", default=None,
                     help="minicnn backends (default: all of minicnn.available_backends()); 'cupy-graph' "
                          "adds cupy with the training step replayed from a CUDA graph (training rows only)")
-    ap.add_argument("--nets", nargs="+", default=None, help=f"nets (default: all of {', '.join(NETS)})")
+    extra = ", ".join(n for n in NETS if n not in DEFAULT_NETS)
+    ap.add_argument("--nets", nargs="+", default=None,
+                    help=f"nets (default: {', '.join(DEFAULT_NETS)}; also {extra})")
     ap.add_argument("--batch-sizes", nargs="+", default=None, help="default: 4 64 256")
     ap.add_argument("--modes", nargs="+", default=None, help="train and/or infer (default: both)")
     ap.add_argument("--repeats", type=int, default=None, help="timed blocks per configuration (default 5)")
@@ -78,7 +80,7 @@ def parse_args(argv=None):
     bad = [b for b in args.backends if b not in allowed]
     if bad:
         ap.error(f"backend(s) {bad} not available here; available: {allowed}")
-    args.nets = common.split_list(args.nets) or (["tutorial"] if q else list(NETS))
+    args.nets = common.split_list(args.nets) or (["tutorial"] if q else list(DEFAULT_NETS))
     for n in args.nets:
         if n not in NETS:
             ap.error(f"unknown net {n!r}; choose from {list(NETS)}")

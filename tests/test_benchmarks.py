@@ -129,3 +129,14 @@ def test_torch_tf32_switch_needs_cuda(capsys):
     with pytest.raises(SystemExit):
         throughput.parse_args(["--quick", "--torch-tf32", "on"])
     assert "--torch-tf32 needs --device cuda" in capsys.readouterr().err
+
+
+def test_every_benchmark_net_has_a_model_a_twin_and_a_mac_count():
+    from minicnn.models import MODELS
+
+    assert set(common.DEFAULT_NETS) <= set(common.NETS) and set(common.NETS) <= set(common.NET_TITLES)
+    for net in common.NETS:
+        assert net in MODELS, net
+        assert common.count_macs(net)["forward_per_image"] > 0, net
+    torch_models = pytest.importorskip("benchmarks.torch_models")
+    assert set(common.NETS) <= set(torch_models.TORCH_MODELS)
