@@ -123,6 +123,14 @@ def train_run(args, run, splits, init: str) -> dict:
     return rec
 
 
+def match_settings(args) -> dict:
+    """The experiment's flags that ``experiments.report`` compares with a run's before taking this
+    result as its twin (``experiments.report.sources.MATCH_SETTINGS``), as the run records them."""
+    from experiments.report.sources import MATCH_SETTINGS
+
+    return {k: getattr(args, k) for k in MATCH_SETTINGS if hasattr(args, k)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="PyTorch twins of the report experiments (other flags: the "
                                              "experiment's own, e.g. --epochs, --subset, --data-dir)")
@@ -144,7 +152,7 @@ def main(argv=None):
         splits, todo = module.prepare(args)[:2]
         for run in todo:
             r = {"experiment": a.experiment, **train_run(args, run, splits, a.init), "init": a.init,
-                 "torch": torch.__version__, "threads": a.threads}
+                 "torch": torch.__version__, "threads": a.threads, "settings": match_settings(args)}
             print(json.dumps({k: v for k, v in r.items() if k != "epoch_seconds"}))
             results.append(r)
     for name in dict.fromkeys(r["run"] for r in results):

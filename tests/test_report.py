@@ -164,6 +164,28 @@ def test_torch_numbers_matched_by_task_and_seed(out_root, tmp_path):
     assert "PyTorch's run differs" not in md.split("## resnet", 1)[0]  # task1: same epochs, subset not stated
 
 
+def test_twins_of_other_datasets_or_epochs_are_not_taken(tmp_path):
+    """Two mnist experiments (digits, Fashion-MNIST) and their twins in one report: each run gets
+    the twin whose recorded settings (dataset, epochs ...) agree with its own."""
+    entries = []
+    for name, dataset, epochs, acc in (("digits", "mnist", 5, 0.92), ("fashion", "fashion-mnist", 5, 0.85),
+                                       ("digits20", "mnist", 20, 0.96)):
+        settings = {"dataset": dataset, "epochs": epochs, "seed": 0}
+        folder = tmp_path / "out" / name / "mnist"
+        write_run(folder / "no_wd", {"task": "mnist", "seed": 0, "settings": settings, "test_accuracy": acc + 0.001,
+                                     "epochs": [{}] * epochs})
+        write_run(folder, {"task": "mnist", "runs": {"no_wd": "no_wd"}})
+        entries.append({"experiment": "mnist", "run": "no_wd", "seed": 0, "test_accuracy": acc,
+                        "settings": {"dataset": dataset, "epochs": epochs, "lr": 0.001}})
+    torch_file = tmp_path / "torch_mnist.json"
+    torch_file.write_text(json.dumps(entries))
+    pdf = tmp_path / "m.pdf"
+    report.main([str(tmp_path / "out" / n / "mnist") for n in ("digits", "fashion", "digits20")]
+                + ["--out", str(pdf), "--torch", str(torch_file)])
+    got = [row[6] for row in table_rows(pdf.with_suffix(".md").read_text()).values()]
+    assert sorted(got) == ["85.00 %", "92.00 %", "96.00 %"]
+
+
 @pytest.mark.parametrize("task, name, settings, expected", [
     ("task1", None, {}, None),
     ("cifar_small", None, {}, None),

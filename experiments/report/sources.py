@@ -142,13 +142,27 @@ def load_torch(paths) -> list[TorchResult]:
     return out
 
 
+#: Settings that must agree between a run and a PyTorch result when both record them
+#: (``settings`` in the twin's entry: benchmarks/torch_reports.py writes it), so that the
+#: twin of a Fashion-MNIST or a 20-epoch run is not taken for the digits' or the 5-epoch one's.
+MATCH_SETTINGS = ("dataset", "epochs", "batch_size", "lr", "momentum", "weight_decay", "subset", "val_size")
+
+
+def _settings_agree(run: Run, t: TorchResult) -> bool:
+    theirs = t.entry.get("settings") if isinstance(t.entry.get("settings"), dict) else {}
+    ours = run.results.get("settings") if isinstance(run.results.get("settings"), dict) else {}
+    return all(theirs[k] == ours[k] for k in MATCH_SETTINGS if k in theirs and k in ours)
+
+
 def torch_number(run: Run, results: list[TorchResult]) -> TorchResult | None:
-    """The PyTorch result of the same task, run name and seed (a seed or model only compared
-    when both sides give one); None when there is none, or when several disagree."""
+    """The PyTorch result of the same task, run name and seed (a seed, model or one of
+    :data:`MATCH_SETTINGS` only compared when both sides give one); None when there is none,
+    or when several disagree."""
     found = [t for t in results
              if _norm(t.task) == _norm(run.task) and _norm(t.run) == _norm(run.run_name)
              and (t.seed is None or run.seed is None or t.seed == run.seed)
-             and (run.task != "resnet" or t.model is None or run.model is None or _norm(t.model) == _norm(run.model))]
+             and (run.task != "resnet" or t.model is None or run.model is None or _norm(t.model) == _norm(run.model))
+             and _settings_agree(run, t)]
     if len({t.accuracy for t in found}) > 1:
         warn(f"{run.label}: {len(found)} PyTorch results match (seeds/runs not given); none is shown")
         return None
