@@ -121,7 +121,10 @@ def load_run(folder: Path, parent: Run | None = None, run_name: str | None = Non
     results = read_results(folder)
     task = (parent.task if parent else None) or str(results.get("task") or folder.name)
     run = Run(folder, results, task, run_name)
-    run.label = f"{task}/{run_name}" if run_name else task
+    # the dataset in the label when it is not the task's own (mnist on Fashion-MNIST)
+    ds = run.setting("dataset") or (parent.setting("dataset") if parent else None)
+    shown = f"{task} ({ds})" if isinstance(ds, str) and ds not in (task, "cifar10") else task
+    run.label = f"{shown}/{run_name}" if run_name else shown
     runs = results.get("runs")
     if runs is None:
         return run
