@@ -217,3 +217,17 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.gpu)
         if why:
             item.add_marker(pytest.mark.skip(reason=why))
+
+
+# --- experiments.report ---------------------------------------------------------
+
+def table_rows(md: str) -> dict[str, list[str]]:
+    """The first Markdown table of an ``experiments.report`` file (the runs): {run label: cells}."""
+    rows = {}
+    for line in md.splitlines():
+        if line.startswith("| ") and not line.startswith("| task "):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows.setdefault(cells[0], cells)
+        elif rows and not line.startswith("|"):
+            break
+    return rows

@@ -22,6 +22,7 @@ if str(ROOT) not in sys.path:  # `experiments` lives at the top of the checkout
 
 import minicnn as mc  # noqa: E402
 
+from conftest import table_rows  # noqa: E402
 from data_fixtures import png_bytes, write_cifar_folder  # noqa: E402
 from experiments import report, task1, task2, task3  # noqa: E402
 
@@ -49,18 +50,6 @@ def out_root(tmp_path_factory):
 def pdf_pages(path: Path) -> int:
     """Page objects in the PDF file, counted from its bytes (not from what the writer said)."""
     return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", path.read_bytes()))
-
-
-def table_rows(md: str) -> dict[str, list[str]]:
-    """The first Markdown table (the runs): {task: cells}."""
-    rows = {}
-    for line in md.splitlines():
-        if line.startswith("| ") and not line.startswith("| task "):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            rows.setdefault(cells[0], cells)
-        elif rows and not line.startswith("|"):
-            break
-    return rows
 
 
 def links(md: str) -> list[str]:

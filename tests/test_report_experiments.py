@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:  # `experiments` lives at the top of the checkout
 
 import minicnn as mc  # noqa: E402
 
+from conftest import table_rows  # noqa: E402
 from data_fixtures import write_cifar_folder, write_mnist_folder  # noqa: E402
 from experiments import cifar_small, common, dropout_study, mnist, runs, threeblock  # noqa: E402
 
@@ -267,3 +268,40 @@ def test_bad_data_is_a_clear_error(mnist_dir, tmp_path, capsys, monkeypatch):
     text = str(ei.value.code)
     assert "MNIST (train split) not found" in text and "../shared/data/mnist-5k" in text
     assert "--data-dir" in text and "Traceback" not in text
+
+
+def test_the_report_assembles_the_quick_runs(mnist_dir, cifar_dir, tmp_path):
+    """python -m experiments.report on the quick outputs of all four experiments (and the mnist
+    twin's file where PyTorch is installed): one row per run with minicnn's number, the seed
+    report's where it has one, PyTorch's where its twin ran; the figures in the PDF."""
+    from experiments import report
+
+    out = tmp_path / "runs"
+    mnist.main(argv(mnist_dir, out))
+    cifar_small.main(argv(cifar_dir, out, "--runs", "wd", "--no-figures"))
+    threeblock.main(argv(cifar_dir, out, "--variants", "base", "--val-size", "10", "--no-figures"))
+    dropout_study.main(argv(cifar_dir, out, "--rates", "0.5", "--val-size", "10", "--no-figures"))
+    torch_files = []
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        from benchmarks import torch_reports
+
+        torch_reports.main(["--experiment", "mnist", "--threads", "1", "--json-out", str(tmp_path),
+                            *argv(mnist_dir, out)[2:]])  # the experiment's flags, without --backend
+        torch_files = ["--torch", str(tmp_path / "torch_mnist.json")]
+    pdf = tmp_path / "report.pdf"
+    res = report.main([str(out), "--out", str(pdf), *torch_files])
+    assert res["runs"] == ["cifar_small/wd", "dropout_study/p0.5", "mnist/no_wd", "mnist/wd", "threeblock/base"]
+    rows = table_rows(pdf.with_suffix(".md").read_text())
+    for name in res["runs"]:
+        task, run = name.split("/")
+        mine = json.loads((out / task / run / "results.json").read_text())["test_accuracy"]
+        assert rows[name][4] == f"{100 * mine:.2f} %", name
+    assert rows["threeblock/base"][5] == "73.4 %" and rows["dropout_study/p0.5"][5] == "74 %"
+    if torch_files:
+        theirs = {r["run"]: r["test_accuracy"] for r in json.loads((tmp_path / "torch_mnist.json").read_text())}
+        assert [rows[f"mnist/{r}"][6] for r in ("no_wd", "wd")] == [f"{100 * theirs[r]:.2f} %" for r in ("no_wd", "wd")]
+    assert res["pages"] >= 4 and pdf.stat().st_size > 50_000  # title, the runs' pages, mnist's figures
