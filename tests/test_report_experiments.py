@@ -6,6 +6,7 @@ defaults, and clear refusals of bad flags and missing data."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -29,11 +30,7 @@ FIGURES = {"learning_curves", "weight_histograms", "correct", "wrong", "feature_
            "confusion_matrix", "softmax_table"}
 
 
-@pytest.fixture(autouse=True)
-def restore_backend():
-    prev = mc.backend_name()
-    yield
-    mc.set_backend(prev)
+pytestmark = pytest.mark.usefixtures("restore_backend")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -282,11 +279,7 @@ def test_the_report_assembles_the_quick_runs(mnist_dir, cifar_dir, tmp_path):
     threeblock.main(argv(cifar_dir, out, "--variants", "base", "--val-size", "10", "--no-figures"))
     dropout_study.main(argv(cifar_dir, out, "--rates", "0.5", "--val-size", "10", "--no-figures"))
     torch_files = []
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        pass
-    else:
+    if importlib.util.find_spec("torch") is not None:
         from benchmarks import torch_reports
 
         torch_reports.main(["--experiment", "mnist", "--threads", "1", "--json-out", str(tmp_path),

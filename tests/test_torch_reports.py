@@ -14,18 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import minicnn as mc  # noqa: E402
 
 from conftest import torch_or_skip  # noqa: E402
 from data_fixtures import write_cifar_folder  # noqa: E402
 from experiments import cifar_small  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def restore_backend():
-    prev = mc.backend_name()
-    yield
-    mc.set_backend(prev)
+pytestmark = pytest.mark.usefixtures("restore_backend")  # tests/conftest.py
 
 
 def test_twin_matches_minicnn_on_the_same_batches(tmp_path):
