@@ -7,10 +7,10 @@
 #   bash benchmarks/cpu_reports_all.sh            # from the repository root, the machine otherwise idle
 #   bash benchmarks/cpu_reports_all.sh --list     # what is done and what is left
 #
-# First ResNet-20's 20-epoch one-cycle run on the CPU (issue 17; about 84.6 % after 15 epochs,
-# benchmarks/cpu_results/resnet20-15ep-onecycle/). Runs that take under 10 minutes here get 3 seeds, the others 1 (the issue's rule). The long
-# CIFAR-10 runs go CONCURRENT=1 (minicnn and its twin side by side, one thread each); their
-# wall times are one-thread times.
+# First ResNet-20's 20-epoch one-cycle run on the CPU (issue 17; 84.58 % after 15 epochs,
+# benchmarks/cpu_results/resnet20-15ep-onecycle/). Runs that take under 10 minutes here get
+# 3 seeds, the others 1 (the issue's rule). The long CIFAR-10 runs go CONCURRENT=1 (minicnn
+# and its twin side by side, one thread each); their wall times are one-thread times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${R:-benchmarks/cpu_results}  # where the folders go
@@ -30,16 +30,16 @@ resnet_step() {  # issue 17's CPU target: ResNet-20, a short one-cycle schedule,
     local name=$1; shift
     if [ -e "$R/$name/summary.md" ]; then echo "done: $name"; return; fi
     if [ "$LIST" = --list ]; then echo "left: $name (experiments.resnet $*)"; return; fi
-    rm -rf "${R:?}/$name"; mkdir -p "$R/$name"
+    rm -rf "${R:?}/$name" /tmp/cpu-resnet; mkdir -p "$R/$name"  # no earlier run's files to copy by mistake
     local log="$R/$name/run.log"
     { echo "# $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD); side by side, one thread each"
       echo "# uptime: $(uptime)"
-      echo "\$ NUMBA_NUM_THREADS=1 python -m experiments.resnet --backend numba $* --out /tmp/cpu-resnet --no-progress"
+      echo "\$ NUMBA_NUM_THREADS=1 python -m experiments.resnet --backend numba $* --out /tmp/cpu-resnet --no-progress --checkpoint-every 0"
       echo "\$ python -m benchmarks.torch_resnet $* --threads 1 --out $R/$name"; } >> "$log"
     local t0; t0=$(date +%s)
     python -m benchmarks.torch_resnet "$@" --threads 1 --out "$R/$name" > "$R/$name/torch.log" 2>&1 &
-    NUMBA_NUM_THREADS=1 python -m experiments.resnet --backend numba "$@" --out /tmp/cpu-resnet --no-progress \
-        --checkpoint-every 0 > "$R/$name/minicnn.log" 2>&1
+    NUMBA_NUM_THREADS=1 python -m experiments.resnet --backend numba "$@" --out /tmp/cpu-resnet \
+        --no-progress --checkpoint-every 0 > "$R/$name/minicnn.log" 2>&1
     echo "minicnn: $(( $(date +%s) - t0 )) s wall" >> "$log"
     wait
     echo "both done: $(( $(date +%s) - t0 )) s wall; uptime: $(uptime)" >> "$log"

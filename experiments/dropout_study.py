@@ -71,9 +71,9 @@ def normalised_stats(ds, tf, chunk: int = 2000) -> tuple[list, list]:
 
 
 def make_run(args, name: str, label: str, p: float, activation: str, lr: float, momentum: float, tf, ref):
-    return runs.Run(name=name, label=label, model="DropoutStudyNet",
-                    model_key="dropout_study", model_kwargs={"p": p, "activation": activation}, torch_model="dropout_study",
-                    torch_kwargs={"p": p, "activation": activation},
+    net = {"p": p, "activation": activation}  # DropoutStudyNet's arguments, the same for its twin
+    return runs.Run(name=name, label=label, model="DropoutStudyNet", model_key="dropout_study", model_kwargs=net,
+                    torch_model="dropout_study", torch_kwargs=dict(net),
                     hparams={"optimizer": "sgd", "lr": lr, "momentum": momentum, "weight_decay": 0.0,
                              "dropout": p, "activation": activation},
                     train_tf=tf, eval_tf=tf, reference=ref, test_weights=args.test_weights, note=NOTE)

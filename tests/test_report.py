@@ -172,8 +172,8 @@ def test_twins_of_other_datasets_or_epochs_are_not_taken(tmp_path):
     report.main([str(tmp_path / "out" / n / "mnist") for n in ("digits", "fashion", "digits20")]
                 + ["--out", str(pdf), "--torch", str(torch_file)])
     rows = table_rows(pdf.with_suffix(".md").read_text())
-    assert {k: row[6] for k, row in rows.items()} == {"mnist/no_wd": "92.00 %", "mnist (fashion-mnist)/no_wd": "85.00 %",
-                                                      "mnist/no_wd (2)": "96.00 %"}
+    assert {k: row[6] for k, row in rows.items()} == {
+        "mnist/no_wd": "92.00 %", "mnist (fashion-mnist)/no_wd": "85.00 %", "mnist/no_wd (2)": "96.00 %"}
 
 
 @pytest.mark.parametrize("task, name, settings, expected", [
