@@ -7,8 +7,11 @@
 #   bash benchmarks/cpu_reports_all.sh            # from the repository root, the machine otherwise idle
 #   bash benchmarks/cpu_reports_all.sh --list     # what is done and what is left
 #
-# First ResNet-20's 20-epoch one-cycle run on the CPU (issue 17; 84.58 % after 15 epochs,
-# benchmarks/cpu_results/resnet20-15ep-onecycle/). Runs that take under 10 minutes here get
+# The dropout study goes before threeblock Net2/tuned: it trains a fixed 20 epochs, so one
+# seed compares the engines without the early-stopping lottery that threeblock base showed.
+# Last, ResNet-20's 20-epoch one-cycle run on the CPU (issue 17; 84.58 % after 15 epochs,
+# benchmarks/cpu_results/resnet20-15ep-onecycle/, 5,193 s at 2 threads alone, so about 3 h
+# side by side at one thread: start it at the beginning of a session). Runs under 10 minutes here get
 # 3 seeds, the others 1 (the issue's rule). The long CIFAR-10 runs go CONCURRENT=1 (minicnn
 # and its twin side by side, one thread each); their wall times are one-thread times.
 set -euo pipefail
@@ -47,17 +50,17 @@ resnet_step() {  # issue 17's CPU target: ResNet-20, a short one-cycle schedule,
     grep -h -E "test accuracy|Accuracy of" "$R/$name/minicnn.log" "$R/$name/torch.log" | tail -4 | tee "$R/$name/summary.md"
 }
 
-resnet_step resnet20-20ep-onecycle --schedule onecycle --epochs 20 --lr 0.2 --weight-decay 5e-4 --seed 0
 step mnist5k-5ep 0 mnist "0 1 2" --data-dir "$MNIST5K"                                   # 1.2 min here (run.log)
 step mnist5k-20ep 0 mnist "0 1 2" --data-dir "$MNIST5K" --epochs 20                      # 3.4 min here (run.log)
 step fashion-5ep 0 mnist "0 1 2" --dataset fashion-mnist --data-dir "$FASHION"
 step cifar-small-35ep 0 cifar_small 0
 step threeblock-base 1 threeblock 0 --variants base
 step threeblock-net1 1 threeblock 0 --variants net1
-step threeblock-net2 1 threeblock 0 --variants net2
-step threeblock-tuned 1 threeblock 0 --variants tuned
 step dropout-p0 1 dropout_study 0 --rates 0
 step dropout-p0.2 1 dropout_study 0 --rates 0.2
 step dropout-p0.5 1 dropout_study 0 --rates 0.5
 step dropout-p0.8 1 dropout_study 0 --rates 0.8
 step dropout-tuned 1 dropout_study 0 --rates --tuned
+step threeblock-net2 1 threeblock 0 --variants net2
+step threeblock-tuned 1 threeblock 0 --variants tuned
+resnet_step resnet20-20ep-onecycle --schedule onecycle --epochs 20 --lr 0.2 --weight-decay 5e-4 --seed 0
