@@ -91,7 +91,6 @@ def nvcc_command(nvcc: str, arch: str, files, outdir) -> list[str]:
         nvcc,
         "-ptx",
         f"-arch={arch}",
-        *cuda_kernels.NVRTC_OPTIONS,
         "-Werror",
         "all-warnings",
         "-odir",
@@ -212,11 +211,22 @@ def test_nvrtc_compiles_loader_source(name):
     if path is None:
         pytest.skip("libnvrtc not found (CUDA toolkit lib64 or the nvidia-cuda-nvrtc wheel)")
     lib = ctypes.CDLL(path)
-    options = (*cuda_kernels.NVRTC_OPTIONS, "--gpu-architecture=compute_80")
+    options = (*cuda_kernels.NVRTC_OPTIONS[name], "--gpu-architecture=compute_80")
     rc, log, ptx = nvrtc_compile(lib, cuda_kernels.kernel_source(name), f"{name}.cu", options)
     assert rc == 0, f"NVRTC ({path}) failed on {name}.cu with {options}:\n{log}"
     missing = expected_kernels()[name] - ptx_entries(ptx)
     assert not missing, f"{name}.cu: kernels missing from NVRTC's PTX: {sorted(missing)}"
+    # --fmad=false only for the optimiser (bit-for-bit with NumPy): no fused multiply-add in
+    # its PTX. The activations are compiled without it, so NVRTC contracts their a*b + c
+    # (more FMAs than erf's and tanh's own, which --fmad=false keeps).
+    fmas = len(re.findall(r"\bfma\.rn\.f(?:32|64)\b", ptx))
+    if name == "optim":
+        assert "--fmad=false" in options and fmas == 0, f"optim.cu: {fmas} FMAs in its PTX"
+    if name == "activation":
+        strict = (*options, "--fmad=false")
+        rc, log, strict_ptx = nvrtc_compile(lib, cuda_kernels.kernel_source(name), f"{name}.cu", strict)
+        assert rc == 0, log
+        assert fmas > len(re.findall(r"\bfma\.rn\.f(?:32|64)\b", strict_ptx)), "activation.cu: nothing contracted"
 
 
 # --------------------------------------------------------------------------
@@ -281,7 +291,10 @@ def test_modules_compiled_once_per_device(monkeypatch):
     assert len(_FakeRawModule.created) == 1
     mod = _FakeRawModule.created[0]
     assert mod.code == cuda_kernels.kernel_source("conv")
-    assert tuple(mod.options) == cuda_kernels.NVRTC_OPTIONS
+    assert tuple(mod.options) == cuda_kernels.NVRTC_OPTIONS["conv"] == ()
+    cuda_kernels.get_function("optim", "sgd_update_f32")
+    assert tuple(_FakeRawModule.created[-1].options) == ("--fmad=false",)
+    _FakeRawModule.created.pop()
     cuda_kernels.get_function("pool", "maxpool2d_forward_f32_i32")
     assert len(_FakeRawModule.created) == 2
     device[0] = 1  # another GPU: compiled again for it

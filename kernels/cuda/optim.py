@@ -7,8 +7,9 @@ and one float dtype, and the arrays written in place must be C-contiguous
 array per tensor in each, shapes free from tensor to tensor) and update
 every tensor in one launch, through device tables of the tensors' addresses.
 Anything the kernels don't cover runs the reference (per tensor for the
-``_multi`` versions). With NVRTC's ``--fmad=false`` the results equal the
-reference bit for bit.
+``_multi`` versions). This is the one source the loader compiles with NVRTC's
+``--fmad=false`` (``launch.NVRTC_OPTIONS``): the results equal the reference
+bit for bit.
 """
 
 from __future__ import annotations
