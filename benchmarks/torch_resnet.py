@@ -18,7 +18,14 @@ convolutions, as a PyTorch user gets them).
 
 Writes ``OUT/torch_resnet.json`` after every epoch (per-epoch train loss and
 accuracy, test loss and accuracy, training seconds), so an interrupted run keeps
-what it did. PyTorch is a benchmark oracle only; minicnn never imports it.
+what it did, and ``OUT/torch_resnet_last.pt`` (weights, optimiser, scheduler,
+epochs done; written to a temporary file, then renamed). ``--resume`` goes on
+from that checkpoint with the epoch after it, so a run longer than one sitting
+(the 164 epochs of He et al. on a GPU lent 15 minutes at a time) is done in
+parts: the loader's batches depend only on (seed, epoch), so the parts train
+what one run would. A resume must keep every setting but ``--threads`` and
+``--out``, else it is refused with the differences named. PyTorch is a benchmark
+oracle only; minicnn never imports it.
 """
 
 from __future__ import annotations
@@ -63,7 +70,8 @@ def evaluate(torch, net, loader, device):
     return {"loss": loss / n, "accuracy": correct / n, "n": n}
 
 
-def run(a) -> dict:
+def run(a, launched: float | None = None) -> dict:
+    """Train as the module doc says; ``launched``: the ``perf_counter()`` --time-budget counts from."""
     import torch
     import torch.nn.functional as F
 
@@ -92,10 +100,19 @@ def run(a) -> dict:
         res["gpu"] = torch.cuda.get_device_name(device)
         res["tf32_conv"] = torch.backends.cudnn.allow_tf32
         res["tf32_matmul"] = torch.backends.cuda.matmul.allow_tf32
-    out = Path(a.out) / "torch_resnet.json"
+    out, ckpt = Path(a.out) / "torch_resnet.json", Path(a.out) / CHECKPOINT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    first, earlier_s = 1, 0.0
+    if a.resume:
+        first, earlier_s = resume(torch, a, ckpt, net, opt, scheduler, res)
     started = time.perf_counter()
     net.train()
-    for epoch in range(1, a.epochs + 1):
+    for epoch in range(first, a.epochs + 1):
+        if part_ends(a, epoch - first, time.perf_counter() - started,
+                     time.perf_counter() - (launched if launched is not None else started)):
+            print(f"part ends before epoch {epoch} (--stop-after-epochs / --time-budget); --resume goes on")
+            break
+        loader.set_epoch(epoch - 1)  # minicnn's loader numbers epochs from 0
         t0 = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
@@ -118,7 +135,8 @@ def run(a) -> dict:
                               "test_loss": ev["loss"], "test_accuracy": ev["accuracy"], "train_time_s": train_s,
                               "lr_next": scheduler.get_last_lr()[0]})
         res["test_accuracy"] = ev["accuracy"]
-        res["total_wall_time_s"] = time.perf_counter() - started
+        res["total_wall_time_s"] = earlier_s + time.perf_counter() - started
+        save_checkpoint(torch, ckpt, net, opt, scheduler, epoch, res)
         write_text_atomic(out, json.dumps(res, indent=2))
         print(f"epoch {epoch}/{a.epochs}: train loss {train_loss:.4f} acc {100 * train_acc:.2f} %, "
               f"test loss {ev['loss']:.4f} acc {100 * ev['accuracy']:.2f} %, {train_s:.1f} s", flush=True)
@@ -126,6 +144,54 @@ def run(a) -> dict:
         res["peak_memory_bytes"] = torch.cuda.max_memory_allocated(device)
         write_text_atomic(out, json.dumps(res, indent=2))
     return res
+
+
+CHECKPOINT = "torch_resnet_last.pt"
+_FREE_SETTINGS = ("threads", "out", "resume", "stop_after_epochs", "time_budget")  # free between parts
+
+
+def part_ends(a, done: int, training_s: float, since_start_s: float) -> bool:
+    """Whether this part stops before its next epoch: ``done`` epochs trained in it already, in
+    ``training_s`` seconds (training and evaluation), ``since_start_s`` seconds since the command
+    started; with ``--time-budget`` it stops when one more epoch, as long as the mean of this
+    part's, would end past the budget."""
+    if a.stop_after_epochs is not None and done >= a.stop_after_epochs:
+        return True
+    if a.time_budget is not None and done:
+        return since_start_s + training_s / done > a.time_budget
+    return False
+
+
+def save_checkpoint(torch, path: Path, net, opt, scheduler, epoch: int, res: dict) -> None:
+    """Everything a resume needs after ``epoch`` epochs, written to a temporary file, then renamed."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"epoch": epoch, "net": net.state_dict(), "opt": opt.state_dict(),
+                "scheduler": scheduler.state_dict(), "res": json.dumps(res)}, tmp)
+    os.replace(tmp, path)
+
+
+def resume(torch, a, path: Path, net, opt, scheduler, res: dict) -> tuple[int, float]:
+    """Load ``path`` into the net, optimiser, scheduler and ``res``; returns (first epoch to train,
+    seconds the earlier parts took). Ends the command when the checkpoint is missing or was
+    written with other settings."""
+    if not path.is_file():
+        raise SystemExit(f"--resume: no checkpoint {path} (a run with --out {a.out} writes it after each epoch)")
+    state = torch.load(path, weights_only=True)  # tensors, numbers and strings only: no pickled code
+    old = json.loads(state["res"])
+    now = res["settings"]
+    differ = {k: (old["settings"].get(k), v) for k, v in now.items()
+              if k not in _FREE_SETTINGS and old["settings"].get(k) != v}
+    if differ:
+        raise SystemExit("--resume refused: the checkpoint was written with other settings: "
+                         + ", ".join(f"--{k.replace('_', '-')} {o!r} there, {n!r} now" for k, (o, n) in differ.items()))
+    net.load_state_dict(state["net"])
+    opt.load_state_dict(state["opt"])
+    scheduler.load_state_dict(state["scheduler"])
+    res.update({k: old[k] for k in ("epochs", "test_accuracy", "total_wall_time_s") if k in old})
+    part = {k: res[k] for k in ("device", "gpu", "threads", "torch") if k in res}  # this part's
+    res["parts"] = old.get("parts", []) + [{"after_epoch": int(state["epoch"]), **part}]
+    print(f"resumed after epoch {state['epoch']} from {path}")
+    return int(state["epoch"]) + 1, float(old.get("total_wall_time_s", 0.0))
 
 
 def build_parser():
@@ -146,14 +212,21 @@ def build_parser():
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--out", default=os.environ.get("OUT", "benchmarks/results"))
+    ap.add_argument("--resume", action="store_true",
+                    help=f"go on from OUT/{CHECKPOINT} (same settings; the epochs after it)")
+    ap.add_argument("--stop-after-epochs", type=int, default=None, metavar="N",
+                    help="end this part after N epochs (the schedule stays that of --epochs; --resume goes on)")
+    ap.add_argument("--time-budget", type=float, default=None, metavar="S",
+                    help="end this part before an epoch that would end more than S seconds after the command started")
     return ap
 
 
 def main(argv=None):
     a = build_parser().parse_args(argv)
-    res = run(a)
-    print(f"PyTorch ResNet-{a.depth}: test accuracy {100 * res['test_accuracy']:.2f} % after {a.epochs} epochs, "
-          f"{res['total_wall_time_s']:.0f} s; {Path(a.out) / 'torch_resnet.json'}")
+    res = run(a, time.perf_counter())
+    print(f"PyTorch ResNet-{a.depth}: test accuracy {100 * res['test_accuracy']:.2f} % after "
+          f"{len(res['epochs'])} of {a.epochs} epochs, {res['total_wall_time_s']:.0f} s; "
+          f"{Path(a.out) / 'torch_resnet.json'}")
 
 
 if __name__ == "__main__":
