@@ -403,6 +403,9 @@ def test_relu_leaky(dtype):
         _check(y, ry, dtype, True)
         _check(m, rm, dtype, True)
         _check(cpu.leaky_relu_backward(dy, m, slope), ref.leaky_relu_backward(dy, rm, slope), dtype, True)
+    # zeros of both signs and NaN: the same bits as np.maximum(x, 0) (-0.0 -> +0.0)
+    z = np.array([-0.0, 0.0, np.nan, -np.inf, -1.0, 2.0], dtype=dtype)
+    assert cpu.relu_forward(z)[0].tobytes() == ref.relu_forward(z)[0].tobytes()
     # non-contiguous inputs and a 2-D (fully connected) shape
     xt = x[:, :, ::2].transpose(0, 1, 3, 2)
     _check(cpu.relu_forward(xt)[0], ref.relu_forward(xt)[0], dtype, True)

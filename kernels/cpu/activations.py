@@ -38,8 +38,8 @@ def _relu_fwd_impl(x, y, mask):
     for i in prange(x.size):
         v = xf[i]
         mf[i] = v > 0
-        # np.maximum(v, 0): v unless v < 0 (NaN and -0.0 pass through)
-        yf[i] = 0 if v < 0 else v
+        # np.maximum(v, 0): +0.0 for v <= 0 (-0.0 included), NaN passes through
+        yf[i] = 0 if v <= 0 else v
     return y, mask
 
 
