@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One prepared GPU check: GPU tests, a short task2 run on the cupy backend, the
 # cupy-vs-PyTorch-CUDA throughput table (cupy-graph beside PyTorch's whole-step CUDA
-# graph), a per-layer profile of the cupy training step at batch 256, and the GPU memory
-# of a training step; usually about 5 minutes, at most ~9.5 (timeouts 150+90+180+2x40+2x60 s).
+# graph; then tutorial and Net2 at batch 256 again with fusion off), a per-layer profile
+# of the cupy training step at batch 256, and the GPU memory of a training step; usually
+# about 5 minutes, at most ~9.5 (timeouts 150+90+180+60+40+2x60 s).
 #
 # Prepare (on a machine with the full CIFAR-10; writes ~26 MB, git-ignored):
 #     python -m benchmarks.make_gpu_data            # -> .gpu-data/cifar-10-batches-py
@@ -57,8 +58,12 @@ timeout 180 python -m benchmarks.throughput --backends cupy cupy-graph --device 
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 cp "$TP"/throughput.json "$RES/throughput.json" 2>/dev/null
 
+echo "== the same with fusion off (MINICNN_FUSION=0: ReLU and MaxPool2d as two kernels), for the fused/unfused ratio"
+MINICNN_FUSION=0 timeout 60 python -m benchmarks.throughput --backends cupy cupy-graph --device cuda --nets tutorial net2 \
+  --batch-sizes 256 --repeats 3 --out "$(mktemp -d)" 2>&1 | tee -a "$RES/throughput.log"
+
 echo "== per-layer profile of the cupy training step, batch 256 (where the time goes)"
-for net in tutorial deconv; do
+for net in tutorial; do
   timeout 40 python -m benchmarks.layer_profile --backend cupy --net "$net" --batch-size 256 \
     --steps 20 --min-time 0.5 --out "$TP" 2>&1
 done | tee "$RES/profile.log"

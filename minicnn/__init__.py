@@ -46,7 +46,7 @@ from minicnn.backend import (  # noqa: E402
 )
 from minicnn.random import default_generator, manual_seed  # noqa: E402
 from minicnn.serialization import CheckpointError, load, save  # noqa: E402
-from minicnn import data, models, nn, optim  # noqa: E402
+from minicnn import data, fusion, models, nn, optim  # noqa: E402
 from minicnn.summary import ModelSummary, summary  # noqa: E402  (the function shadows the submodule's name)
 
 __version__ = "0.1.0"

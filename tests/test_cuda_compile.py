@@ -42,6 +42,8 @@ def expected_kernels() -> dict[str, set[str]]:
     for s, ix in itertools.product(("f32", "f64"), ("i32", "i64")):
         out["conv"] |= {f"im2col_{s}_{ix}", f"col2im_{s}_{ix}"}
         out["pool"] |= {
+            f"relu_maxpool2d_forward_{s}_{ix}",
+            f"relu_maxpool2d_backward_{s}_{ix}",
             f"maxpool2d_forward_{s}_{ix}",
             f"maxpool2d_backward_{s}_{ix}",
             f"maxpool2d_backward_planes_{s}_{ix}",
@@ -239,7 +241,7 @@ def test_import_does_not_need_cupy():
         "import sys\n"
         "sys.modules['cupy'] = None  # any 'import cupy' now raises ImportError\n"
         "import minicnn.kernels.cuda as k\n"
-        "assert len(k.TABLE) == 26, sorted(k.TABLE)  # the reference's 22 and 4 conv schedule entries\n"
+        "assert len(k.TABLE) == 28, sorted(k.TABLE)  # the reference's 22, 4 conv schedule and 2 fused entries\n"
         "for n in k.SOURCES: k.kernel_source(n)\n"
         "import numpy as np\n"
         "x = np.ones((1, 1, 4, 4), np.float32)\n"

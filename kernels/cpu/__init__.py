@@ -94,13 +94,19 @@ CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmu
                              keep=2 * MiB, chunk=1 * MiB, split=run_split, stack_limit=1 * MiB)
 TABLE.update(CONV_SCHEDULE.table())
 
+# Fused operations (kernels.fused): minicnn.fusion runs ReLU -> MaxPool2d through them.
+from .fused import relu_maxpool2d_backward, relu_maxpool2d_forward  # noqa: E402
+
+TABLE.update(relu_maxpool2d_forward=relu_maxpool2d_forward, relu_maxpool2d_backward=relu_maxpool2d_backward)
+
 from . import activations as _activations
 from . import batchnorm as _batchnorm
 from . import conv as _conv
+from . import fused as _fused
 from . import optim as _optim
 from . import pooling as _pooling
 
-_THRESHOLD_MODULES = (_conv, _pooling, _activations, _optim, _batchnorm)
+_THRESHOLD_MODULES = (_conv, _pooling, _activations, _optim, _batchnorm, _fused)
 # name -> (module, default): the element counts above which a wrapper uses
 # the parallel kernel (module-level constants ending in _PAR_MIN)
 _DEFAULT_THRESHOLDS = {

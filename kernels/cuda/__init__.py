@@ -70,7 +70,14 @@ from .activation import (
 from .conv import col2im, im2col
 from .launch import BLOCK, MAX_GRID, NVRTC_OPTIONS, SOURCES, array_address, get_function, kernel_source
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
-from .pool import maxpool2d_backward, maxpool2d_forward, maxunpool2d_backward, maxunpool2d_forward
+from .pool import (
+    maxpool2d_backward,
+    maxpool2d_forward,
+    maxunpool2d_backward,
+    maxunpool2d_forward,
+    relu_maxpool2d_backward,
+    relu_maxpool2d_forward,
+)
 
 
 def matmul(a, b, out=None, *, _tf32_flag="matmul"):
@@ -116,6 +123,9 @@ TABLE: dict = {
     "dropout_forward": _ref.dropout_forward,
     "batchnorm_forward": _ref.batchnorm_forward,
     "batchnorm_backward": _ref.batchnorm_backward,
+    # fused operations (kernels/fused.py; minicnn.fusion runs ReLU -> MaxPool2d through them)
+    "relu_maxpool2d_forward": relu_maxpool2d_forward,
+    "relu_maxpool2d_backward": relu_maxpool2d_backward,
 }
 
 # Convolutions (kernels/conv_schedule.py): no column matrix is kept for backward

@@ -11,7 +11,8 @@
 //   maxunpool2d_forward x, idx (N, C, H, W) -> out (N, C, OH, OW), zeros except
 //                       out[plane, idx] = x (the last of duplicates wins, as
 //                       numpy's fancy assignment);
-//   maxunpool2d_backward dout (N, C, OH, OW), idx (N, C, H, W) -> dx = dout[plane, idx].
+//   maxunpool2d_backward dout (N, C, OH, OW), idx (N, C, H, W) -> dx = dout[plane, idx];
+//   relu_maxpool2d_forward / _backward: kernels/fused.py's fused ReLU -> max-pool.
 //
 // Everything that the reference writes as a scatter is a gather here:
 //   * maxpool2d_backward_*: one thread per input pixel sums, in double and in
@@ -170,6 +171,70 @@ __device__ __forceinline__ void unpool_bwd_body(const T* __restrict__ dout,
     }
 }
 
+// relu_maxpool2d (kernels/fused.py): ReLU then a max-pool whose (kh, kw) windows tile the
+// input (stride == kernel, no padding), in one pass. relu(v) = v <= 0 ? +0 : v (NaN passes,
+// as numpy's maximum(v, 0)); the window rule is maxpool_fwd_body's.
+template <typename T>
+__device__ __forceinline__ T relu_value(T v) {
+    return v <= T(0) ? T(0) : v;
+}
+
+// One thread per output (n, c, oh, ow).
+template <typename T, typename I>
+__device__ __forceinline__ void relu_maxpool_fwd_body(const T* __restrict__ x, T* __restrict__ out,
+                                                      long long* __restrict__ idx, long long total,
+                                                      I H, I W, I kh, I kw, I OH, I OW) {
+    MINICNN_GRID_STRIDE(t, total) {
+        I r = (I)t;
+        const I ow = r % OW;
+        r /= OW;
+        const I oh = r % OH;
+        const I nc = r / OH;
+        const T* plane = x + nc * H * W;
+        I best_pos = oh * kh * W + ow * kw;
+        T best = relu_value(plane[best_pos]);
+        for (I i = 0; i < kh; ++i) {
+            for (I j = 0; j < kw; ++j) {
+                const I pos = (oh * kh + i) * W + ow * kw + j;
+                const T v = relu_value(plane[pos]);
+                if (v > best || (m_isnan(v) && !m_isnan(best))) {
+                    best = v;
+                    best_pos = pos;
+                }
+            }
+        }
+        out[t] = best;
+        idx[t] = (long long)best_pos;
+    }
+}
+
+// One thread per input pixel (n, c, h, w): the one window holding it passes dout
+// when its switch is this pixel and its output is positive (0 + dout: -0.0 lands as
+// +0.0, as in the reference's sum); pixels of no window (the remainder rows and
+// columns) get 0.
+template <typename T, typename I>
+__device__ __forceinline__ void relu_maxpool_bwd_body(const T* __restrict__ dout,
+                                                      const T* __restrict__ out,
+                                                      const long long* __restrict__ idx,
+                                                      T* __restrict__ dx, long long total, I H,
+                                                      I W, I kh, I kw, I OH, I OW) {
+    MINICNN_GRID_STRIDE(t, total) {
+        I r = (I)t;
+        const I w = r % W;
+        r /= W;
+        const I h = r % H;
+        const I nc = r / H;
+        const I oh = h / kh;
+        const I ow = w / kw;
+        T g = T(0);
+        if (oh < OH && ow < OW) {
+            const I o = (nc * OH + oh) * OW + ow;
+            if (idx[o] == (long long)(h * W + w) && out[o] > T(0)) g = T(0) + dout[o];
+        }
+        dx[t] = g;
+    }
+}
+
 }  // namespace minicnn
 
 #define MINICNN_POOL_KERNELS(SUF, T, I)                                                          \
@@ -201,6 +266,20 @@ __device__ __forceinline__ void unpool_bwd_body(const T* __restrict__ dout,
         const T* __restrict__ dout, const long long* __restrict__ idx, T* __restrict__ dx,       \
         long long total, long long HW, long long OHW) {                                          \
         minicnn::unpool_bwd_body<T, I>(dout, idx, dx, total, (I)HW, (I)OHW);                     \
+    }                                                                                            \
+    extern "C" __global__ void relu_maxpool2d_forward_##SUF(                                     \
+        const T* __restrict__ x, T* __restrict__ out, long long* __restrict__ idx,               \
+        long long total, long long H, long long W, long long kh, long long kw, long long OH,     \
+        long long OW) {                                                                          \
+        minicnn::relu_maxpool_fwd_body<T, I>(x, out, idx, total, (I)H, (I)W, (I)kh, (I)kw,       \
+                                             (I)OH, (I)OW);                                      \
+    }                                                                                            \
+    extern "C" __global__ void relu_maxpool2d_backward_##SUF(                                    \
+        const T* __restrict__ dout, const T* __restrict__ out, const long long* __restrict__ idx, \
+        T* __restrict__ dx, long long total, long long H, long long W, long long kh,             \
+        long long kw, long long OH, long long OW) {                                              \
+        minicnn::relu_maxpool_bwd_body<T, I>(dout, out, idx, dx, total, (I)H, (I)W, (I)kh,       \
+                                             (I)kw, (I)OH, (I)OW);                               \
     }
 
 MINICNN_POOL_KERNELS(f32_i32, float, int)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minicnn.kernels import fused as _fused
 from minicnn.kernels import reference as _ref
 
 from . import launch
@@ -126,4 +127,40 @@ def maxunpool2d_backward(dout, idx):
     dx = xp.empty((n, c, h, w), dtype=dout.dtype)
     kernel = f"maxunpool2d_backward_{_suffix(dout.dtype)}_{_ix(dx.size, dout.size)}"
     _launch("pool", kernel, dx.size, (dout, idx, dx, _i64(dx.size), _i64(h * w), _i64(oh * ow)))
+    return dx
+
+
+def relu_maxpool2d_forward(x, kh, kw):
+    """Fused ReLU -> max-pool (kernels/fused.py): x (N, C, H, W) -> (out, idx), (N, C, H // kh, W // kw)."""
+    kh, kw = int(kh), int(kw)
+    if not (launch._on_device(x) and x.ndim == 4 and _suffix(x.dtype) and kh >= 1 and kw >= 1
+            and x.shape[2] >= kh and x.shape[3] >= kw):
+        return _fused.relu_maxpool2d_forward(x, kh, kw)
+    xp = launch._cupy()
+    x = xp.ascontiguousarray(x)
+    n, c, h, w = (int(s) for s in x.shape)
+    oh, ow = h // kh, w // kw
+    out = xp.empty((n, c, oh, ow), dtype=x.dtype)
+    idx = xp.empty((n, c, oh, ow), dtype=np.int64)
+    kernel = f"relu_maxpool2d_forward_{_suffix(x.dtype)}_{_ix(x.size, out.size)}"
+    _launch("pool", kernel, out.size, (x, out, idx, _i64(out.size), *map(_i64, (h, w, kh, kw, oh, ow))))
+    return out, idx
+
+
+def relu_maxpool2d_backward(dout, out, idx, h, w, kh, kw):
+    """Fused ReLU -> max-pool backward: dout (N, C, OH, OW) -> dx (N, C, h, w), a gather
+    over input pixels (each lies in one window at most)."""
+    h, w, kh, kw = int(h), int(w), int(kh), int(kw)
+    ok = (launch._on_device(dout, out, idx) and dout.ndim == 4 and _suffix(dout.dtype)
+          and out.dtype == dout.dtype and tuple(out.shape) == tuple(dout.shape) == tuple(idx.shape)
+          and idx.dtype.kind in "iu" and kh >= 1 and kw >= 1)
+    if not ok:
+        return _fused.relu_maxpool2d_backward(dout, out, idx, h, w, kh, kw)
+    xp = launch._cupy()
+    n, c, oh, ow = (int(s) for s in dout.shape)
+    dout, out = xp.ascontiguousarray(dout), xp.ascontiguousarray(out)
+    idx = xp.ascontiguousarray(idx, dtype=np.int64)
+    dx = xp.empty((n, c, h, w), dtype=dout.dtype)
+    kernel = f"relu_maxpool2d_backward_{_suffix(dout.dtype)}_{_ix(dx.size, dout.size)}"
+    _launch("pool", kernel, dx.size, (dout, out, idx, dx, _i64(dx.size), *map(_i64, (h, w, kh, kw, oh, ow))))
     return dx

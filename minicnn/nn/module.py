@@ -315,7 +315,10 @@ class Module:
 
 
 class Sequential(Module):
-    """Modules applied in order; ``backward`` runs their backwards in reverse."""
+    """Modules applied in order; ``backward`` runs their backwards in reverse.
+
+    A run of children that the backend computes as one fused kernel (``minicnn.fusion``)
+    is one step of both passes; the numbers are those of the children one by one."""
 
     def __init__(self, *modules: Module):
         super().__init__()
@@ -343,12 +346,15 @@ class Sequential(Module):
         return self
 
     def forward(self, x):
-        for m in self._modules.values():
+        from minicnn.fusion import steps  # the children, with the runs the backend fuses as one step
+
+        object.__setattr__(self, "_steps", steps(self))
+        for m in self._steps:
             x = m(x)
         return x
 
     def backward(self, dout):
-        for m in reversed(list(self._modules.values())):
+        for m in reversed(self.__dict__.get("_steps") or list(self._modules.values())):
             dout = m.backward(dout)
         return dout
 

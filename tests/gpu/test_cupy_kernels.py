@@ -127,6 +127,26 @@ def test_maxpool(geom, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+@pytest.mark.parametrize("shape,k", [((4, 3, 32, 32), (2, 2)), ((2, 5, 11, 9), (4, 3)), ((3, 2, 9, 9), (3, 3))])
+def test_relu_maxpool_fused(shape, k, dtype):
+    """The fused ReLU -> max-pool (kernels/fused.py) equals the composition it replaces, bit for bit."""
+    (kh, kw), (n, c, h, w) = k, shape
+    rng = np.random.default_rng(2)
+    x = pool_input(rng, shape, dtype)
+    x.reshape(-1)[::11] = -0.0
+    y, mask = ref.relu_forward(x)
+    r_out, r_idx = ref.maxpool2d_forward(y, kh, kw, kh, kw, 0, 0)
+    out, idx = K.relu_maxpool2d_forward(cupy.asarray(x), kh, kw)
+    assert_exact(idx, r_idx, "fused idx")
+    assert_bitwise_equal(out, r_out, "fused out (the bits, -0.0 and NaN included)")
+    dout = rng.standard_normal(r_out.shape).astype(dtype)
+    dout.reshape(-1)[::7] = -0.0
+    want = ref.relu_backward(ref.maxpool2d_backward(dout, r_idx, h, w), mask)
+    dx = K.relu_maxpool2d_backward(cupy.asarray(dout), out, idx, h, w, kh, kw)
+    assert_bitwise_equal(dx, want, "fused dx (the bits)")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("kind", ["pool3s1", "pool2s2", "random"])
 def test_maxunpool(kind, dtype):
     rng = np.random.default_rng(2)

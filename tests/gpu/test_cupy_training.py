@@ -81,6 +81,23 @@ def test_dropout_model_runs_on_gpu():
     assert all(np.isfinite(losses))
 
 
+@pytest.mark.parametrize("make", [TutorialNet, Net2, DeconvNet])
+def test_fused_and_unfused_steps_are_bitwise_equal(make):
+    """ReLU -> MaxPool2d through the fused kernels (minicnn.fusion) gives the unfused numbers."""
+    from minicnn import fusion
+
+    two = make is DeconvNet
+    fused_losses, fused = _steps("cupy", make, (8, 3, 32, 32), 3, two)
+    fusion.set_enabled(False)
+    try:
+        plain_losses, plain = _steps("cupy", make, (8, 3, 32, 32), 3, two)
+    finally:
+        fusion.set_enabled(True)
+    assert fused_losses == plain_losses
+    for k in fused:
+        assert fused[k].tobytes() == plain[k].tobytes(), k
+
+
 def test_same_seed_twice_is_bitwise_equal():
     _, a = _steps("cupy", DeconvNet, (8, 3, 32, 32), 3, True)
     _, b = _steps("cupy", DeconvNet, (8, 3, 32, 32), 3, True)

@@ -110,6 +110,10 @@ const std::vector<Kernel>& registry() {
         K(maxunpool2d_gather_f64_i32), K(maxunpool2d_gather_f64_i64),
         K(maxunpool2d_backward_f32_i32), K(maxunpool2d_backward_f32_i64),
         K(maxunpool2d_backward_f64_i32), K(maxunpool2d_backward_f64_i64),
+        K(relu_maxpool2d_forward_f32_i32), K(relu_maxpool2d_forward_f32_i64),
+        K(relu_maxpool2d_forward_f64_i32), K(relu_maxpool2d_forward_f64_i64),
+        K(relu_maxpool2d_backward_f32_i32), K(relu_maxpool2d_backward_f32_i64),
+        K(relu_maxpool2d_backward_f64_i32), K(relu_maxpool2d_backward_f64_i64),
         // activation.cu
         K(relu_forward_f32), K(relu_forward_f64), K(relu_backward_f32), K(relu_backward_f64),
         K(leaky_relu_forward_f32), K(leaky_relu_forward_f64),

@@ -1,0 +1,119 @@
+"""Runs of layers that a backend computes in one fused kernel: the backend's business.
+
+Each layer file reads as its own math, and a model is a chain of such layers. A
+backend that has a fused kernel for a run of them (``kernels/fused.py`` defines
+each fused operation as the composition it replaces, bit for bit) gets that run
+through it: :func:`steps` turns a ``Sequential``'s children into the list its
+``forward`` runs, with each run it fuses replaced by one step object, and its
+``backward`` walks the same list in reverse. Nothing else changes: the same
+numbers, parameters, ``state_dict`` and module tree.
+
+Fused today, where the backend's kernel table has the entry (numba):
+
+* ``ReLU() -> MaxPool2d(k)`` when the pool's windows tile the input (stride ==
+  kernel, no padding) -- :class:`ReLUMaxPool2d`, entries ``relu_maxpool2d_*``.
+
+A run is left alone when a module could behave otherwise than its class says:
+a ReLU with a visualisation rule (``backward_mode`` other than ``"normal"``), a
+pool that returns its indices, a subclass, or a ``forward``/``backward``
+replaced on the instance; and when fusion is off: ``set_enabled(False)`` or the
+environment variable ``MINICNN_FUSION=0`` (read at import), e.g. to time both.
+
+After a fused forward, ``MaxPool2d.indices`` holds the switches as usual, but
+the two modules hold no caches of their own: call ``backward`` on the
+Sequential (or switch fusion off to call theirs one by one).
+"""
+
+from __future__ import annotations
+
+import os
+
+from minicnn import backend
+from minicnn.kernels.fused import relu_maxpool2d_tiles
+from minicnn.nn.activation import ReLU
+from minicnn.nn.pool import MaxPool2d
+
+_enabled = os.environ.get("MINICNN_FUSION", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def set_enabled(flag: bool = True) -> None:
+    """Fuse the runs the current backend has kernels for (``True``, the default) or never."""
+    global _enabled
+    _enabled = bool(flag)
+
+
+def enabled() -> bool:
+    """Whether fusion is on (see :func:`set_enabled`)."""
+    return _enabled
+
+
+def _plain(m, cls) -> bool:
+    """``m`` is exactly a ``cls`` whose forward and backward are the class's own."""
+    return type(m) is cls and "forward" not in vars(m) and "backward" not in vars(m)
+
+
+class ReLUMaxPool2d:
+    """``MaxPool2d(k)(ReLU()(x))`` through ``ops.relu_maxpool2d_forward/backward``.
+
+    x (N, C, H, W) -> out (N, C, H // kh, W // kw); cache: out and the switches
+    (the ReLU's mask is ``out > 0`` at the switches). An input the kernels don't
+    take (not 4-D, smaller than the window) runs the two modules one after the
+    other instead, so their own checks and messages apply.
+    """
+
+    def __init__(self, relu: ReLU, pool: MaxPool2d):
+        self.relu, self.pool = relu, pool
+        self._cache = None
+        self._unfused = False
+
+    @staticmethod
+    def fits(a, b) -> bool:
+        """Whether modules ``a``, ``b`` (in this order) form a run this step computes."""
+        return (_plain(a, ReLU) and a.backward_mode == "normal" and _plain(b, MaxPool2d)
+                and not b.return_indices and relu_maxpool2d_tiles(*b.kernel_size, *b.stride, *b.padding))
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def forward(self, x):
+        kh, kw = self.pool.kernel_size
+        self._unfused = getattr(x, "ndim", 0) != 4 or x.shape[2] < kh or x.shape[3] < kw
+        if self._unfused:
+            return self.pool(self.relu(x))
+        out, idx = backend.current().ops.relu_maxpool2d_forward(x, kh, kw)
+        self.relu._cache = self.pool._cache = None  # theirs would be stale: the Sequential's backward goes here
+        self.pool.indices = idx
+        self._cache = (out, idx, x.shape[2], x.shape[3], kh, kw)
+        return out
+
+    def backward(self, dout):
+        if self._unfused:
+            return self.relu.backward(self.pool.backward(dout))
+        if self._cache is None:
+            raise RuntimeError(f"{self!r}: backward() called before forward()")
+        return backend.current().ops.relu_maxpool2d_backward(dout, *self._cache)
+
+    def __repr__(self) -> str:
+        return f"ReLUMaxPool2d(kernel_size={self.pool.kernel_size})"
+
+
+_RUNS = (ReLUMaxPool2d,)  # the fused steps, each with fits(a, b) over two modules
+
+
+def steps(seq) -> list:
+    """What ``seq.forward`` runs: its children in order, each run of two that the
+    current backend fuses replaced by its fused step."""
+    mods = list(seq._modules.values())
+    if not _enabled or not hasattr(backend.current().ops, "relu_maxpool2d_forward"):
+        return mods
+    out, i = [], 0
+    while i < len(mods):
+        nxt = mods[i + 1] if i + 1 < len(mods) else None
+        run = next((cls for cls in _RUNS if nxt is not None and cls.fits(mods[i], nxt)), None)
+        if run is None:
+            out.append(mods[i])
+            i += 1
+        else:
+            out.append(run(mods[i], nxt))
+            i += 2
+    return out
