@@ -140,3 +140,14 @@ def test_every_benchmark_net_has_a_model_a_twin_and_a_mac_count():
         assert common.count_macs(net)["forward_per_image"] > 0, net
     torch_models = pytest.importorskip("benchmarks.torch_models")
     assert set(common.NETS) <= set(torch_models.TORCH_MODELS)
+
+
+def test_fusion_ab_smoke(capsys):
+    from benchmarks import fusion_ab
+    from minicnn import fusion
+
+    fusion_ab.main(["--nets", "tutorial", "--batch-sizes", "2", "--rounds", "2", "--min-time", "0.01"])
+    out = capsys.readouterr().out
+    assert "tutorial b2 train:" in out and "fused/unfused" in out
+    assert out.count("kernels (2, ") == 2  # the tutorial net's two ReLU -> MaxPool2d inputs
+    assert fusion.enabled()  # left on

@@ -1,0 +1,104 @@
+"""Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating.
+
+    python -m benchmarks.fusion_ab [--backend numba] [--nets net2 tutorial] [--batch-sizes 4 64]
+        [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
+
+* Training steps (``benchmarks.common``'s runner: forward, loss, zero_grad, backward,
+  SGD): for each net and batch size, ``--rounds`` pairs of timed blocks, one with
+  fusion on and one off (``fusion.set_enabled``), in alternating order; prints the
+  median step of each and the median (and quartiles) of the paired on/off ratios.
+  Below 1: fused is faster.
+* Kernels (numba only, unless ``--no-kernels``): the ReLU -> MaxPool2d inputs of the
+  tutorial net and Net2 at each batch size, ``relu_forward`` + ``maxpool2d_forward``
+  against ``relu_maxpool2d_forward`` and the two backward kernels against
+  ``relu_maxpool2d_backward``; min over 40 calls each.
+
+Prints the load average before and after: run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from benchmarks import common
+from minicnn import fusion
+
+# (net, the shape of each ReLU -> MaxPool2d input, without the batch)
+POOL_INPUTS = {"tutorial": [(6, 28, 28), (16, 10, 10)], "net2": [(32, 32, 32), (64, 16, 16), (128, 8, 8)]}
+
+
+def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float) -> str:
+    runner = common.make_runner(backend, net, batch, "train")
+    runner.run(3)  # compile and warm before calibrating
+    k, _ = common.calibrate(runner, min_time)
+    fusion.set_enabled(False)
+    runner.run(2)  # warm the unfused path too
+    fusion.set_enabled(True)
+    on, off, ratio = [], [], []
+    for r in range(rounds):
+        t = {}
+        for flag in ((True, False) if r % 2 == 0 else (False, True)):
+            fusion.set_enabled(flag)
+            t[flag] = common.time_call(lambda: runner.run(k)) / k
+        fusion.set_enabled(True)
+        on.append(t[True])
+        off.append(t[False])
+        ratio.append(t[True] / t[False])
+    q1, q3 = np.percentile(ratio, [25, 75])
+    return (f"{net} b{batch} train: {k} steps/block, {rounds} rounds; median step fused {1e3 * np.median(on):.2f} ms, "
+            f"unfused {1e3 * np.median(off):.2f} ms; fused/unfused {np.median(ratio):.3f} (quartiles {q1:.3f}-{q3:.3f})")
+
+
+def kernel_ab(batch: int, shape: tuple) -> str:
+    import minicnn.kernels.cpu as K
+
+    x = np.random.default_rng(0).standard_normal((batch, *shape)).astype(np.float32)
+    h, w = shape[1:]
+    y, mask = K.relu_forward(x)
+    pooled, idx = K.maxpool2d_forward(y, 2, 2, 2, 2, 0, 0)
+    out, fidx = K.relu_maxpool2d_forward(x, 2, 2)
+    assert np.array_equal(out, pooled) and np.array_equal(fidx, idx)
+    dout = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
+
+    def best(fn, reps=40):
+        return 1e3 * min(common.time_call(fn) for _ in range(reps))
+
+    sep_f = best(lambda: K.maxpool2d_forward(K.relu_forward(x)[0], 2, 2, 2, 2, 0, 0))
+    fus_f = best(lambda: K.relu_maxpool2d_forward(x, 2, 2))
+    sep_b = best(lambda: K.relu_backward(K.maxpool2d_backward(dout, idx, h, w), mask))
+    fus_b = best(lambda: K.relu_maxpool2d_backward(dout, out, idx, h, w, 2, 2))
+    return (f"kernels {(batch, *shape)}: forward separate {sep_f:.3f} ms, fused {fus_f:.3f} ms; "
+            f"backward separate {sep_b:.3f} ms, fused {fus_b:.3f} ms (min of 40)")
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description="minicnn.fusion on vs off: training steps and kernels")
+    ap.add_argument("--backend", default="numba", choices=("numba", "cupy", "cupy-graph"))
+    ap.add_argument("--nets", nargs="+", default=["net2", "tutorial"], choices=sorted(POOL_INPUTS))
+    ap.add_argument("--batch-sizes", nargs="+", type=int, default=[4, 64])
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--min-time", type=float, default=0.3, help="seconds per timed block")
+    ap.add_argument("--threads", type=int, default=None, help="numba threads (default: numba's)")
+    ap.add_argument("--no-kernels", action="store_true")
+    a = ap.parse_args(argv)
+    threads = common.set_threads(a.threads, torch_too=False)
+    print(f"load average {_load()}; backend {a.backend}, numba threads {threads}")
+    for net in a.nets:
+        for batch in a.batch_sizes:
+            print(step_ab(a.backend, net, batch, a.rounds, a.min_time), flush=True)
+            if a.backend == "numba" and not a.no_kernels:
+                for shape in POOL_INPUTS[net]:
+                    print("  " + kernel_ab(batch, shape), flush=True)
+    print(f"load average {_load()}; {time.strftime('%Y-%m-%d %H:%M:%S %z')}")
+
+
+if __name__ == "__main__":
+    main()
