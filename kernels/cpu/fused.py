@@ -3,7 +3,7 @@
 ``relu_maxpool2d``: one thread per (n, c) plane, as the pooling kernels.
 
 * forward: each window of x is read once; the ReLU is applied to each value as it is
-  read (``0 if v <= 0 else v``: +0.0 for -0.0, NaN passes, as ``np.maximum(v, 0)``) and
+  read (``zero if v <= zero else v``: +0.0 for -0.0, NaN passes, as ``np.maximum(v, 0)``) and
   the window's first maximum kept, branch-free (compare + select), the way
   ``pooling.py`` scans inner windows; a plane holding a NaN is redone with the exact,
   branchy rule (a NaN is the maximum, the first NaN wins).
@@ -17,20 +17,21 @@ No ``fastmath``: it would assume there are no NaNs.
 from __future__ import annotations
 
 import numpy as np
+from numba import prange
 from numba import uint64 as _u
 
 from .. import fused as _fused
 from ._jit import compiled_for, dual, serial
-from numba import prange
 
-# input elements above which the parallel variant runs (the pooling kernels' limit)
+# input elements above which the parallel variant runs when parallel mode is on (see
+# __init__; the pooling kernels' limit)
 RELU_MAXPOOL_PAR_MIN = 16_384
 
 
 def _relu(v, zero):
     # np.maximum(v, 0): +0.0 for -0.0, NaN passes. ``zero`` is 0 of v's own type: with an
     # int literal the two branches unify to another type and LLVM emits a branch, which
-    # random signs mispredict (5x slower on a 16x16 plane of normal samples).
+    # random signs mispredict (benchmarks/README.md, "Fused ReLU -> MaxPool2d").
     return zero if v <= zero else v
 
 
