@@ -12,7 +12,7 @@
 # Last, ResNet-20's 20-epoch one-cycle run on the CPU (issue 17; 84.58 % after 15 epochs,
 # benchmarks/cpu_results/resnet20-15ep-onecycle/, 5,193 s at 2 threads alone): minicnn alone
 # on both cores (about 2 h: start it at the beginning of a session; it resumes if cut off),
-# then the twin alone (not resumable). Runs under 10 minutes here get
+# then the twin alone (also resumable). Runs under 10 minutes here get
 # 3 seeds, the others 1 (the issue's rule). The long CIFAR-10 runs go CONCURRENT=1 (minicnn
 # and its twin side by side, one thread each); their wall times are one-thread times.
 set -euo pipefail
@@ -32,9 +32,10 @@ step() {  # step NAME CONCURRENT EXPERIMENT "SEEDS" [flags ...]
 
 resnet_step() {  # issue 17's CPU target: ResNet-20, a short one-cycle schedule, and its twin
     # Each side alone on all cores (the issue asks for 2-core wall times), one after the other,
-    # each marked done by its own file, so the two can fall in different sessions. minicnn
-    # checkpoints every epoch and resumes an interrupted run from its last.npz; the twin,
-    # which cannot resume, starts again.
+    # each marked done by its own file, so the two can fall in different sessions. Both
+    # checkpoint every epoch and an interrupted side resumes (minicnn from its last.npz, the
+    # twin from torch_resnet_last.pt after its last finished epoch); the wall times they
+    # record add up their parts.
     local name=$1; shift
     local dir="$R/$name" log="$R/$name/run.log"
     if [ -e "$dir/summary.md" ]; then echo "done: $name"; return; fi
@@ -57,13 +58,15 @@ resnet_step() {  # issue 17's CPU target: ResNet-20, a short one-cycle schedule,
         find "$dir/minicnn" -name '*.npz' -delete
     fi
     if [ ! -e "$dir/torch_resnet.json" ]; then
-        rm -rf "$dir/torch-partial"
-        local cmd=(python -m benchmarks.torch_resnet "$@" --threads "$(nproc)" --out "$dir/torch-partial")
+        local resume=(); [ -e "$dir/torch-partial/torch_resnet_last.pt" ] && resume=(--resume)
+        local cmd=(python -m benchmarks.torch_resnet "$@" --threads "$(nproc)" --out "$dir/torch-partial"
+                   "${resume[@]}")
         { echo "# $(date -u +%FT%TZ) uptime: $(uptime)"; echo "\$ ${cmd[*]}"; } >> "$log"
         local t0; t0=$(date +%s)
-        "${cmd[@]}" > "$dir/torch.log" 2>&1
+        "${cmd[@]}" >> "$dir/torch.log" 2>&1
         echo "PyTorch: $(( $(date +%s) - t0 )) s wall; uptime: $(uptime)" >> "$log"
-        mv "$dir/torch-partial/torch_resnet.json" "$dir/torch_resnet.json" && rmdir "$dir/torch-partial"
+        mv "$dir/torch-partial/torch_resnet.json" "$dir/torch_resnet.json"
+        rm -f "$dir/torch-partial/torch_resnet_last.pt" && rmdir "$dir/torch-partial"
     fi
     grep -h -E "test accuracy|Accuracy of" "$dir/minicnn.log" "$dir/torch.log" | tail -4 | tee "$dir/summary.md"
 }
