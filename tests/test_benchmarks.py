@@ -151,3 +151,13 @@ def test_fusion_ab_smoke(capsys):
     assert "tutorial b2 train:" in out and "fused/unfused" in out
     assert out.count("kernels (2, ") == 2  # the tutorial net's two ReLU -> MaxPool2d inputs
     assert fusion.enabled()  # left on
+
+
+def test_gemm_ceiling_smoke(capsys):
+    from benchmarks import gemm_ceiling
+
+    layers = gemm_ceiling.conv_layers("net2")
+    assert [(r["in"], r["out"][0]) for r in layers] == [((3, 32, 32), 32), ((32, 16, 16), 64), ((64, 8, 8), 128)]
+    gemm_ceiling.main(["--net", "tutorial", "--batch-size", "2", "--repeats", "1", "--threads", "1"])
+    out = capsys.readouterr().out
+    assert out.count("| conv") == 2 and "the products alone" in out and "1024^3 SGEMM" in out
