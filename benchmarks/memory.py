@@ -25,7 +25,9 @@ dropped, freed heap is returned to the OS (``malloc_trim``), the peak mark is
 reset (``/proc/self/clear_refs``, Linux), a new model is built and the steps
 run again; its increment excludes JIT and import-time memory (memory a
 library keeps cached after the first model is gone counts in its baseline
-instead). The ratio columns divide by PyTorch's numbers.
+instead). The ratio columns divide by PyTorch's numbers. The last column is
+the median count of minor page faults (``ru_minflt``) in a step of the second
+half of the first phase: memory the step touched for the first time.
 
 Writes ``memory.json`` to ``--out`` (default ``benchmarks/results/`` or ``$OUT``).
 """
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -68,11 +71,12 @@ def child(impl: str, net: str, batch_size: int, steps: int, threads: int | None)
     runner = common.make_runner(impl, net, batch_size, "train", seed=0, threads=threads)
     baseline = _maxrss_mb()
     baseline_rss_now = common.rss_now_mb()
-    peaks, times = [], []
+    peaks, times, faults = [], [], []
     for _ in range(steps):
-        ts = time.perf_counter()
+        ts, f0 = time.perf_counter(), _minor_faults()
         runner.run(1)
         times.append(time.perf_counter() - ts)
+        faults.append(_minor_faults() - f0)
         peaks.append(_maxrss_mb())
     cold_end = common.rss_now_mb()
     holder = [runner]
@@ -84,8 +88,16 @@ def child(impl: str, net: str, batch_size: int, steps: int, threads: int | None)
         "baseline_mb": baseline, "rss_at_baseline_mb": baseline_rss_now,
         "peak_after_each_step_mb": peaks, "peak_mb": peaks[-1],
         "increment_mb": peaks[-1] - baseline, "increment_after_step1_mb": peaks[0] - baseline,
-        "rss_end_mb": cold_end, "step_times_s": times, "warm": warm, "wall_s": time.perf_counter() - t0,
+        "rss_end_mb": cold_end, "step_times_s": times, "minor_faults_per_step": faults,
+        "steady_faults_per_step": statistics.median(faults[steps // 2:]),
+        "warm": warm, "wall_s": time.perf_counter() - t0,
     }
+
+
+def _minor_faults() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def _warm_phase(impl, net, batch_size, steps, threads, holder: list) -> dict | None:
@@ -161,7 +173,8 @@ def parse_args(argv=None):
 def table(results: list[dict]) -> str:
     ref = next((r for r in results if r.get("impl") == "torch-cpu" and "error" not in r), None)
     head = ["impl", "baseline MiB", "peak RSS MiB", "increment MiB", "increment after step 1 MiB",
-            "peak / torch", "increment / torch", "warm increment MiB", "warm increment / torch"]
+            "peak / torch", "increment / torch", "warm increment MiB", "warm increment / torch",
+            "page faults / step"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         if "error" in r:
@@ -176,7 +189,7 @@ def table(results: list[dict]) -> str:
         out.append("| " + " | ".join([r["impl"], fmt_num(r["baseline_mb"]), fmt_num(r["peak_mb"]),
                                       fmt_num(r["increment_mb"]), fmt_num(r["increment_after_step1_mb"]),
                                       fmt_num(rp), fmt_num(ri), fmt_num(w.get("increment_mb")),
-                                      fmt_num(rw)]) + " |")
+                                      fmt_num(rw), fmt_num(r.get("steady_faults_per_step"))]) + " |")
     return "\n".join(out)
 
 
