@@ -3,16 +3,19 @@
     python -m benchmarks.gemm_ceiling [--net net2] [--batch-size 64] [--threads 2] [--repeats 15]
 
 minicnn's CPU convolutions are im2col + matrix products through NumPy's BLAS
-(OpenBLAS in the NumPy wheels), then col2im. This times *only those products*,
-at the shapes the conv schedule runs for each Conv2d of ``--net`` (per sample:
-forward W (O, K) @ cols_n (K, L); backward dW = sum_n d_n (O, L) @ cols_n^T,
-and dcols_n = W^T @ d_n except for the first layer, whose input gradient is not
-needed), with BLAS at ``--threads`` threads, and PyTorch's whole ``conv2d``
-forward and backward (oneDNN) at the same shapes and thread count. The sum of
-the products is a floor under minicnn's convolution time: a step whose im2col,
-col2im, bias, activation and pooling passes took no time at all would still
-take that long. When that floor exceeds PyTorch's convolutions, no fusion of
-the passes around the GEMMs can close the gap; only faster products can.
+(OpenBLAS in the NumPy wheels), then col2im, the batch dealt to ``--threads``
+threads that each run BLAS on one thread (``kernels/conv_schedule.py``). This
+times *only those products* for each Conv2d of ``--net``, as one thread's share
+runs them (ceil(batch / threads) samples, BLAS on one thread; per sample:
+forward W (O, K) @ cols_n (K, L); backward dW += d_n (O, L) @ cols_n^T, and
+dcols_n = W^T @ d_n except for the first layer, whose input gradient is not
+needed), which is the layer's time with a perfect split and nothing else; and
+PyTorch's whole ``conv2d`` forward and backward (oneDNN) at the same shapes on
+``--threads`` threads. The products' sum is a floor under minicnn's convolution
+time: a step whose im2col, col2im, bias, activation and pooling passes took no
+time at all would still take that long. When that floor exceeds PyTorch's
+convolutions, no fusion of the passes around the GEMMs can close the gap; only
+faster products can.
 
 Each block is timed ``--repeats`` times, minicnn's products and PyTorch's
 interleaved; the median is printed. Quiet machine only (check ``uptime``).
@@ -66,43 +69,49 @@ def measure(net: str, batch: int, threads: int, repeats: int, log=print) -> dict
         torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     rows = []
-    with threadpool_limits(threads, user_api="blas"):
-        for i, layer in enumerate(conv_layers(net)):
-            (c, h, w), (o, oh, ow) = layer["in"], layer["out"]
-            kh, kw = layer["kernel"]
-            k, n_l = c * kh * kw, oh * ow
-            f = np.float32
-            w2 = rng.standard_normal((o, k), dtype=f)
-            cols = rng.standard_normal((batch, k, n_l), dtype=f)
-            d = rng.standard_normal((batch, o, n_l), dtype=f)
-            need_dx = i > 0
-            fwd = _median_ms(lambda: np.matmul(w2, cols), repeats)
+    share = -(-batch // threads)  # the samples of one thread's share
+    for i, layer in enumerate(conv_layers(net)):
+        (c, h, w), (o, oh, ow) = layer["in"], layer["out"]
+        kh, kw = layer["kernel"]
+        k, n_l = c * kh * kw, oh * ow
+        f = np.float32
+        w2 = rng.standard_normal((o, k), dtype=f)
+        cols = rng.standard_normal((share, k, n_l), dtype=f)
+        d = rng.standard_normal((share, o, n_l), dtype=f)
+        out, dw, dcols = np.empty((o, n_l), f), np.zeros((o, k), f), np.empty((k, n_l), f)
+        need_dx = i > 0
 
-            def backward():
-                np.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)
+        def forward():
+            for s in range(share):
+                np.matmul(w2, cols[s], out=out)
+
+        def backward():
+            for s in range(share):
+                np.add(dw, d[s] @ cols[s].T, out=dw)
                 if need_dx:
-                    np.matmul(w2.T, d)
+                    np.matmul(w2.T, d[s], out=dcols)
 
-            bwd = _median_ms(backward, repeats)
-            row = {**layer, "K": k, "L": n_l, "macs": batch * o * k * n_l, "gemm_fwd_ms": fwd, "gemm_bwd_ms": bwd,
-                   "need_dx": need_dx}
-            if torch is not None:
-                x = torch.from_numpy(rng.standard_normal((batch, c, h, w), dtype=f)).requires_grad_(need_dx)
-                wt = torch.from_numpy(rng.standard_normal((o, c, kh, kw), dtype=f)).requires_grad_(True)
-                bt = torch.zeros(o, requires_grad=True)
-                g = torch.from_numpy(rng.standard_normal((batch, o, oh, ow), dtype=f))
-                conv = torch.nn.functional.conv2d
-                kwargs = {"stride": layer["stride"], "padding": layer["padding"]}
-                with torch.no_grad():
-                    row["torch_fwd_ms"] = _median_ms(lambda: conv(x, wt, bt, **kwargs), repeats)
-                both = _median_ms(lambda: conv(x, wt, bt, **kwargs).backward(g), repeats)
-                row["torch_bwd_ms"] = max(0.0, both - row["torch_fwd_ms"])
-            rows.append(row)
-        a = rng.standard_normal((1024, 1024), dtype=np.float32)
-        big = {"numpy_sgemm_1024_gflops": 2 * 1024**3 / _median_ms(lambda: a @ a, repeats) / 1e6}
+        with threadpool_limits(1, user_api="blas"):
+            fwd, bwd = _median_ms(forward, repeats), _median_ms(backward, repeats)
+        row = {**layer, "K": k, "L": n_l, "macs": batch * o * k * n_l, "gemm_fwd_ms": fwd, "gemm_bwd_ms": bwd,
+               "need_dx": need_dx}
         if torch is not None:
-            at = torch.from_numpy(a)
-            big["torch_mm_1024_gflops"] = 2 * 1024**3 / _median_ms(lambda: at @ at, repeats) / 1e6
+            x = torch.from_numpy(rng.standard_normal((batch, c, h, w), dtype=f)).requires_grad_(need_dx)
+            wt = torch.from_numpy(rng.standard_normal((o, c, kh, kw), dtype=f)).requires_grad_(True)
+            bt = torch.zeros(o, requires_grad=True)
+            g = torch.from_numpy(rng.standard_normal((batch, o, oh, ow), dtype=f))
+            conv = torch.nn.functional.conv2d
+            kwargs = {"stride": layer["stride"], "padding": layer["padding"]}
+            row["torch_fwd_ms"] = _median_ms(lambda: conv(x, wt, bt, **kwargs), repeats)  # as in training
+            both = _median_ms(lambda: conv(x, wt, bt, **kwargs).backward(g), repeats)
+            row["torch_bwd_ms"] = max(0.0, both - row["torch_fwd_ms"])
+        rows.append(row)
+    a = rng.standard_normal((1024, 1024), dtype=np.float32)
+    with threadpool_limits(threads, user_api="blas"):
+        big = {"numpy_sgemm_1024_gflops": 2 * 1024**3 / _median_ms(lambda: a @ a, repeats) / 1e6}
+    if torch is not None:
+        at = torch.from_numpy(a)
+        big["torch_mm_1024_gflops"] = 2 * 1024**3 / _median_ms(lambda: at @ at, repeats) / 1e6
     return {"net": net, "batch": batch, "threads": threads, "layers": rows, **big}
 
 
