@@ -7,9 +7,11 @@ minicnn's CPU convolutions are im2col + matrix products through NumPy's BLAS
 threads that each run BLAS on one thread (``kernels/conv_schedule.py``). This
 times *only those products* for each Conv2d of ``--net``, as one thread's share
 runs them (ceil(batch / threads) samples, BLAS on one thread; per sample:
-forward W (O, K) @ cols_n (K, L); backward dW += d_n (O, L) @ cols_n^T, and
-dcols_n = W^T @ d_n except for the first layer, whose input gradient is not
-needed), which is the layer's time with a perfect split and nothing else; and
+forward W (O, K) @ cols_n (K, L); backward dW^T += cols_n (K, L) @ d_n^T, as
+the CPU schedule sums the weight gradient, and dcols_n = W^T @ d_n except for
+the first layer, whose input gradient is not needed), which is the layer's
+time with a perfect split and nothing else; the weight gradient is also timed
+in the orientation the layer's math writes, dW += d_n @ cols_n^T; and
 PyTorch's whole ``conv2d`` forward and backward (oneDNN) at the same shapes on
 ``--threads`` threads. The products' sum is a floor under minicnn's convolution
 time: a step whose im2col, col2im, bias, activation and pooling passes took no
@@ -78,23 +80,32 @@ def measure(net: str, batch: int, threads: int, repeats: int, log=print) -> dict
         w2 = rng.standard_normal((o, k), dtype=f)
         cols = rng.standard_normal((share, k, n_l), dtype=f)
         d = rng.standard_normal((share, o, n_l), dtype=f)
-        out, dw, dcols = np.empty((o, n_l), f), np.zeros((o, k), f), np.empty((k, n_l), f)
+        out, dcols = np.empty((o, n_l), f), np.empty((k, n_l), f)
+        dw, dw_t = np.zeros((o, k), f), np.zeros((k, o), f)
         need_dx = i > 0
 
         def forward():
             for s in range(share):
                 np.matmul(w2, cols[s], out=out)
 
-        def backward():
+        def weight_grad():  # as the layer's math writes it: dW += d_n @ cols_n^T
             for s in range(share):
                 np.add(dw, d[s] @ cols[s].T, out=dw)
-                if need_dx:
-                    np.matmul(w2.T, d[s], out=dcols)
+
+        def weight_grad_transposed():  # as the CPU schedule sums it: dW^T += cols_n @ d_n^T
+            for s in range(share):
+                np.add(dw_t, cols[s] @ d[s].T, out=dw_t)
+
+        def input_grad():
+            for s in range(share):
+                np.matmul(w2.T, d[s], out=dcols)
 
         with threadpool_limits(1, user_api="blas"):
-            fwd, bwd = _median_ms(forward, repeats), _median_ms(backward, repeats)
-        row = {**layer, "K": k, "L": n_l, "macs": batch * o * k * n_l, "gemm_fwd_ms": fwd, "gemm_bwd_ms": bwd,
-               "need_dx": need_dx}
+            fwd = _median_ms(forward, repeats)
+            dw_ms, dw_t_ms = _median_ms(weight_grad, repeats), _median_ms(weight_grad_transposed, repeats)
+            dx_ms = _median_ms(input_grad, repeats) if need_dx else 0.0
+        row = {**layer, "K": k, "L": n_l, "macs": batch * o * k * n_l, "gemm_fwd_ms": fwd,
+               "gemm_bwd_ms": dw_t_ms + dx_ms, "dw_ms": dw_ms, "dw_transposed_ms": dw_t_ms, "need_dx": need_dx}
         if torch is not None:
             x = torch.from_numpy(rng.standard_normal((batch, c, h, w), dtype=f)).requires_grad_(need_dx)
             wt = torch.from_numpy(rng.standard_normal((o, c, kh, kw), dtype=f)).requires_grad_(True)
@@ -120,14 +131,16 @@ def table(res: dict) -> str:
         return f"{ms:.2f} ({2 * macs / ms / 1e6:.0f})" if ms > 0 else "-"
 
     torch = "torch_fwd_ms" in res["layers"][0] if res["layers"] else False
-    cols = ["layer", "C, H, W -> O", "K x L per sample", "products fwd ms (GFLOP/s)", "products bwd ms (GFLOP/s)"]
+    cols = ["layer", "C, H, W -> O", "K x L per sample", "products fwd ms (GFLOP/s)", "products bwd ms (GFLOP/s)",
+            "dW as d @ cols^T ms (GFLOP/s)", "dW as (cols @ d^T)^T ms (GFLOP/s)"]
     cols += ["PyTorch conv fwd ms (GFLOP/s)", "PyTorch conv bwd ms (GFLOP/s)"] if torch else []
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     tot = {"gemm_fwd_ms": 0.0, "gemm_bwd_ms": 0.0, "torch_fwd_ms": 0.0, "torch_bwd_ms": 0.0}
     for r in res["layers"]:
         m, mb = r["macs"], r["macs"] * (2 if r["need_dx"] else 1)
         line = (f"| {r['name']} | {', '.join(map(str, r['in']))} -> {r['out'][0]} | {r['K']} x {r['L']} | "
-                f"{rate(m, r['gemm_fwd_ms'])} | {rate(mb, r['gemm_bwd_ms'])} |")
+                f"{rate(m, r['gemm_fwd_ms'])} | {rate(mb, r['gemm_bwd_ms'])} | {rate(m, r['dw_ms'])} | "
+                f"{rate(m, r['dw_transposed_ms'])} |")
         if torch:
             line += f" {rate(m, r['torch_fwd_ms'])} | {rate(mb, r['torch_bwd_ms'])} |"
         lines.append(line)

@@ -23,7 +23,13 @@ the batch is cut up:
   ``split_min_macs`` multiply-adds (below that a thread costs more than it saves);
 * **per-sample weight-gradient products** -- dW = sum_n d_n @ cols_n^T is one
   batched product and a sum, unless the (n, O, K) stack of products would
-  exceed ``stack_limit`` bytes: then one sample's product at a time.
+  exceed ``stack_limit`` bytes: then one sample's product at a time;
+* **transposed weight gradient** -- with ``dw_transposed``, the same sum is
+  formed as its transpose, dW^T (K, O) = sum_n cols_n (K, L) @ d_n^T (L, O),
+  and transposed once at the end. It is the same sum of the same products;
+  OpenBLAS runs this orientation 1.1-2x faster at the conv shapes of the nets
+  here, most for few output channels (benchmarks/README.md, "Weight gradient
+  as its transpose"), so the CPU schedule sets it.
 
 Per-share partial weight gradients are summed in share order, so the result
 does not depend on thread timing. ``tests/test_conv_schedule.py`` forces every
@@ -45,12 +51,13 @@ class ConvSchedule:
     """
 
     def __init__(self, ops, *, keep: int, chunk: int, split=None, kept_split: int = 8,
-                 split_min_macs: int = 1 << 22, stack_limit: int | None = None):
+                 split_min_macs: int = 1 << 22, stack_limit: int | None = None, dw_transposed: bool = False):
         self.ops = ops
         self.keep, self.chunk = int(keep), int(chunk)
         self.split = split
         self.kept_split, self.split_min_macs = int(kept_split), int(split_min_macs)
         self.stack_limit = stack_limit
+        self.dw_transposed = bool(dw_transposed)
 
     def table(self) -> dict:
         """The kernel-table entries this schedule provides."""
@@ -82,14 +89,24 @@ class ConvSchedule:
         """``fn(share)`` for each share of ``items`` (one share with all of them without a split)."""
         return self.split(fn, items) if self.split is not None else [fn(list(items))]
 
-    def add_weight_grad(self, dw, d, cols) -> None:
-        """dw (O, K) += sum_n d_n (O, L) @ cols_n^T (L, K) for d (n, O, L), cols (n, K, L)."""
+    def weight_grad_buffer(self, xp, o: int, k: int, dtype):
+        """A zeroed accumulator for ``add_weight_grad``: (O, K), or (K, O) when ``dw_transposed``."""
+        return xp.zeros((k, o) if self.dw_transposed else (o, k), dtype=dtype)
+
+    def add_weight_grad(self, acc, d, cols) -> None:
+        """acc += sum_n d_n (O, L) @ cols_n^T (L, K) for d (n, O, L), cols (n, K, L); with
+        ``dw_transposed`` acc is (K, O) and gets the transpose, sum_n cols_n @ d_n^T."""
         matmul = self.ops.matmul
-        if self.stack_limit is None or d.shape[0] * dw.size * dw.itemsize <= self.stack_limit:
-            dw += matmul(d, cols.transpose(0, 2, 1)).sum(axis=0)
+        a, b = (cols, d) if self.dw_transposed else (d, cols)
+        if self.stack_limit is None or d.shape[0] * acc.size * acc.itemsize <= self.stack_limit:
+            acc += matmul(a, b.transpose(0, 2, 1)).sum(axis=0)
             return
         for k in range(d.shape[0]):
-            dw += matmul(d[k], cols[k].T)
+            acc += matmul(a[k], b[k].T)
+
+    def weight_grad(self, acc):
+        """The (O, K) weight gradient held in an accumulator of ``weight_grad_buffer``."""
+        return acc.T if self.dw_transposed else acc
 
     # -- Conv2d -----------------------------------------------------------
     def conv2d_forward(self, x, w, b, stride, padding):
@@ -129,7 +146,7 @@ class ConvSchedule:
         chunks = [(0, n)] if cols is not None else self.chunks(n, c * kh * kw * d.shape[2] * x.itemsize)
 
         def grads(share):  # dx rows of one share; returns the share's part of dW
-            dw_share = xp.zeros(w2.shape, dtype=w.dtype)
+            dw_share = self.weight_grad_buffer(xp, o, w2.shape[1], w.dtype)
             for i, j in share:
                 cols_ij = cols[i:j] if cols is not None else ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
                 self.add_weight_grad(dw_share, d[i:j], cols_ij)
@@ -137,7 +154,7 @@ class ConvSchedule:
                     ops.col2im(ops.matmul(w2.T, d[i:j]), j - i, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx[i:j])
             return dw_share
 
-        dw = _sum_in_order(self.run(grads, self.work_items(n, chunks, n * w2.size * d.shape[2])))
+        dw = self.weight_grad(_sum_in_order(self.run(grads, self.work_items(n, chunks, n * w2.size * d.shape[2]))))
         return dx, dw.reshape(w.shape), db
 
     # -- ConvTranspose2d --------------------------------------------------
@@ -173,7 +190,7 @@ class ConvSchedule:
         dx = xp.empty(x3.shape, dtype=xp.result_type(w, dout)) if need_dx else None
 
         def grads(share):
-            dw_share = xp.zeros(w2.shape, dtype=w.dtype)
+            dw_share = self.weight_grad_buffer(xp, cin, w2.shape[1], w.dtype)
             for i, j in share:
                 dcols = ops.im2col(dout[i:j], kh, kw, sh, sw, ph, pw)  # (n, C_out*kh*kw, H*W)
                 if need_dx:
@@ -182,7 +199,7 @@ class ConvSchedule:
             return dw_share
 
         chunks = self.chunks(n, w2.shape[1] * h * wd * x.itemsize)
-        dw = _sum_in_order(self.run(grads, self.work_items(n, chunks, n * w2.size * h * wd)))
+        dw = self.weight_grad(_sum_in_order(self.run(grads, self.work_items(n, chunks, n * w2.size * h * wd))))
         db = dout.sum(axis=(0, 2, 3)) if has_bias else None
         return (dx.reshape(x.shape) if need_dx else None), dw.reshape(w.shape), db
 

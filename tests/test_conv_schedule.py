@@ -10,7 +10,8 @@ in the per-sample products, say) changes the result:
 * chunks   -- the matrix built a range at a time and rebuilt in backward;
 * rebuilt  -- nothing kept (``keep=0``, the GPU's setting), the whole batch's
   matrix built at once in forward and again in backward;
-* per-sample weight-gradient products (``stack_limit``), in both of those.
+* per-sample weight-gradient products (``stack_limit``), in both of those;
+* the weight gradient summed as its transpose (``dw_transposed``, the CPU's setting).
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ PATHS = {
     "chunks-shares": (dict(keep=0, chunk=3), True),
     # the GPU's setting: nothing kept, the whole batch built at once, again in backward
     "rebuilt-whole": (dict(keep=0, chunk=10**9), False),
+    # the weight gradient summed as its transpose (the CPU's setting), stacked and per sample
+    "kept-dwT": (dict(keep=10**9, chunk=10**9, dw_transposed=True), False),
+    "shares-per-sample-dwT": (dict(keep=10**9, chunk=10**9, kept_split=4, split_min_macs=0, stack_limit=0,
+                                   dw_transposed=True), True),
+    "chunks-dwT": (dict(keep=0, chunk=2, dw_transposed=True), False),
+    "chunks-shares-per-sample-dwT": (dict(keep=0, chunk=3, stack_limit=0, dw_transposed=True), True),
 }
 NOT_KEPT = ("chunks", "rebuilt")
 
@@ -151,6 +158,7 @@ def test_the_numba_backend_schedule_at_its_own_limits_on_a_large_layer():
     per_sample = 64 * 9 * 64 * 8
     assert CONV_SCHEDULE.chunks(8, per_sample) == [(0, 3), (3, 6), (6, 8)]
     assert 3 * 128 * 64 * 9 * 8 > CONV_SCHEDULE.stack_limit  # per-sample products
+    assert CONV_SCHEDULE.dw_transposed  # summed as dW^T
     results = {}
     prev = mc.backend_name()
     try:

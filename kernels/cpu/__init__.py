@@ -91,7 +91,8 @@ TABLE: dict = {
 # Column matrices up to 2 MiB are kept, larger ones built 1 MiB of samples at a
 # time (fits the 2-thread split best; benchmarks/README.md, "conv limits").
 CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul),
-                             keep=2 * MiB, chunk=1 * MiB, split=run_split, stack_limit=1 * MiB)
+                             keep=2 * MiB, chunk=1 * MiB, split=run_split, stack_limit=1 * MiB,
+                             dw_transposed=True)
 TABLE.update(CONV_SCHEDULE.table())
 
 # Fused operations (kernels.fused): minicnn.fusion runs ReLU -> MaxPool2d through them.
