@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # One prepared GPU check: GPU tests, a short task2 run on the cupy backend, the
 # cupy-vs-PyTorch-CUDA throughput table (cupy-graph beside PyTorch's whole-step CUDA
-# graph; then tutorial and Net2 at batch 256 again with fusion off), a per-layer profile
+# graph; then tutorial and Net2 at batch 256 again with fusion off, and with minicnn's TF32
+# convolutions), a per-layer profile
 # of the cupy training step at batch 256, and the GPU memory of a training step; usually
-# about 5 minutes, at most ~9.5 (timeouts 150+90+180+60+40+2x60 s).
+# about 6 minutes (not yet run with the TF32 pass), at most ~11.7 (timeouts 150+90+180+60+60+40+2x60
+# s; a device call ends at 600 s, so in the worst case the GPU-memory part is cut).
 #
 # Prepare (on a machine with the full CIFAR-10; writes ~26 MB, git-ignored):
 #     python -m benchmarks.make_gpu_data            # -> .gpu-data/cifar-10-batches-py
@@ -62,6 +64,9 @@ echo "== the same with fusion off (MINICNN_FUSION=0: ReLU and MaxPool2d as two k
 MINICNN_FUSION=0 timeout 60 python -m benchmarks.throughput --backends cupy cupy-graph --device cuda --nets tutorial net2 \
   --batch-sizes 256 --repeats 3 --out "$(mktemp -d)" 2>&1 | tee -a "$RES/throughput.log"
 
+echo "== minicnn with TF32 convolution products (PyTorch's default), for the decision on minicnn's default"
+timeout 60 python -m benchmarks.throughput --backends cupy cupy-graph --device cuda --nets tutorial net2 \
+  --batch-sizes 256 --repeats 3 --minicnn-tf32 conv --out "$(mktemp -d)" 2>&1 | tee -a "$RES/throughput.log"
 echo "== per-layer profile of the cupy training step, batch 256 (where the time goes)"
 for net in tutorial; do
   timeout 40 python -m benchmarks.layer_profile --backend cupy --net "$net" --batch-size 256 \

@@ -65,6 +65,10 @@ def parse_args(argv=None):
     ap.add_argument("--torch-tf32", choices=("default", "on", "off"), default="default",
                     help="PyTorch's TF32 switches on cuda: default (PyTorch's: TF32 cuDNN convolutions, "
                          "FP32 matmuls), or both on / both off. minicnn's cupy backend computes in FP32")
+    ap.add_argument("--minicnn-tf32", choices=("default", "conv", "on", "off"), default="default",
+                    help="minicnn's TF32 switches (minicnn.backend.tf32) for the cupy backend: default "
+                         "(minicnn's: exact FP32), conv (TF32 convolution products, PyTorch's default), "
+                         "on (convolutions and matmuls), off")
     ap.add_argument("--no-plot", action="store_true", help="skip the PNG")
     ap.add_argument("--quick", action="store_true",
                     help="smoke-test settings for whatever is not given: tutorial net, batch 4, 1 repeat, "
@@ -142,12 +146,26 @@ def _set_torch_tf32(mode: str) -> None:
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = mode == "on"
 
 
+def _set_minicnn_tf32(mode: str) -> None:
+    """minicnn's TF32 switches for the cupy backend's float32 products (see --minicnn-tf32)."""
+    if mode == "default":
+        return
+    from minicnn.backend import tf32
+
+    tf32.conv = mode in ("conv", "on")
+    tf32.matmul = mode == "on"
+
+
 def run(args, log=print) -> dict:
     threads = common.set_threads(args.threads, torch_too=bool(args.torch_devices))
     if "cuda" in args.torch_devices:
         _set_torch_tf32(args.torch_tf32)
+    _set_minicnn_tf32(getattr(args, "minicnn_tf32", "default"))
     labels = impl_labels(args)
     meta = common.env_info()
+    from minicnn.backend import tf32
+
+    meta["minicnn_tf32"] = {"conv": tf32.conv, "matmul": tf32.matmul}
     argv = sys.argv[1:] if getattr(args, "argv", None) is None else list(args.argv)
     meta.update(threads=threads, command=" ".join(["python -m benchmarks.throughput", *argv]),
                 repeats=args.repeats, min_time_s=args.min_time, seed=args.seed, lr=common.LR,

@@ -161,3 +161,18 @@ def test_gemm_ceiling_smoke(capsys):
     gemm_ceiling.main(["--net", "tutorial", "--batch-size", "2", "--repeats", "1", "--threads", "1"])
     out = capsys.readouterr().out
     assert out.count("| conv") == 2 and "the products alone" in out and "1024^3 SGEMM" in out
+
+
+def test_throughput_sets_minicnn_tf32_switches():
+    from benchmarks import throughput
+    from minicnn.backend import tf32
+
+    before = (tf32.conv, tf32.matmul)
+    try:
+        for mode, want in (("conv", (True, False)), ("on", (True, True)), ("off", (False, False))):
+            throughput._set_minicnn_tf32(mode)
+            assert (tf32.conv, tf32.matmul) == want, mode
+        throughput._set_minicnn_tf32("default")  # leaves them as they are
+        assert (tf32.conv, tf32.matmul) == (False, False)
+    finally:
+        tf32.conv, tf32.matmul = before
