@@ -11,7 +11,7 @@
 # seed compares the engines without the early-stopping lottery that threeblock base showed.
 # Last, ResNet-20's 20-epoch one-cycle run on the CPU (issue 17; 84.58 % after 15 epochs,
 # benchmarks/cpu_results/resnet20-15ep-onecycle/, 5,193 s at 2 threads alone): minicnn alone
-# on both cores (about 2 h: start it at the beginning of a session; it resumes if cut off),
+# on both cores (3,956 s on 2026-12-05: 85.54 %; start it at the beginning of a session; it resumes if cut off),
 # then the twin alone (also resumable). To pause the minicnn part for a quiet measurement, kill the
 # script's bash first, then `kill -TERM` its python (it checkpoints every step; a background job
 # ignores SIGINT); running this script again resumes it. Runs under 10 minutes here get
