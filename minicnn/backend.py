@@ -79,19 +79,13 @@ def _make_numba() -> Backend:
     from minicnn.kernels import reference
     from minicnn.kernels import cpu
 
-    from minicnn.kernels.cpu import heap, threads
+    from minicnn.kernels.cpu import threads
 
     table = dict(reference.TABLE)
     table.update(cpu.TABLE)
-
-    def on_select():
-        # BLAS runs single-threaded while numba is selected: minicnn splits the
-        # batch over the cores itself (kernels/cpu/threads.py says why); and a
-        # step's freed arrays stay in the heap for the next step (kernels/cpu/heap.py)
-        heap.keep_freed_memory()
-        threads.hold_blas()
-
-    return Backend("numba", np, table, on_select=on_select, on_deselect=threads.release_blas)
+    # BLAS runs single-threaded while numba is selected: minicnn splits the
+    # batch over the cores itself (kernels/cpu/threads.py says why)
+    return Backend("numba", np, table, on_select=threads.hold_blas, on_deselect=threads.release_blas)
 
 
 def _make_cupy() -> Backend:
@@ -180,10 +174,7 @@ def set_backend(name: str) -> Backend:
     """Select the backend for every layer created or run from now on.
 
     Selecting ``numba`` holds NumPy's BLAS at one thread until another backend
-    is selected (minicnn then splits each layer's batch over the cores itself),
-    and from then on glibc's malloc keeps freed memory for reuse instead of
-    returning it to the kernel (``kernels/cpu/heap.py``; ``MINICNN_KEEP_FREED_MEMORY=0``
-    leaves malloc alone).
+    is selected (minicnn then splits each layer's batch over the cores itself).
     """
     return _select(_build(name))
 
