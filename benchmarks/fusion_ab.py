@@ -1,7 +1,8 @@
-"""Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating.
+"""Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating (or, with
+``--switch dw-transposed``, the CPU conv schedule's transposed weight-gradient sum).
 
     python -m benchmarks.fusion_ab [--backend numba] [--nets net2 tutorial] [--batch-sizes 4 64]
-        [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
+        [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels] [--switch fusion|dw-transposed]
 
 * Training steps (``benchmarks.common``'s runner: forward, loss, zero_grad, backward,
   SGD): for each net and batch size, ``--rounds`` pairs of timed blocks, one with
@@ -31,26 +32,39 @@ from minicnn import fusion
 POOL_INPUTS = {"tutorial": [(6, 28, 28), (16, 10, 10)], "net2": [(32, 32, 32), (64, 16, 16), (128, 8, 8)]}
 
 
-def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float) -> str:
+def _set_dw_transposed(flag: bool) -> None:
+    from minicnn.kernels.cpu import CONV_SCHEDULE
+
+    CONV_SCHEDULE.dw_transposed = flag
+
+
+# --switch: (setter, label when on, label when off)
+SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
+            "dw-transposed": (_set_dw_transposed, "dW^T", "dW")}
+
+
+def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float, switch: str = "fusion") -> str:
+    set_flag, on_name, off_name = SWITCHES[switch]
     runner = common.make_runner(backend, net, batch, "train")
     runner.run(3)  # compile and warm before calibrating
     k, _ = common.calibrate(runner, min_time)
-    fusion.set_enabled(False)
-    runner.run(2)  # warm the unfused path too
-    fusion.set_enabled(True)
+    set_flag(False)
+    runner.run(2)  # warm the other path too
+    set_flag(True)
     on, off, ratio = [], [], []
     for r in range(rounds):
         t = {}
         for flag in ((True, False) if r % 2 == 0 else (False, True)):
-            fusion.set_enabled(flag)
+            set_flag(flag)
             t[flag] = common.time_call(lambda: runner.run(k)) / k
-        fusion.set_enabled(True)
+        set_flag(True)
         on.append(t[True])
         off.append(t[False])
         ratio.append(t[True] / t[False])
     q1, q3 = np.percentile(ratio, [25, 75])
-    return (f"{net} b{batch} train: {k} steps/block, {rounds} rounds; median step fused {1e3 * np.median(on):.2f} ms, "
-            f"unfused {1e3 * np.median(off):.2f} ms; fused/unfused {np.median(ratio):.3f} (quartiles {q1:.3f}-{q3:.3f})")
+    return (f"{net} b{batch} train: {k} steps/block, {rounds} rounds; median step {on_name} {1e3 * np.median(on):.2f} ms, "
+            f"{off_name} {1e3 * np.median(off):.2f} ms; {on_name}/{off_name} {np.median(ratio):.3f} "
+            f"(quartiles {q1:.3f}-{q3:.3f})")
 
 
 def kernel_ab(batch: int, shape: tuple) -> str:
@@ -82,19 +96,24 @@ def _load() -> str:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description="minicnn.fusion on vs off: training steps and kernels")
     ap.add_argument("--backend", default="numba", choices=("numba", "cupy", "cupy-graph"))
-    ap.add_argument("--nets", nargs="+", default=["net2", "tutorial"], choices=sorted(POOL_INPUTS))
+    ap.add_argument("--nets", nargs="+", default=["net2", "tutorial"], choices=sorted(common.NETS))
+    ap.add_argument("--switch", default="fusion", choices=sorted(SWITCHES),
+                    help="what each pair of blocks turns on and off: fusion, or the CPU conv schedule's "
+                         "transposed weight-gradient sum (numba only; kernels are not timed then)")
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[4, 64])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--min-time", type=float, default=0.3, help="seconds per timed block")
     ap.add_argument("--threads", type=int, default=None, help="numba threads (default: numba's)")
     ap.add_argument("--no-kernels", action="store_true")
     a = ap.parse_args(argv)
+    if a.switch == "dw-transposed" and a.backend != "numba":
+        ap.error("--switch dw-transposed is the numba backend's schedule")
     threads = common.set_threads(a.threads, torch_too=False)
     print(f"load average {_load()}; backend {a.backend}, numba threads {threads}")
     for net in a.nets:
         for batch in a.batch_sizes:
-            print(step_ab(a.backend, net, batch, a.rounds, a.min_time), flush=True)
-            if a.backend == "numba" and not a.no_kernels:
+            print(step_ab(a.backend, net, batch, a.rounds, a.min_time, a.switch), flush=True)
+            if a.backend == "numba" and not a.no_kernels and a.switch == "fusion" and net in POOL_INPUTS:
                 for shape in POOL_INPUTS[net]:
                     print("  " + kernel_ab(batch, shape), flush=True)
     print(f"load average {_load()}; {time.strftime('%Y-%m-%d %H:%M:%S %z')}")

@@ -176,3 +176,14 @@ def test_throughput_sets_minicnn_tf32_switches():
         assert (tf32.conv, tf32.matmul) == (False, False)
     finally:
         tf32.conv, tf32.matmul = before
+
+
+def test_ab_of_the_transposed_weight_gradient_smoke(capsys):
+    from benchmarks import fusion_ab
+    from minicnn.kernels.cpu import CONV_SCHEDULE
+
+    fusion_ab.main(["--switch", "dw-transposed", "--nets", "tutorial", "--batch-sizes", "2", "--rounds", "2",
+                    "--min-time", "0.01"])
+    out = capsys.readouterr().out
+    assert "tutorial b2 train:" in out and "dW^T/dW" in out and "kernels (" not in out
+    assert CONV_SCHEDULE.dw_transposed  # left on
