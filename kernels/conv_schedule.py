@@ -27,8 +27,8 @@ the batch is cut up:
 * **transposed weight gradient** -- with ``dw_transposed``, the same sum is
   formed as its transpose, dW^T (K, O) = sum_n cols_n (K, L) @ d_n^T (L, O),
   and transposed once at the end. It is the same sum of the same products;
-  OpenBLAS runs this orientation 1.1-2x faster at the conv shapes of the nets
-  here, most for few output channels (benchmarks/README.md, "Weight gradient
+  OpenBLAS runs this orientation up to 2x faster at the conv shapes of the
+  nets here (most for few output channels; no slower at any shape measured) (benchmarks/README.md, "Weight gradient
   as its transpose"), so the CPU schedule sets it.
 
 Per-share partial weight gradients are summed in share order, so the result
