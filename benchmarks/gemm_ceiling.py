@@ -19,8 +19,8 @@ time at all would still take that long. When that floor exceeds PyTorch's
 convolutions, no fusion of the passes around the GEMMs can close the gap; only
 faster products can.
 
-Each block is timed ``--repeats`` times, minicnn's products and PyTorch's
-interleaved; the median is printed. Quiet machine only (check ``uptime``).
+Each block is timed ``--repeats`` times after one untimed call, one block
+after the other (not interleaved); the median is printed. Quiet machine only (check ``uptime``).
 Also printed: a 1024^3 SGEMM through NumPy and through ``torch.mm``, the
 BLAS's own rate on a large square product.
 """
@@ -62,7 +62,7 @@ def conv_layers(net: str) -> list[dict]:
     return out
 
 
-def measure(net: str, batch: int, threads: int, repeats: int, log=print) -> dict:
+def measure(net: str, batch: int, threads: int, repeats: int) -> dict:
     from threadpoolctl import threadpool_limits
 
     torch = None

@@ -28,8 +28,9 @@ the batch is cut up:
   formed as its transpose, dW^T (K, O) = sum_n cols_n (K, L) @ d_n^T (L, O),
   and transposed once at the end. It is the same sum of the same products;
   OpenBLAS runs this orientation up to 2x faster at the conv shapes of the
-  nets here (most for few output channels; no slower at any shape measured) (benchmarks/README.md, "Weight gradient
-  as its transpose"), so the CPU schedule sets it.
+  nets here, most for few output channels, and no slower at any shape
+  measured (benchmarks/README.md, "Weight gradient as its transpose"), so the
+  CPU schedule sets it.
 
 Per-share partial weight gradients are summed in share order, so the result
 does not depend on thread timing. ``tests/test_conv_schedule.py`` forces every

@@ -172,8 +172,9 @@ def test_throughput_sets_minicnn_tf32_switches():
         for mode, want in (("conv", (True, False)), ("on", (True, True)), ("off", (False, False))):
             throughput._set_minicnn_tf32(mode)
             assert (tf32.conv, tf32.matmul) == want, mode
+        throughput._set_minicnn_tf32("on")
         throughput._set_minicnn_tf32("default")  # leaves them as they are
-        assert (tf32.conv, tf32.matmul) == (False, False)
+        assert (tf32.conv, tf32.matmul) == (True, True)
     finally:
         tf32.conv, tf32.matmul = before
 
