@@ -529,6 +529,7 @@ _MODULE_OF = {  # first match wins: relu_maxpool2d before relu
     "gelu": "activation",
     "sgd": "optim",
     "adam": "optim",
+    "cross_entropy": "loss",
 }
 
 
@@ -574,7 +575,7 @@ def test_host_build_has_every_kernel(host):
     assert {"maxunpool2d_claim_i32", "maxunpool2d_claim_i64"} <= names
     for base in ["relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward", "elu_forward",
                  "elu_backward", "gelu_forward", "gelu_backward", "sgd_update", "adam_update",
-                 "sgd_update_multi", "adam_update_multi"]:
+                 "sgd_update_multi", "adam_update_multi", "cross_entropy_forward", "cross_entropy_backward"]:
         assert {f"{base}_f32", f"{base}_f64"} <= names
 
 

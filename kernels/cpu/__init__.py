@@ -86,6 +86,9 @@ TABLE: dict = {
     "adam_update": adam_update,
     "sgd_update_multi": sgd_update_multi,
     "adam_update_multi": adam_update_multi,
+    # NumPy array code: 0.14 ms of a 94 ms Net2 training step at batch 64 (layer_profile)
+    "cross_entropy_forward": _reference.cross_entropy_forward,
+    "cross_entropy_backward": _reference.cross_entropy_backward,
 }
 
 # Column matrices up to 2 MiB are kept, larger ones built 1 MiB of samples at a

@@ -14,6 +14,8 @@ activation.cu / activation.py    relu, leaky_relu, elu, gelu (exact and tanh):
 optim.cu / optim.py              fused in-place sgd_update / adam_update, and
                                  their _multi versions (every tensor of a list in
                                  one launch)
+loss.cu / loss.py                softmax cross-entropy: forward (probabilities and
+                                 per-row losses, one thread per row), backward
 gemm.py                          matmul: cuBLAS gemmStridedBatched via ctypes
                                  (CuPy refuses cuBLAS during CUDA-graph stream
                                  capture; used eagerly too)
@@ -69,6 +71,7 @@ from .activation import (
 )
 from .conv import col2im, im2col
 from .launch import BLOCK, MAX_GRID, NVRTC_OPTIONS, SOURCES, array_address, get_function, kernel_source
+from .loss import cross_entropy_backward, cross_entropy_forward
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
 from .pool import (
     maxpool2d_backward,
@@ -119,6 +122,8 @@ TABLE: dict = {
     "adam_update": adam_update,
     "sgd_update_multi": sgd_update_multi,
     "adam_update_multi": adam_update_multi,
+    "cross_entropy_forward": cross_entropy_forward,
+    "cross_entropy_backward": cross_entropy_backward,
     # CuPy array code (see the module docstring)
     "dropout_forward": _ref.dropout_forward,
     "batchnorm_forward": _ref.batchnorm_forward,

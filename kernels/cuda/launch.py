@@ -28,15 +28,15 @@ import numpy as np
 from minicnn.kernels import reference as _ref
 
 #: Source files (without ``.cu``), i.e. the RawModules.
-SOURCES = ("conv", "pool", "activation", "optim")
+SOURCES = ("conv", "pool", "activation", "optim", "loss")
 #: NVRTC options of each source. ``--fmad=false`` (no multiply-add
 #: contraction, so every operation rounds as in NumPy) only where bit-for-bit
 #: equality with the reference is asked for: the optimiser updates
 #: (tests/gpu/test_cupy_kernels.py). Elsewhere NVRTC may contract a*b + c into
 #: one FMA, as PyTorch's kernels do: conv and pool only move and sum data
-#: (nothing to contract, so they stay exact), and the activations are compared
-#: with the reference within a few ulps.
-NVRTC_OPTIONS = {"conv": (), "pool": (), "activation": (), "optim": ("--fmad=false",)}
+#: (nothing to contract, so they stay exact), and the activations and the loss are
+#: compared with the reference within a few ulps.
+NVRTC_OPTIONS = {"conv": (), "pool": (), "activation": (), "optim": ("--fmad=false",), "loss": ()}
 #: Threads per block and the largest grid the wrappers launch; larger
 #: inputs are covered by the kernels' grid-stride loops.
 BLOCK = 256

@@ -30,29 +30,19 @@ def cross_entropy_forward(logits, target, reduction="mean"):
     """loss = -mean_n log softmax(logits_n)[target_n] (or the sum).
 
     logits (N, C), target (N,) integer labels. log-softmax subtracts each
-    row's maximum first (exp never overflows). cache: (softmax probabilities, target, reduction).
+    row's maximum first (exp never overflows). One kernel-table entry
+    (``ops.cross_entropy_forward``; the math in ``kernels/reference/loss.py``),
+    so a backend can run it as one pass. cache: (softmax probabilities, target, reduction).
     """
-    xp = backend.current().xp
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = xp.exp(shifted)
-    total = e.sum(axis=1, keepdims=True)
-    logp = shifted - xp.log(total)
-    picked = xp.take_along_axis(logp, target.reshape(-1, 1).astype(xp.int64), axis=1)[:, 0]
-    loss = -picked.sum()
-    if reduction == "mean":
-        loss = loss / logits.shape[0]
-    return loss, (e / total, target, reduction)  # softmax, reusing exp(shifted)
+    loss, probs = backend.current().ops.cross_entropy_forward(logits, target, reduction)
+    return loss, (probs, target, reduction)
 
 
 def cross_entropy_backward(dout, cache):
     """d loss / d logits = (softmax(logits) - onehot(target)) * dout / N (``mean``)."""
-    xp = backend.current().xp
     probs, target, reduction = cache
-    n = probs.shape[0]
-    d = probs.copy()
-    d[xp.arange(n), target] -= 1
-    scale = dout / n if reduction == "mean" else dout
-    return (d * scale).astype(probs.dtype, copy=False)
+    scale = dout / probs.shape[0] if reduction == "mean" else dout
+    return backend.current().ops.cross_entropy_backward(probs, target, scale)
 
 
 def mse_forward(pred, target, reduction="mean"):

@@ -209,6 +209,27 @@ def test_gelu(dtype, approximate):
     assert_close_scaled(dx[fin], want, np.abs(dy[fin]) * (1 + ax) ** 3, dtype, what="gelu dx")
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+def test_cross_entropy(dtype, reduction):
+    rng = np.random.default_rng(3)
+    n, c = 300, 10
+    x = (rng.standard_normal((n, c)) * 8).astype(dtype)
+    x[1, 4] = 200.0
+    t = rng.integers(0, c, size=n)
+    loss, probs = K.cross_entropy_forward(cupy.asarray(x), cupy.asarray(t), reduction)
+    want_loss, want_probs = ref.cross_entropy_forward(x, t, reduction)
+    assert_close_scaled(probs, want_probs, 1.0, dtype, what="softmax")
+    assert host(loss).shape == () and host(loss).dtype == dtype
+    assert_close_scaled(loss, want_loss, 60.0 * (1 if reduction == "mean" else n), dtype, what="loss")
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    dx = K.cross_entropy_backward(cupy.asarray(want_probs), cupy.asarray(t), scale)
+    assert_exact(dx, ref.cross_entropy_backward(want_probs, t, scale), "dlogits")
+    t[5] = c  # a label out of range: its row's loss is NaN, no error and no wild read
+    bad, _ = K.cross_entropy_forward(cupy.asarray(x), cupy.asarray(t), reduction)
+    assert np.isnan(host(bad))
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize(
     "momentum,dampening,nesterov,wd",

@@ -26,6 +26,7 @@
 #include "../pool.cu"
 #include "../activation.cu"
 #include "../optim.cu"
+#include "../loss.cu"
 
 #include <cstring>
 #include <string>
@@ -124,6 +125,9 @@ const std::vector<Kernel>& registry() {
         K(sgd_update_f32), K(sgd_update_f64), K(adam_update_f32), K(adam_update_f64),
         K(sgd_update_multi_f32), K(sgd_update_multi_f64),
         K(adam_update_multi_f32), K(adam_update_multi_f64),
+        // loss.cu
+        K(cross_entropy_forward_f32), K(cross_entropy_forward_f64),
+        K(cross_entropy_backward_f32), K(cross_entropy_backward_f64),
     };
     return kernels;
 }
