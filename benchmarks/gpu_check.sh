@@ -4,7 +4,7 @@
 # graph; then tutorial and Net2 at batch 256 again with fusion off, and with minicnn's TF32
 # convolutions), a per-layer profile
 # of the cupy training step at batch 256, and the GPU memory of a training step; usually
-# about 6 minutes (not yet run with the TF32 pass), at most ~11.7 (timeouts 150+90+180+60+60+40+2x60
+# about 6 minutes (not yet run with the TF32 pass), at most ~12.2 (timeouts 150+90+180+60+60+40+30+2x60
 # s; a device call ends at 600 s, so in the worst case the GPU-memory part is cut).
 #
 # Prepare (on a machine with the full CIFAR-10; writes ~26 MB, git-ignored):
@@ -14,8 +14,9 @@
 # matplotlib, pillow, pytest and torch; tqdm and threadpoolctl are installed
 # from .whl/ into /tmp when missing; no network):
 #     bash benchmarks/gpu_check.sh [DATA_DIR]       # default DATA_DIR: .gpu-data
-# Results go to $OUT when set, else benchmarks/results/gpu_check/ (8 files: env.txt, gpu_tests.log,
-# task2.log, task2_results.json, throughput.log, throughput.json, profile.log, gpu_memory.log).
+# Results go to $OUT when set, else benchmarks/results/gpu_check/ (9 files: env.txt, gpu_tests.log,
+# task2.log, task2_results.json, throughput.log, throughput.json, profile.log, matmul_overhead.log,
+# gpu_memory.log).
 # Without a GPU usable from Python (no CuPy, no driver, no device) it stops at once with one line, exit 1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +73,9 @@ for net in tutorial; do
   timeout 40 python -m benchmarks.layer_profile --backend cupy --net "$net" --batch-size 256 \
     --steps 20 --min-time 0.5 --out "$TP" 2>&1
 done | tee "$RES/profile.log"
+
+echo "== per-call host time of minicnn's matmul (cuBLAS through ctypes, plans cached per layout) vs cupy.matmul"
+timeout 30 python -m benchmarks.matmul_overhead --calls 1000 --rounds 3 2>&1 | tee "$RES/matmul_overhead.log"
 
 echo "== GPU memory of a training step: cupy (eager, graphed) vs PyTorch CUDA"
 for cfg in "resnet20 128" "net2 256"; do

@@ -188,3 +188,27 @@ def test_ab_of_the_transposed_weight_gradient_smoke(capsys):
     out = capsys.readouterr().out
     assert "tutorial b2 train:" in out and "dW^T/dW" in out and "kernels (" not in out
     assert CONV_SCHEDULE.dw_transposed  # left on
+
+
+def test_matmul_overhead_stub_smoke(capsys):
+    """The host-side timing of the cupy backend's matmul runs without a GPU (a stub libcublas
+    built with the C compiler) and prints a time for each product."""
+    import shutil
+
+    from benchmarks import matmul_overhead
+    from minicnn.kernels.cuda import gemm
+
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler to build the stub libcublas")
+    saved = (gemm._cupy, gemm._cublas_path, dict(gemm._state), dict(gemm._math), dict(gemm._streams))
+    try:
+        assert matmul_overhead.main(["--stub", "--calls", "20", "--rounds", "1"]) == 0
+    finally:
+        gemm._cupy, gemm._cublas_path = saved[0], saved[1]
+        for d, old in zip((gemm._state, gemm._math, gemm._streams), saved[2:]):
+            d.clear()
+            d.update(old)
+        gemm._plans.clear()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| conv") or line.startswith("| fc")]
+    assert len(rows) == len(matmul_overhead.SHAPES)
+    assert all(float(r.split("|")[2]) > 0 for r in rows)

@@ -5,6 +5,10 @@ memory and must give ``a @ b``."""
 
 from __future__ import annotations
 
+import ctypes
+import itertools
+import types
+
 import numpy as np
 import pytest
 
@@ -76,3 +80,115 @@ def test_layouts_that_need_a_copy_are_refused():
     assert gemm._layout(x)[0] == gemm._OP_N
     assert gemm._layout(np.swapaxes(x, 1, 2))[0] == gemm._OP_T
     assert gemm.plan(x[:, :, :4], np.zeros((2, 4, 3)), np.zeros((2, 3, 6)).transpose(0, 2, 1)) is None  # out not row-major
+
+
+# -- the whole host side of gemm.matmul, with NumPy for CuPy and a host model of cuBLAS --------
+
+
+class _Dev(np.ndarray):
+    """A NumPy array with CuPy's ``.data.ptr`` (its real host address, so the model can read it)."""
+
+    @property
+    def data(self):
+        return types.SimpleNamespace(ptr=self.__array_interface__["data"][0])
+
+
+class _HostCublas:
+    """The four cuBLAS functions gemm.py calls, recording each call; the products are computed
+    with column-major gemmStridedBatched semantics on the memory the pointers address."""
+
+    def __init__(self):
+        self.calls = []
+
+    def cublasSetStream_v2(self, handle, stream):
+        self.calls.append(("stream", stream))
+        return 0
+
+    def cublasSetWorkspace_v2(self, handle, ws, size):
+        self.calls.append(("workspace", ws))
+        return 0
+
+    def cublasSetMathMode(self, handle, mode):
+        self.calls.append(("math", mode))
+        return 0
+
+    def cublasDgemmStridedBatched(self, h, ta, tb, m, n, k, one, pa, lda, sa, pb, ldb, sb, zero, pc, ldc, sc,
+                                  batch):
+        self.calls.append(("gemm", pa, pb, pc))
+
+        def mat(ptr, off, rows, cols, ld, writeable=False):
+            flat = np.ctypeslib.as_array((ctypes.c_double * (off + (cols - 1) * ld + rows)).from_address(ptr))
+            return np.lib.stride_tricks.as_strided(flat[off:], (rows, cols), (8, ld * 8), writeable=writeable)
+
+        for i in range(batch):
+            A = mat(pa, i * sa, *((m, k) if ta == 0 else (k, m)), lda)
+            B = mat(pb, i * sb, *((k, n) if tb == 0 else (n, k)), ldb)
+            C = mat(pc, i * sc, m, n, ldc, writeable=True)
+            C[...] = (A if ta == 0 else A.T) @ (B if tb == 0 else B.T)
+        return 0
+
+
+@pytest.fixture
+def host_gemm(monkeypatch):
+    stream = types.SimpleNamespace(ptr=4096)
+    cp = types.SimpleNamespace(
+        float32=np.float32, float64=np.float64,
+        empty=lambda shape, dtype=np.float64: np.full(shape, np.nan, dtype).view(_Dev),
+        ascontiguousarray=lambda a: np.ascontiguousarray(a).view(_Dev),
+        cuda=types.SimpleNamespace(get_current_stream=lambda: stream,
+                                   runtime=types.SimpleNamespace(getDevice=lambda: 0)))
+    lib = _HostCublas()
+    monkeypatch.setattr(gemm, "_cupy", lambda: cp)
+    monkeypatch.setattr(gemm, "_state", {0: (lib, ctypes.c_void_p(16), types.SimpleNamespace(ptr=8192))})
+    monkeypatch.setattr(gemm, "_streams", {})
+    monkeypatch.setattr(gemm, "_plans", {})
+    monkeypatch.setattr(gemm, "_math", {})
+    return lib, stream
+
+
+def test_matmul_reuses_its_plans_and_sets_the_stream_only_when_it_changes(host_gemm):
+    lib, stream = host_gemm
+    rng = np.random.default_rng(1)
+    cases = []
+    for (sa, sb), ta, tb, pad in itertools.product(
+            [((6, 75), (5, 75, 49)), ((5, 6, 49), (5, 49, 75)), ((7, 40), (40, 12)), ((3, 5, 8), (8, 2))],
+            [False, True], [False, True], [0, 3]):
+        base_a, a, base_b, b = _case(rng, sa, sb, ta, tb, row_pad=pad)
+        cases.append((base_a.view(_Dev), a.view(_Dev), base_b.view(_Dev), b.view(_Dev), None))
+    # operands that must be copied first (every other column), and an out that is not row-major
+    x = rng.standard_normal((4, 6, 20)).view(_Dev)
+    cases.append((x, x[:, :, ::2], x, np.swapaxes(x[:, :, ::2], 1, 2), None))
+    out = np.zeros((4, 6, 6)).view(_Dev).transpose(0, 2, 1)
+    cases.append((x, x[:, :, :10], x, np.swapaxes(x[:, :, 10:], 1, 2), out))
+    for rounds in range(2):  # the second round runs every product from its cached plan, on new values
+        for base_a, a, base_b, b, out in cases:
+            base_a[...] = rng.standard_normal(base_a.shape)
+            base_b[...] = rng.standard_normal(base_b.shape)
+            want = np.asarray(a) @ np.asarray(b)
+            got = gemm.matmul(a, b, out=out)
+            assert got is out or out is None
+            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-12)
+    assert len(gemm._plans) == len(cases)
+    assert [c for c in lib.calls if c[0] != "gemm"] == [("stream", 4096), ("workspace", 8192)]
+    stream.ptr = 5120  # another stream (a CUDA-graph capture's): set again, workspace with it
+    gemm.matmul(cases[0][1], cases[0][3])
+    gemm.matmul(cases[0][1], cases[0][3])
+    assert [c for c in lib.calls if c[0] != "gemm"][2:] == [("stream", 5120), ("workspace", 8192)]
+    gemm._state[0] = (lib, ctypes.c_void_p(32), types.SimpleNamespace(ptr=8192))  # as prepare() does
+    gemm._streams.pop(0)  # for a new handle
+    gemm.matmul(cases[0][1], cases[0][3])
+    assert [c for c in lib.calls if c[0] != "gemm"][4:] == [("stream", 5120), ("workspace", 8192)]
+
+
+def test_matmul_checks_shapes_before_any_call(host_gemm):
+    lib, _ = host_gemm
+    a, b = np.ones((3, 4)).view(_Dev), np.ones((5, 2)).view(_Dev)
+    with pytest.raises(ValueError, match="inner sizes differ"):
+        gemm.matmul(a, b)
+    with pytest.raises(ValueError, match="out has shape"):
+        gemm.matmul(a, np.ones((4, 2)).view(_Dev), out=np.ones((3, 3)).view(_Dev))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        gemm.matmul(np.ones((2, 3, 4)).view(_Dev), np.ones((3, 4, 2)).view(_Dev))
+    assert lib.calls == []
+    z = gemm.matmul(np.ones((3, 0)).view(_Dev), np.ones((0, 2)).view(_Dev))  # k == 0: zeros, no product
+    assert np.asarray(z).shape == (3, 2) and not np.asarray(z).any() and lib.calls == []

@@ -110,6 +110,7 @@ def prepare():
             ws = cp.cuda.memory.Memory(WORKSPACE_BYTES)  # cudaMalloc, never returned to a pool
             _check(lib.cublasSetWorkspace_v2(handle, ctypes.c_void_p(ws.ptr), WORKSPACE_BYTES), "cublasSetWorkspace")
             st = _state[dev] = (lib, handle, ws)
+            _streams.pop(dev, None)  # a new handle: its stream and workspace are set on first use
     return st[0], st[1]
 
 
@@ -146,14 +147,37 @@ def plan(a3, b3, c3) -> tuple | None:
     return (lb[0], la[0], n, m, k, lb[1], lb[2], la[1], la[2], lc[1], lc[2] if bsz > 1 else 0, bsz)
 
 
-def _gemm(a, b, out, st, tf32=False):
-    """The product through cuBLAS; ``st``: this device's (lib, handle, workspace). ``tf32``:
-    a float32 product may use TF32 tensor cores (CUBLAS_TF32_TENSOR_OP_MATH)."""
-    cp = _cupy()
-    lib, handle, ws = st
+class _Shape:
+    """Shape, strides and itemsize of an array that does not exist yet (what ``plan`` reads)."""
+
+    __slots__ = ("shape", "strides", "itemsize")
+
+    def __init__(self, shape, itemsize, strides=None):
+        self.shape, self.itemsize = tuple(shape), itemsize
+        if strides is None:  # C-contiguous
+            strides, step = [], itemsize
+            for d in reversed(self.shape):
+                strides.append(step)
+                step *= max(d, 1)
+            strides = tuple(reversed(strides))
+        self.strides = tuple(strides)
+
+
+def _batched(x) -> _Shape:
+    """x's 3-D form (a 2-D x as a batch of one), as ``x[None]`` would have it."""
+    if len(x.shape) == 3:
+        return _Shape(x.shape, x.itemsize, x.strides)
+    return _Shape((1, *x.shape), x.itemsize, (0, *x.strides))
+
+
+def _decide(a, b, out):
+    """Everything about ``a @ b`` that depends only on shapes, strides and dtypes, worked out
+    once per layout (``_plans``): ``(kind, shape, copy_a, copy_b, direct, args)`` where kind is
+    "gemm", "empty" (a zero-size result) or "zeros" (k == 0); ``copy_*``: the operand is copied
+    to a contiguous array first; ``direct``: the product is written straight into the result
+    (else into a fresh (B, m, n) array, then copied); ``args``: ``plan``'s call arguments."""
     dt = a.dtype
-    a3 = a if a.ndim == 3 else a[None]
-    b3 = b if b.ndim == 3 else b[None]
+    a3, b3 = _batched(a), _batched(b)
     if a3.shape[0] != b3.shape[0] and 1 not in (a3.shape[0], b3.shape[0]):
         raise ValueError(f"matmul: batch sizes {a3.shape[0]} and {b3.shape[0]} do not broadcast")
     bsz = b3.shape[0] if a3.shape[0] == 1 else a3.shape[0]  # NumPy broadcasting: (1, 0) -> 0
@@ -161,47 +185,98 @@ def _gemm(a, b, out, st, tf32=False):
     k2, n = b3.shape[1:]
     if k != k2:
         raise ValueError(f"matmul: inner sizes differ: a {tuple(a.shape)}, b {tuple(b.shape)}")
-    shape = (m, n) if a.ndim == 2 and b.ndim == 2 else (bsz, m, n)
+    shape = (m, n) if len(a.shape) == 2 and len(b.shape) == 2 else (bsz, m, n)
     if out is not None and (tuple(out.shape) != shape or out.dtype != dt):
         raise ValueError(f"matmul: out has shape {tuple(out.shape)} / {out.dtype}, expected {shape} / {dt}")
     if 0 in (bsz, m, n):
-        return out if out is not None else cp.empty(shape, dtype=dt)
+        return "empty", shape, False, False, True, None
     if k == 0:
-        res = out if out is not None else cp.empty(shape, dtype=dt)
-        res.fill(0)
-        return res
-    if _layout(a3) is None:
-        a3 = cp.ascontiguousarray(a3)
-    if _layout(b3) is None:
-        b3 = cp.ascontiguousarray(b3)
-    c = out if out is not None else cp.empty(shape, dtype=dt)
-    c3 = c if c.ndim == 3 else c[None]
+        return "zeros", shape, False, False, True, None
+    copy_a, copy_b = _layout(a3) is None, _layout(b3) is None
+    if copy_a:
+        a3 = _batched(_Shape(a.shape, a.itemsize))
+    if copy_b:
+        b3 = _batched(_Shape(b.shape, b.itemsize))
+    c3 = _batched(out) if out is not None else _batched(_Shape(shape, a.itemsize))
     args = plan(a3, b3, c3)
     direct = args is not None
     if not direct:  # out is not row-major: compute into a fresh array, then copy
-        c3 = cp.empty((bsz, m, n), dtype=dt)
-        args = plan(a3, b3, c3)
+        args = plan(a3, b3, _Shape((bsz, m, n), a.itemsize))
+    return "gemm", shape, copy_a, copy_b, direct, args
+
+
+_plans: dict = {}  # layout key -> _decide's answer (a few dozen per model: one per product shape)
+_PLANS_MAX = 4096  # forgotten all at once beyond this (a model that keeps changing shapes)
+_streams: dict = {}  # device id -> the stream our handle was last set to (and the workspace with it)
+
+
+def _gemm(a, b, out, st, tf32=False):
+    """The product through cuBLAS; ``st``: this device's (lib, handle, workspace). ``tf32``:
+    a float32 product may use TF32 tensor cores (CUBLAS_TF32_TENSOR_OP_MATH).
+
+    Per call, only what can change between calls with one layout is done: the decisions of
+    ``_decide`` are looked up by (shapes, strides, dtype), and the stream and workspace are
+    set on the handle only when the stream differs from the last product's."""
+    cp = _cupy()
+    lib, handle, ws = st
+    dt = a.dtype
+    key = (a.shape, a.strides, b.shape, b.strides, dt.char,
+           None if out is None else (out.shape, out.strides, out.dtype.char))
+    decided = _plans.get(key)
+    if decided is None:
+        decided = _decide(a, b, out)
+        if len(_plans) >= _PLANS_MAX:
+            _plans.clear()
+        _plans[key] = decided
+    kind, shape, copy_a, copy_b, direct, args = decided
+    if kind == "empty":
+        return out if out is not None else cp.empty(shape, dtype=dt)
+    if kind == "zeros":
+        res = out if out is not None else cp.empty(shape, dtype=dt)
+        res.fill(0)
+        return res
+    if copy_a:
+        a = cp.ascontiguousarray(a)
+    if copy_b:
+        b = cp.ascontiguousarray(b)
+    c = out if out is not None else cp.empty(shape, dtype=dt)
+    c3 = c if direct else cp.empty(shape if len(shape) == 3 else (1, *shape), dtype=dt)
     ta, tb, mm, nn, kk, ld1, s1, ld2, s2, ldc, sc, batch = args
-    scal = ctypes.c_float if dt == cp.float32 else ctypes.c_double
-    fn = lib.cublasSgemmStridedBatched if dt == cp.float32 else lib.cublasDgemmStridedBatched
-    one, zero = scal(1.0), scal(0.0)
-    mode = _TF32_MATH if (tf32 and dt == cp.float32) else _DEFAULT_MATH
-    dev = cp.cuda.Device().id
+    fn, one, zero = _CALLS[dt.char](lib)
+    mode = _TF32_MATH if (tf32 and dt.char == "f") else _DEFAULT_MATH
+    stream = cp.cuda.get_current_stream().ptr
+    dev = cp.cuda.runtime.getDevice()
     with _lock:
         if _math.get(dev, _DEFAULT_MATH) != mode:  # a new handle starts in the default mode
             _set_math_mode(lib, handle, mode)
             _math[dev] = mode
-        _check(lib.cublasSetStream_v2(handle, ctypes.c_void_p(cp.cuda.get_current_stream().ptr)),
-               "cublasSetStream")
-        _check(lib.cublasSetWorkspace_v2(handle, ctypes.c_void_p(ws.ptr), WORKSPACE_BYTES), "cublasSetWorkspace")
-        _check(fn(handle, ta, tb, mm, nn, kk, ctypes.byref(one),
-                  ctypes.c_void_p(b3.data.ptr), ld1, s1,
-                  ctypes.c_void_p(a3.data.ptr), ld2, s2, ctypes.byref(zero),
-                  ctypes.c_void_p(c3.data.ptr), ldc, sc, batch),
-               "gemmStridedBatched")
+        if _streams.get(dev) != stream:  # cublasSetStream resets the workspace: set it again
+            _check(lib.cublasSetStream_v2(handle, stream), "cublasSetStream")
+            _check(lib.cublasSetWorkspace_v2(handle, ws.ptr, WORKSPACE_BYTES), "cublasSetWorkspace")
+            _streams[dev] = stream
+        _check(fn(handle, ta, tb, mm, nn, kk, one, b.data.ptr, ld1, s1, a.data.ptr, ld2, s2, zero,
+                  c3.data.ptr, ldc, sc, batch), "gemmStridedBatched")
     if not direct:
-        c[...] = c3 if c.ndim == 3 else c3[0]
+        c[...] = c3 if len(shape) == 3 else c3[0]
     return c
+
+
+def _constants(name: str, scal):
+    """(gemm function, byref(1), byref(0)) of one dtype, made once per library."""
+    made: dict = {}
+
+    def get(lib):
+        got = made.get(id(lib))
+        if got is None:
+            one, zero = scal(1.0), scal(0.0)
+            got = made[id(lib)] = (getattr(lib, name), ctypes.byref(one), ctypes.byref(zero), one, zero)
+        return got[:3]
+
+    return get
+
+
+_CALLS = {"f": _constants("cublasSgemmStridedBatched", ctypes.c_float),
+          "d": _constants("cublasDgemmStridedBatched", ctypes.c_double)}
 
 
 _unavailable: dict = {}  # device id -> why libcublas could not be used there (then: cupy.matmul)
@@ -210,7 +285,7 @@ _unavailable: dict = {}  # device id -> why libcublas could not be used there (t
 def _device_state():
     """This device's (lib, handle, workspace), created on first use; None where libcublas
     cannot be used through ctypes (then CuPy's matmul does the eager work)."""
-    dev = _cupy().cuda.Device().id
+    dev = _cupy().cuda.runtime.getDevice()
     st = _state.get(dev)
     if st is not None or dev in _unavailable:
         return st
@@ -225,10 +300,9 @@ def _device_state():
 def matmul(a, b, out=None, tf32=False):
     """``a @ b`` (into ``out`` when given); see the module docstring. ``tf32``: a float32
     product may run on TF32 tensor cores (what ``minicnn.tf32`` allows); float64 never does."""
-    cp = _cupy()
-    if (a.ndim in (2, 3) and b.ndim in (2, 3) and a.dtype == b.dtype and a.dtype in (cp.float32, cp.float64)
+    if (a.ndim in (2, 3) and b.ndim in (2, 3) and a.dtype == b.dtype and a.dtype.char in "fd"
             and (out is None or out.dtype == a.dtype)):
         st = _device_state()
         if st is not None:
             return _gemm(a, b, out, st, tf32)
-    return cp.matmul(a, b, out=out)  # no TF32 switch here: CuPy's own (FP32 unless CUPY_TF32=1)
+    return _cupy().matmul(a, b, out=out)  # no TF32 switch here: CuPy's own (FP32 unless CUPY_TF32=1)

@@ -2,7 +2,7 @@
 
 x (N, C, ...) -> y of the same shape. The uniform draws come from minicnn's
 generator; ``ops.dropout_forward`` turns them into the mask and applies it in
-one pass (kernels/reference.py; Numba kernel in kernels/cpu/activations.py).
+one pass (kernels/reference/regularization.py; Numba kernel in kernels/cpu/activations.py).
 Cached for backward: the scaled mask, (N, C, ...) or (N, C, 1, 1) for Dropout2d.
 """
 

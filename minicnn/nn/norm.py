@@ -2,7 +2,7 @@
 
 Both modes' forward and backward are the functions below; the training-mode
 pair runs as backend table entries (``ops.batchnorm_forward`` /
-``ops.batchnorm_backward``: plain array code in ``kernels/reference.py``,
+``ops.batchnorm_backward``: plain array code in ``kernels/reference/regularization.py``,
 Numba kernels in ``kernels/cpu/batchnorm.py``).
 
 Training normalises with the batch mean and the *biased* variance, and

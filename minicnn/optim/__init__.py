@@ -2,7 +2,7 @@
 are in ``minicnn.optim.lr_scheduler`` (as in PyTorch) and importable from here.
 
 The rules are in each class's docstring; as code they are the per-tensor
-``sgd_update`` / ``adam_update`` of ``kernels/reference.py`` (a dozen lines
+``sgd_update`` / ``adam_update`` of ``kernels/reference/optim.py`` (a dozen lines
 each). ``step()`` hands every group's tensors to the backend kernel
 (``ops.sgd_update_multi``, ``ops.adam_update_multi``: those functions over a
 list), so the numba and cupy backends run it fused and in place, cupy in one
