@@ -30,7 +30,16 @@ the batch is cut up:
   OpenBLAS runs this orientation up to 2x faster at the conv shapes of the
   nets here, most for few output channels, and no slower at any shape
   measured (benchmarks/README.md, "Weight gradient as its transpose"), so the
-  CPU schedule sets it.
+  CPU schedule sets it;
+* **wide** -- the column matrix of a batch range in the wide layout (K, n*L),
+  the samples' blocks side by side (``im2col_wide`` / ``col2im_wide``), so each
+  product covers the whole range: forward W (O, K) @ cols (K, n*L), backward
+  dW = d (O, n*L) @ cols^T and dcols = W^T @ d, with the gradient moved to that
+  layout first (one copy) and the forward's result moved back (one pass, with
+  the bias). One large product instead of n small ones, and the weight gradient
+  summed inside the product (no (n, O, K) stack and no sum). For the GPU, where
+  small per-sample products leave the device idle; measured by
+  ``benchmarks/gpu_check.sh`` (``MINICNN_CONV_WIDE``).
 
 Per-share partial weight gradients are summed in share order, so the result
 does not depend on thread timing. ``tests/test_conv_schedule.py`` forces every
@@ -52,8 +61,10 @@ class ConvSchedule:
     """
 
     def __init__(self, ops, *, keep: int, chunk: int, split=None, kept_split: int = 8,
-                 split_min_macs: int = 1 << 22, stack_limit: int | None = None, dw_transposed: bool = False):
+                 split_min_macs: int = 1 << 22, stack_limit: int | None = None, dw_transposed: bool = False,
+                 wide: bool = False):
         self.ops = ops
+        self.wide = bool(wide)
         self.keep, self.chunk = int(keep), int(chunk)
         self.split = split
         self.kept_split, self.split_min_macs = int(kept_split), int(split_min_macs)
@@ -109,6 +120,15 @@ class ConvSchedule:
         """The (O, K) weight gradient held in an accumulator of ``weight_grad_buffer``."""
         return acc.T if self.dw_transposed else acc
 
+    def add_weight_grad_wide(self, acc, d, cols):
+        """acc + d (O, n*L) @ cols^T (n*L, K) -- the sum over samples inside one product; with
+        ``dw_transposed`` the transpose, cols @ d^T. ``acc`` None (the first range): the product."""
+        product = self.ops.matmul(cols, d.T) if self.dw_transposed else self.ops.matmul(d, cols.T)
+        if acc is None:
+            return product
+        acc += product
+        return acc
+
     # -- Conv2d -----------------------------------------------------------
     def conv2d_forward(self, x, w, b, stride, padding):
         """Conv2d's forward (``minicnn.nn.conv.conv2d_forward``) by batch ranges; ``cols``
@@ -121,12 +141,17 @@ class ConvSchedule:
         w2 = w.reshape(o, -1)
         per_sample = c * kh * kw * oh * ow * x.itemsize
         chunks = self.chunks(n, per_sample)
-        cols = ops.im2col(x, kh, kw, sh, sw, ph, pw) if self.keeps(n, per_sample) else None
+        im2col = ops.im2col_wide if self.wide else ops.im2col
+        cols = im2col(x, kh, kw, sh, sw, ph, pw) if self.keeps(n, per_sample) else None
         out = xp.empty((n, o, oh * ow), dtype=xp.result_type(x, w))
 
         def fill(share):
             for i, j in share:
-                cols_ij = cols[i:j] if cols is not None else ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
+                cols_ij = _rows(cols, i, j, oh * ow, self.wide) if cols is not None else \
+                    im2col(x[i:j], kh, kw, sh, sw, ph, pw)
+                if self.wide:  # (O, n*L) -> out (n, O, L), the bias added in the same pass
+                    _from_wide(xp, ops.matmul(w2, cols_ij), out[i:j], b)
+                    continue
                 ops.matmul(w2, cols_ij, out=out[i:j])
                 if b is not None:
                     out[i:j] += b.reshape(1, o, 1)
@@ -147,12 +172,25 @@ class ConvSchedule:
         chunks = [(0, n)] if cols is not None else self.chunks(n, c * kh * kw * d.shape[2] * x.itemsize)
 
         def grads(share):  # dx rows of one share; returns the share's part of dW
+            if self.wide:
+                return grads_wide(share)
             dw_share = self.weight_grad_buffer(xp, o, w2.shape[1], w.dtype)
             for i, j in share:
                 cols_ij = cols[i:j] if cols is not None else ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
                 self.add_weight_grad(dw_share, d[i:j], cols_ij)
                 if need_dx:
                     ops.col2im(ops.matmul(w2.T, d[i:j]), j - i, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx[i:j])
+            return dw_share
+
+        def grads_wide(share):
+            dw_share = None
+            for i, j in share:
+                cols_ij = _rows(cols, i, j, d.shape[2], True) if cols is not None else \
+                    ops.im2col_wide(x[i:j], kh, kw, sh, sw, ph, pw)
+                d_ij = _to_wide(xp, d[i:j])  # (O, n*L)
+                dw_share = self.add_weight_grad_wide(dw_share, d_ij, cols_ij)
+                if need_dx:
+                    ops.col2im_wide(ops.matmul(w2.T, d_ij), j - i, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx[i:j])
             return dw_share
 
         dw = self.weight_grad(_sum_in_order(self.run(grads, self.work_items(n, chunks, n * w2.size * d.shape[2]))))
@@ -172,7 +210,11 @@ class ConvSchedule:
 
         def fill(share):
             for i, j in share:
-                ops.col2im(ops.matmul(wt, x3[i:j]), j - i, cout, oh, ow, kh, kw, sh, sw, ph, pw, out=out[i:j])
+                if self.wide:  # x as (C_in, n*H*W): one product for the range
+                    ops.col2im_wide(ops.matmul(wt, _to_wide(xp, x3[i:j])), j - i, cout, oh, ow, kh, kw, sh, sw,
+                                    ph, pw, out=out[i:j])
+                else:
+                    ops.col2im(ops.matmul(wt, x3[i:j]), j - i, cout, oh, ow, kh, kw, sh, sw, ph, pw, out=out[i:j])
                 if b is not None:
                     out[i:j] += b.reshape(1, cout, 1, 1)
 
@@ -191,6 +233,8 @@ class ConvSchedule:
         dx = xp.empty(x3.shape, dtype=xp.result_type(w, dout)) if need_dx else None
 
         def grads(share):
+            if self.wide:
+                return grads_wide(share)
             dw_share = self.weight_grad_buffer(xp, cin, w2.shape[1], w.dtype)
             for i, j in share:
                 dcols = ops.im2col(dout[i:j], kh, kw, sh, sw, ph, pw)  # (n, C_out*kh*kw, H*W)
@@ -199,10 +243,41 @@ class ConvSchedule:
                 self.add_weight_grad(dw_share, x3[i:j], dcols)
             return dw_share
 
+        def grads_wide(share):
+            dw_share = None
+            for i, j in share:
+                dcols = ops.im2col_wide(dout[i:j], kh, kw, sh, sw, ph, pw)  # (C_out*kh*kw, n*H*W)
+                x_ij = _to_wide(xp, x3[i:j])  # (C_in, n*H*W)
+                if need_dx:
+                    _from_wide(xp, ops.matmul(w2, dcols), dx[i:j], None)
+                dw_share = self.add_weight_grad_wide(dw_share, x_ij, dcols)
+            return dw_share
+
         chunks = self.chunks(n, w2.shape[1] * h * wd * x.itemsize)
         dw = self.weight_grad(_sum_in_order(self.run(grads, self.work_items(n, chunks, n * w2.size * h * wd))))
         db = dout.sum(axis=(0, 2, 3)) if has_bias else None
         return (dx.reshape(x.shape) if need_dx else None), dw.reshape(w.shape), db
+
+
+def _rows(cols, i, j, per_sample: int, wide: bool):
+    """Samples i..j of a kept column matrix: (n, K, L) rows, or (K, n*L) columns when wide."""
+    return cols[:, i * per_sample:j * per_sample] if wide else cols[i:j]
+
+
+def _to_wide(xp, a):
+    """(n, R, L) -> (R, n*L), contiguous: the samples' blocks side by side (one copy)."""
+    n, r, l = a.shape
+    return xp.ascontiguousarray(a.transpose(1, 0, 2)).reshape(r, n * l)
+
+
+def _from_wide(xp, y, out, b) -> None:
+    """out (n, R, L) = y (R, n*L) with the samples' blocks moved back (+ b (R,) per row): one pass."""
+    n, r, l = out.shape
+    blocks = y.reshape(r, n, l).transpose(1, 0, 2)
+    if b is None:
+        out[...] = blocks
+    else:
+        xp.add(blocks, b.reshape(1, r, 1), out=out)
 
 
 def _sum_in_order(parts):

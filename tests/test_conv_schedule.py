@@ -11,7 +11,9 @@ in the per-sample products, say) changes the result:
 * rebuilt  -- nothing kept (``keep=0``, the GPU's setting), the whole batch's
   matrix built at once in forward and again in backward;
 * per-sample weight-gradient products (``stack_limit``), in both of those;
-* the weight gradient summed as its transpose (``dw_transposed``, the CPU's setting).
+* the weight gradient summed as its transpose (``dw_transposed``, the CPU's setting);
+* the wide layout (``wide``: a range's column matrix as (K, n*L), one product per range),
+  kept, shared, chunked and rebuilt, in both weight-gradient orientations.
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ TRANSPOSE = dict(cin=4, cout=3, k=3, stride=(2, 2), padding=(1, 0), hw=(5, 4), o
 
 def _kernels(name):
     if name == "numpy":
-        return SimpleNamespace(im2col=ref.im2col, col2im=ref.col2im, matmul=ref.matmul)
+        return SimpleNamespace(im2col=ref.im2col, col2im=ref.col2im, matmul=ref.matmul,
+                               im2col_wide=ref.im2col_wide, col2im_wide=ref.col2im_wide)
     if "numba" not in mc.available_backends():
         pytest.skip("numba is not installed")
     from minicnn.kernels import cpu
 
-    return SimpleNamespace(im2col=cpu.im2col, col2im=cpu.col2im, matmul=cpu.matmul)
+    return SimpleNamespace(im2col=cpu.im2col, col2im=cpu.col2im, matmul=cpu.matmul,
+                           im2col_wide=cpu.TABLE["im2col_wide"], col2im_wide=cpu.TABLE["col2im_wide"])
 
 
 class Shares:
@@ -83,6 +87,13 @@ PATHS = {
                                    dw_transposed=True), True),
     "chunks-dwT": (dict(keep=0, chunk=2, dw_transposed=True), False),
     "chunks-shares-per-sample-dwT": (dict(keep=0, chunk=3, stack_limit=0, dw_transposed=True), True),
+    # the wide layout (K, n*L): kept (columns sliced per range), shared, chunked, rebuilt (the GPU's
+    # candidate), and with the transposed weight gradient
+    "kept-wide": (dict(keep=10**9, chunk=10**9, wide=True), False),
+    "shares-wide": (dict(keep=10**9, chunk=10**9, kept_split=4, split_min_macs=0, wide=True), True),
+    "chunks-wide": (dict(keep=0, chunk=2, wide=True), False),
+    "chunks-shares-dwT-wide": (dict(keep=0, chunk=3, dw_transposed=True, wide=True), True),
+    "rebuilt-whole-wide": (dict(keep=0, chunk=10**9, wide=True), False),
 }
 NOT_KEPT = ("chunks", "rebuilt")
 
@@ -186,3 +197,38 @@ def test_limits_pick_the_paths():
     assert s.work_items(10, [(0, 10)], macs=999) == [(0, 10)]         # too little work to split
     assert s.work_items(10, [(0, 10)], macs=1000) == [(0, 3), (3, 6), (6, 9), (9, 10)]
     assert ConvSchedule(None, keep=100, chunk=30).work_items(10, [(0, 10)], 10**9) == [(0, 10)]  # no split
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_the_wide_switch_picks_the_layout_and_one_product_per_range(wide):
+    """With ``wide`` every column matrix is built, and every gradient scattered, in the wide
+    layout, and each range of the batch is one product (not one per sample)."""
+    calls = []
+
+    def logged(name, fn):
+        def run(*a, **k):
+            calls.append((name, a[0].shape if name == "matmul" else None, a[1].shape if name == "matmul" else None))
+            return fn(*a, **k)
+        return run
+
+    kernels = SimpleNamespace(**{n: logged(n, getattr(ref, n))
+                                 for n in ("im2col", "col2im", "matmul", "im2col_wide", "col2im_wide")})
+    sched = ConvSchedule(kernels, keep=0, chunk=10**9, wide=wide)
+    rng = np.random.default_rng(0)
+    for transpose in (False, True):
+        case = TRANSPOSE if transpose else CONV
+        x, w, b = _inputs(case, transpose, rng)
+        calls.clear()
+        if transpose:
+            y, cache = sched.conv_transpose2d_forward(x, w, b, case["stride"], case["padding"], case["output_padding"])
+            sched.conv_transpose2d_backward(np.ones_like(y), cache)
+        else:
+            y, cache = sched.conv2d_forward(x, w, b, case["stride"], case["padding"])
+            sched.conv2d_backward(np.ones_like(y), cache)
+        names = {c[0] for c in calls}
+        layout = {"im2col_wide", "col2im_wide"} if wide else {"im2col", "col2im"}
+        assert names - {"matmul"} == layout, (transpose, names)
+        products = [c for c in calls if c[0] == "matmul"]
+        assert len(products) == 3  # forward, dW, dX: one each for the whole batch
+        if wide:  # 2-D products: the samples side by side
+            assert all(len(a) == 2 and len(bb) == 2 for _, a, bb in products)

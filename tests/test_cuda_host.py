@@ -269,6 +269,24 @@ def test_im2col_col2im_kernels(host, geom, dtype, ix):
     # the same additions in the same order: equal bit for bit
     assert_same(img, ref.col2im(dcols, n, c, h, w, kh, kw, sh, sw, ph, pw), "col2im")
 
+    # the wide layout (C*kh*kw, N*OH*OW): the same values, the batch's blocks side by side
+    (wide,) = run_both_orders(
+        host,
+        f"im2col_wide_{SFX[dtype]}_{ix}",
+        lambda: (x, filled((c * kh * kw, n * oh * ow), dtype), total, n, c, *sizes),
+        outputs=[1],
+    )
+    assert_same(wide, ref.im2col_wide(x, kh, kw, sh, sw, ph, pw), "im2col_wide")
+    dwide = np.ascontiguousarray(dcols.transpose(1, 0, 2)).reshape(c * kh * kw, n * oh * ow)
+    (img_wide,) = run_both_orders(
+        host,
+        f"col2im_wide_{SFX[dtype]}_{ix}",
+        lambda: (dwide, filled((n, c, h, w), dtype), n * c * h * w, n, c, *sizes),
+        outputs=[1],
+    )
+    assert_same(img_wide, img, "col2im_wide")
+    assert_same(img_wide, ref.col2im_wide(dwide, n, c, h, w, kh, kw, sh, sw, ph, pw), "col2im_wide (reference)")
+
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_col2im_is_adjoint_of_im2col(host, dtype):
@@ -568,7 +586,8 @@ def test_table_matches_reference_names():
 
 def test_host_build_has_every_kernel(host):
     names = set(host.signatures)
-    for base in ["im2col", "col2im", "maxpool2d_forward", "maxpool2d_backward", "maxpool2d_backward_planes",
+    for base in ["im2col", "col2im", "im2col_wide", "col2im_wide", "maxpool2d_forward", "maxpool2d_backward",
+                 "maxpool2d_backward_planes",
                  "maxunpool2d_gather", "maxunpool2d_backward"]:
         for s, ix in itertools.product(["f32", "f64"], ["i32", "i64"]):
             assert f"{base}_{s}_{ix}" in names
@@ -608,6 +627,13 @@ def test_wrappers_conv_pool(emulated, geom, dtype):
     assert emulated[-2:] == [f"im2col_{SFX[dtype]}_i32", f"col2im_{SFX[dtype]}_i32"]
     with pytest.raises(ValueError, match="im2col: out must be a C-contiguous array"):
         ops.im2col(x, kh, kw, sh, sw, ph, pw, out=cols_buf[:, :, :-1])
+    # the wide layout (C*kh*kw, N*OH*OW) through its wrappers, into out= as well
+    assert_same(ops.im2col_wide(xt, kh, kw, sh, sw, ph, pw), ref.im2col_wide(x, kh, kw, sh, sw, ph, pw), "im2col_wide")
+    dwide = np.ascontiguousarray(dcols.transpose(1, 0, 2)).reshape(c * kh * kw, n * oh * ow)
+    img_buf = np.full((n, c, h, w), np.nan, dtype=dtype)
+    assert ops.col2im_wide(dwide, n, c, h, w, kh, kw, sh, sw, ph, pw, out=img_buf) is img_buf
+    assert_same(img_buf, ref.col2im(dcols, n, c, h, w, kh, kw, sh, sw, ph, pw), "col2im_wide out=")
+    assert emulated[-2:] == [f"im2col_wide_{SFX[dtype]}_i32", f"col2im_wide_{SFX[dtype]}_i32"]
 
     xp_ = _pool_input(rng, (n, c, h, w), dtype)
     out, idx = ops.maxpool2d_forward(xp_, kh, kw, sh, sw, ph, pw)

@@ -67,6 +67,9 @@ TABLE: dict = {
     "matmul": matmul,
     "im2col": im2col,
     "col2im": col2im,
+    # the wide layout is the GPU schedule's (ConvSchedule(wide=True)); here the reference
+    "im2col_wide": _reference.im2col_wide,
+    "col2im_wide": _reference.col2im_wide,
     "maxpool2d_forward": maxpool2d_forward,
     "maxpool2d_backward": maxpool2d_backward,
     "maxunpool2d_forward": maxunpool2d_forward,

@@ -5,7 +5,8 @@ Python wrappers in the module of the same stem:
 
 ===============================  ===============================================
 conv.cu / conv.py                im2col, col2im (a gather: one thread per image
-                                 pixel)
+                                 pixel), and their _wide forms (the batch's
+                                 blocks side by side)
 pool.cu / pool.py                maxpool2d forward/backward (backward a gather),
                                  maxunpool2d forward (integer-atomic claim +
                                  gather) / backward
@@ -53,6 +54,7 @@ names re-exported here are for reading and calling.
 
 from __future__ import annotations
 
+import os as _os
 from types import SimpleNamespace
 
 from minicnn.kernels import reference as _ref
@@ -69,7 +71,7 @@ from .activation import (
     relu_backward,
     relu_forward,
 )
-from .conv import col2im, im2col
+from .conv import col2im, col2im_wide, im2col, im2col_wide
 from .launch import BLOCK, MAX_GRID, NVRTC_OPTIONS, SOURCES, array_address, get_function, kernel_source
 from .loss import cross_entropy_backward, cross_entropy_forward
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
@@ -106,6 +108,8 @@ TABLE: dict = {
     "matmul": matmul,
     "im2col": im2col,
     "col2im": col2im,
+    "im2col_wide": im2col_wide,
+    "col2im_wide": col2im_wide,
     "maxpool2d_forward": maxpool2d_forward,
     "maxpool2d_backward": maxpool2d_backward,
     "maxunpool2d_forward": maxunpool2d_forward,
@@ -138,6 +142,12 @@ TABLE: dict = {
 # memory-bound pass), built whole unless it is huge (then 512 MiB chunks); no
 # thread split on the GPU. Keeping them all made a ResNet-20 step at batch 128 take
 # 3.2x PyTorch's peak GPU memory (benchmarks/gpu_results/h200-2026-12-04-resnet20).
-CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=conv_matmul),
-                             keep=0, chunk=512 * MiB)
+# MINICNN_CONV_WIDE=1 (read at import) runs each batch range as one product in the wide
+# layout (ConvSchedule(wide=True)): one large GEMM instead of a strided batch of per-sample
+# ones, and no (n, O, K) stack for the weight gradient. Off until a device run shows it
+# faster (benchmarks/gpu_check.sh times both).
+WIDE = _os.environ.get("MINICNN_CONV_WIDE", "0").strip().lower() in ("1", "true", "yes", "on")
+CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=conv_matmul,
+                                             im2col_wide=im2col_wide, col2im_wide=col2im_wide),
+                             keep=0, chunk=512 * MiB, wide=WIDE)
 TABLE.update(CONV_SCHEDULE.table())

@@ -12,6 +12,9 @@ col2im                 cols (N, C*kh*kw, OH*OW) -> x (N, C, H, W), summing
                        overlapping taps (the adjoint of im2col)
                        (both take an optional ``out=``: a C-contiguous array
                        of the result's shape and dtype to write into)
+im2col_wide            x (N, C, H, W) -> cols (C*kh*kw, N*OH*OW): the batch's
+                       blocks side by side (column n*OH*OW + l); col2im_wide
+                       its adjoint, cols -> x (N, C, H, W)
 maxpool2d_forward      x (N, C, H, W) -> out, idx (N, C, OH, OW); idx is the
                        flat offset h*W + w of the max inside its (H, W) plane
                        (PyTorch's convention); padding counts as -inf; ties
@@ -82,13 +85,15 @@ from .arrays import (  # noqa: F401 (the helpers are public here)
 from .loss import cross_entropy_backward, cross_entropy_forward
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
 from .pool import maxpool2d_backward, maxpool2d_forward, maxunpool2d_backward, maxunpool2d_forward
-from .products import col2im, im2col, matmul
+from .products import col2im, col2im_wide, im2col, im2col_wide, matmul
 from .regularization import batchnorm_backward, batchnorm_forward, dropout_forward
 
 TABLE = {
     "matmul": matmul,
     "im2col": im2col,
     "col2im": col2im,
+    "im2col_wide": im2col_wide,
+    "col2im_wide": col2im_wide,
     "maxpool2d_forward": maxpool2d_forward,
     "maxpool2d_backward": maxpool2d_backward,
     "maxunpool2d_forward": maxunpool2d_forward,

@@ -1,5 +1,10 @@
 """The products of Linear and Conv2d: matmul, and im2col / col2im (its adjoint), which turn
-a convolution into one matrix product (CS231n's ``conv_forward_im2col``)."""
+a convolution into one matrix product (CS231n's ``conv_forward_im2col``).
+
+``im2col_wide`` / ``col2im_wide`` are the same matrices with the batch's column blocks
+side by side, (C*kh*kw, N*OH*OW), so that one product covers the whole batch
+(``W (O, K) @ cols (K, N*L)``) instead of N products of (O, K) @ (K, L); a backend's
+conv schedule may use them (``ConvSchedule(wide=True)``)."""
 
 from __future__ import annotations
 
@@ -36,6 +41,22 @@ def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=None):
             img[:, :, i:i_end:sh, j:j_end:sw] += cols[:, :, i, j]
     return _into("col2im", out, xp.ascontiguousarray(img[:, :, ph : ph + h, pw : pw + w]))
 
+
+def im2col_wide(x, kh, kw, sh, sw, ph, pw, out=None):
+    """x (N, C, H, W) -> cols (C*kh*kw, N*OH*OW): im2col's (N, K, L) blocks side by side,
+    column n*L + l holding sample n's column l."""
+    xp = _xp(x)
+    cols = im2col(x, kh, kw, sh, sw, ph, pw)
+    n, k, l = cols.shape
+    return _into("im2col_wide", out, xp.ascontiguousarray(cols.transpose(1, 0, 2)).reshape(k, n * l))
+
+
+def col2im_wide(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=None):
+    """Adjoint of im2col_wide: cols (C*kh*kw, N*OH*OW) -> x (N, C, H, W)."""
+    oh, ow = check_geometry("col2im_wide", kh, kw, sh, sw, ph, pw, h, w)
+    check_cols_size(cols, n, c, kh, kw, oh, ow)
+    blocks = cols.reshape(c * kh * kw, n, oh * ow).transpose(1, 0, 2)
+    return col2im(blocks, n, c, h, w, kh, kw, sh, sw, ph, pw, out=out)
 
 
 def matmul(a, b, out=None):

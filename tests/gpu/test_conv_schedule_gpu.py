@@ -21,11 +21,15 @@ N = 8
 def _cuda_schedule(**limits):
     from minicnn.kernels import cuda
 
-    return ConvSchedule(SimpleNamespace(im2col=cuda.im2col, col2im=cuda.col2im, matmul=cuda.matmul), **limits)
+    return ConvSchedule(SimpleNamespace(im2col=cuda.im2col, col2im=cuda.col2im, matmul=cuda.matmul,
+                                        im2col_wide=cuda.im2col_wide, col2im_wide=cuda.col2im_wide), **limits)
 
 
 PATHS = {"kept": dict(keep=1 << 40, chunk=1 << 40), "one-sample-chunks": dict(keep=0, chunk=1),
-         "two-sample-chunks-per-sample-dW": dict(keep=0, chunk=2, stack_limit=0)}
+         "two-sample-chunks-per-sample-dW": dict(keep=0, chunk=2, stack_limit=0),
+         # the wide layout (MINICNN_CONV_WIDE=1): the whole batch as one product, and in 2-sample ranges
+         "wide-rebuilt": dict(keep=0, chunk=1 << 40, wide=True),
+         "two-sample-chunks-wide": dict(keep=0, chunk=2, wide=True)}
 SAMPLE_BYTES = {False: 3 * 9 * 5 * 9 * 8, True: 3 * 9 * 5 * 4 * 8}  # one float64 sample's column matrix
 
 
@@ -33,7 +37,7 @@ SAMPLE_BYTES = {False: 3 * 9 * 5 * 9 * 8, True: 3 * 9 * 5 * 4 * 8}  # one float6
 @pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "transpose"])
 def test_cuda_schedule_equals_numpy_plain_math(path, transpose):
     limits = dict(PATHS[path])
-    if path.startswith("two"):
+    if path.startswith("two"):  # ranges of 2 samples
         limits["chunk"] *= SAMPLE_BYTES[transpose]
     rng = np.random.default_rng(0)
     if transpose:

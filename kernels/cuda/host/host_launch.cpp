@@ -99,6 +99,8 @@ const std::vector<Kernel>& registry() {
         // conv.cu
         K(im2col_f32_i32), K(im2col_f32_i64), K(im2col_f64_i32), K(im2col_f64_i64),
         K(col2im_f32_i32), K(col2im_f32_i64), K(col2im_f64_i32), K(col2im_f64_i64),
+        K(im2col_wide_f32_i32), K(im2col_wide_f32_i64), K(im2col_wide_f64_i32), K(im2col_wide_f64_i64),
+        K(col2im_wide_f32_i32), K(col2im_wide_f32_i64), K(col2im_wide_f64_i32), K(col2im_wide_f64_i64),
         // pool.cu
         K(maxpool2d_forward_f32_i32), K(maxpool2d_forward_f32_i64),
         K(maxpool2d_forward_f64_i32), K(maxpool2d_forward_f64_i64),
