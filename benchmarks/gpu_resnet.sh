@@ -14,8 +14,10 @@
 #
 # A run longer than one device session (He et al.'s 164 epochs: about 22 min side by side) is
 # done in parts. Each part returns $OUT/state.tgz (minicnn's last.npz, best.npz and history, the
-# twin's torch_resnet_last.pt and torch_resnet.json: a few MB). Before the next part, here:
-#     rm -rf .gpu-resnet-state && mkdir .gpu-resnet-state && cp FILES_AT/state.tgz .gpu-resnet-state/
+# twin's torch_resnet_last.pt and torch_resnet.json: a few MB). A session's checkout and /tmp
+# do not outlive it, so commit each part's state.tgz (with its logs) under
+# benchmarks/gpu_results/<run>/part<K>/ before the session ends. Before the next part, here:
+#     rm -rf .gpu-resnet-state && mkdir .gpu-resnet-state && cp <that part folder>/state.tgz .gpu-resnet-state/
 # and carry .gpu-resnet-state (git-ignored) with the same SRC_DIR and EPOCHS: when
 # $STATE/state.tgz exists (STATE defaults to .gpu-resnet-state), both sides resume from it
 # (minicnn with --resume from the exact batch, the twin from its last finished epoch).
