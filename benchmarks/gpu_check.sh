@@ -2,11 +2,12 @@
 # One prepared GPU check: GPU tests, a short task2 run on the cupy backend, the
 # cupy-vs-PyTorch-CUDA throughput table (cupy-graph beside PyTorch's whole-step CUDA
 # graph; then tutorial and Net2 at batch 256 again with fusion off, and with minicnn's TF32
-# convolutions; tutorial, deconv and Net2 with the wide conv layout, MINICNN_CONV_WIDE=1),
+# convolutions; tutorial, deconv and Net2 with the wide conv layout, MINICNN_CONV_WIDE=1, and
+# with direct convolution for small layers, MINICNN_CONV_DIRECT_MAX=4096),
 # a per-layer profile of the cupy training step at batch 256, the host time of matmul, and
 # the GPU memory of a training step. Usually about 6 minutes before the TF32, wide and
-# matmul passes were added (not yet run with them); at most ~14.4 (timeouts
-# 150+90+180+60+60+90+40+40+30+2x60 s; a device call ends at 600 s, so in the worst case the
+# matmul passes were added (not yet run with them); at most ~15.4 (timeouts
+# 150+90+180+60+60+90+40+60+40+30+2x60 s; a device call ends at 600 s, so in the worst case the
 # last parts are cut).
 #
 # Prepare (on a machine with the full CIFAR-10; writes ~26 MB, git-ignored):
@@ -75,6 +76,9 @@ MINICNN_CONV_WIDE=1 timeout 90 python -m benchmarks.throughput --backends cupy c
   --batch-sizes 64 256 --repeats 3 --out "$(mktemp -d)" 2>&1 | tee -a "$RES/throughput.log"
 MINICNN_CONV_WIDE=1 timeout 40 python -m benchmarks.gpu_memory --net net2 --batch-size 256 --timeout 25 --out "$(mktemp -d)" 2>&1 \
   | grep -E "^\||rror" | sed 's/^/wide: /' | tee -a "$RES/throughput.log"
+echo "== direct convolution for layers with <= 4096 weights (MINICNN_CONV_DIRECT_MAX=4096: tutorial/deconv convs, Net2 conv1)"
+MINICNN_CONV_DIRECT_MAX=4096 timeout 60 python -m benchmarks.throughput --backends cupy cupy-graph --device cuda \
+  --nets tutorial deconv net2 --batch-sizes 64 256 --repeats 3 --out "$(mktemp -d)" 2>&1 | tee -a "$RES/throughput.log"
 echo "== per-layer profile of the cupy training step, batch 256 (where the time goes)"
 for net in tutorial; do
   timeout 40 python -m benchmarks.layer_profile --backend cupy --net "$net" --batch-size 256 \

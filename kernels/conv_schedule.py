@@ -39,7 +39,13 @@ the batch is cut up:
   the bias). One large product instead of n small ones, and the weight gradient
   summed inside the product (no (n, O, K) stack and no sum). For the GPU, where
   small per-sample products leave the device idle; measured by
-  ``benchmarks/gpu_check.sh`` (``MINICNN_CONV_WIDE``).
+  ``benchmarks/gpu_check.sh`` (``MINICNN_CONV_WIDE``);
+* **direct** -- a layer whose weight has at most ``direct_max`` elements runs its
+  output (and its input gradient) through the backend's ``conv2d_direct`` /
+  ``conv2d_direct_input_grad`` kernels, with no column matrix at all (the weight
+  gradient still goes through im2col and a product). For the small first layers
+  of these nets, where the column matrix is 25x the image and the product is
+  tiny. ``direct_max=0`` (the default): never.
 
 Per-share partial weight gradients are summed in share order, so the result
 does not depend on thread timing. ``tests/test_conv_schedule.py`` forces every
@@ -62,9 +68,10 @@ class ConvSchedule:
 
     def __init__(self, ops, *, keep: int, chunk: int, split=None, kept_split: int = 8,
                  split_min_macs: int = 1 << 22, stack_limit: int | None = None, dw_transposed: bool = False,
-                 wide: bool = False):
+                 wide: bool = False, direct_max: int = 0):
         self.ops = ops
         self.wide = bool(wide)
+        self.direct_max = int(direct_max)
         self.keep, self.chunk = int(keep), int(chunk)
         self.split = split
         self.kept_split, self.split_min_macs = int(kept_split), int(split_min_macs)
@@ -120,6 +127,10 @@ class ConvSchedule:
         """The (O, K) weight gradient held in an accumulator of ``weight_grad_buffer``."""
         return acc.T if self.dw_transposed else acc
 
+    def direct(self, w) -> bool:
+        """Whether a layer with weight ``w`` runs through the direct kernels (see the module doc)."""
+        return 0 < w.size <= self.direct_max and hasattr(self.ops, "conv2d_direct")
+
     def add_weight_grad_wide(self, acc, d, cols):
         """acc + d (O, n*L) @ cols^T (n*L, K) -- the sum over samples inside one product; with
         ``dw_transposed`` the transpose, cols @ d^T. ``acc`` None (the first range): the product."""
@@ -138,6 +149,8 @@ class ConvSchedule:
         o, _, kh, kw = w.shape
         (sh, sw), (ph, pw) = stride, padding
         oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(wd, kw, sw, pw)
+        if self.direct(w):  # no column matrix: backward builds it for the weight gradient only
+            return ops.conv2d_direct(x, w, b, stride, padding), (x, None, w, b is not None, stride, padding)
         w2 = w.reshape(o, -1)
         per_sample = c * kh * kw * oh * ow * x.itemsize
         chunks = self.chunks(n, per_sample)
@@ -164,6 +177,9 @@ class ConvSchedule:
         ops, xp = self.ops, array_module(dout)
         x, cols, w, has_bias, (sh, sw), (ph, pw) = cache
         n, c, h, wd = x.shape
+        if need_dx and self.direct(w):  # dx straight from dout and w; dW and db as below
+            dx = ops.conv2d_direct_input_grad(dout, w, h, wd, (sh, sw), (ph, pw))
+            return (dx, *self.conv2d_backward(dout, cache, need_dx=False)[1:])
         o, _, kh, kw = w.shape
         d = dout.reshape(n, o, dout.shape[2] * dout.shape[3])
         w2 = w.reshape(o, -1)
@@ -204,6 +220,11 @@ class ConvSchedule:
         _, cout, kh, kw = w.shape
         (sh, sw), (ph, pw), (oph, opw) = stride, padding, output_padding
         oh, ow = deconv_out_size(h, kh, sh, ph, oph), deconv_out_size(wd, kw, sw, pw, opw)
+        if self.direct(w):  # the input gradient of a Conv2d with weight w (C_in, C_out, kh, kw)
+            out = ops.conv2d_direct_input_grad(x, w, oh, ow, stride, padding)
+            if b is not None:
+                out += b.reshape(1, cout, 1, 1)
+            return out, (x, w, b is not None, stride, padding)
         wt = w.reshape(cin, -1).T  # (C_out*kh*kw, C_in)
         x3 = x.reshape(n, cin, h * wd)
         out = xp.empty((n, cout, oh, ow), dtype=xp.result_type(w, x))
@@ -226,6 +247,9 @@ class ConvSchedule:
         """ConvTranspose2d's backward by batch ranges; returns (dx or None, dw, db or None)."""
         ops, xp = self.ops, array_module(dout)
         x, w, has_bias, (sh, sw), (ph, pw) = cache
+        if need_dx and self.direct(w):  # dx: that Conv2d's forward of dout
+            dx = ops.conv2d_direct(dout, w, None, (sh, sw), (ph, pw))
+            return (dx, *self.conv_transpose2d_backward(dout, cache, need_dx=False)[1:])
         n, cin, h, wd = x.shape
         _, cout, kh, kw = w.shape
         w2 = w.reshape(cin, -1)

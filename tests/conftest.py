@@ -7,6 +7,7 @@ import pytest
 
 import minicnn as mc
 
+from cuda_host import emulated, host  # noqa: F401 (fixtures of the host-built CUDA kernel tests)
 from data_fixtures import write_cifar_folder
 
 CPU_BACKENDS = [b for b in ("numpy", "numba") if b in mc.available_backends()]
@@ -91,8 +92,8 @@ def gradcheck(module, inputs, h=1e-6, tol=1e-6, seed=0, reseed=None, call=None, 
         targets.append((name, p, None if p.grad is None else mc.to_numpy(p.grad).copy()))
     for name, arr, analytic in targets:
         is_param = isinstance(arr, mc.nn.Parameter)
-        host = mc.to_numpy(arr.data).copy() if is_param else arr
-        base = host.copy()
+        values = mc.to_numpy(arr.data).copy() if is_param else arr
+        base = values.copy()
 
         def loss_at(delta):
             if is_param:

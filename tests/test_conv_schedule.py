@@ -13,7 +13,9 @@ in the per-sample products, say) changes the result:
 * per-sample weight-gradient products (``stack_limit``), in both of those;
 * the weight gradient summed as its transpose (``dw_transposed``, the CPU's setting);
 * the wide layout (``wide``: a range's column matrix as (K, n*L), one product per range),
-  kept, shared, chunked and rebuilt, in both weight-gradient orientations.
+  kept, shared, chunked and rebuilt, in both weight-gradient orientations;
+* the direct kernels (``direct_max``: output and input gradient without a column matrix;
+  here their NumPy fallbacks, the kernels themselves in tests/test_cuda_host.py).
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ import minicnn as mc
 from minicnn import nn
 from minicnn.kernels import reference as ref
 from minicnn.kernels.conv_schedule import ConvSchedule
+from minicnn.kernels.cuda import conv as cuda_conv
 from minicnn.nn import conv
 
 N = 8
+# the GPU's direct kernels; on NumPy arrays their wrappers run the reference composition
+DIRECT = dict(conv2d_direct=cuda_conv.conv2d_direct, conv2d_direct_input_grad=cuda_conv.conv2d_direct_input_grad)
 CONV = dict(cin=3, cout=5, k=3, stride=(2, 1), padding=(1, 2), hw=(9, 7))
 TRANSPOSE = dict(cin=4, cout=3, k=3, stride=(2, 2), padding=(1, 0), hw=(5, 4), output_padding=(1, 0))
 
@@ -37,13 +42,13 @@ TRANSPOSE = dict(cin=4, cout=3, k=3, stride=(2, 2), padding=(1, 0), hw=(5, 4), o
 def _kernels(name):
     if name == "numpy":
         return SimpleNamespace(im2col=ref.im2col, col2im=ref.col2im, matmul=ref.matmul,
-                               im2col_wide=ref.im2col_wide, col2im_wide=ref.col2im_wide)
+                               im2col_wide=ref.im2col_wide, col2im_wide=ref.col2im_wide, **DIRECT)
     if "numba" not in mc.available_backends():
         pytest.skip("numba is not installed")
     from minicnn.kernels import cpu
 
     return SimpleNamespace(im2col=cpu.im2col, col2im=cpu.col2im, matmul=cpu.matmul,
-                           im2col_wide=cpu.TABLE["im2col_wide"], col2im_wide=cpu.TABLE["col2im_wide"])
+                           im2col_wide=cpu.TABLE["im2col_wide"], col2im_wide=cpu.TABLE["col2im_wide"], **DIRECT)
 
 
 class Shares:
@@ -94,6 +99,9 @@ PATHS = {
     "chunks-wide": (dict(keep=0, chunk=2, wide=True), False),
     "chunks-shares-dwT-wide": (dict(keep=0, chunk=3, dw_transposed=True, wide=True), True),
     "rebuilt-whole-wide": (dict(keep=0, chunk=10**9, wide=True), False),
+    # the direct kernels for output and input gradient (dW through a product as before)
+    "rebuilt-direct": (dict(keep=0, chunk=10**9, direct_max=10**9), False),
+    "chunks-direct-wide": (dict(keep=0, chunk=2, direct_max=10**9, wide=True), False),
 }
 NOT_KEPT = ("chunks", "rebuilt")
 
@@ -232,3 +240,45 @@ def test_the_wide_switch_picks_the_layout_and_one_product_per_range(wide):
         assert len(products) == 3  # forward, dW, dX: one each for the whole batch
         if wide:  # 2-D products: the samples side by side
             assert all(len(a) == 2 and len(bb) == 2 for _, a, bb in products)
+
+
+def test_direct_max_picks_the_direct_kernels_by_weight_size():
+    """Layers whose weight has at most ``direct_max`` elements run their output and input gradient
+    through the direct kernels (no im2col in forward; in backward only the weight gradient's)."""
+    calls = []
+
+    def logged(name, fn):
+        def run(*a, **k):
+            calls.append(name)
+            return fn(*a, **k)
+        return run
+
+    names = ("im2col", "col2im", "matmul")
+    kernels = SimpleNamespace(**{n: logged(n, getattr(ref, n)) for n in names},
+                              **{n: logged(n, f) for n, f in DIRECT.items()})
+    rng = np.random.default_rng(0)
+    for transpose in (False, True):
+        case = TRANSPOSE if transpose else CONV
+        x, w, b = _inputs(case, transpose, rng)
+        for limit, direct in ((w.size, True), (w.size - 1, False)):
+            sched = ConvSchedule(kernels, keep=0, chunk=10**9, direct_max=limit)
+            assert sched.direct(w) == direct
+            calls.clear()
+            if transpose:
+                y, cache = sched.conv_transpose2d_forward(x, w, b, case["stride"], case["padding"],
+                                                          case["output_padding"])
+                forward = list(calls)
+                sched.conv_transpose2d_backward(np.ones_like(y), cache)
+            else:
+                y, cache = sched.conv2d_forward(x, w, b, case["stride"], case["padding"])
+                forward = list(calls)
+                sched.conv2d_backward(np.ones_like(y), cache)
+            backward = calls[len(forward):]
+            if direct:
+                assert forward == ["conv2d_direct_input_grad" if transpose else "conv2d_direct"]
+                assert backward[0] == ("conv2d_direct" if transpose else "conv2d_direct_input_grad")
+                assert "col2im" not in backward and backward.count("matmul") == 1  # dW's product only
+            else:
+                assert not any(c.startswith("conv2d_direct") for c in calls)
+    assert not ConvSchedule(SimpleNamespace(**{n: getattr(ref, n) for n in names}), keep=0, chunk=1,
+                            direct_max=10**9).direct(w)  # a backend without the kernels: never

@@ -1,5 +1,5 @@
 """The fused ReLU -> max-pool CUDA kernels (pool.cu, kernels/cuda/pool.py) built for the host
-with g++ (see tests/test_cuda_host.py): bit for bit the composition they replace
+with g++ (see tests/cuda_host.py): bit for bit the composition they replace
 (kernels/fused.py), in both thread orders, through the kernels and through the wrappers.
 Skipped when g++ is missing."""
 
@@ -11,13 +11,11 @@ import pytest
 import minicnn.kernels.cuda as cuda_kernels
 from minicnn.kernels import reference as ref
 
-from test_cuda_host import (  # noqa: F401  (host and emulated are fixtures)
+from cuda_host import (
     DTYPES,
     SFX,
     assert_same,
-    emulated,
     filled,
-    host,
     run_both_orders,
 )
 from test_fusion import hostile_input

@@ -1,5 +1,5 @@
 """The softmax cross-entropy CUDA kernels (loss.cu, kernels/cuda/loss.py) built for the host
-with g++ (see tests/test_cuda_host.py) against the reference
+with g++ (see tests/cuda_host.py) against the reference
 (``minicnn.kernels.reference.cross_entropy_*``), in both thread orders, through the kernels
 and through the wrappers. The forward sums over classes in class order, NumPy pairwise, so
 it is compared within a few ulps; the backward is the reference's operations in its order,
@@ -13,13 +13,11 @@ import pytest
 import minicnn.kernels.cuda as cuda_kernels
 from minicnn.kernels import reference as ref
 
-from test_cuda_host import (  # noqa: F401  (host and emulated are fixtures)
+from cuda_host import (
     DTYPES,
     SFX,
     assert_same,
-    emulated,
     filled,
-    host,
     run_both_orders,
 )
 

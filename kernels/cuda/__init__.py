@@ -6,7 +6,8 @@ Python wrappers in the module of the same stem:
 ===============================  ===============================================
 conv.cu / conv.py                im2col, col2im (a gather: one thread per image
                                  pixel), and their _wide forms (the batch's
-                                 blocks side by side)
+                                 blocks side by side); direct convolution
+                                 (output, input gradient) for small layers
 pool.cu / pool.py                maxpool2d forward/backward (backward a gather),
                                  maxunpool2d forward (integer-atomic claim +
                                  gather) / backward
@@ -71,7 +72,7 @@ from .activation import (
     relu_backward,
     relu_forward,
 )
-from .conv import col2im, col2im_wide, im2col, im2col_wide
+from .conv import col2im, col2im_wide, conv2d_direct, conv2d_direct_input_grad, im2col, im2col_wide
 from .launch import BLOCK, MAX_GRID, NVRTC_OPTIONS, SOURCES, array_address, get_function, kernel_source
 from .loss import cross_entropy_backward, cross_entropy_forward
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
@@ -146,8 +147,14 @@ TABLE: dict = {
 # layout (ConvSchedule(wide=True)): one large GEMM instead of a strided batch of per-sample
 # ones, and no (n, O, K) stack for the weight gradient. Off until a device run shows it
 # faster (benchmarks/gpu_check.sh times both).
+# MINICNN_CONV_DIRECT_MAX=K (read at import): layers whose weight has at most K elements
+# compute their output and input gradient with the direct kernels, without a column matrix
+# (ConvSchedule(direct_max=)); 0, the default, until a device run shows it faster.
 WIDE = _os.environ.get("MINICNN_CONV_WIDE", "0").strip().lower() in ("1", "true", "yes", "on")
+DIRECT_MAX = int(_os.environ.get("MINICNN_CONV_DIRECT_MAX", "0") or 0)
 CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=conv_matmul,
-                                             im2col_wide=im2col_wide, col2im_wide=col2im_wide),
-                             keep=0, chunk=512 * MiB, wide=WIDE)
+                                             im2col_wide=im2col_wide, col2im_wide=col2im_wide,
+                                             conv2d_direct=conv2d_direct,
+                                             conv2d_direct_input_grad=conv2d_direct_input_grad),
+                             keep=0, chunk=512 * MiB, wide=WIDE, direct_max=DIRECT_MAX)
 TABLE.update(CONV_SCHEDULE.table())

@@ -8,6 +8,15 @@
 //   im2col_wide / col2im_wide: the same with the batch's blocks side by side,
 //           cols (C*kh*kw, N*OH*OW), column n*OH*OW + l (reference.im2col_wide).
 //
+//   conv2d_direct_forward: y (N, O, OH, OW) = the convolution of x with w (O, C, kh, kw)
+//           (+ b), one thread per output element summing its C*kh*kw taps (c, i, j
+//           ascending) straight from x: no column matrix (for layers with few taps
+//           and channels, where im2col + GEMM moves far more memory than it computes);
+//   conv2d_direct_input_grad: dx (N, C, H, W) from dy (N, O, OH, OW) and w, one
+//           thread per input pixel summing o ascending, then its taps (i, j).
+//           (With the roles of x and dy swapped these two are ConvTranspose2d's
+//           input gradient and forward.)
+//
 // col2im is a gather: one thread owns one image pixel and adds the column
 // entries that touch it in the reference's order (tap i ascending, then tap j
 // ascending, starting from 0), so the result is deterministic and equal to the
@@ -96,7 +105,95 @@ __device__ __forceinline__ void col2im_body(const T* __restrict__ cols, T* __res
     }
 }
 
+// One thread per output element (n, o, oh, ow); taps in the zero padding are skipped.
+template <typename T, typename I>
+__device__ __forceinline__ void conv_direct_fwd_body(const T* __restrict__ x, const T* __restrict__ w,
+                                                     const T* __restrict__ b, T* __restrict__ y,
+                                                     long long total, I C, I H, I W, I O, I kh, I kw,
+                                                     I sh, I sw, I ph, I pw, I OH, I OW,
+                                                     int has_bias) {
+    MINICNN_GRID_STRIDE(t, total) {
+        I r = (I)t;
+        const I ow = r % OW;
+        r /= OW;
+        const I oh = r % OH;
+        r /= OH;
+        const I o = r % O;
+        const I n = r / O;
+        const T* wo = w + o * C * kh * kw;
+        T acc = T(0);
+        for (I c = 0; c < C; ++c) {
+            const T* xc = x + (n * C + c) * H * W;
+            for (I i = 0; i < kh; ++i) {
+                const I h = oh * sh - ph + i;
+                if (h < 0 || h >= H) continue;
+                for (I j = 0; j < kw; ++j) {
+                    const I wx = ow * sw - pw + j;
+                    if (wx < 0 || wx >= W) continue;
+                    acc += xc[h * W + wx] * wo[(c * kh + i) * kw + j];
+                }
+            }
+        }
+        y[t] = has_bias ? acc + b[o] : acc;
+    }
+}
+
+// One thread per input pixel (n, c, h, w): the output positions (oh, ow) whose window
+// covers it through tap (i, j) are oh = (h + ph - i) / sh when that divides, likewise ow.
+template <typename T, typename I>
+__device__ __forceinline__ void conv_direct_dx_body(const T* __restrict__ dy, const T* __restrict__ w,
+                                                    T* __restrict__ dx, long long total, I C, I H,
+                                                    I W, I O, I kh, I kw, I sh, I sw, I ph, I pw,
+                                                    I OH, I OW) {
+    MINICNN_GRID_STRIDE(t, total) {
+        I r = (I)t;
+        const I x0 = r % W;
+        r /= W;
+        const I h = r % H;
+        r /= H;
+        const I c = r % C;
+        const I n = r / C;
+        T acc = T(0);
+        for (I o = 0; o < O; ++o) {
+            const T* d = dy + (n * O + o) * OH * OW;
+            const T* wc = w + (o * C + c) * kh * kw;
+            for (I i = 0; i < kh; ++i) {
+                const I hp = h + ph - i;
+                if (hp < 0 || hp % sh != 0 || hp / sh >= OH) continue;
+                const I oh = hp / sh;
+                for (I j = 0; j < kw; ++j) {
+                    const I wp = x0 + pw - j;
+                    if (wp < 0 || wp % sw != 0 || wp / sw >= OW) continue;
+                    acc += d[oh * OW + wp / sw] * wc[i * kw + j];
+                }
+            }
+        }
+        dx[t] = acc;
+    }
+}
+
 }  // namespace minicnn
+
+// Direct convolution: (x, w, b, y, total, C, H, W, O, kh, kw, sh, sw, ph, pw, OH, OW, has_bias)
+// and (dy, w, dx, total, C, H, W, O, kh, kw, sh, sw, ph, pw, OH, OW); b may be any pointer
+// when has_bias is 0.
+#define MINICNN_CONV_DIRECT_KERNELS(SUF, T, I)                                                  \
+    extern "C" __global__ void conv2d_direct_forward_##SUF(                                     \
+        const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,               \
+        T* __restrict__ y, long long total, long long C, long long H, long long W, long long O,  \
+        long long kh, long long kw, long long sh, long long sw, long long ph, long long pw,      \
+        long long OH, long long OW, int has_bias) {                                              \
+        minicnn::conv_direct_fwd_body<T, I>(x, w, b, y, total, (I)C, (I)H, (I)W, (I)O, (I)kh,   \
+                                            (I)kw, (I)sh, (I)sw, (I)ph, (I)pw, (I)OH, (I)OW,     \
+                                            has_bias);                                           \
+    }                                                                                            \
+    extern "C" __global__ void conv2d_direct_input_grad_##SUF(                                  \
+        const T* __restrict__ dy, const T* __restrict__ w, T* __restrict__ dx, long long total,  \
+        long long C, long long H, long long W, long long O, long long kh, long long kw,          \
+        long long sh, long long sw, long long ph, long long pw, long long OH, long long OW) {    \
+        minicnn::conv_direct_dx_body<T, I>(dy, w, dx, total, (I)C, (I)H, (I)W, (I)O, (I)kh,     \
+                                           (I)kw, (I)sh, (I)sw, (I)ph, (I)pw, (I)OH, (I)OW);     \
+    }
 
 // Standard kernels: (x|cols, out, total, H, W, kh, kw, sh, sw, ph, pw, OH, OW);
 // wide kernels take N and C after total.
@@ -140,3 +237,7 @@ MINICNN_CONV_KERNELS(f32_i32, float, int)
 MINICNN_CONV_KERNELS(f32_i64, float, long long)
 MINICNN_CONV_KERNELS(f64_i32, double, int)
 MINICNN_CONV_KERNELS(f64_i64, double, long long)
+MINICNN_CONV_DIRECT_KERNELS(f32_i32, float, int)
+MINICNN_CONV_DIRECT_KERNELS(f32_i64, float, long long)
+MINICNN_CONV_DIRECT_KERNELS(f64_i32, double, int)
+MINICNN_CONV_DIRECT_KERNELS(f64_i64, double, long long)

@@ -81,3 +81,48 @@ def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=None):
 def col2im_wide(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=None):
     """cols (C*kh*kw, N*OH*OW) -> x (N, C, H, W); the gather of ``col2im``, bit for bit the reference."""
     return _col2im("col2im_wide", cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out)
+
+
+def _direct_ok(a, w, stride, padding) -> bool:
+    """The direct kernels take float32/float64 device arrays of one dtype, 4-D, a valid geometry."""
+    return (launch._on_device(a, w) and a.ndim == 4 and w.ndim == 4 and _suffix(a.dtype) is not None
+            and a.dtype == w.dtype and _geometry(w.shape[2], w.shape[3], *stride, *padding) is not None)
+
+
+def conv2d_direct(x, w, b, stride, padding):
+    """y (N, O, OH, OW) = Conv2d of x (N, C, H, W) with w (O, C, kh, kw) (+ b (O,)): one thread per
+    output element, no column matrix. What the kernels don't take runs im2col + matmul (reference)."""
+    (sh, sw), (ph, pw) = stride, padding
+    n, c, h, wd = (int(s) for s in x.shape)
+    o, _, kh, kw = (int(s) for s in w.shape)
+    oh, ow = _ref.conv_out_size(h, kh, sh, ph), _ref.conv_out_size(wd, kw, sw, pw)
+    if not (_direct_ok(x, w, stride, padding) and oh >= 1 and ow >= 1 and (b is None or b.dtype == x.dtype)):
+        y = _ref.matmul(w.reshape(o, -1), _ref.im2col(x, kh, kw, sh, sw, ph, pw))
+        return (y if b is None else y + b.reshape(1, o, 1)).reshape(n, o, oh, ow)
+    xp = launch._cupy()
+    x, w = xp.ascontiguousarray(x), xp.ascontiguousarray(w)
+    y = xp.empty((n, o, oh, ow), dtype=x.dtype)
+    bias = xp.ascontiguousarray(b) if b is not None else y  # not read when has_bias is 0
+    kernel = f"conv2d_direct_forward_{_suffix(x.dtype)}_{_ix(x.size, y.size, w.size)}"
+    sizes = map(_i64, (c, h, wd, o, kh, kw, sh, sw, ph, pw, oh, ow))
+    _launch("conv", kernel, y.size, (x, w, bias, y, _i64(y.size), *sizes, launch._i32(b is not None)))
+    return y
+
+
+def conv2d_direct_input_grad(dy, w, h, wd, stride, padding):
+    """dx (N, C, h, wd) of a Conv2d from dy (N, O, OH, OW) and w (O, C, kh, kw): one thread per
+    input pixel, no column matrix (the reference: col2im of W^T @ dy)."""
+    (sh, sw), (ph, pw) = stride, padding
+    n, o, oh, ow = (int(s) for s in dy.shape)
+    _, c, kh, kw = (int(s) for s in w.shape)
+    h, wd = int(h), int(wd)
+    if not _direct_ok(dy, w, stride, padding):
+        dcols = _ref.matmul(w.reshape(o, -1).T, dy.reshape(n, o, oh * ow))
+        return _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw)
+    xp = launch._cupy()
+    dy, w = xp.ascontiguousarray(dy), xp.ascontiguousarray(w)
+    dx = xp.empty((n, c, h, wd), dtype=dy.dtype)
+    kernel = f"conv2d_direct_input_grad_{_suffix(dy.dtype)}_{_ix(dx.size, dy.size, w.size)}"
+    sizes = map(_i64, (c, h, wd, o, kh, kw, sh, sw, ph, pw, oh, ow))
+    _launch("conv", kernel, dx.size, (dy, w, dx, _i64(dx.size), *sizes))
+    return dx

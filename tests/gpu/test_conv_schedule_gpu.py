@@ -22,14 +22,18 @@ def _cuda_schedule(**limits):
     from minicnn.kernels import cuda
 
     return ConvSchedule(SimpleNamespace(im2col=cuda.im2col, col2im=cuda.col2im, matmul=cuda.matmul,
-                                        im2col_wide=cuda.im2col_wide, col2im_wide=cuda.col2im_wide), **limits)
+                                        im2col_wide=cuda.im2col_wide, col2im_wide=cuda.col2im_wide,
+                                        conv2d_direct=cuda.conv2d_direct,
+                                        conv2d_direct_input_grad=cuda.conv2d_direct_input_grad), **limits)
 
 
 PATHS = {"kept": dict(keep=1 << 40, chunk=1 << 40), "one-sample-chunks": dict(keep=0, chunk=1),
          "two-sample-chunks-per-sample-dW": dict(keep=0, chunk=2, stack_limit=0),
          # the wide layout (MINICNN_CONV_WIDE=1): the whole batch as one product, and in 2-sample ranges
          "wide-rebuilt": dict(keep=0, chunk=1 << 40, wide=True),
-         "two-sample-chunks-wide": dict(keep=0, chunk=2, wide=True)}
+         "two-sample-chunks-wide": dict(keep=0, chunk=2, wide=True),
+         # the direct kernels (MINICNN_CONV_DIRECT_MAX): output and input gradient without a column matrix
+         "direct": dict(keep=0, chunk=1 << 40, direct_max=1 << 40)}
 SAMPLE_BYTES = {False: 3 * 9 * 5 * 9 * 8, True: 3 * 9 * 5 * 4 * 8}  # one float64 sample's column matrix
 
 

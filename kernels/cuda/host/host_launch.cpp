@@ -101,6 +101,10 @@ const std::vector<Kernel>& registry() {
         K(col2im_f32_i32), K(col2im_f32_i64), K(col2im_f64_i32), K(col2im_f64_i64),
         K(im2col_wide_f32_i32), K(im2col_wide_f32_i64), K(im2col_wide_f64_i32), K(im2col_wide_f64_i64),
         K(col2im_wide_f32_i32), K(col2im_wide_f32_i64), K(col2im_wide_f64_i32), K(col2im_wide_f64_i64),
+        K(conv2d_direct_forward_f32_i32), K(conv2d_direct_forward_f32_i64),
+        K(conv2d_direct_forward_f64_i32), K(conv2d_direct_forward_f64_i64),
+        K(conv2d_direct_input_grad_f32_i32), K(conv2d_direct_input_grad_f32_i64),
+        K(conv2d_direct_input_grad_f64_i32), K(conv2d_direct_input_grad_f64_i64),
         // pool.cu
         K(maxpool2d_forward_f32_i32), K(maxpool2d_forward_f32_i64),
         K(maxpool2d_forward_f64_i32), K(maxpool2d_forward_f64_i64),
