@@ -64,11 +64,12 @@ def parse_args(argv=None):
                          "replayed from a CUDA graph (torch-cuda-graph), cupy-graph's peer (default: on)")
     ap.add_argument("--torch-tf32", choices=("default", "on", "off"), default="default",
                     help="PyTorch's TF32 switches on cuda: default (PyTorch's: TF32 cuDNN convolutions, "
-                         "FP32 matmuls), or both on / both off. minicnn's cupy backend computes in FP32")
+                         "FP32 matmuls), or both on / both off")
     ap.add_argument("--minicnn-tf32", choices=("default", "conv", "on", "off"), default="default",
                     help="minicnn's TF32 switches (minicnn.backend.tf32) for the cupy backend: default "
-                         "(minicnn's: exact FP32), conv (TF32 convolution products, PyTorch's default), "
-                         "on (convolutions and matmuls), off")
+                         "(as they are; minicnn's defaults are PyTorch's, TF32 convolution products and "
+                         "FP32 matmuls), conv (the same, set explicitly), on (convolutions and matmuls), "
+                         "off (exact FP32)")
     ap.add_argument("--no-plot", action="store_true", help="skip the PNG")
     ap.add_argument("--quick", action="store_true",
                     help="smoke-test settings for whatever is not given: tutorial net, batch 4, 1 repeat, "

@@ -329,5 +329,7 @@ def base_results(task: str, args, trainer, test_eval, classes, started: float) -
         "best": trainer.best,
         "total_wall_time_s": time.perf_counter() - started,
         "environment": {"python": platform.python_version(), "numpy": np.__version__,
-                        "minicnn": mc.__version__, "machine": platform.machine()},
+                        "minicnn": mc.__version__, "machine": platform.machine(),
+                        **({"tf32": {"conv": mc.backend.tf32.conv, "matmul": mc.backend.tf32.matmul}}
+                           if mc.backend.current().is_gpu else {})},
     }

@@ -232,8 +232,10 @@ class TF32Flags:
     other matrix products may run on TF32 tensor cores (10-bit mantissa inputs,
     FP32 accumulation). PyTorch's default: False.
     ``conv``   -- like ``torch.backends.cudnn.allow_tf32``: the convolutions'
-    products (im2col GEMMs) may. PyTorch's default: True; minicnn's default is
-    still False (exact FP32) until a GPU run has checked the TF32 path.
+    products (im2col GEMMs) may. PyTorch's default, and minicnn's: True.
+
+    Exact FP32 everywhere is one call away: ``minicnn.backend.tf32.conv = False``
+    (the GPU tests that compare float32 bit for bit set it).
 
     float64 products and the CPU backends are never affected. Set the attributes
     (``minicnn.tf32.conv = True``) or use :func:`set_float32_matmul_precision`.
@@ -241,7 +243,7 @@ class TF32Flags:
 
     def __init__(self):
         self.matmul = False
-        self.conv = False
+        self.conv = True
 
     def __repr__(self) -> str:
         return f"TF32Flags(matmul={self.matmul}, conv={self.conv})"

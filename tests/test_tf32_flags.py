@@ -15,14 +15,22 @@ def _restore_flags():
     backend.tf32.matmul, backend.tf32.conv = saved
 
 
-def test_defaults_are_exact_fp32():
-    assert (backend.tf32.matmul, backend.tf32.conv) == (False, False)
+def test_defaults_are_pytorchs():
+    """PyTorch's defaults: TF32 for the convolutions (cudnn.allow_tf32), exact FP32 for matmul."""
+    import subprocess
+    import sys
+
+    code = "from minicnn import backend; print(backend.tf32.matmul, backend.tf32.conv)"
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert fresh == ["False", "True"]
     assert backend.get_float32_matmul_precision() == "highest"
 
 
 def test_matmul_precision_sets_the_matmul_flag_only():
-    backend.set_float32_matmul_precision("high")
-    assert backend.tf32.matmul and not backend.tf32.conv
+    for conv in (True, False):
+        backend.tf32.conv = conv
+        backend.set_float32_matmul_precision("high")
+        assert backend.tf32.matmul and backend.tf32.conv == conv
     assert backend.get_float32_matmul_precision() == "high"
     backend.set_float32_matmul_precision("medium")
     assert backend.tf32.matmul
