@@ -220,6 +220,23 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=why))
 
 
+@pytest.fixture(autouse=True)
+def _gpu_tests_run_exact_fp32(request):
+    """Tests under tests/gpu run with exact FP32 products unless they set the TF32 switches
+    themselves (tests/gpu/test_tf32.py): minicnn's default, like PyTorch's, lets the
+    convolutions use TF32, and these tests compare float32 results with NumPy's bit for bit
+    or within FP32 rounding."""
+    if GPU_TESTS not in Path(request.node.path).resolve().parents:
+        yield
+        return
+    from minicnn import backend
+
+    saved = (backend.tf32.matmul, backend.tf32.conv)
+    backend.tf32.matmul = backend.tf32.conv = False
+    yield
+    backend.tf32.matmul, backend.tf32.conv = saved
+
+
 # --- experiments.report ---------------------------------------------------------
 
 def table_rows(md: str) -> dict[str, list[str]]:
