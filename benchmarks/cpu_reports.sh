@@ -26,6 +26,7 @@ LOG="$OUT/run.log"
 log() { echo "$*" | tee -a "$LOG"; }
 log "# $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes') threads $THREADS concurrent $CONCURRENT"
 log "# uptime: $(uptime)"
+log "# cpu: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores"
 
 run_torch() {
     local cmd=(python -m benchmarks.torch_reports --experiment "$EXP" --seeds $SEEDS --threads "$THREADS"
