@@ -63,7 +63,9 @@ class ConvSchedule:
     """Batch ranges, kept matrices and thread shares for the conv products (see the module doc).
 
     ``ops``: the backend's ``im2col``, ``col2im`` and ``matmul`` (any object with
-    those attributes, e.g. a ``SimpleNamespace``).
+    those attributes, e.g. a ``SimpleNamespace``); with ``wide=True`` also
+    ``im2col_wide`` and ``col2im_wide``; ``conv2d_direct`` and
+    ``conv2d_direct_input_grad`` where ``direct_max`` is to take effect.
     """
 
     def __init__(self, ops, *, keep: int, chunk: int, split=None, kept_split: int = 8,

@@ -93,32 +93,16 @@ class _Dev(np.ndarray):
         return types.SimpleNamespace(ptr=self.__array_interface__["data"][0])
 
 
-class _HostCublas:
-    """The four cuBLAS functions gemm.py calls, recording each call; the products are computed
-    with column-major gemmStridedBatched semantics on the memory the pointers address."""
+def _gemm_model(calls, ctype):
+    """gemmStridedBatched with column-major semantics on the memory the pointers address."""
+    size = ctypes.sizeof(ctype)
 
-    def __init__(self):
-        self.calls = []
-
-    def cublasSetStream_v2(self, handle, stream):
-        self.calls.append(("stream", stream))
-        return 0
-
-    def cublasSetWorkspace_v2(self, handle, ws, size):
-        self.calls.append(("workspace", ws))
-        return 0
-
-    def cublasSetMathMode(self, handle, mode):
-        self.calls.append(("math", mode))
-        return 0
-
-    def cublasDgemmStridedBatched(self, h, ta, tb, m, n, k, one, pa, lda, sa, pb, ldb, sb, zero, pc, ldc, sc,
-                                  batch):
-        self.calls.append(("gemm", pa, pb, pc))
+    def gemm_call(h, ta, tb, m, n, k, one, pa, lda, sa, pb, ldb, sb, zero, pc, ldc, sc, batch):
+        calls.append(("gemm", pa, pb, pc))
 
         def mat(ptr, off, rows, cols, ld, writeable=False):
-            flat = np.ctypeslib.as_array((ctypes.c_double * (off + (cols - 1) * ld + rows)).from_address(ptr))
-            return np.lib.stride_tricks.as_strided(flat[off:], (rows, cols), (8, ld * 8), writeable=writeable)
+            flat = np.ctypeslib.as_array((ctype * (off + (cols - 1) * ld + rows)).from_address(ptr))
+            return np.lib.stride_tricks.as_strided(flat[off:], (rows, cols), (size, ld * size), writeable=writeable)
 
         for i in range(batch):
             A = mat(pa, i * sa, *((m, k) if ta == 0 else (k, m)), lda)
@@ -127,22 +111,59 @@ class _HostCublas:
             C[...] = (A if ta == 0 else A.T) @ (B if tb == 0 else B.T)
         return 0
 
+    return gemm_call
+
+
+class _HostCublas:
+    """The cuBLAS functions gemm.py calls, as plain functions (``_declare`` sets their
+    argtypes), recording each call; the products are computed on the host."""
+
+    def __init__(self):
+        self.calls = []
+        self.handles = 0
+
+        def create(ref):
+            self.handles += 1
+            ref._obj.value = 16 * self.handles  # byref(handle): the new handle's value
+            self.calls.append(("create", ref._obj.value))
+            return 0
+
+        def record(name):
+            def call(handle, value, *rest):
+                self.calls.append((name, getattr(handle, "value", handle), getattr(value, "value", value)))
+                return 0
+            return call
+
+        self.cublasCreate_v2 = create
+        self.cublasSetStream_v2 = record("stream")
+        self.cublasSetWorkspace_v2 = record("workspace")
+        self.cublasSetMathMode = record("math")
+        self.cublasSgemmStridedBatched = _gemm_model(self.calls, ctypes.c_float)
+        self.cublasDgemmStridedBatched = _gemm_model(self.calls, ctypes.c_double)
+
+    def setup(self):
+        """The calls other than the products, (name, handle, value)."""
+        return [c for c in self.calls if c[0] != "gemm"]
+
 
 @pytest.fixture
 def host_gemm(monkeypatch):
+    """gemm.py with NumPy for CuPy and _HostCublas for libcublas, its handle made by prepare()."""
     stream = types.SimpleNamespace(ptr=4096)
     cp = types.SimpleNamespace(
         float32=np.float32, float64=np.float64,
         empty=lambda shape, dtype=np.float64: np.full(shape, np.nan, dtype).view(_Dev),
         ascontiguousarray=lambda a: np.ascontiguousarray(a).view(_Dev),
         cuda=types.SimpleNamespace(get_current_stream=lambda: stream,
-                                   runtime=types.SimpleNamespace(getDevice=lambda: 0)))
+                                   runtime=types.SimpleNamespace(getDevice=lambda: 0),
+                                   Device=lambda *a: types.SimpleNamespace(id=0),
+                                   memory=types.SimpleNamespace(Memory=lambda n: types.SimpleNamespace(ptr=8192))))
     lib = _HostCublas()
     monkeypatch.setattr(gemm, "_cupy", lambda: cp)
-    monkeypatch.setattr(gemm, "_state", {0: (lib, ctypes.c_void_p(16), types.SimpleNamespace(ptr=8192))})
-    monkeypatch.setattr(gemm, "_streams", {})
-    monkeypatch.setattr(gemm, "_plans", {})
-    monkeypatch.setattr(gemm, "_math", {})
+    monkeypatch.setattr(gemm, "_cublas_path", lambda: "libcublas-host-model")
+    monkeypatch.setattr(gemm.ctypes, "CDLL", lambda path: lib)
+    for cache in ("_state", "_streams", "_plans", "_math", "_unavailable"):
+        monkeypatch.setattr(gemm, cache, {})
     return lib, stream
 
 
@@ -168,16 +189,36 @@ def test_matmul_reuses_its_plans_and_sets_the_stream_only_when_it_changes(host_g
             got = gemm.matmul(a, b, out=out)
             assert got is out or out is None
             np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-12)
+    # a copy of each operand: the same layouts at other addresses, from the cached plans
+    for base_a, a, base_b, b, out in cases[:8]:
+        a2, b2 = (np.lib.stride_tricks.as_strided(base.copy().view(_Dev), v.shape, v.strides, subok=True)
+                  for base, v in ((base_a, a), (base_b, b)))
+        np.testing.assert_allclose(np.asarray(gemm.matmul(a2, b2)), np.asarray(a) @ np.asarray(b), rtol=1e-12)
     assert len(gemm._plans) == len(cases)
-    assert [c for c in lib.calls if c[0] != "gemm"] == [("stream", 4096), ("workspace", 8192)]
+    assert lib.setup() == [("create", 16), ("workspace", 16, 8192), ("stream", 16, 4096), ("workspace", 16, 8192)]
     stream.ptr = 5120  # another stream (a CUDA-graph capture's): set again, workspace with it
     gemm.matmul(cases[0][1], cases[0][3])
     gemm.matmul(cases[0][1], cases[0][3])
-    assert [c for c in lib.calls if c[0] != "gemm"][2:] == [("stream", 5120), ("workspace", 8192)]
-    gemm._state[0] = (lib, ctypes.c_void_p(32), types.SimpleNamespace(ptr=8192))  # as prepare() does
-    gemm._streams.pop(0)  # for a new handle
-    gemm.matmul(cases[0][1], cases[0][3])
-    assert [c for c in lib.calls if c[0] != "gemm"][4:] == [("stream", 5120), ("workspace", 8192)]
+    assert lib.setup()[4:] == [("stream", 16, 5120), ("workspace", 16, 8192)]
+
+
+def test_float32_tf32_switch_and_a_new_handle(host_gemm):
+    """float32 products: the math mode is set when the TF32 flag changes, not per product; a
+    handle made again by prepare() gets its stream, workspace and math mode set again."""
+    lib, stream = host_gemm
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((5, 6, 7)).astype(np.float32).view(_Dev)
+    b = rng.standard_normal((7, 3)).astype(np.float32).view(_Dev)
+    want = np.asarray(a) @ np.asarray(b)
+    for tf32 in (False, False, True, True, False, True):
+        np.testing.assert_allclose(np.asarray(gemm.matmul(a, b, tf32=tf32)), want, rtol=1e-5)
+    math = [c for c in lib.setup() if c[0] == "math"]
+    assert math == [("math", 16, m) for m in (gemm._TF32_MATH, gemm._DEFAULT_MATH, gemm._TF32_MATH)]
+    gemm._state.clear()  # the next product makes a new handle through prepare(), in the default mode
+    gemm.matmul(a, b, tf32=True)
+    new = [c for c in lib.setup() if c[1] == 32]
+    assert [c[0] for c in new] == ["create", "workspace", "math", "stream", "workspace"]
+    assert ("math", 32, gemm._TF32_MATH) in new
 
 
 def test_matmul_checks_shapes_before_any_call(host_gemm):
@@ -189,6 +230,7 @@ def test_matmul_checks_shapes_before_any_call(host_gemm):
         gemm.matmul(a, np.ones((4, 2)).view(_Dev), out=np.ones((3, 3)).view(_Dev))
     with pytest.raises(ValueError, match="do not broadcast"):
         gemm.matmul(np.ones((2, 3, 4)).view(_Dev), np.ones((3, 4, 2)).view(_Dev))
-    assert lib.calls == []
+    products = lambda: [c for c in lib.calls if c[0] in ("gemm", "stream")]  # noqa: E731
+    assert products() == []
     z = gemm.matmul(np.ones((3, 0)).view(_Dev), np.ones((0, 2)).view(_Dev))  # k == 0: zeros, no product
-    assert np.asarray(z).shape == (3, 2) and not np.asarray(z).any() and lib.calls == []
+    assert np.asarray(z).shape == (3, 2) and not np.asarray(z).any() and products() == []

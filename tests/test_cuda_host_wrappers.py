@@ -328,6 +328,17 @@ def test_wrappers_conv2d_direct(emulated, dtype):
     assert emulated[-1] == f"conv2d_direct_input_grad_{SFX[dtype]}_i32"
     want_dx = ref.col2im(ref.matmul(w.reshape(4, -1).T, dy.reshape(2, 4, -1)), 2, 3, 9, 7, 3, 2, *stride, *padding)
     np.testing.assert_allclose(dx, want_dx, **tol)
-    launches = len(emulated)  # a weight of another dtype: the reference composition, no launch
+    # shapes that do not fit are refused before any launch (the kernels would read past the arrays)
+    launches = len(emulated)
+    with pytest.raises(ValueError, match="does not fit weight"):
+        cuda_conv.conv2d_direct(x, w[:, :2], None, stride, padding)
+    with pytest.raises(ValueError, match="bias of shape"):
+        cuda_conv.conv2d_direct(x, w, b[:3], stride, padding)
+    with pytest.raises(ValueError, match="does not fit weight"):
+        cuda_conv.conv2d_direct_input_grad(dy[:, :3], w, 9, 7, stride, padding)
+    with pytest.raises(ValueError, match="spatial size"):
+        cuda_conv.conv2d_direct_input_grad(dy[:, :, :-1], w, 9, 7, stride, padding)
+    assert len(emulated) == launches
+    # a weight of another dtype: the reference composition, no launch
     y64 = cuda_conv.conv2d_direct(x, w.astype(np.float16), None, stride, padding)
     assert len(emulated) == launches and y64.shape == y.shape

@@ -89,10 +89,24 @@ def _direct_ok(a, w, stride, padding) -> bool:
             and a.dtype == w.dtype and _geometry(w.shape[2], w.shape[3], *stride, *padding) is not None)
 
 
+def _check_direct(name, a, a_axis, w, w_axis, b=None, out_size=None, want=None):
+    """ValueError unless the shapes agree (the kernels index with them and would read past
+    an array that is too small): ``a``'s channel axis against the weight's, the bias, and
+    the gradient's spatial size against the one the geometry gives."""
+    if a.ndim != 4 or w.ndim != 4 or a.shape[a_axis] != w.shape[w_axis]:
+        raise ValueError(f"{name}: input of shape {tuple(a.shape)} does not fit weight of shape {tuple(w.shape)} "
+                         f"(expected {w.shape[w_axis] if w.ndim == 4 else '?'} channels on axis {a_axis})")
+    if b is not None and tuple(b.shape) != (w.shape[0],):
+        raise ValueError(f"{name}: bias of shape {tuple(b.shape)}, expected ({w.shape[0]},)")
+    if out_size is not None and out_size != want:
+        raise ValueError(f"{name}: gradient of spatial size {out_size}, expected {want} from the geometry")
+
+
 def conv2d_direct(x, w, b, stride, padding):
     """y (N, O, OH, OW) = Conv2d of x (N, C, H, W) with w (O, C, kh, kw) (+ b (O,)): one thread per
     output element, no column matrix. What the kernels don't take runs im2col + matmul (reference)."""
     (sh, sw), (ph, pw) = stride, padding
+    _check_direct("conv2d_direct", x, 1, w, 1, b)
     n, c, h, wd = (int(s) for s in x.shape)
     o, _, kh, kw = (int(s) for s in w.shape)
     oh, ow = _ref.conv_out_size(h, kh, sh, ph), _ref.conv_out_size(wd, kw, sw, pw)
@@ -113,9 +127,12 @@ def conv2d_direct_input_grad(dy, w, h, wd, stride, padding):
     """dx (N, C, h, wd) of a Conv2d from dy (N, O, OH, OW) and w (O, C, kh, kw): one thread per
     input pixel, no column matrix (the reference: col2im of W^T @ dy)."""
     (sh, sw), (ph, pw) = stride, padding
+    _check_direct("conv2d_direct_input_grad", dy, 1, w, 0)
     n, o, oh, ow = (int(s) for s in dy.shape)
     _, c, kh, kw = (int(s) for s in w.shape)
     h, wd = int(h), int(wd)
+    _check_direct("conv2d_direct_input_grad", dy, 1, w, 0, out_size=(oh, ow),
+                  want=(_ref.conv_out_size(h, kh, sh, ph), _ref.conv_out_size(wd, kw, sw, pw)))
     if not _direct_ok(dy, w, stride, padding):
         dcols = _ref.matmul(w.reshape(o, -1).T, dy.reshape(n, o, oh * ow))
         return _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw)

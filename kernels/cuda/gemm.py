@@ -110,7 +110,8 @@ def prepare():
             ws = cp.cuda.memory.Memory(WORKSPACE_BYTES)  # cudaMalloc, never returned to a pool
             _check(lib.cublasSetWorkspace_v2(handle, ctypes.c_void_p(ws.ptr), WORKSPACE_BYTES), "cublasSetWorkspace")
             st = _state[dev] = (lib, handle, ws)
-            _streams.pop(dev, None)  # a new handle: its stream and workspace are set on first use
+            _streams.pop(dev, None)  # a new handle: its stream and workspace are set on first use,
+            _math.pop(dev, None)  # and it starts in the default math mode
     return st[0], st[1]
 
 

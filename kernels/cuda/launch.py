@@ -33,9 +33,9 @@ SOURCES = ("conv", "pool", "activation", "optim", "loss")
 #: contraction, so every operation rounds as in NumPy) only where bit-for-bit
 #: equality with the reference is asked for: the optimiser updates
 #: (tests/gpu/test_cupy_kernels.py). Elsewhere NVRTC may contract a*b + c into
-#: one FMA, as PyTorch's kernels do: conv and pool only move and sum data
-#: (nothing to contract, so they stay exact), and the activations and the loss are
-#: compared with the reference within a few ulps.
+#: one FMA, as PyTorch's kernels do: im2col/col2im and pool only move and sum data
+#: (nothing to contract, so they stay exact); the direct convolutions (conv.cu),
+#: the activations and the loss are compared with the reference within float rounding.
 NVRTC_OPTIONS = {"conv": (), "pool": (), "activation": (), "optim": ("--fmad=false",), "loss": ()}
 #: Threads per block and the largest grid the wrappers launch; larger
 #: inputs are covered by the kernels' grid-stride loops.

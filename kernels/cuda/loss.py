@@ -4,10 +4,11 @@ one launch for the backward, where the reference runs a dozen array passes.
 
 Same signatures and results as ``minicnn.kernels.reference.cross_entropy_*`` (the sum
 over classes runs in class order, so float32 results agree with NumPy's within a few
-ulps, not bit for bit). A label outside [0, C) makes its row's loss NaN (no bounds
-error is raised on the GPU, as in PyTorch's CUDA kernels that assert instead).
-Anything the kernels don't take (NumPy arrays, other dtypes, shapes, an array
-``scale``) runs the reference.
+ulps, not bit for bit). Labels are not range-checked on the GPU (that would need a
+synchronisation): a label outside [0, C) makes its row's loss NaN in the forward, and
+the backward subtracts no one-hot for that row. (On the CPU, ``CrossEntropyLoss``
+raises a ValueError for such labels before any kernel runs.) Anything the kernels don't
+take (NumPy arrays, other dtypes, shapes, an array ``scale``) runs the reference.
 """
 
 from __future__ import annotations

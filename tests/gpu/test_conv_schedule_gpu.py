@@ -37,9 +37,12 @@ PATHS = {"kept": dict(keep=1 << 40, chunk=1 << 40), "one-sample-chunks": dict(ke
 SAMPLE_BYTES = {False: 3 * 9 * 5 * 9 * 8, True: 3 * 9 * 5 * 4 * 8}  # one float64 sample's column matrix
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "transpose"])
-def test_cuda_schedule_equals_numpy_plain_math(path, transpose):
+def test_cuda_schedule_equals_numpy_plain_math(path, transpose, dtype):
+    """float64 to 1e-10; float32 (exact FP32 products here: tests/conftest.py) within float
+    rounding, the direct kernels' FMA contraction included."""
     limits = dict(PATHS[path])
     if path.startswith("two"):  # ranges of 2 samples
         limits["chunk"] *= SAMPLE_BYTES[transpose]
@@ -61,13 +64,16 @@ def test_cuda_schedule_equals_numpy_plain_math(path, transpose):
         want_grads = getattr(conv, bwd)(dout, cache)
         mc.set_backend("cupy")
         sched = _cuda_schedule(**limits)
-        got, gcache = getattr(sched, fwd)(cupy.asarray(x), cupy.asarray(w), cupy.asarray(b), *args)
-        got_grads = getattr(sched, bwd)(cupy.asarray(dout), gcache)
+        dev = [cupy.asarray(a.astype(dtype)) for a in (x, w, b, dout)]
+        got, gcache = getattr(sched, fwd)(*dev[:3], *args)
+        got_grads = getattr(sched, bwd)(dev[3], gcache)
     finally:
         mc.set_backend(prev)
-    np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-10, atol=1e-10)
+    tol = 1e-10 if dtype == np.float64 else 2e-4
+    assert got.dtype == dtype
+    np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=tol, atol=tol)
     for g, wnt in zip(got_grads, want_grads):
-        np.testing.assert_allclose(cupy.asnumpy(g), wnt, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(cupy.asnumpy(g), wnt, rtol=tol, atol=tol)
 
 
 def test_cupy_backend_uses_its_schedule():
