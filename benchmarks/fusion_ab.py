@@ -1,8 +1,10 @@
 """Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating (or, with
-``--switch dw-transposed``, the CPU conv schedule's transposed weight-gradient sum).
+``--switch``, another setting: the CPU conv schedule's transposed weight-gradient sum, or on
+the cupy backends TF32 convolutions, the wide conv layout, direct convolution).
 
-    python -m benchmarks.fusion_ab [--backend numba] [--nets net2 tutorial] [--batch-sizes 4 64]
-        [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels] [--switch fusion|dw-transposed]
+    python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
+        [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
+        [--switch fusion|dw-transposed|tf32-conv|wide|direct]
 
 * Training steps (``benchmarks.common``'s runner: forward, loss, zero_grad, backward,
   SGD): for each net and batch size, ``--rounds`` pairs of timed blocks, one with
@@ -38,25 +40,60 @@ def _set_dw_transposed(flag: bool) -> None:
     CONV_SCHEDULE.dw_transposed = flag
 
 
+def _set_tf32_conv(flag: bool) -> None:
+    from minicnn.backend import tf32
+
+    tf32.conv = flag
+
+
+def _set_wide(flag: bool) -> None:
+    from minicnn.kernels.cuda import CONV_SCHEDULE
+
+    CONV_SCHEDULE.wide = flag
+
+
+DIRECT_MAX = 4096  # --switch direct: layers with at most this many weights (tutorial/deconv convs, Net2's conv1)
+
+
+def _set_direct(flag: bool) -> None:
+    from minicnn.kernels.cuda import CONV_SCHEDULE
+
+    CONV_SCHEDULE.direct_max = DIRECT_MAX if flag else 0
+
+
 # --switch: (setter, label when on, label when off)
 SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
-            "dw-transposed": (_set_dw_transposed, "dW^T", "dW")}
+            "dw-transposed": (_set_dw_transposed, "dW^T", "dW"),
+            "tf32-conv": (_set_tf32_conv, "TF32-conv", "FP32-conv"),
+            "wide": (_set_wide, "wide", "per-sample"),
+            "direct": (_set_direct, "direct", "im2col")}
+GPU_SWITCHES = ("tf32-conv", "wide", "direct")  # the cupy backend's
 
 
 def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float, switch: str = "fusion") -> str:
+    """Paired blocks of training steps with the switch on and off, in alternating order. With
+    ``cupy-graph`` each setting gets its own runner, captured with the switch set as it will be
+    replayed (a graph keeps the kernels it recorded); otherwise one runner serves both."""
     set_flag, on_name, off_name = SWITCHES[switch]
-    runner = common.make_runner(backend, net, batch, "train")
-    runner.run(3)  # compile and warm before calibrating
-    k, _ = common.calibrate(runner, min_time)
-    set_flag(False)
-    runner.run(2)  # warm the other path too
+    graphed = backend.endswith("-graph")
+    runners = {}
+    for flag in ((True, False) if graphed else (True,)):
+        set_flag(flag)
+        runners[flag] = common.make_runner(backend, net, batch, "train")
+        runners[flag].run(3)  # compile, warm (and capture) before calibrating
     set_flag(True)
+    k, _ = common.calibrate(runners[True], min_time)
+    if not graphed:
+        runners[False] = runners[True]
+        set_flag(False)
+        runners[False].run(2)  # warm the other path too
+        set_flag(True)
     on, off, ratio = [], [], []
     for r in range(rounds):
         t = {}
         for flag in ((True, False) if r % 2 == 0 else (False, True)):
             set_flag(flag)
-            t[flag] = common.time_call(lambda: runner.run(k)) / k
+            t[flag] = common.time_call(lambda: runners[flag].run(k)) / k
         set_flag(True)
         on.append(t[True])
         off.append(t[False])
@@ -98,8 +135,10 @@ def main(argv=None) -> None:
     ap.add_argument("--backend", default="numba", choices=("numba", "cupy", "cupy-graph"))
     ap.add_argument("--nets", nargs="+", default=["net2", "tutorial"], choices=sorted(common.NETS))
     ap.add_argument("--switch", default="fusion", choices=sorted(SWITCHES),
-                    help="what each pair of blocks turns on and off: fusion, or the CPU conv schedule's "
-                         "transposed weight-gradient sum (numba only; kernels are not timed then)")
+                    help="what each pair of blocks turns on and off: fusion; the CPU conv schedule's "
+                         "transposed weight-gradient sum (numba only); on the cupy backends TF32 for the "
+                         "convolutions, the wide conv layout, or direct convolution for layers with <= "
+                         f"{DIRECT_MAX} weights (kernels are timed only for fusion on numba)")
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[4, 64])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--min-time", type=float, default=0.3, help="seconds per timed block")
@@ -108,6 +147,8 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     if a.switch == "dw-transposed" and a.backend != "numba":
         ap.error("--switch dw-transposed is the numba backend's schedule")
+    if a.switch in GPU_SWITCHES and not a.backend.startswith("cupy"):
+        ap.error(f"--switch {a.switch} is the cupy backend's")
     threads = common.set_threads(a.threads, torch_too=False)
     print(f"load average {_load()}; backend {a.backend}, numba threads {threads}")
     for net in a.nets:

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # One prepared GPU check: GPU tests, a short task2 run on the cupy backend, the
 # cupy-vs-PyTorch-CUDA throughput table (cupy-graph beside PyTorch's whole-step CUDA
-# graph; then tutorial and Net2 at batch 256 again with fusion off, and with minicnn's exact FP32
-# convolutions; tutorial, deconv and Net2 with the wide conv layout, MINICNN_CONV_WIDE=1, and
-# with direct convolution for small layers, MINICNN_CONV_DIRECT_MAX=4096),
-# a per-layer profile of the cupy training step at batch 256, the host time of matmul, and
-# the GPU memory of a training step. Usually about 6 minutes before the TF32, wide and
-# matmul passes were added (not yet run with them); at most ~15.4 (timeouts
-# 150+90+180+60+60+90+40+60+40+30+2x60 s; a device call ends at 600 s, so in the worst case the
-# last parts are cut).
+# graph), in-process A/Bs of minicnn's GPU settings (fusion, TF32 convolutions, the wide
+# conv layout MINICNN_CONV_WIDE, direct convolution MINICNN_CONV_DIRECT_MAX; ab.log), a
+# per-layer profile of the cupy training step at batch 256, the host time of matmul, and
+# the GPU memory of a training step. Usually about 6 minutes before the A/Bs and the
+# matmul pass were added (not yet run with them; they should add about 2); at most ~14.8
+# (timeouts 150+90+180+4x60+40+40+30+2x60 s; a device call ends at 600 s, so in the
+# worst case the last parts are cut).
 #
 # Prepare (on a machine with the full CIFAR-10; writes ~26 MB, git-ignored):
 #     python -m benchmarks.make_gpu_data            # -> .gpu-data/cifar-10-batches-py
@@ -17,9 +16,9 @@
 # matplotlib, pillow, pytest and torch; tqdm and threadpoolctl are installed
 # from .whl/ into /tmp when missing; no network):
 #     bash benchmarks/gpu_check.sh [DATA_DIR]       # default DATA_DIR: .gpu-data
-# Results go to $OUT when set, else benchmarks/results/gpu_check/ (9 files: env.txt, gpu_tests.log,
-# task2.log, task2_results.json, throughput.log, throughput.json, profile.log, matmul_overhead.log,
-# gpu_memory.log).
+# Results go to $OUT when set, else benchmarks/results/gpu_check/ (10 files: env.txt, gpu_tests.log,
+# task2.log, task2_results.json, throughput.log, throughput.json, ab.log, profile.log,
+# matmul_overhead.log, gpu_memory.log).
 # Without a GPU usable from Python (no CuPy, no driver, no device) it stops at once with one line, exit 1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -64,21 +63,14 @@ timeout 180 python -m benchmarks.throughput --backends cupy cupy-graph --device 
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 cp "$TP"/throughput.json "$RES/throughput.json" 2>/dev/null
 
-echo "== the same with fusion off (MINICNN_FUSION=0: ReLU and MaxPool2d as two kernels), for the fused/unfused ratio"
-MINICNN_FUSION=0 timeout 60 python -m benchmarks.throughput --backends cupy cupy-graph --device cuda --nets tutorial net2 \
-  --batch-sizes 256 --repeats 3 --out "$(mktemp -d)" 2>&1 | tee -a "$RES/throughput.log"
-
-echo "== minicnn with exact FP32 convolution products (--minicnn-tf32 off; the default, like PyTorch's, is TF32 for convolutions)"
-timeout 60 python -m benchmarks.throughput --backends cupy cupy-graph --device cuda --nets tutorial net2 \
-  --batch-sizes 256 --repeats 3 --minicnn-tf32 off --out "$(mktemp -d)" 2>&1 | tee -a "$RES/throughput.log"
-echo "== minicnn's convolutions in the wide layout (MINICNN_CONV_WIDE=1: one GEMM per batch instead of per-sample ones), for its default"
-MINICNN_CONV_WIDE=1 timeout 90 python -m benchmarks.throughput --backends cupy cupy-graph --device cuda --nets tutorial deconv net2 \
-  --batch-sizes 64 256 --repeats 3 --out "$(mktemp -d)" 2>&1 | tee -a "$RES/throughput.log"
+echo "== A/B of minicnn's GPU settings: CUDA-graph training steps, one process per switch, on/off blocks alternating"
+echo "   (fusion; TF32 convolutions, the default; the wide conv layout; direct convolution for layers <= 4096 weights)"
+for sw in fusion tf32-conv wide direct; do
+  timeout 60 python -m benchmarks.fusion_ab --backend cupy-graph --switch "$sw" --nets tutorial deconv net2 \
+    --batch-sizes 64 256 --rounds 5 --min-time 0.1 --no-kernels 2>&1
+done | tee "$RES/ab.log"
 MINICNN_CONV_WIDE=1 timeout 40 python -m benchmarks.gpu_memory --net net2 --batch-size 256 --timeout 25 --out "$(mktemp -d)" 2>&1 \
-  | grep -E "^\||rror" | sed 's/^/wide: /' | tee -a "$RES/throughput.log"
-echo "== direct convolution for layers with <= 4096 weights (MINICNN_CONV_DIRECT_MAX=4096: tutorial/deconv convs, Net2 conv1)"
-MINICNN_CONV_DIRECT_MAX=4096 timeout 60 python -m benchmarks.throughput --backends cupy cupy-graph --device cuda \
-  --nets tutorial deconv net2 --batch-sizes 64 256 --repeats 3 --out "$(mktemp -d)" 2>&1 | tee -a "$RES/throughput.log"
+  | grep -E "^\||rror" | sed 's/^/wide: /' | tee -a "$RES/ab.log"
 echo "== per-layer profile of the cupy training step, batch 256 (where the time goes)"
 for net in tutorial; do
   timeout 40 python -m benchmarks.layer_profile --backend cupy --net "$net" --batch-size 256 \

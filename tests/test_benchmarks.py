@@ -212,3 +212,37 @@ def test_matmul_overhead_stub_smoke(capsys):
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| conv") or line.startswith("| fc")]
     assert len(rows) == len(matmul_overhead.SHAPES)
     assert all(float(r.split("|")[2]) > 0 for r in rows)
+
+
+def test_graphed_ab_captures_one_runner_per_setting(monkeypatch):
+    """With a graphed backend each setting gets its own runner, created and warmed (captured)
+    with the switch set as it is while that runner is timed; the switch is left on."""
+    from benchmarks import fusion_ab
+    from minicnn.kernels.cuda import CONV_SCHEDULE
+
+    made = []
+
+    class Runner:
+        def __init__(self):
+            self.flag_at_capture = CONV_SCHEDULE.wide
+            self.runs = []
+            made.append(self)
+
+        def run(self, k):
+            self.runs.append(CONV_SCHEDULE.wide)
+
+    monkeypatch.setattr(fusion_ab.common, "make_runner", lambda *a, **k: Runner())
+    monkeypatch.setattr(fusion_ab.common, "calibrate", lambda runner, t: (2, 0.0))
+    before = CONV_SCHEDULE.wide
+    try:
+        line = fusion_ab.step_ab("cupy-graph", "tutorial", 4, 3, 0.01, switch="wide")
+        assert [r.flag_at_capture for r in made] == [True, False]
+        assert all(flag == r.flag_at_capture for r in made for flag in r.runs)  # timed as captured
+        assert "wide/per-sample" in line and CONV_SCHEDULE.wide is True
+        made.clear()
+        fusion_ab.step_ab("cupy", "tutorial", 4, 2, 0.01, switch="wide")  # eager: one runner, both settings
+        assert len(made) == 1 and set(made[0].runs) == {True, False}
+    finally:
+        CONV_SCHEDULE.wide = before
+    with pytest.raises(SystemExit):
+        fusion_ab.main(["--switch", "wide"])  # a cupy switch on the numba backend is refused
