@@ -5,7 +5,7 @@
 # conv layout MINICNN_CONV_WIDE, direct convolution MINICNN_CONV_DIRECT_MAX; ab.log), a
 # per-layer profile of the cupy training step at batch 256, the host time of matmul, and
 # the GPU memory of a training step. Usually about 6 minutes before the A/Bs and the
-# matmul pass were added (not yet run with them; they should add about 2); at most ~14.8
+# matmul pass were added (not yet run with them: their time is not measured); at most ~14.8
 # (timeouts 150+90+180+4x60+40+40+30+2x60 s; a device call ends at 600 s, so in the
 # worst case the last parts are cut).
 #
