@@ -127,12 +127,12 @@ def conv2d_direct_input_grad(dy, w, h, wd, stride, padding):
     """dx (N, C, h, wd) of a Conv2d from dy (N, O, OH, OW) and w (O, C, kh, kw): one thread per
     input pixel, no column matrix (the reference: col2im of W^T @ dy)."""
     (sh, sw), (ph, pw) = stride, padding
-    _check_direct("conv2d_direct_input_grad", dy, 1, w, 0)
+    h, wd = int(h), int(wd)
+    kh, kw = (int(s) for s in w.shape[2:]) if w.ndim == 4 else (1, 1)  # (a wrong rank is refused below)
+    _check_direct("conv2d_direct_input_grad", dy, 1, w, 0, out_size=tuple(int(s) for s in dy.shape[2:]),
+                  want=(_ref.conv_out_size(h, kh, sh, ph), _ref.conv_out_size(wd, kw, sw, pw)))
     n, o, oh, ow = (int(s) for s in dy.shape)
     _, c, kh, kw = (int(s) for s in w.shape)
-    h, wd = int(h), int(wd)
-    _check_direct("conv2d_direct_input_grad", dy, 1, w, 0, out_size=(oh, ow),
-                  want=(_ref.conv_out_size(h, kh, sh, ph), _ref.conv_out_size(wd, kw, sw, pw)))
     if not _direct_ok(dy, w, stride, padding):
         dcols = _ref.matmul(w.reshape(o, -1).T, dy.reshape(n, o, oh * ow))
         return _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw)
