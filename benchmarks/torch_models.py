@@ -17,18 +17,69 @@ be copied across with :func:`copy_weights`), same order of operations:
 * ``TorchResNet``      -- He et al.'s CIFAR-10 ResNet (``torch_resnet20()`` ...), the twin of
   ``minicnn.models.ResNet``: conv1/bn1, layer1-3 of ``TorchBasicBlock``, global average pool, fc.
 
+Dropout: every twin drops through :func:`dropout`. By default it is PyTorch's own
+(``F.dropout`` / ``F.dropout2d``, masks from torch's generator); inside
+``with minicnn_masks():`` it draws the uniforms from minicnn's generator in minicnn's
+shapes and order (``minicnn.nn.dropout.uniform_draws``), so a twin that follows minicnn's
+sequence of draws drops exactly the units minicnn drops.
+
 Importing this module imports torch; callers check
 ``benchmarks.common.torch_available()`` first.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn as tnn
+
+
+_masks = {"minicnn": False}
+
+
+@contextlib.contextmanager
+def minicnn_masks():
+    """Within the block, :func:`dropout` takes its masks from minicnn's generator."""
+    before = _masks["minicnn"]
+    _masks["minicnn"] = True
+    try:
+        yield
+    finally:
+        _masks["minicnn"] = before
+
+
+def dropout(x, p: float, training: bool, channels: bool = False):
+    """Inverted dropout of x (N, C, ...): each element, or each (n, c) channel when ``channels``,
+    kept with probability 1 - p and scaled by 1 / (1 - p). PyTorch's ``F.dropout`` /
+    ``F.dropout2d``, or (``minicnn_masks``) the mask minicnn's Dropout / Dropout2d makes from its
+    own float32 draws: (u >= p) / (1 - p), one draw per element or per (n, c)."""
+    if not training or p == 0.0:
+        return x
+    if not _masks["minicnn"]:
+        return F.dropout2d(x, p, True) if channels else F.dropout(x, p, True)
+    if p == 1.0:
+        return x * 0  # minicnn draws nothing at p = 1
+    from minicnn.random import default_generator
+
+    shape = tuple(x.shape[:2]) + (1,) * (x.dim() - 2) if channels else tuple(x.shape)
+    u = default_generator().random(shape, dtype=np.float32)
+    mask = ((u >= p) * (1.0 / (1.0 - p))).astype(np.float32)
+    return x * torch.from_numpy(mask).to(x.dtype)
+
+
+class Dropout(tnn.Module):
+    """:func:`dropout` as a module (``channels=True``: Dropout2d); no parameters, so no state_dict keys."""
+
+    def __init__(self, p: float = 0.5, channels: bool = False):
+        super().__init__()
+        self.p, self.channels = p, channels
+
+    def forward(self, x):
+        return dropout(x, self.p, self.training, self.channels)
 
 
 class TorchTutorialNet(tnn.Module):
@@ -80,9 +131,9 @@ class TorchMNISTNet(tnn.Module):
     def __init__(self, num_classes: int = 10):
         super().__init__()
         self.conv1, self.conv2 = tnn.Conv2d(1, 10, 5), tnn.Conv2d(10, 20, 5)
-        self.conv2_drop = tnn.Dropout2d()
+        self.conv2_drop = Dropout(0.5, channels=True)
         self.fc1, self.fc2 = tnn.Linear(320, 50), tnn.Linear(50, num_classes)
-        self.drop = tnn.Dropout()
+        self.drop = Dropout(0.5)
 
     def forward(self, x):
         x = F.relu(F.max_pool2d(self.conv1(x), 2))
@@ -128,7 +179,7 @@ class TorchThreeBlockNet(tnn.Module):
     def forward(self, x):
         for k in (1, 2, 3):
             x = F.max_pool2d(F.relu(self._norm(f"bn{k}", getattr(self, f"conv{k}")(x))), 2)
-            x = F.dropout(x, self.p, self.training) if self.p > 0 else x
+            x = dropout(x, self.p, self.training)
         x = F.relu(self._norm("bn4", self.fc1(torch.flatten(x, 1))))
         return self.fc2(x)
 
@@ -155,7 +206,7 @@ class TorchDropoutStudyNet(tnn.Module):
         self.fc1, self.fc2 = tnn.Linear(64 * 8 * 8, 512), tnn.Linear(512, num_classes)
 
     def forward(self, x):
-        drop = lambda t: F.dropout(t, self.p, self.training)  # noqa: E731
+        drop = lambda t: dropout(t, self.p, self.training)  # noqa: E731
         x = drop(F.max_pool2d(self.act(self.conv2(self.act(self.conv1(x)))), 2))
         x = drop(F.max_pool2d(self.act(self.conv4(self.act(self.conv3(x)))), 2))
         x = drop(self.act(self.fc1(torch.flatten(x, 1))))

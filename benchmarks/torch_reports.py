@@ -11,8 +11,11 @@ each run here has the experiment's model (its PyTorch twin from
 ``benchmarks.torch_models.TORCH_MODELS``), optimiser settings, lr schedule, transforms,
 early stopping and tested weights, and trains on the mini-batches minicnn's
 ``DataLoader`` yields for the seed. Initial weights: minicnn's for the seed, copied
-across (``--init minicnn``, the default: only the engine and the dropout masks differ),
-or PyTorch's own from ``torch.manual_seed(seed)`` (``--init torch``).
+across (``--init minicnn``, the default), or PyTorch's own from ``torch.manual_seed(seed)``
+(``--init torch``). Dropout masks: minicnn's for the seed (``--masks minicnn``, the
+default with ``--init minicnn``: the twin draws from minicnn's generator in the order
+minicnn's run does, so it drops the same units and only the engine differs), or
+PyTorch's own (``--masks torch``; the default with ``--init torch``).
 
 Writes OUT/torch_<experiment>.json: per seed and run the validation (evaluation-set)
 accuracy per epoch, the best epoch, the test accuracy and loss, and wall seconds.
@@ -22,6 +25,7 @@ PyTorch is a benchmark oracle only; minicnn never imports it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import importlib
 import json
@@ -71,29 +75,52 @@ def evaluate(net, loader) -> dict:
     return {"loss": loss / n, "accuracy": correct / n}
 
 
-def train_run(args, run, splits, init: str) -> dict:
+def train_run(args, run, splits, init: str, masks: str) -> dict:
     """One run as the experiment trains it (Trainer's rules: best = strictly better evaluation
-    accuracy; early stopping after ``patience`` epochs without one)."""
+    accuracy; early stopping after ``patience`` epochs without one). ``masks="minicnn"``: the
+    dropout masks come from minicnn's generator, which goes through the same draws as in
+    ``experiments.runs.train_run`` (seed, weights, the loaders' seeds), so they are its masks."""
     import torch
-    import torch.nn.functional as F
 
     import minicnn as mc
-    from benchmarks.torch_models import copy_weights
+    from benchmarks.torch_models import copy_weights, minicnn_masks
     from experiments import runs
     from minicnn import data
 
     started = time.perf_counter()
     torch.manual_seed(args.seed)
     net = twin(run)
-    if init == "minicnn":
-        mc.manual_seed(args.seed)  # the experiment's initial weights (runs.train_run does the same)
-        copy_weights(run.build(), net)
+    if init == "minicnn" or masks == "minicnn":
+        mc.manual_seed(args.seed)  # runs.train_run does the same, then builds the model from it
+        model = run.build()
+        if init == "minicnn":
+            copy_weights(model, net)
     opt = optimizer(net, run.hparams)
     train_loader, eval_loader = runs.loaders(args, run, splits, backend="numpy")
-    test_loader = data.DataLoader(splits.test, args.eval_batch_size, transform=run.eval_tf, backend="numpy")
+
+    def test_loader():  # made when runs.train_run makes it, so that it draws its seed at the same point
+        return data.DataLoader(splits.test, args.eval_batch_size, transform=run.eval_tf, backend="numpy")
+
+    per_epoch_test = test_loader() if run.test_each_epoch and splits.val is not None else None
     lrs = runs.lr_per_step(run.hparams, args.epochs * len(train_loader))
-    rec = {"run": run.name, "seed": args.seed, "eval_split": splits.eval_name, "eval_accuracy": [],
-           "test_accuracy_per_epoch": [], "epoch_seconds": []}
+    rec = {"run": run.name, "seed": args.seed, "eval_split": splits.eval_name, "masks": masks,
+           "eval_accuracy": [], "eval_loss": [], "test_accuracy_per_epoch": [], "epoch_seconds": []}
+    with minicnn_masks() if masks == "minicnn" else contextlib.nullcontext():
+        best, best_state = _train_epochs(args, run, net, opt, train_loader, eval_loader, per_epoch_test, lrs, rec)
+    if run.test_weights == "best" and best_state is not None:
+        net.load_state_dict(best_state)
+    test = evaluate(net, per_epoch_test if per_epoch_test is not None else test_loader())
+    rec.update({"best": best, "tested_weights": run.test_weights, "test_accuracy": test["accuracy"],
+                "test_loss": test["loss"], "reference": run.reference, "wall_s": time.perf_counter() - started})
+    return rec
+
+
+def _train_epochs(args, run, net, opt, train_loader, eval_loader, test_loader, lrs, rec):
+    """The epochs of :func:`train_run`; appends to ``rec``'s per-epoch lists and returns
+    (best epoch and accuracy, the best epoch's state_dict)."""
+    import torch
+    import torch.nn.functional as F
+
     best, best_state, step = None, None, 0
     net.train()
     for epoch in range(args.epochs):
@@ -107,20 +134,17 @@ def train_run(args, run, splits, init: str) -> dict:
             opt.step()
             step += 1
         rec["epoch_seconds"].append(time.perf_counter() - t0)
-        acc = evaluate(net, eval_loader)["accuracy"]
+        ev = evaluate(net, eval_loader)
+        acc = ev["accuracy"]
         rec["eval_accuracy"].append(acc)
-        if run.test_each_epoch and splits.val is not None:
+        rec["eval_loss"].append(ev["loss"])
+        if test_loader is not None:
             rec["test_accuracy_per_epoch"].append(evaluate(net, test_loader)["accuracy"])
         if best is None or acc > best["accuracy"]:
             best, best_state = {"epoch": epoch + 1, "accuracy": acc}, copy.deepcopy(net.state_dict())
         if run.patience and epoch + 1 - best["epoch"] >= run.patience:
             break
-    if run.test_weights == "best" and best_state is not None:
-        net.load_state_dict(best_state)
-    test = evaluate(net, test_loader)
-    rec.update({"best": best, "tested_weights": run.test_weights, "test_accuracy": test["accuracy"],
-                "test_loss": test["loss"], "reference": run.reference, "wall_s": time.perf_counter() - started})
-    return rec
+    return best, best_state
 
 
 def match_settings(args) -> dict:
@@ -139,9 +163,13 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--init", choices=("minicnn", "torch"), default="minicnn",
                     help="initial weights: minicnn's for the seed, copied across, or torch.manual_seed(seed)'s")
+    ap.add_argument("--masks", choices=("minicnn", "torch"), default=None,
+                    help="dropout masks: minicnn's for the seed (the same units dropped) or PyTorch's own "
+                         "(default: minicnn's with --init minicnn, PyTorch's with --init torch)")
     ap.add_argument("--json-out", default=os.environ.get("OUT", "benchmarks/results"), metavar="DIR",
                     help="where torch_<experiment>.json goes")
     a, rest = ap.parse_known_args(argv)
+    masks = a.masks or a.init
     import torch
 
     torch.set_num_threads(a.threads)
@@ -151,7 +179,7 @@ def main(argv=None):
         args = module.build_parser().parse_args([*rest, "--seed", str(seed)])
         splits, todo = module.prepare(args)[:2]
         for run in todo:
-            r = {"experiment": a.experiment, **train_run(args, run, splits, a.init), "init": a.init,
+            r = {"experiment": a.experiment, **train_run(args, run, splits, a.init, masks), "init": a.init,
                  "torch": torch.__version__, "threads": a.threads, "settings": match_settings(args)}
             print(json.dumps({k: v for k, v in r.items() if k != "epoch_seconds"}))
             results.append(r)

@@ -1,6 +1,6 @@
 """benchmarks/torch_reports.py: the PyTorch twin of a report experiment trains the same network
-from the same initial weights on the same batches, so a run without dropout ends where
-minicnn's does (tiny synthetic CIFAR-10, one epoch)."""
+from the same initial weights on the same batches (and, by default, with the same dropout
+masks), so its run ends where minicnn's does (tiny synthetic CIFAR-10 and MNIST, two epochs)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ if str(ROOT) not in sys.path:
 
 
 from conftest import torch_or_skip  # noqa: E402
-from data_fixtures import write_cifar_folder  # noqa: E402
-from experiments import cifar_small  # noqa: E402
+from data_fixtures import write_cifar_folder, write_mnist_folder  # noqa: E402
+from experiments import cifar_small, dropout_study, mnist  # noqa: E402
 
 
 pytestmark = pytest.mark.usefixtures("restore_backend")  # tests/conftest.py
@@ -48,3 +48,33 @@ def test_twin_matches_minicnn_on_the_same_batches(tmp_path):
     other = torch_reports.main(["--experiment", "cifar_small", "--threads", "1", "--json-out", str(tmp_path),
                                 "--init", "torch", *flags])
     assert other[0]["test_loss"] != pytest.approx(mine["test_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("experiment", ["dropout_study", "mnist"])
+def test_twin_drops_the_units_minicnn_drops(tmp_path, experiment):
+    """Dropout 0.5 (dropout_study: Dropout after both blocks and fc1; mnist: Dropout2d and
+    Dropout): with minicnn's masks the twin's evaluation losses follow minicnn's to float32
+    rounding; with PyTorch's own masks they do not."""
+    torch_or_skip()
+    from benchmarks import torch_reports
+
+    if experiment == "mnist":
+        write_mnist_folder(tmp_path / "data", n_train=60, n_test=20)
+        module, extra = mnist, ["--lr", "0.01", "--val-size", "10", "--runs", "no_wd"]
+    else:
+        write_cifar_folder(tmp_path / "data", n_per_batch=8, n_test=20)
+        module, extra = dropout_study, ["--rates", "0.5", "--lr", "0.05", "--val-size", "8"]
+    flags = ["--data-dir", str(tmp_path / "data"), "--epochs", "2", "--batch-size", "10",
+             "--eval-batch-size", "16", *extra]
+    module.main(["--backend", "numpy", "--out", str(tmp_path / "runs"), "--no-progress", "--no-figures", *flags])
+    theirs = {masks: torch_reports.main(["--experiment", experiment, "--threads", "1", "--json-out", str(tmp_path),
+                                         "--masks", masks, *flags])
+              for masks in ("minicnn", "torch")}
+    assert [r["masks"] for r in theirs["minicnn"]] == ["minicnn"] and len(theirs["torch"]) == 1
+    run = theirs["minicnn"][0]["run"]
+    mine = json.loads((tmp_path / "runs" / experiment / run / "results.json").read_text())
+    ours = [e["eval_loss"] for e in mine["epochs"]]
+    same, own = theirs["minicnn"][0], theirs["torch"][0]
+    assert same["eval_loss"] == pytest.approx(ours, rel=1e-5)
+    assert same["test_loss"] == pytest.approx(mine["test_loss"], rel=1e-5)
+    assert own["eval_loss"] != pytest.approx(ours, rel=1e-3)  # other masks, another run
