@@ -17,6 +17,9 @@
 # (python -m benchmarks.report_table OUT). Figures stay in the first seed's minicnn folder;
 # the checkpoints (*.npz) and the other seeds' figures are deleted so that OUT can be
 # committed (about 1 MB per experiment).
+# TWIN_ONLY=1: run only the twin again, into an OUT that holds a finished minicnn side (after
+# a change to the twin, e.g. its dropout masks); the previous twin's json and log move to
+# OUT/previous-twin/, and summary.md is written again.
 set -euo pipefail
 OUT=$1; EXP=$2; SEEDS=$3; shift 3
 CONCURRENT=${CONCURRENT:-0}
@@ -37,6 +40,16 @@ run_torch() {
     log "PyTorch seeds $SEEDS: $(echo "$(date +%s.%N) - $t0" | bc) s wall"
 }
 
+if [ "${TWIN_ONLY:-0}" = 1 ]; then
+    [ -e "$OUT/torch_$EXP.json" ] || { echo "TWIN_ONLY: no $OUT/torch_$EXP.json to run again" >&2; exit 2; }
+    mkdir -p "$OUT/previous-twin"
+    mv "$OUT/torch_$EXP.json" "$OUT/torch.log" "$OUT/previous-twin/"
+    log "# TWIN_ONLY: the previous twin's json and log are in $OUT/previous-twin/"
+    run_torch "$@"
+    log "# uptime: $(uptime)"
+    python -m benchmarks.report_table "$OUT" | tee "$OUT/summary.md"
+    exit 0
+fi
 torch_pid=
 if [ "$CONCURRENT" = 1 ]; then run_torch "$@" & torch_pid=$!; fi
 for s in $SEEDS; do

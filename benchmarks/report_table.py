@@ -5,7 +5,8 @@
 reads OUT/minicnn-seed*/<task>/<run>/results.json (minicnn) and OUT/torch_<task>.json
 (the twin) and prints, per run, the test accuracy of every seed and their mean on both
 sides, the difference of the means, and the training wall time (sum of the epochs'
-training seconds, mean over the seeds) and whole-run wall time of each side.
+training seconds, mean over the seeds) and whole-run wall time of each side; then where
+the twin's dropout masks came from (``torch_reports --masks``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ def torch_runs(out: Path) -> dict:
         for r in json.loads(path.read_text()):
             runs.setdefault(r["run"], []).append(r)
     return runs
+
+
+#: a twin run's ``masks`` (runs from before the option drew PyTorch's own)
+MASKS = {"minicnn": "minicnn's (the same units dropped)", "torch": "PyTorch's own"}
 
 
 def pct(xs) -> str:
@@ -63,6 +68,9 @@ def table(out: Path) -> str:
             row = f"not run | | | {best} / | {train_s:.0f} / | {run_s:.0f} / "
         seeds = ", ".join(str(r["seed"]) for r in rs)
         lines.append(f"| {rs[0]['label']} | {seeds} | {pct(a)} | {100 * np.mean(a):.2f} | {row} |")
+    masks = sorted({MASKS[r.get("masks", "torch")] for rs in theirs.values() for r in rs})
+    if masks:
+        lines.append(f"\nThe twin's dropout masks: {' and '.join(masks)}.")
     return "\n".join(lines)
 
 
