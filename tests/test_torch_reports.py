@@ -66,15 +66,25 @@ def test_twin_drops_the_units_minicnn_drops(tmp_path, experiment):
         module, extra = dropout_study, ["--rates", "0.5", "--lr", "0.05", "--val-size", "8"]
     flags = ["--data-dir", str(tmp_path / "data"), "--epochs", "2", "--batch-size", "10",
              "--eval-batch-size", "16", *extra]
-    module.main(["--backend", "numpy", "--out", str(tmp_path / "runs"), "--no-progress", "--no-figures", *flags])
-    theirs = {masks: torch_reports.main(["--experiment", experiment, "--threads", "1", "--json-out", str(tmp_path),
-                                         "--masks", masks, *flags])
+    module.main(["--backend", "numpy", "--out", str(tmp_path / "minicnn-seed0"), "--no-progress", "--no-figures",
+                 *flags])
+    theirs = {masks: torch_reports.main(["--experiment", experiment, "--threads", "1", "--masks", masks,
+                                         "--json-out", str(tmp_path if masks == "minicnn" else tmp_path / "own"),
+                                         *flags])
               for masks in ("minicnn", "torch")}
     assert [r["masks"] for r in theirs["minicnn"]] == ["minicnn"] and len(theirs["torch"]) == 1
     run = theirs["minicnn"][0]["run"]
-    mine = json.loads((tmp_path / "runs" / experiment / run / "results.json").read_text())
+    mine = json.loads((tmp_path / "minicnn-seed0" / experiment / run / "results.json").read_text())
     ours = [e["eval_loss"] for e in mine["epochs"]]
     same, own = theirs["minicnn"][0], theirs["torch"][0]
     assert same["eval_loss"] == pytest.approx(ours, rel=1e-5)
     assert same["test_loss"] == pytest.approx(mine["test_loss"], rel=1e-5)
     assert own["eval_loss"] != pytest.approx(ours, rel=1e-3)  # other masks, another run
+
+    # benchmarks.report_table (cpu_reports.sh's summary.md) reads this folder's layout
+    from benchmarks import report_table
+
+    table = report_table.table(tmp_path).splitlines()
+    assert len(table) == 5 and table[2].startswith(f"| {mine['label']} | 0 | ")
+    assert f"| {100 * mine['test_accuracy']:.2f} |" in table[2] and "| +0.00 |" in table[2]
+    assert table[4] == "The twin's dropout masks: minicnn's (the same units dropped)."
