@@ -39,7 +39,7 @@ step() {  # step TITLE FILE TIMEOUT CMD ...: CMD under min(TIMEOUT, the budget l
     status=1; return 0
   fi
   local t=$(( cap < left ? cap : left ))
-  timeout "$t" "$@" 2>&1 | tee -a "$RES/$file"
+  timeout -k 5 "$t" "$@" 2>&1 | tee -a "$RES/$file"
   local rc=${PIPESTATUS[0]}
   if [ "$rc" -ne 0 ]; then
     status=1
