@@ -7,6 +7,14 @@ round like the reference's. ReLU keeps ``np.maximum``'s behaviour on NaN (the
 NaN passes through, mask False). GELU is evaluated in float64 and rounded once
 to the output dtype (the reference rounds float32 intermediates; the
 difference is float rounding). No ``fastmath``: it would assume no NaN/inf.
+
+Exact GELU on float32 does not call libm's ``erf`` (a scalar call per element:
+15.5 ms forward for a (64, 32, 32, 32) tensor at one thread, against PyTorch's
+0.6 ms). ``_phi`` computes Phi(v) from Numerical Recipes' Chebyshev fit of erfc
+(relative error below 1.2e-7, i.e. about one float32 ulp, in both tails) with a
+branch-free exp, in float64 arithmetic the compiler can keep in vector
+registers. In the far negative tail it is more accurate than 1 + erf(v / sqrt 2),
+which cancels. float64 keeps ``math.erf``.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
+from numba import njit, prange
 from numba import uint64 as _u
 
 from .. import reference as _ref
@@ -95,6 +103,66 @@ def _elu_bwd_impl(dy, y, alpha, dx):
     return dx
 
 
+@njit(inline="always", error_model="numpy")
+def _exp_nonpos(y):
+    """exp(y) for y <= 0 without a libm call: exp(y / 128) ** 128, exp(u) on [-0.82, 0]
+    by its Taylor series to u**13 (truncation below 1e-12 relative, times 128 after 7
+    squarings). y is clamped at -104, where float32 has underflowed to 0 long before."""
+    y = y if y > -104.0 else -104.0
+    u = y * 0.0078125
+    p = 1.0 / 6227020800.0  # 1/13!, then Horner down to 1/0!
+    p = p * u + 1.0 / 479001600.0
+    p = p * u + 1.0 / 39916800.0
+    p = p * u + 1.0 / 3628800.0
+    p = p * u + 1.0 / 362880.0
+    p = p * u + 1.0 / 40320.0
+    p = p * u + 1.0 / 5040.0
+    p = p * u + 1.0 / 720.0
+    p = p * u + 1.0 / 120.0
+    p = p * u + 1.0 / 24.0
+    p = p * u + 1.0 / 6.0
+    p = p * u + 0.5
+    p = p * u + 1.0
+    p = p * u + 1.0
+    for _ in range(7):
+        p = p * p
+    return p
+
+
+@njit(inline="always", error_model="numpy")
+def _phi(v):
+    """(Phi(v), exp(-v*v/2)) for a float64 v: Phi(v) = erfc(-v / sqrt 2) / 2, erfc(z) for
+    z >= 0 as t * exp(-z*z + q(t)), t = 1 / (1 + z/2) (Numerical Recipes' erfcc), and
+    erfc(-z) = 2 - erfc(z). NaN propagates through t."""
+    z = abs(v) * _INV_SQRT_2
+    t = 1.0 / (1.0 + 0.5 * z)
+    q = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (
+        0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
+    g = _exp_nonpos(-z * z)
+    half_erfc = 0.5 * t * g * _exp_nonpos(q)  # q <= 0 for t in (0, 1]
+    return (1.0 - half_erfc if v >= 0.0 else half_erfc), g
+
+
+def _gelu32_fwd_impl(x, y):
+    xf = x.reshape(x.size)
+    yf = y.reshape(x.size)
+    for i in prange(x.size):
+        v = np.float64(xf[i])
+        yf[i] = v * _phi(v)[0]
+    return y
+
+
+def _gelu32_bwd_impl(dy, x, dx):
+    df = dy.reshape(dy.size)
+    xf = x.reshape(x.size)
+    of = dx.reshape(dy.size)
+    for i in prange(dy.size):
+        v = np.float64(xf[i])
+        cdf, g = _phi(v)
+        of[i] = df[i] * (cdf + v * _INV_SQRT_2PI * g)
+    return dx
+
+
 def _gelu_fwd_impl(x, tanh_form, y):
     xf = x.reshape(x.size)
     yf = y.reshape(x.size)
@@ -157,6 +225,8 @@ _leaky_fwd_ser, _leaky_fwd_par = dual(_leaky_fwd_impl)
 _leaky_bwd_ser, _leaky_bwd_par = dual(_leaky_bwd_impl)
 _elu_fwd_ser, _elu_fwd_par = dual(_elu_fwd_impl)
 _elu_bwd_ser, _elu_bwd_par = dual(_elu_bwd_impl)
+_gelu32_fwd_ser, _gelu32_fwd_par = dual(_gelu32_fwd_impl)
+_gelu32_bwd_ser, _gelu32_bwd_par = dual(_gelu32_bwd_impl)
 _gelu_fwd_ser, _gelu_fwd_par = dual(_gelu_fwd_impl)
 _gelu_bwd_ser, _gelu_bwd_par = dual(_gelu_bwd_impl)
 _dropout_fwd_ser, _dropout_fwd_par = dual(_dropout_fwd_impl)
@@ -236,8 +306,10 @@ def gelu_forward(x, approximate="none"):
     if not compiled_for(x):
         return _ref.gelu_forward(x, approximate)
     x = _asc(x)
-    f = _gelu_fwd_par if x.size >= COSTLY_PAR_MIN else _gelu_fwd_ser
-    return f(x, approximate == "tanh", _new(x))
+    par = x.size >= COSTLY_PAR_MIN
+    if approximate != "tanh" and x.dtype == np.float32:
+        return (_gelu32_fwd_par if par else _gelu32_fwd_ser)(x, _new(x))
+    return (_gelu_fwd_par if par else _gelu_fwd_ser)(x, approximate == "tanh", _new(x))
 
 
 def gelu_backward(dy, x, approximate="none"):
@@ -246,8 +318,10 @@ def gelu_backward(dy, x, approximate="none"):
         return _ref.gelu_backward(dy, x, approximate)
     dy = _asc(dy)
     x = _asc(x)
-    f = _gelu_bwd_par if dy.size >= COSTLY_PAR_MIN else _gelu_bwd_ser
-    return f(dy, x, approximate == "tanh", _new(dy))
+    par = dy.size >= COSTLY_PAR_MIN
+    if approximate != "tanh" and dy.dtype == np.float32 and x.dtype == np.float32:
+        return (_gelu32_bwd_par if par else _gelu32_bwd_ser)(dy, x, _new(dy))
+    return (_gelu_bwd_par if par else _gelu_bwd_ser)(dy, x, approximate == "tanh", _new(dy))
 
 
 def dropout_forward(x, u, p):
