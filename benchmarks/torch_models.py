@@ -63,10 +63,10 @@ def dropout(x, p: float, training: bool, channels: bool = False):
         return F.dropout2d(x, p, True) if channels else F.dropout(x, p, True)
     if p == 1.0:
         return x * 0  # minicnn draws nothing at p = 1
-    from minicnn.random import default_generator
+    from minicnn.nn.dropout import uniform_draws  # minicnn's own draws (a CPU backend is active here)
 
     shape = tuple(x.shape[:2]) + (1,) * (x.dim() - 2) if channels else tuple(x.shape)
-    u = default_generator().random(shape, dtype=np.float32)
+    u = uniform_draws(shape)
     mask = ((u >= p) * (1.0 / (1.0 - p))).astype(np.float32)
     return x * torch.from_numpy(mask).to(x.dtype)
 

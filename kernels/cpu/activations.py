@@ -105,9 +105,10 @@ def _elu_bwd_impl(dy, y, alpha, dx):
 
 @njit(inline="always", error_model="numpy")
 def _exp_nonpos(y):
-    """exp(y) for y <= 0 without a libm call: exp(y / 128) ** 128, exp(u) on [-0.82, 0]
-    by its Taylor series to u**13 (truncation below 1e-12 relative, times 128 after 7
-    squarings). y is clamped at -104, where float32 has underflowed to 0 long before."""
+    """exp(y) for -104 <= y <= ~0 without a libm call: exp(y / 128) ** 128, exp(u) for
+    u in [-0.82, ~0] by its Taylor series to u**13 (truncation below 1e-12 relative, times
+    128 after 7 squarings; as good for a tiny positive y). y is clamped at -104, where
+    float32 has underflowed to 0 long before."""
     y = y if y > -104.0 else -104.0
     u = y * 0.0078125
     p = 1.0 / 6227020800.0  # 1/13!, then Horner down to 1/0!
@@ -139,7 +140,7 @@ def _phi(v):
     q = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (
         0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
     g = _exp_nonpos(-z * z)
-    half_erfc = 0.5 * t * g * _exp_nonpos(q)  # q <= 0 for t in (0, 1]
+    half_erfc = 0.5 * t * g * _exp_nonpos(q)  # q in [-1.27, 3e-8] for t in (0, 1]
     return (1.0 - half_erfc if v >= 0.0 else half_erfc), g
 
 
