@@ -12,18 +12,18 @@ momentum 0.9 (lr 1e-3, the CIFAR-10 tutorial's settings); minicnn's loss and
 backward are the training objectives of ``minicnn.train``. Inference step:
 ``model.eval()`` and forward only (PyTorch under ``torch.no_grad()``).
 
+The machine's description and thread settings are in ``benchmarks.machine``,
+the fair timing of runners in ``benchmarks.timing``.
+
 Result files are strict JSON (``minicnn.train.write_json``): a number that is
 NaN or infinite (a failed or meaningless measurement) is written as ``null``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
-import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -54,57 +54,7 @@ GPU_IMPLS = ("cupy", "cupy-graph", "torch-cuda", "torch-cuda-graph")
 LR, MOMENTUM = 1e-3, 0.9
 
 
-# --- environment ---------------------------------------------------------------
-
-def torch_available() -> bool:
-    return importlib.util.find_spec("torch") is not None
-
-
-def torch_cuda_available() -> bool:
-    if not torch_available():
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
-def numba_threads() -> int:
-    """Threads numba's parallel kernels use (``numba.get_num_threads()``); CPU count without numba."""
-    try:
-        import numba
-
-        return int(numba.get_num_threads())
-    except ImportError:  # pragma: no cover - numba is a base dependency
-        return os.cpu_count() or 1
-
-
-def blas_threads(set_to: int | None = None) -> list[dict]:
-    """Each BLAS library loaded here (NumPy's OpenBLAS, say): its thread count and the
-    CPU kernels it picked (``corename``; see OPENBLAS_CORETYPE); sets the count first
-    when ``set_to`` is given. Read and set through threadpoolctl, as ``minicnn.kernels.cpu.threads`` does."""
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    if set_to is not None:
-        threadpool_limits(limits=int(set_to), user_api="blas")
-    return [{"lib": Path(i["filepath"]).name, "api": i["internal_api"], "threads": i["num_threads"],
-             "corename": i.get("architecture")} for i in threadpool_info() if i["user_api"] == "blas"]
-
-
-def set_threads(n: int | None, torch_too: bool = True) -> int:
-    """Use ``n`` threads in numba, OpenBLAS (NumPy) and PyTorch; ``None``: leave numba and
-    OpenBLAS alone and give PyTorch numba's count. Returns the count PyTorch gets."""
-    if n is not None:
-        import numba
-
-        numba.set_num_threads(int(n))
-        blas_threads(int(n))
-    threads = int(n) if n is not None else numba_threads()
-    if torch_too and torch_available():
-        import torch
-
-        torch.set_num_threads(threads)
-    return threads
-
+# --- paths, arguments and result files --------------------------------------------
 
 def default_out_dir() -> Path:
     """``$OUT`` when set, else ``benchmarks/results/`` (git-ignored)."""
@@ -118,59 +68,6 @@ def split_list(values, cast=str):
     for v in values or []:
         out.extend(cast(p) for p in str(v).split(",") if p.strip())
     return out
-
-
-def env_info() -> dict:
-    """What the numbers depend on: versions, threads, CPU, load, BLAS-related variables."""
-    info = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "numpy": np.__version__,
-        "numba_threads": numba_threads(),
-        "env": {k: v for k, v in sorted(os.environ.items())
-                if k.startswith(("OPENBLAS", "OMP_", "MKL_", "NUMBA_", "MINICNN_", "GOTO", "BLIS"))},
-    }
-    try:
-        info["loadavg_start"] = list(os.getloadavg())
-    except OSError:  # pragma: no cover
-        pass
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:  # pragma: no cover
-        pass
-    try:
-        import numba
-
-        info["numba"] = numba.__version__
-    except ImportError:  # pragma: no cover
-        pass
-    info["openblas_runtime"] = blas_threads()
-    try:
-        info["blas"] = {k: v.get("version") for k, v in np.show_config(mode="dicts")["Build Dependencies"].items()}
-    except Exception:  # pragma: no cover - older numpy
-        pass
-    if torch_available():
-        import torch
-
-        info["torch"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()
-        info["torch_cuda"] = bool(torch.cuda.is_available())
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
-            info["torch_tf32"] = {"cudnn_conv": torch.backends.cudnn.allow_tf32,
-                                  "cuda_matmul": torch.backends.cuda.matmul.allow_tf32}
-    import minicnn
-
-    info["minicnn_backends"] = minicnn.available_backends()
-    return info
 
 
 def run_json_child(module: str, args: list[str], impl: str, timeout: float) -> dict:
@@ -468,96 +365,6 @@ def make_runner(impl: str, net: str, batch_size: int, mode: str, seed: int = 0, 
         return MinicnnRunner(net, impl[:-len("-graph")], batch_size, mode, seed, cuda_graph=True)
     return MinicnnRunner(net, impl, batch_size, mode, seed)
 
-
-# --- timing --------------------------------------------------------------------
-
-def time_call(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def calibrate(runner: Runner, min_time: float, cap: int = 1 << 16) -> tuple[int, float]:
-    """Steps per timed block so that a block lasts about ``min_time`` seconds.
-
-    Runs blocks of 1, 4, 16, ... steps until one lasts >= min_time / 4 (these
-    are also warm-up steps). Returns (k, estimated seconds per step).
-    """
-    n = 1
-    while True:
-        t = time_call(lambda: runner.run(n))
-        if t >= min_time / 4 or n >= cap:
-            break
-        n *= 4
-    per_step = t / n
-    k = max(1, min(cap, math.ceil(min_time / max(per_step, 1e-9))))
-    return k, per_step
-
-
-SETTLE_S = 0.25  # idle time before each timed block (see measure)
-
-
-def measure(runners: list, repeats: int, min_time: float, log=None) -> dict:
-    """Time several runners of one configuration fairly on a shared machine.
-
-    1. the first call of each runner alone: warm-up / JIT compile / cache load
-       (``first_call_s``);
-    2. calibration (also warm-up): steps per block ``k`` for each runner;
-    3. ``repeats`` rounds, round-robin over the runners (so a burst of load
-       from other processes hits all of them alike), each timing one block of
-       k steps; the per-step time of a repeat is block time / k. Before each
-       block the runner is made current, the machine is left idle for
-       ``SETTLE_S`` and one untimed step is run: idle BLAS/OpenMP workers of
-       the runner timed just before keep spinning for up to ~0.1 s (OpenBLAS)
-       and would otherwise steal a core from this one.
-
-    Returns {label: {...}}; a runner that raises gets ``error`` and is dropped.
-    """
-    res = {r.label: {"steps_per_repeat": 0, "step_times_s": [], "first_call_s": None, "error": None}
-           for r in runners}
-    live = []
-    for r in runners:
-        try:
-            res[r.label]["first_call_s"] = time_call(lambda: r.run(1))
-            live.append(r)
-        except Exception as e:  # a backend under construction must not stop the whole run
-            res[r.label]["error"] = f"{type(e).__name__}: {e}"
-            if log:
-                log(f"  {r.label}: first call failed: {res[r.label]['error']}")
-    ks = {}
-    for r in list(live):
-        try:
-            ks[r.label], _ = calibrate(r, min_time)
-            res[r.label]["steps_per_repeat"] = ks[r.label]
-        except Exception as e:
-            res[r.label]["error"] = f"{type(e).__name__}: {e}"
-            live.remove(r)
-    for _ in range(repeats):
-        for r in list(live):
-            try:
-                r.activate()
-                time.sleep(SETTLE_S)
-                r.run(1)
-                t = time_call(lambda: r.run(ks[r.label]))
-                res[r.label]["step_times_s"].append(t / ks[r.label])
-            except Exception as e:
-                res[r.label]["error"] = f"{type(e).__name__}: {e}"
-                live.remove(r)
-    for d in res.values():
-        ts = d["step_times_s"]
-        d["median_step_s"] = float(np.median(ts)) if ts else None
-        d["min_step_s"] = float(min(ts)) if ts else None
-        d["repeats"] = len(ts)
-    return res
-
-
-def rss_now_mb() -> float | None:
-    """Current resident set size in MiB (Linux /proc), None elsewhere."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError):
-        return None
 
 
 def fmt_num(v, digits=3) -> str:

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from benchmarks import common
+from benchmarks import common, machine, timing
 from minicnn import fusion
 
 # (net, the shape of each ReLU -> MaxPool2d input, without the batch)
@@ -82,7 +82,7 @@ def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float, sw
         runners[flag] = common.make_runner(backend, net, batch, "train")
         runners[flag].run(3)  # compile, warm (and capture) before calibrating
     set_flag(True)
-    k, _ = common.calibrate(runners[True], min_time)
+    k, _ = timing.calibrate(runners[True], min_time)
     if not graphed:
         runners[False] = runners[True]
         set_flag(False)
@@ -93,7 +93,7 @@ def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float, sw
         t = {}
         for flag in ((True, False) if r % 2 == 0 else (False, True)):
             set_flag(flag)
-            t[flag] = common.time_call(lambda: runners[flag].run(k)) / k
+            t[flag] = timing.time_call(lambda: runners[flag].run(k)) / k
         set_flag(True)
         on.append(t[True])
         off.append(t[False])
@@ -116,7 +116,7 @@ def kernel_ab(batch: int, shape: tuple) -> str:
     dout = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
 
     def best(fn, reps=40):
-        return 1e3 * min(common.time_call(fn) for _ in range(reps))
+        return 1e3 * min(timing.time_call(fn) for _ in range(reps))
 
     sep_f = best(lambda: K.maxpool2d_forward(K.relu_forward(x)[0], 2, 2, 2, 2, 0, 0))
     fus_f = best(lambda: K.relu_maxpool2d_forward(x, 2, 2))
@@ -149,7 +149,7 @@ def main(argv=None) -> None:
         ap.error("--switch dw-transposed is the numba backend's schedule")
     if a.switch in GPU_SWITCHES and not a.backend.startswith("cupy"):
         ap.error(f"--switch {a.switch} is the cupy backend's")
-    threads = common.set_threads(a.threads, torch_too=False)
+    threads = machine.set_threads(a.threads, torch_too=False)
     print(f"load average {_load()}; backend {a.backend}, numba threads {threads}")
     for net in a.nets:
         for batch in a.batch_sizes:

@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 
-from benchmarks import common
+from benchmarks import common, machine
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -66,7 +66,7 @@ def measure(net: str, batch: int, threads: int, repeats: int) -> dict:
     from threadpoolctl import threadpool_limits
 
     torch = None
-    if common.torch_available():
+    if machine.torch_available():
         import torch
         torch.set_num_threads(threads)
     rng = np.random.default_rng(0)

@@ -30,7 +30,7 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks import common
+from benchmarks import common, machine
 from benchmarks.common import NETS, fmt_num
 
 IMPLS = ("cupy", "cupy-graph", "torch-cuda")
@@ -146,7 +146,7 @@ def main(argv=None) -> dict:
     for impl in impls:
         print(f"gpu memory: {impl} {args.net} batch {args.batch_size} ...", file=sys.stderr, flush=True)
         results.append(run_child(impl, args.net, args.batch_size, args.steps, args.timeout))
-    report = {"meta": dict(common.env_info(), net=args.net, batch_size=args.batch_size, steps=args.steps,
+    report = {"meta": dict(machine.env_info(), net=args.net, batch_size=args.batch_size, steps=args.steps,
                            command=" ".join(["python -m benchmarks.gpu_memory",
                                              *(sys.argv[1:] if argv is None else argv)])),
               "results": results}

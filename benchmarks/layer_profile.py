@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import common
+from benchmarks import common, machine
 from benchmarks.common import NETS, fmt_num
 
 
@@ -149,7 +149,7 @@ def profile(net: str, backend_name: str, batch_size: int, mode: str = "train", s
     for e in entries:
         sums[e["pass"]] = sums.get(e["pass"], 0.0) + e["median_s"]
     return {
-        "meta": dict(common.env_info(), net=net, backend=backend_name, batch_size=batch_size, mode=mode,
+        "meta": dict(machine.env_info(), net=net, backend=backend_name, batch_size=batch_size, mode=mode,
                      warmup_steps=warmup, warmup_s=warmup_s, steps=len(totals)),
         "step_median_s": total_med,
         "step_min_s": float(min(totals)),
@@ -180,7 +180,7 @@ def table(rep: dict) -> str:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.threads:
-        common.set_threads(args.threads, torch_too=False)
+        machine.set_threads(args.threads, torch_too=False)
     rep = profile(args.net, args.backend, args.batch_size, args.mode, args.steps, args.min_time, args.warmup,
                   args.max_steps, args.seed)
     rep["meta"]["command"] = " ".join(["python -m benchmarks.layer_profile",

@@ -42,7 +42,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import common
+from benchmarks import common, machine
 from benchmarks.common import NETS, fmt_num
 
 
@@ -66,11 +66,11 @@ def child(impl: str, net: str, batch_size: int, steps: int, threads: int | None)
         import minicnn  # noqa: F401
 
         if threads:
-            common.set_threads(threads, torch_too=False)
+            machine.set_threads(threads, torch_too=False)
     after_import = _maxrss_mb()
     runner = common.make_runner(impl, net, batch_size, "train", seed=0, threads=threads)
     baseline = _maxrss_mb()
-    baseline_rss_now = common.rss_now_mb()
+    baseline_rss_now = machine.rss_now_mb()
     peaks, times, faults = [], [], []
     for _ in range(steps):
         ts, f0 = time.perf_counter(), _minor_faults()
@@ -78,7 +78,7 @@ def child(impl: str, net: str, batch_size: int, steps: int, threads: int | None)
         times.append(time.perf_counter() - ts)
         faults.append(_minor_faults() - f0)
         peaks.append(_maxrss_mb())
-    cold_end = common.rss_now_mb()
+    cold_end = machine.rss_now_mb()
     holder = [runner]
     del runner
     warm = _warm_phase(impl, net, batch_size, steps, threads, holder)
@@ -158,9 +158,9 @@ def parse_args(argv=None):
         import minicnn
 
         avail = [b for b in minicnn.available_backends() if b != "cupy"]
-        default = avail + (["torch-cpu"] if common.torch_available() else [])
+        default = avail + (["torch-cpu"] if machine.torch_available() else [])
         args.impls = common.split_list(args.impls) or default
-        ok = set(avail) | ({"torch-cpu"} if common.torch_available() else set())
+        ok = set(avail) | ({"torch-cpu"} if machine.torch_available() else set())
         bad = [i for i in args.impls if i not in ok]
         if bad:
             ap.error(f"{bad} not available here; choose from {sorted(ok)}")
@@ -202,9 +202,9 @@ def main(argv=None) -> dict:
     for impl in args.impls:
         print(f"memory: {impl} {args.net} batch {args.batch_size} ...", file=sys.stderr, flush=True)
         # PyTorch gets numba's thread count, as in the throughput benchmark
-        threads = args.threads or (common.numba_threads() if impl.startswith("torch") else None)
+        threads = args.threads or (machine.numba_threads() if impl.startswith("torch") else None)
         results.append(run_child(impl, args.net, args.batch_size, args.steps, threads, args.timeout))
-    report = {"meta": dict(common.env_info(), net=args.net, batch_size=args.batch_size, steps=args.steps,
+    report = {"meta": dict(machine.env_info(), net=args.net, batch_size=args.batch_size, steps=args.steps,
                            threads=args.threads,
                            command=" ".join(["python -m benchmarks.memory",
                                              *(sys.argv[1:] if argv is None else argv)])),

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import common
+from benchmarks import common, machine, timing
 from benchmarks.common import DEFAULT_NETS, MODES, NETS, fmt_num
 from minicnn.atomic import atomic_write, write_text_atomic
 
@@ -106,9 +106,9 @@ def parse_args(argv=None):
         ap.error("--torch-tf32 needs --device cuda or both")
     args.torch_devices = []
     if args.torch is not False:
-        if common.torch_available():
+        if machine.torch_available():
             devs = ["cpu", "cuda"] if args.device == "both" else [args.device]
-            if "cuda" in devs and not common.torch_cuda_available():
+            if "cuda" in devs and not machine.torch_cuda_available():
                 print("note: --device cuda asked but PyTorch sees no CUDA device; timing PyTorch on the CPU",
                       file=sys.stderr)
                 devs = ["cpu"]
@@ -158,12 +158,12 @@ def _set_minicnn_tf32(mode: str) -> None:
 
 
 def run(args, log=print) -> dict:
-    threads = common.set_threads(args.threads, torch_too=bool(args.torch_devices))
+    threads = machine.set_threads(args.threads, torch_too=bool(args.torch_devices))
     if "cuda" in args.torch_devices:
         _set_torch_tf32(args.torch_tf32)
     _set_minicnn_tf32(getattr(args, "minicnn_tf32", "default"))
     labels = impl_labels(args)
-    meta = common.env_info()
+    meta = machine.env_info()
     from minicnn.backend import tf32
 
     meta["minicnn_tf32"] = {"conv": tf32.conv, "matmul": tf32.matmul}
@@ -188,7 +188,7 @@ def run(args, log=print) -> dict:
                         runners.append(common.make_runner(label, net, bs, mode, args.seed, threads))
                     except Exception as e:
                         errors[label] = f"{type(e).__name__}: {e}"
-                res = common.measure(runners, args.repeats, args.min_time, log=log)
+                res = timing.measure(runners, args.repeats, args.min_time, log=log)
                 for label, err in errors.items():
                     res[label] = {"error": err, "step_times_s": [], "median_step_s": None, "min_step_s": None,
                                   "first_call_s": None, "steps_per_repeat": 0, "repeats": 0}

@@ -24,7 +24,7 @@ shapes and order (``minicnn.nn.dropout.uniform_draws``), so a twin that follows 
 sequence of draws drops exactly the units minicnn drops.
 
 Importing this module imports torch; callers check
-``benchmarks.common.torch_available()`` first.
+``benchmarks.machine.torch_available()`` first.
 """
 
 from __future__ import annotations

@@ -232,7 +232,7 @@ def test_graphed_ab_captures_one_runner_per_setting(monkeypatch):
             self.runs.append(CONV_SCHEDULE.wide)
 
     monkeypatch.setattr(fusion_ab.common, "make_runner", lambda *a, **k: Runner())
-    monkeypatch.setattr(fusion_ab.common, "calibrate", lambda runner, t: (2, 0.0))
+    monkeypatch.setattr(fusion_ab.timing, "calibrate", lambda runner, t: (2, 0.0))
     before = CONV_SCHEDULE.wide
     try:
         line = fusion_ab.step_ab("cupy-graph", "tutorial", 4, 3, 0.01, switch="wide")
@@ -246,3 +246,23 @@ def test_graphed_ab_captures_one_runner_per_setting(monkeypatch):
         CONV_SCHEDULE.wide = before
     with pytest.raises(SystemExit):
         fusion_ab.main(["--switch", "wide"])  # a cupy switch on the numba backend is refused
+
+
+def test_openblas_pin_names_the_kernels_run_and_those_autodetected(monkeypatch, capsys):
+    """OPENBLAS_CORETYPE set to other kernels than OpenBLAS picks itself is reported (a fresh
+    Python with the variable unset says what it would pick) and warned about; unset: nothing."""
+    from benchmarks import machine
+
+    if not any(i["api"] == "openblas" for i in machine.blas_threads()):
+        pytest.skip("NumPy here does not use OpenBLAS")
+    monkeypatch.setattr(machine, "blas_threads",
+                        lambda set_to=None: [{"lib": "x", "api": "openblas", "threads": 1, "corename": "NoSuchCore"}])
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "NoSuchCore")
+    pin = machine.openblas_pin()
+    assert pin is not None and pin["variable"] == pin["running"] == "NoSuchCore"
+    assert pin["autodetected"] and pin["autodetected"] != "NoSuchCore"
+    machine.warn_openblas_pin(pin)
+    err = capsys.readouterr().err
+    assert "OPENBLAS_CORETYPE=NoSuchCore" in err and pin["autodetected"] in err
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    assert machine.openblas_pin() is None
