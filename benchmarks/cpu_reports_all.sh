@@ -86,4 +86,7 @@ step dropout-p0.8 1 dropout_study 0 --rates 0.8
 step dropout-tuned 1 dropout_study 0 --rates --tuned
 step threeblock-net2 1 threeblock 0 --variants net2
 step threeblock-tuned 1 threeblock 0 --variants tuned
+# threeblock base with seed 0 alone was the early-stopping lottery (+6.70: the twin stopped after
+# epoch 9); seeds 1 and 2 make it three (2026-12-06; compare the means)
+step threeblock-base-seeds12 1 threeblock "1 2" --variants base
 resnet_step resnet20-20ep-onecycle --schedule onecycle --epochs 20 --lr 0.2 --weight-decay 5e-4 --seed 0

@@ -27,7 +27,7 @@ def test_gpu_check_without_a_gpu_stops_at_once_with_one_line(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
     r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], env=env, capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=600)
     assert r.returncode == 1
     assert r.stdout == ""
     lines = r.stderr.splitlines()
@@ -35,7 +35,7 @@ def test_gpu_check_without_a_gpu_stops_at_once_with_one_line(tmp_path):
     assert "Traceback" not in r.stderr and not out.exists()
 
 
-def _run(args, env_extra, tmp_path, timeout=120):
+def _run(args, env_extra, tmp_path, timeout=600):  # a hang guard: a starved machine took > 120 s
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"], **env_extra}
     return subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), *args], env=env, capture_output=True,
                           text=True, timeout=timeout, cwd=tmp_path)
