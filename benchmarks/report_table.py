@@ -1,9 +1,10 @@
 """minicnn beside its PyTorch twin for one report experiment measured by ``benchmarks/cpu_reports.sh``.
 
-    python -m benchmarks.report_table OUT
+    python -m benchmarks.report_table OUT [OUT ...]
 
 reads OUT/minicnn-seed*/<task>/<run>/results.json (minicnn) and OUT/torch_<task>.json
-(the twin) and prints, per run, the test accuracy of every seed and their mean on both
+(the twin) of each OUT (several: the seeds of one experiment measured into different
+folders, e.g. ``threeblock-base`` (seed 0) and ``threeblock-base-seeds12``) and prints, per run, the test accuracy of every seed and their mean on both
 sides, the difference of the means, and the training wall time (sum of the epochs'
 training seconds, mean over the seeds) and whole-run wall time of each side; then where
 the twin's dropout masks came from (``torch_reports --masks``).
@@ -18,20 +19,28 @@ from pathlib import Path
 import numpy as np
 
 
-def minicnn_runs(out: Path) -> dict:
-    """{run: [results.json of each seed]} from OUT/minicnn-seed*/<task>/<run>/results.json."""
+def _add(runs: dict, r: dict, where: Path, side: str) -> None:
+    if any(other["seed"] == r["seed"] for other in runs.get(r["run"], [])):
+        raise SystemExit(f"{where}: {side} run {r['run']!r} seed {r['seed']} is also in another folder given; "
+                         "give each seed once")
+    runs.setdefault(r["run"], []).append(r)
+
+
+def minicnn_runs(outs) -> dict:
+    """{run: [results.json of each seed]} from OUT/minicnn-seed*/<task>/<run>/results.json of each OUT."""
     runs: dict = {}
-    for path in sorted(out.glob("minicnn-seed*/*/*/results.json")):
-        r = json.loads(path.read_text())
-        runs.setdefault(r["run"], []).append(r)
+    for out in [outs] if isinstance(outs, Path) else outs:
+        for path in sorted(out.glob("minicnn-seed*/*/*/results.json")):
+            _add(runs, json.loads(path.read_text()), path, "minicnn")
     return runs
 
 
-def torch_runs(out: Path) -> dict:
+def torch_runs(outs) -> dict:
     runs: dict = {}
-    for path in sorted(out.glob("torch_*.json")):
-        for r in json.loads(path.read_text()):
-            runs.setdefault(r["run"], []).append(r)
+    for out in [outs] if isinstance(outs, Path) else outs:
+        for path in sorted(out.glob("torch_*.json")):
+            for r in json.loads(path.read_text()):
+                _add(runs, r, path, "PyTorch")
     return runs
 
 
@@ -43,10 +52,13 @@ def pct(xs) -> str:
     return " / ".join(f"{100 * x:.2f}" for x in xs)
 
 
-def table(out: Path) -> str:
-    mine, theirs = minicnn_runs(out), torch_runs(out)
+def table(outs) -> str:
+    """The Markdown table of one folder (a Path) or several (a list of Paths, seeds merged)."""
+    outs = [outs] if isinstance(outs, Path) else list(outs)
+    mine, theirs = minicnn_runs(outs), torch_runs(outs)
     if not mine:
-        raise SystemExit(f"no minicnn results under {out}/minicnn-seed*/: run benchmarks/cpu_reports.sh first")
+        where = ", ".join(f"{o}/minicnn-seed*/" for o in outs)
+        raise SystemExit(f"no minicnn results under {where}: run benchmarks/cpu_reports.sh first")
     lines = ["| run | seeds | minicnn test acc. (%) | mean | PyTorch test acc. (%) | mean | diff (points) "
              "| best epoch minicnn / PyTorch | training s minicnn / PyTorch | run s minicnn / PyTorch |",
              "|---|---|---|---:|---|---:|---:|---|---:|---:|"]
@@ -76,7 +88,7 @@ def table(out: Path) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out", type=Path)
+    ap.add_argument("out", type=Path, nargs="+", help="folders of benchmarks/cpu_reports.sh (seeds merged)")
     print(table(ap.parse_args(argv).out))
 
 

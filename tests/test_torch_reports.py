@@ -88,3 +88,31 @@ def test_twin_drops_the_units_minicnn_drops(tmp_path, experiment):
     assert len(table) == 5 and table[2].startswith(f"| {mine['label']} | 0 | ")
     assert f"| {100 * mine['test_accuracy']:.2f} |" in table[2] and "| +0.00 |" in table[2]
     assert table[4] == "The twin's dropout masks: minicnn's (the same units dropped)."
+
+
+def test_report_table_merges_the_seeds_of_several_folders(tmp_path):
+    """Seeds of one experiment measured into two folders make one row (means over all three);
+    a seed given twice is refused, naming it."""
+    from benchmarks import report_table
+
+    def put(folder, seed, mine, theirs):
+        d = tmp_path / folder / f"minicnn-seed{seed}" / "threeblock" / "base"
+        d.mkdir(parents=True)
+        (d / "results.json").write_text(json.dumps({
+            "run": "base", "seed": seed, "label": "base net", "test_accuracy": mine, "best": {"epoch": seed + 1},
+            "wall_time_per_epoch_s": [10.0, 10.0], "total_wall_time_s": 25.0}))
+        t = tmp_path / folder / "torch_threeblock.json"
+        old = json.loads(t.read_text()) if t.exists() else []
+        t.write_text(json.dumps(old + [{"run": "base", "seed": seed, "test_accuracy": theirs, "best": {"epoch": 2},
+                                        "epoch_seconds": [5.0], "wall_s": 6.0, "masks": "minicnn"}]))
+
+    put("a", 0, 0.70, 0.60)
+    put("b", 1, 0.72, 0.75)
+    put("b", 2, 0.74, 0.72)
+    rows = report_table.table([tmp_path / "a", tmp_path / "b"]).splitlines()
+    assert rows[2].startswith("| base net | 0, 1, 2 | 70.00 / 72.00 / 74.00 | 72.00 | 60.00 / 75.00 / 72.00 | 69.00 "
+                              "| +3.00 | 1, 2, 3 / 2, 2, 2 |")
+    assert "| base net | 0 | 70.00 | 70.00 | 60.00 | 60.00 | +10.00 |" in report_table.table(tmp_path / "a")
+    put("c", 1, 0.5, 0.5)
+    with pytest.raises(SystemExit, match="run 'base' seed 1 is also in another folder"):
+        report_table.table([tmp_path / "b", tmp_path / "c"])
