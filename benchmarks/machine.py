@@ -4,8 +4,8 @@
 BLAS library and the CPU kernels it picked, the variables that steer them) for
 each result file's ``meta``; ``set_threads`` gives numba, OpenBLAS and PyTorch
 one thread count; ``openblas_pin`` says when OPENBLAS_CORETYPE keeps OpenBLAS
-from the kernels it would pick itself (an AVX-512 CPU run on AVX2 kernels
-halves the products' speed, see benchmarks/README.md).
+from the kernels it would pick itself (an AVX-512 CPU run on AVX2 kernels:
+Net2's products 1.6x slower, benchmarks/README.md, "OpenBLAS's kernels").
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 
 def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+
 def time_call(fn) -> float:
     t0 = time.perf_counter()
     fn()
