@@ -1,11 +1,11 @@
 """Numba CPU kernels for the ``numba`` backend (entries override the reference).
 
 Every entry has the signature and semantics of its ``minicnn.kernels.reference``
-namesake; the tests in ``tests/test_kernels_cpu.py`` compare them. Kernels are
-compiled lazily on first use per dtype/ndim and cached on disk (``cache=True``),
-each in a serial and a parallel (``prange``) variant; the thin Python wrapper
-makes the input C-contiguous and picks the variant by size (thread start-up
-costs more than it saves on small arrays).
+namesake; ``tests/test_kernels_cpu.py`` and ``tests/test_kernels_cpu_elementwise.py``
+compare them. Kernels are compiled lazily on first use per dtype/ndim and cached
+on disk (``cache=True``), each in a serial and a parallel (``prange``) variant;
+the thin Python wrapper makes the input C-contiguous and picks the variant by
+size (thread start-up costs more than it saves on small arrays).
 
 Outputs. A kernel takes its arguments followed by its output arrays, and the
 wrapper allocates those with NumPy (``np.empty``) and passes them in; no kernel
