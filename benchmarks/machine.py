@@ -75,7 +75,7 @@ def openblas_pin() -> dict | None:
     """When ``OPENBLAS_CORETYPE`` makes OpenBLAS run other CPU kernels than it would pick
     for this CPU itself: ``{"variable", "running", "autodetected"}`` (the second asked of a
     fresh Python with the variable unset); ``None`` when it is unset, changes nothing, or
-    OpenBLAS is not what NumPy uses. Some machines set it for everyone (this project's VMs:
+    OpenBLAS is not what NumPy uses. Some machines set it for everyone (one of this project's VMs:
     ``Haswell``, AVX2, on AVX-512 CPUs); PyTorch's convolutions (oneDNN) do not read it."""
     pinned = os.environ.get("OPENBLAS_CORETYPE", "").strip()
     running = [i["corename"] for i in blas_threads() if i["api"] == "openblas"]
