@@ -30,7 +30,7 @@ log() { echo "$*" | tee -a "$LOG"; }
 log "# $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes') threads $THREADS concurrent $CONCURRENT"
 log "# uptime: $(uptime)"
 log "# cpu: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores"
-log "# OpenBLAS kernels: $(python -c 'import numpy, threadpoolctl; print(*[i.get("architecture") for i in threadpoolctl.threadpool_info() if i["internal_api"] == "openblas"])' 2>/dev/null || echo '?') (OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset})"
+log "# OpenBLAS kernels: $(python -c 'from benchmarks import machine; print(*[b["corename"] for b in machine.blas_threads() if b["api"] == "openblas"])' 2>/dev/null || echo '?') (OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset})"
 
 run_torch() {
     local cmd=(python -m benchmarks.torch_reports --experiment "$EXP" --seeds $SEEDS --threads "$THREADS"

@@ -4,10 +4,11 @@
 
 reads OUT/minicnn-seed*/<task>/<run>/results.json (minicnn) and OUT/torch_<task>.json
 (the twin) of each OUT (several: the seeds of one experiment measured into different
-folders, e.g. ``threeblock-base`` (seed 0) and ``threeblock-base-seeds12``) and prints, per run, the test accuracy of every seed and their mean on both
-sides, the difference of the means, and the training wall time (sum of the epochs'
-training seconds, mean over the seeds) and whole-run wall time of each side; then where
-the twin's dropout masks came from (``torch_reports --masks``).
+folders, e.g. ``threeblock-base`` (seed 0) and ``threeblock-base-seeds12``) and prints,
+per run, the test accuracy of every seed and their mean on both sides, the difference
+of the means, and the training wall time (sum of the epochs' training seconds, mean over
+the seeds) and whole-run wall time of each side; then where the twin's dropout masks
+came from (``torch_reports --masks``).
 """
 
 from __future__ import annotations
@@ -26,18 +27,18 @@ def _add(runs: dict, r: dict, where: Path, side: str) -> None:
     runs.setdefault(r["run"], []).append(r)
 
 
-def minicnn_runs(outs) -> dict:
+def minicnn_runs(outs: list) -> dict:
     """{run: [results.json of each seed]} from OUT/minicnn-seed*/<task>/<run>/results.json of each OUT."""
     runs: dict = {}
-    for out in [outs] if isinstance(outs, Path) else outs:
+    for out in outs:
         for path in sorted(out.glob("minicnn-seed*/*/*/results.json")):
             _add(runs, json.loads(path.read_text()), path, "minicnn")
     return runs
 
 
-def torch_runs(outs) -> dict:
+def torch_runs(outs: list) -> dict:
     runs: dict = {}
-    for out in [outs] if isinstance(outs, Path) else outs:
+    for out in outs:
         for path in sorted(out.glob("torch_*.json")):
             for r in json.loads(path.read_text()):
                 _add(runs, r, path, "PyTorch")

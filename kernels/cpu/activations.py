@@ -6,7 +6,8 @@ does with a Python float next to a float32 array (NEP 50), so float32 results
 round like the reference's. ReLU keeps ``np.maximum``'s behaviour on NaN (the
 NaN passes through, mask False). GELU is evaluated in float64 and rounded once
 to the output dtype (the reference rounds float32 intermediates; the
-difference is float rounding). No ``fastmath``: it would assume no NaN/inf.
+difference is float rounding). No ``fastmath``: it would assume no NaN/inf; the one
+exception is float32 GELU's ``contract`` flag alone (FMAs, see where it is compiled).
 
 Exact GELU on float32 does not call libm's ``erf`` (a scalar call per element:
 15.5 ms forward for a (64, 32, 32, 32) tensor at one thread, against PyTorch's
