@@ -7,7 +7,8 @@ round like the reference's. ReLU keeps ``np.maximum``'s behaviour on NaN (the
 NaN passes through, mask False). GELU is evaluated in float64 and rounded once
 to the output dtype (the reference rounds float32 intermediates; the
 difference is float rounding). No ``fastmath``: it would assume no NaN/inf; the one
-exception is float32 GELU's ``contract`` flag alone (FMAs, see where it is compiled).
+exception here is float32 GELU's ``contract`` flag alone (FMAs, see where it is
+compiled); batch norm's row sums take ``reassoc`` alone (``batchnorm.py``).
 
 Exact GELU on float32 does not call libm's ``erf`` (a scalar call per element:
 15.5 ms forward for a (64, 32, 32, 32) tensor at one thread, against PyTorch's
