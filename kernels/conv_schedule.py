@@ -29,7 +29,7 @@ the batch is cut up:
   and transposed once at the end. It is the same sum of the same products;
   OpenBLAS runs this orientation up to 2x faster at the conv shapes of the
   nets here, most for few output channels, and no slower at any shape
-  measured (benchmarks/README.md, "Weight gradient as its transpose"), so the
+  measured (benchmarks/notes/cpu-speed.md, "Weight gradient as its transpose"), so the
   CPU schedule sets it;
 * **wide** -- the column matrix of a batch range in the wide layout (K, n*L),
   the samples' blocks side by side (``im2col_wide`` / ``col2im_wide``), so each

@@ -29,7 +29,7 @@ more than one thread. Why not with the OpenMP layer (what this environment
 has): an OpenMP parallel region ends in a barrier that waits for every
 thread, so when the other core is busy (another process, or OpenBLAS threads
 still spinning after a matmul) each call waits milliseconds for the scheduler
-to give the worker a core (benchmarks/README.md). TBB lets the calling thread
+to give the worker a core (benchmarks/notes/history.md). TBB lets the calling thread
 do all the chunks itself and degrades to serial speed instead.
 ``python -m minicnn.kernels.cpu.bench`` times the kernels and both variants.
 """
@@ -95,7 +95,7 @@ TABLE: dict = {
 }
 
 # Column matrices up to 2 MiB are kept, larger ones built 1 MiB of samples at a
-# time (fits the 2-thread split best; benchmarks/README.md, "conv limits").
+# time (fits the 2-thread split best; benchmarks/notes/history.md, "Conv limits").
 CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul),
                              keep=2 * MiB, chunk=1 * MiB, split=run_split, stack_limit=1 * MiB,
                              dw_transposed=True)

@@ -40,7 +40,7 @@ def _row_sum(f, base, m, shift):
 
 
 # _row_sq_dev and _row_dot repeat _row_sum's shape on purpose: one generic
-# helper for both made the kernels ~2x slower (benchmarks/README.md).
+# helper for both made the kernels ~2x slower (benchmarks/notes/history.md).
 
 
 def _row_sq_dev(f, base, m, mu):

@@ -15,7 +15,7 @@ Wp = W + 2*pw), a small scratch array allocated per plane:
   image, tap by tap) and copies the interior out.
 
 Fixed-length copies through the padded plane beat clipping each row segment
-at the border (benchmarks/README.md, "im2col through a padded plane").
+at the border (benchmarks/notes/history.md, "im2col through a padded plane").
 
 Indexing goes through flat 1-D views with computed offsets cast to unsigned
 (``_u``): Numba adds a negative-index wrap-around test to every signed index it

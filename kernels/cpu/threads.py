@@ -30,7 +30,7 @@ OpenBLAS's idle workers spin for up to ~0.1 s before they sleep, and a
 spinning worker holds a core that minicnn's next kernel or share needs; every
 layer GEMM already runs inside ``run_split`` or is small (Linear), so one BLAS
 thread costs nothing there (spinning BLAS threads made the split step slower
-than a serial one; benchmarks/README.md).
+than a serial one; benchmarks/notes/history.md).
 
 ``workers()`` is Numba's thread count (``NUMBA_NUM_THREADS`` /
 ``numba.set_num_threads``), so one setting governs every CPU thread minicnn uses.
@@ -47,7 +47,7 @@ _controller = None
 _held = None  # the threadpoolctl limiter of hold_blas()
 
 # Helper threads, each fed through its own SimpleQueue (a C-level queue: the
-# cheapest hand-over measured, benchmarks/README.md). The calling thread
+# cheapest hand-over measured, benchmarks/notes/history.md). The calling thread
 # runs share 0 itself. One caller at a time uses them (_busy); a concurrent
 # caller from another thread runs the same shares one after another instead.
 _helpers: list = []
