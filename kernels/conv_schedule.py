@@ -40,6 +40,14 @@ the batch is cut up:
   summed inside the product (no (n, O, K) stack and no sum). For the GPU, where
   small per-sample products leave the device idle; measured by
   ``benchmarks/gpu_check.sh`` (``MINICNN_CONV_WIDE``);
+* **scratch** -- with ``scratch_max`` > 0, the column matrices that live only
+  inside one share's loop (a chunk's im2col when the matrix is not kept, the
+  input-gradient columns before col2im, ConvTranspose2d's columns) are written
+  into a per-thread buffer kept from call to call, up to ``scratch_max`` bytes
+  each, instead of a fresh array per chunk: a fresh array of a few hundred KiB
+  page-faults on every first touch, which cost more than the im2col itself
+  (benchmarks/notes/cpu-speed.md, "Scratch column buffers"). The CPU's choice;
+  the GPU's memory pool already reuses its blocks (0, the default: off);
 * **direct** -- a layer whose weight has at most ``direct_max`` elements runs its
   output (and its input gradient) through the backend's ``conv2d_direct`` /
   ``conv2d_direct_input_grad`` kernels, with no column matrix at all (the weight
@@ -53,6 +61,9 @@ path by its limit and compares it with the plain layer functions.
 """
 
 from __future__ import annotations
+
+import math
+import threading
 
 from minicnn.kernels.reference import array_module, conv_out_size, deconv_out_size
 
@@ -70,8 +81,10 @@ class ConvSchedule:
 
     def __init__(self, ops, *, keep: int, chunk: int, split=None, kept_split: int = 8,
                  split_min_macs: int = 1 << 22, stack_limit: int | None = None, dw_transposed: bool = False,
-                 wide: bool = False, direct_max: int = 0):
+                 wide: bool = False, direct_max: int = 0, scratch_max: int = 0):
         self.ops = ops
+        self.scratch_max = int(scratch_max)
+        self._local = threading.local()  # each thread's scratch buffers
         self.wide = bool(wide)
         self.direct_max = int(direct_max)
         self.keep, self.chunk = int(keep), int(chunk)
@@ -129,6 +142,20 @@ class ConvSchedule:
         """The (O, K) weight gradient held in an accumulator of ``weight_grad_buffer``."""
         return acc.T if self.dw_transposed else acc
 
+    def scratch(self, xp, name: str, shape, dtype):
+        """An uninitialised ``shape`` array for a temporary that never leaves the calling share:
+        a view of this thread's buffer ``name`` (grown when too small, kept for the next call)
+        when ``scratch_max`` allows its size, else None (the kernel then allocates a fresh one)."""
+        size = math.prod(shape)
+        dtype = xp.dtype(dtype)
+        if size * dtype.itemsize > self.scratch_max:
+            return None
+        bufs = self._local.__dict__.setdefault("bufs", {})
+        buf = bufs.get((name, dtype))
+        if buf is None or buf.size < size:
+            buf = bufs[(name, dtype)] = xp.empty(size, dtype)
+        return buf[:size].reshape(shape)
+
     def direct(self, w) -> bool:
         """Whether a layer with weight ``w`` runs through the direct kernels (see the module doc)."""
         return 0 < w.size <= self.direct_max and hasattr(self.ops, "conv2d_direct")
@@ -162,8 +189,13 @@ class ConvSchedule:
 
         def fill(share):
             for i, j in share:
-                cols_ij = _rows(cols, i, j, oh * ow, self.wide) if cols is not None else \
-                    im2col(x[i:j], kh, kw, sh, sw, ph, pw)
+                if cols is not None:
+                    cols_ij = _rows(cols, i, j, oh * ow, self.wide)
+                elif self.wide:
+                    cols_ij = im2col(x[i:j], kh, kw, sh, sw, ph, pw)
+                else:
+                    cols_ij = im2col(x[i:j], kh, kw, sh, sw, ph, pw,
+                                     out=self.scratch(xp, "cols", (j - i, w2.shape[1], oh * ow), x.dtype))
                 if self.wide:  # (O, n*L) -> out (n, O, L), the bias added in the same pass
                     _from_wide(xp, ops.matmul(w2, cols_ij), out[i:j], b)
                     continue
@@ -193,11 +225,14 @@ class ConvSchedule:
             if self.wide:
                 return grads_wide(share)
             dw_share = self.weight_grad_buffer(xp, o, w2.shape[1], w.dtype)
+            shape = lambda i, j: (j - i, w2.shape[1], d.shape[2])  # noqa: E731  (a chunk's columns)
             for i, j in share:
-                cols_ij = cols[i:j] if cols is not None else ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw)
+                cols_ij = cols[i:j] if cols is not None else \
+                    ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw, out=self.scratch(xp, "cols", shape(i, j), x.dtype))
                 self.add_weight_grad(dw_share, d[i:j], cols_ij)
                 if need_dx:
-                    ops.col2im(ops.matmul(w2.T, d[i:j]), j - i, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx[i:j])
+                    dcols = ops.matmul(w2.T, d[i:j], out=self.scratch(xp, "dcols", shape(i, j), dx.dtype))
+                    ops.col2im(dcols, j - i, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx[i:j])
             return dw_share
 
         def grads_wide(share):
@@ -237,7 +272,9 @@ class ConvSchedule:
                     ops.col2im_wide(ops.matmul(wt, _to_wide(xp, x3[i:j])), j - i, cout, oh, ow, kh, kw, sh, sw,
                                     ph, pw, out=out[i:j])
                 else:
-                    ops.col2im(ops.matmul(wt, x3[i:j]), j - i, cout, oh, ow, kh, kw, sh, sw, ph, pw, out=out[i:j])
+                    cols_ij = ops.matmul(wt, x3[i:j], out=self.scratch(xp, "dcols", (j - i, wt.shape[0], h * wd),
+                                                                       out.dtype))
+                    ops.col2im(cols_ij, j - i, cout, oh, ow, kh, kw, sh, sw, ph, pw, out=out[i:j])
                 if b is not None:
                     out[i:j] += b.reshape(1, cout, 1, 1)
 
@@ -263,7 +300,8 @@ class ConvSchedule:
                 return grads_wide(share)
             dw_share = self.weight_grad_buffer(xp, cin, w2.shape[1], w.dtype)
             for i, j in share:
-                dcols = ops.im2col(dout[i:j], kh, kw, sh, sw, ph, pw)  # (n, C_out*kh*kw, H*W)
+                dcols = ops.im2col(dout[i:j], kh, kw, sh, sw, ph, pw,  # (n, C_out*kh*kw, H*W)
+                                   out=self.scratch(xp, "cols", (j - i, w2.shape[1], h * wd), dout.dtype))
                 if need_dx:
                     ops.matmul(w2, dcols, out=dx[i:j])
                 self.add_weight_grad(dw_share, x3[i:j], dcols)

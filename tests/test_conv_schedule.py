@@ -15,7 +15,9 @@ in the per-sample products, say) changes the result:
 * the wide layout (``wide``: a range's column matrix as (K, n*L), one product per range),
   kept, shared, chunked and rebuilt, in both weight-gradient orientations;
 * the direct kernels (``direct_max``: output and input gradient without a column matrix;
-  here their NumPy fallbacks, the kernels themselves in tests/test_cuda_host.py).
+  here their NumPy fallbacks, the kernels themselves in tests/test_cuda_host.py);
+* scratch buffers (``scratch_max``: a range's temporary columns written into a per-thread
+  buffer kept between calls, the CPU's setting), chunked, shared and kept.
 """
 
 from __future__ import annotations
@@ -102,6 +104,10 @@ PATHS = {
     # the direct kernels for output and input gradient (dW through a product as before)
     "rebuilt-direct": (dict(keep=0, chunk=10**9, direct_max=10**9), False),
     "chunks-direct-wide": (dict(keep=0, chunk=2, direct_max=10**9, wide=True), False),
+    # the temporaries in per-thread scratch buffers (the CPU's setting): chunked, shared, kept
+    "chunks-scratch": (dict(keep=0, chunk=2, scratch_max=10**9), False),
+    "chunks-shares-scratch-dwT": (dict(keep=0, chunk=3, dw_transposed=True, scratch_max=10**9), True),
+    "kept-scratch": (dict(keep=10**9, chunk=10**9, scratch_max=10**9), False),
 }
 NOT_KEPT = ("chunks", "rebuilt")
 
@@ -282,3 +288,40 @@ def test_direct_max_picks_the_direct_kernels_by_weight_size():
                 assert not any(c.startswith("conv2d_direct") for c in calls)
     assert not ConvSchedule(SimpleNamespace(**{n: getattr(ref, n) for n in names}), keep=0, chunk=1,
                             direct_max=10**9).direct(w)  # a backend without the kernels: never
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_scratch_buffers_are_kept_per_thread_and_leave_nothing_behind(kernels):
+    """With ``scratch_max`` the chunks' columns go through one buffer per thread and name,
+    kept from call to call (no fresh pages), and every call gives the plain schedule's
+    numbers although the buffer still holds the previous call's columns; a chunk larger
+    than ``scratch_max`` gets a fresh array; another thread has buffers of its own."""
+    import threading
+
+    ops = _kernels(kernels)
+    per_sample = _bytes_per_sample(CONV, False)
+    plain = ConvSchedule(ops, keep=0, chunk=2 * per_sample)
+    sched = ConvSchedule(ops, keep=0, chunk=2 * per_sample, scratch_max=2 * per_sample)
+    rng = np.random.default_rng(5)
+    _, w, b = _inputs(CONV, False, rng)
+    args = (CONV["stride"], CONV["padding"])
+    bufs = []
+    for _ in range(2):  # the second call finds the first call's columns in the buffers
+        x = rng.standard_normal((N, CONV["cin"], *CONV["hw"]))
+        want, want_cache = plain.conv2d_forward(x, w, b, *args)
+        got, got_cache = sched.conv2d_forward(x, w, b, *args)
+        np.testing.assert_array_equal(got, want)
+        dout = rng.standard_normal(want.shape)
+        for g, wnt in zip(sched.conv2d_backward(dout, got_cache), plain.conv2d_backward(dout, want_cache)):
+            np.testing.assert_array_equal(g, wnt)
+        bufs.append(dict(sched._local.bufs))
+    assert set(bufs[0]) == {("cols", np.dtype(np.float64)), ("dcols", np.dtype(np.float64))}
+    assert all(bufs[1][key] is buf for key, buf in bufs[0].items())  # the same arrays, reused
+    assert sched.scratch(np, "cols", (3, per_sample // 8), np.float64) is None  # 3 samples > scratch_max
+
+    seen = []
+    t = threading.Thread(target=lambda: (sched.conv2d_forward(x, w, b, *args),
+                                         seen.append(dict(sched._local.bufs))))
+    t.start()
+    t.join()
+    assert seen and seen[0][("cols", np.dtype(np.float64))] is not bufs[0][("cols", np.dtype(np.float64))]

@@ -95,10 +95,11 @@ TABLE: dict = {
 }
 
 # Column matrices up to 2 MiB are kept, larger ones built 1 MiB of samples at a
-# time (fits the 2-thread split best; benchmarks/notes/history.md, "Conv limits").
+# time (fits the 2-thread split best; benchmarks/notes/history.md, "Conv limits"),
+# into per-thread scratch buffers of up to 4 MiB reused from call to call.
 CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul),
                              keep=2 * MiB, chunk=1 * MiB, split=run_split, stack_limit=1 * MiB,
-                             dw_transposed=True)
+                             dw_transposed=True, scratch_max=4 * MiB)
 TABLE.update(CONV_SCHEDULE.table())
 
 # Fused operations (kernels.fused): minicnn.fusion runs ReLU -> MaxPool2d through them.
