@@ -37,7 +37,8 @@ for round in $(seq "$ROUNDS"); do
     rev=$A; [ $side = b ] && rev=$B
     echo "== round $round $side ($rev) $(uptime)" | tee -a "$RES/compare.log"
     (cd "$TMP/$side" && PYTHONPATH="$TMP/$side" "$PY" -m benchmarks.throughput "${FLAGS[@]}" --no-plot \
-       --out "$TMP/out_${side}_$round") 2>&1 | grep -E '^\[' | tee -a "$RES/compare.log"
+       --out "$TMP/out_${side}_$round") 2>&1 | tee "$RES/run_${round}_${side}.log" | grep -E '^\[' | tee -a "$RES/compare.log" \
+      || { echo "compare_revisions: round $round $side failed, see $RES/run_${round}_${side}.log" >&2; exit 1; }
   done
 done
 echo "compare_revisions: log in $RES/compare.log"
