@@ -275,6 +275,41 @@ def test_batchnorm_forward_backward(dtype, shape, affine):
                                    err_msg=name)
 
 
+@pytest.mark.parametrize("shape", [(6, 3), (2, 4, 7), (3, 5, 6, 7), (16, 8, 12, 12)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batchnorm_forward_eval_equals_the_reference_bit_for_bit(dtype, shape, affine):
+    """Evaluation mode with given statistics: the kernel forms every value with the
+    reference's operations in the array's dtype, so y, xhat and inv_std are identical."""
+    rng = _rng("bn-eval", dtype, shape, affine)
+    x = _bn_input(rng, shape, dtype)
+    c = shape[1]
+    mean = rng.standard_normal(c).astype(dtype)
+    var = rng.uniform(0.1, 3.0, c).astype(dtype)
+    gamma = rng.uniform(0.5, 1.5, c).astype(dtype) if affine else None
+    beta = rng.standard_normal(c).astype(dtype) if affine else None
+    got = cpu.batchnorm_forward_eval(x, gamma, beta, mean, var, 1e-5)
+    want = ref.batchnorm_forward_eval(x, gamma, beta, mean, var, 1e-5)
+    for name, a, b in zip(["y", "xhat", "inv_std"], got, want):
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    if not affine:
+        assert got[0] is got[1]  # y is xhat, as in the reference
+
+
+def test_batchnorm_forward_eval_mixed_dtypes_and_bad_input():
+    rng = _rng("bn-eval-mixed")
+    x = _bn_input(rng, (4, 3, 5), np.float32)
+    ones, zeros = np.ones(3), np.zeros(3)  # float64 statistics with a float32 input: the reference
+    got = cpu.batchnorm_forward_eval(x, ones, zeros, zeros, ones, 1e-5)
+    want = ref.batchnorm_forward_eval(x, ones, zeros, zeros, ones, 1e-5)
+    assert [a.dtype for a in got] == [a.dtype for a in want]
+    with pytest.raises(ValueError, match="mean has 2 values, expected one per channel \\(3\\)"):
+        cpu.batchnorm_forward_eval(x, None, None, np.zeros(2, np.float32), np.ones(3, np.float32), 1e-5)
+    with pytest.raises(ValueError, match="gamma and beta must both be given"):
+        cpu.batchnorm_forward_eval(x, np.ones(3, np.float32), None, zeros.astype(np.float32),
+                                   ones.astype(np.float32), 1e-5)
+
+
 def test_batchnorm_statistics_are_two_pass():
     """Values with a large common offset: a one-pass E[x^2] - mean^2 would lose the
     variance to cancellation; the two-pass kernel keeps it (float64 sums)."""

@@ -50,7 +50,7 @@ from .activations import (
 )
 from .. import reference as _reference
 from ..conv_schedule import MiB, ConvSchedule
-from .batchnorm import batchnorm_backward, batchnorm_forward
+from .batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_forward_eval
 from .conv import col2im, im2col
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
 from .threads import run_split
@@ -85,6 +85,7 @@ TABLE: dict = {
     "dropout_forward": dropout_forward,
     "batchnorm_forward": batchnorm_forward,
     "batchnorm_backward": batchnorm_backward,
+    "batchnorm_forward_eval": batchnorm_forward_eval,
     "sgd_update": sgd_update,
     "adam_update": adam_update,
     "sgd_update_multi": sgd_update_multi,

@@ -127,7 +127,30 @@ def _bn_bwd_impl(dy, xhat, inv_std, gamma, affine, m, dx, dgamma, dbeta):
     return dx, dgamma, dbeta
 
 
+def _bn_eval_impl(x, gamma, beta, affine, mean, inv_std, m, y, xhat):
+    n = x.shape[0]
+    c = x.shape[1]
+    xf = x.reshape(x.size)
+    yf = y.reshape(y.size)
+    hf = xhat.reshape(xhat.size)
+    for ch in prange(c):
+        mu = mean[ch]
+        s = inv_std[ch]
+        g = gamma[ch]
+        b = beta[ch]
+        for i in range(n):
+            base = (i * c + ch) * m
+            for k in range(m):
+                j = _u(base + k)
+                h = (xf[j] - mu) * s
+                hf[j] = h
+                if affine:
+                    yf[j] = h * g + b
+    return y, xhat
+
+
 _bn_fwd_ser, _bn_fwd_par = dual(_bn_fwd_impl)
+_bn_eval_ser, _bn_eval_par = dual(_bn_eval_impl)
 _bn_bwd_ser, _bn_bwd_par = dual(_bn_bwd_impl)
 
 
@@ -190,3 +213,32 @@ def batchnorm_backward(dy, xhat, inv_std, gamma):
     s = _per_channel(inv_std, c, dy.dtype, "inv_std")
     f = _bn_bwd_par if dy.size >= BN_PAR_MIN else _bn_bwd_ser
     return f(dy, xhat, s, g, affine, m, np.empty_like(dy), np.empty(c, dy.dtype), np.empty(c, dy.dtype))
+
+
+def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
+    """Evaluation mode: (y, xhat, inv_std), see the reference; one pass over x.
+
+    x (N, C, *); gamma, beta (C,) or both None; mean, var (C,). Every value is
+    formed by the reference's operations in x's dtype, in its order (no
+    float64 here), so the results equal the reference's bit for bit. Mixed
+    dtypes and dtypes other than float32/float64 go to the reference.
+    """
+    x = np.ascontiguousarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"batchnorm_forward_eval: expected x of shape (N, C, ...), got {x.shape}")
+    if (gamma is None) != (beta is None):
+        raise ValueError("batchnorm_forward_eval: gamma and beta must both be given (affine) or both be None")
+    if not _same_float(x, gamma, beta, mean, var):
+        return _ref.batchnorm_forward_eval(x, gamma, beta, mean, var, eps)
+    n, c = x.shape[:2]
+    m = x.size // (n * c) if n * c else 0
+    affine = gamma is not None
+    mean = _per_channel(mean, c, x.dtype, "mean")
+    inv_std = 1.0 / np.sqrt(_per_channel(var, c, x.dtype, "var") + eps)  # the reference's expression
+    g = _per_channel(gamma, c, x.dtype, "gamma")
+    b = _per_channel(beta if affine else None, c, x.dtype, "beta")
+    xhat = np.empty_like(x)
+    y = np.empty_like(x) if affine else xhat
+    f = _bn_eval_par if x.size >= BN_PAR_MIN else _bn_eval_ser
+    f(x, g, b, affine, mean, inv_std, m, y, xhat)
+    return y, xhat, inv_std

@@ -28,8 +28,8 @@ launch.py                        sources, NVRTC compilation, launching, and the
 The ``conv2d_*`` / ``conv_transpose2d_*`` entries run the layers' products
 through a ``ConvSchedule`` (``CONV_SCHEDULE`` below) on these kernels.
 
-``dropout_forward``, ``batchnorm_forward`` and ``batchnorm_backward`` have no
-CUDA C of their own: their entries are the reference functions, which already
+``dropout_forward``, ``batchnorm_forward``, ``batchnorm_backward`` and
+``batchnorm_forward_eval`` have no CUDA C of their own: their entries are the reference functions, which already
 run on CuPy arrays as CuPy's element-wise and reduction kernels.
 
 Each ``.cu`` file is compiled once per device with ``cupy.RawModule``
@@ -133,6 +133,7 @@ TABLE: dict = {
     "dropout_forward": _ref.dropout_forward,
     "batchnorm_forward": _ref.batchnorm_forward,
     "batchnorm_backward": _ref.batchnorm_backward,
+    "batchnorm_forward_eval": _ref.batchnorm_forward_eval,
     # fused operations (kernels/fused.py; minicnn.fusion runs ReLU -> MaxPool2d through them)
     "relu_maxpool2d_forward": relu_maxpool2d_forward,
     "relu_maxpool2d_backward": relu_maxpool2d_backward,

@@ -40,6 +40,9 @@ batchnorm_forward      x (N, C, *), gamma, beta (C,) or None, eps -> (y, mean,
                        every axis but 1, var biased; mean, var, inv_std (C,)
 batchnorm_backward     dy, xhat (N, C, *), inv_std, gamma (C,) or None
                        -> (dx, dgamma, dbeta)
+batchnorm_forward_eval x (N, C, *), gamma, beta (C,) or None, mean, var (C,),
+                       eps -> (y, xhat, inv_std (C,)): evaluation mode, the
+                       given (running) statistics
 sgd_update             in place: param, grad, buf, lr, momentum, dampening,
                        nesterov, weight_decay, first (bool: buf not yet set)
 adam_update            in place: param, grad, exp_avg, exp_avg_sq, step (>=1),
@@ -86,7 +89,7 @@ from .loss import cross_entropy_backward, cross_entropy_forward
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
 from .pool import maxpool2d_backward, maxpool2d_forward, maxunpool2d_backward, maxunpool2d_forward
 from .products import col2im, col2im_wide, im2col, im2col_wide, matmul
-from .regularization import batchnorm_backward, batchnorm_forward, dropout_forward
+from .regularization import batchnorm_backward, batchnorm_forward, batchnorm_forward_eval, dropout_forward
 
 TABLE = {
     "matmul": matmul,
@@ -109,6 +112,7 @@ TABLE = {
     "dropout_forward": dropout_forward,
     "batchnorm_forward": batchnorm_forward,
     "batchnorm_backward": batchnorm_backward,
+    "batchnorm_forward_eval": batchnorm_forward_eval,
     "sgd_update": sgd_update,
     "adam_update": adam_update,
     "sgd_update_multi": sgd_update_multi,

@@ -1,4 +1,4 @@
-"""Inverted dropout with given draws, and training-mode batch norm."""
+"""Inverted dropout with given draws, and batch norm (training mode, and the evaluation-mode forward)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,21 @@ def batchnorm_forward(x, gamma, beta, eps):
     xhat = xc * inv_std
     y = xhat * gamma.reshape(shape) + beta.reshape(shape) if gamma is not None else xhat
     return y.astype(x.dtype, copy=False), mean.reshape(-1), var.reshape(-1), xhat, inv_std.reshape(-1)
+
+
+def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
+    """Evaluation-mode batch norm with fixed statistics: xhat = (x - mean) * inv_std,
+    inv_std = 1 / sqrt(var + eps), y = xhat * gamma + beta (y is xhat without affine).
+
+    x (N, C, *); gamma, beta (C,) or both None; mean, var (C,) (the running
+    statistics). Returns (y, xhat, inv_std (C,)); what backward needs is xhat
+    and inv_std (dx = dy * gamma * inv_std, dgamma = sum(dy * xhat)).
+    """
+    _, shape = _bn_axes(x)
+    inv_std = 1.0 / _xp(var).sqrt(var + eps)
+    xhat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
+    y = xhat * gamma.reshape(shape) + beta.reshape(shape) if gamma is not None else xhat
+    return y, xhat, inv_std
 
 
 def batchnorm_backward(dy, xhat, inv_std, gamma):

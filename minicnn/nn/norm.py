@@ -1,9 +1,11 @@
 """BatchNorm1d and BatchNorm2d with PyTorch's semantics.
 
 Both modes' forward and backward are the functions below; the training-mode
-pair runs as backend table entries (``ops.batchnorm_forward`` /
-``ops.batchnorm_backward``: plain array code in ``kernels/reference/regularization.py``,
-Numba kernels in ``kernels/cpu/batchnorm.py``).
+pair and the evaluation-mode forward run as backend table entries
+(``ops.batchnorm_forward`` / ``ops.batchnorm_backward`` /
+``ops.batchnorm_forward_eval``: plain array code in
+``kernels/reference/regularization.py``, Numba kernels in
+``kernels/cpu/batchnorm.py``).
 
 Training normalises with the batch mean and the *biased* variance, and
 updates ``running_mean``/``running_var`` with the *unbiased* variance:
@@ -37,16 +39,17 @@ def batchnorm_forward(x, gamma, beta, eps):
 
 
 def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
-    """Evaluation mode: normalise with fixed statistics, y = gamma * (x - mean) * inv_std + beta.
+    """Evaluation mode: normalise with fixed statistics, y = gamma * (x - mean) * inv_std + beta,
+    inv_std = 1 / sqrt(var + eps).
 
-    gamma, beta, mean, var broadcast against x as (1, C, 1, ...).
-    cache: ("eval", (xhat, inv_std, gamma, reduction axes)).
+    x (N, C, *); gamma, beta (C,) or None; mean, var (C,). Kernel:
+    ``ops.batchnorm_forward_eval``. cache: ("eval", (xhat, inv_std, gamma, reduction
+    axes)), inv_std and gamma shaped (1, C, 1, ...) to broadcast against x.
     """
-    xp = backend.current().xp
-    inv_std = 1.0 / xp.sqrt(var + eps)
-    xhat = (x - mean) * inv_std
-    y = xhat * gamma + beta if gamma is not None else xhat
-    return y, ("eval", (xhat, inv_std, gamma, (0,) + tuple(range(2, x.ndim))))
+    y, xhat, inv_std = backend.current().ops.batchnorm_forward_eval(x, gamma, beta, mean, var, eps)
+    bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    gamma = gamma.reshape(bshape) if gamma is not None else None
+    return y, ("eval", (xhat, inv_std.reshape(bshape), gamma, (0,) + tuple(range(2, x.ndim))))
 
 
 def batchnorm_backward(dout, cache):
@@ -85,7 +88,6 @@ class _BatchNorm(Module):
 
     def forward(self, x):
         self._check(x)
-        bshape = (1, self.num_features) + (1,) * (x.ndim - 2)
         gamma = self.weight.data if self.affine else None
         beta = self.bias.data if self.affine else None
         use_batch = self.training or not self.track_running_stats
@@ -98,11 +100,7 @@ class _BatchNorm(Module):
             if self.training and self.track_running_stats:
                 self._update_running(mean, var * (m / (m - 1)))
         else:
-            gamma = gamma.reshape(bshape) if gamma is not None else None
-            beta = beta.reshape(bshape) if beta is not None else None
-            mean = self.running_mean.reshape(bshape)
-            var = self.running_var.reshape(bshape)
-            y, self._cache = batchnorm_forward_eval(x, gamma, beta, mean, var, self.eps)
+            y, self._cache = batchnorm_forward_eval(x, gamma, beta, self.running_mean, self.running_var, self.eps)
         return y.astype(x.dtype, copy=False)
 
     def cuda_graph_blocker(self):
