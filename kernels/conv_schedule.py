@@ -146,6 +146,8 @@ class ConvSchedule:
         """An uninitialised ``shape`` array for a temporary that never leaves the calling share:
         a view of this thread's buffer ``name`` (grown when too small, kept for the next call)
         when ``scratch_max`` allows its size, else None (the kernel then allocates a fresh one)."""
+        if self.scratch_max <= 0:
+            return None
         size = math.prod(shape)
         dtype = xp.dtype(dtype)
         if size * dtype.itemsize > self.scratch_max:

@@ -29,8 +29,9 @@ The ``conv2d_*`` / ``conv_transpose2d_*`` entries run the layers' products
 through a ``ConvSchedule`` (``CONV_SCHEDULE`` below) on these kernels.
 
 ``dropout_forward``, ``batchnorm_forward``, ``batchnorm_backward`` and
-``batchnorm_forward_eval`` have no CUDA C of their own: their entries are the reference functions, which already
-run on CuPy arrays as CuPy's element-wise and reduction kernels.
+``batchnorm_forward_eval`` have no CUDA C of their own: their entries are the
+reference functions, which already run on CuPy arrays as CuPy's element-wise
+and reduction kernels.
 
 Each ``.cu`` file is compiled once per device with ``cupy.RawModule``
 (NVRTC), the first time one of its kernels is called; ``common.cuh`` is
