@@ -227,7 +227,9 @@ class ConvSchedule:
             if self.wide:
                 return grads_wide(share)
             dw_share = self.weight_grad_buffer(xp, o, w2.shape[1], w.dtype)
-            shape = lambda i, j: (j - i, w2.shape[1], d.shape[2])  # noqa: E731  (a chunk's columns)
+            def shape(i, j):  # a chunk's columns
+                return (j - i, w2.shape[1], d.shape[2])
+
             for i, j in share:
                 cols_ij = cols[i:j] if cols is not None else \
                     ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw, out=self.scratch(xp, "cols", shape(i, j), x.dtype))

@@ -68,6 +68,21 @@ _row_sq_dev = serial(_row_sq_dev, fastmath=_SUMS)
 _row_dot = serial(_row_dot, fastmath=_SUMS)
 
 
+def _normalize_row(xf, hf, yf, base, m, mu, s, g, b, write_y):
+    """xhat = (x - mu) * s and (write_y) y = xhat * g + b over one row, in the scalars' type:
+    float64 in training (the statistics are float64), the array's dtype in evaluation
+    (the reference's operations, so its values bit for bit)."""
+    for k in range(m):
+        j = _u(base + k)
+        h = (xf[j] - mu) * s
+        hf[j] = h
+        if write_y:
+            yf[j] = h * g + b
+
+
+_normalize_row = serial(_normalize_row)
+
+
 def _bn_fwd_impl(x, gamma, beta, eps, affine, m, y, xhat, mean, var, inv_std):
     n = x.shape[0]
     c = x.shape[1]
@@ -88,12 +103,7 @@ def _bn_fwd_impl(x, gamma, beta, eps, affine, m, y, xhat, mean, var, inv_std):
         g = np.float64(gamma[ch]) if affine else 1.0
         b = np.float64(beta[ch]) if affine else 0.0
         for i in range(n):
-            base = (i * c + ch) * m
-            for k in range(m):
-                j = _u(base + k)
-                h = (xf[j] - mu) * istd
-                hf[j] = h
-                yf[j] = h * g + b
+            _normalize_row(xf, hf, yf, (i * c + ch) * m, m, mu, istd, g, b, True)
         mean[ch] = mu
         var[ch] = v
         inv_std[ch] = istd
@@ -134,18 +144,8 @@ def _bn_eval_impl(x, gamma, beta, affine, mean, inv_std, m, y, xhat):
     yf = y.reshape(y.size)
     hf = xhat.reshape(xhat.size)
     for ch in prange(c):
-        mu = mean[ch]
-        s = inv_std[ch]
-        g = gamma[ch]
-        b = beta[ch]
         for i in range(n):
-            base = (i * c + ch) * m
-            for k in range(m):
-                j = _u(base + k)
-                h = (xf[j] - mu) * s
-                hf[j] = h
-                if affine:
-                    yf[j] = h * g + b
+            _normalize_row(xf, hf, yf, (i * c + ch) * m, m, mean[ch], inv_std[ch], gamma[ch], beta[ch], affine)
     return y, xhat
 
 
