@@ -194,7 +194,8 @@ class ConvSchedule:
                 if cols is not None:
                     cols_ij = _rows(cols, i, j, oh * ow, self.wide)
                 elif self.wide:
-                    cols_ij = im2col(x[i:j], kh, kw, sh, sw, ph, pw)
+                    cols_ij = im2col(x[i:j], kh, kw, sh, sw, ph, pw,
+                                     out=self.scratch(xp, "cols", (w2.shape[1], (j - i) * oh * ow), x.dtype))
                 else:
                     cols_ij = im2col(x[i:j], kh, kw, sh, sw, ph, pw,
                                      out=self.scratch(xp, "cols", (j - i, w2.shape[1], oh * ow), x.dtype))
@@ -242,12 +243,14 @@ class ConvSchedule:
         def grads_wide(share):
             dw_share = None
             for i, j in share:
+                wide_shape = (w2.shape[1], (j - i) * d.shape[2])  # a range's columns
                 cols_ij = _rows(cols, i, j, d.shape[2], True) if cols is not None else \
-                    ops.im2col_wide(x[i:j], kh, kw, sh, sw, ph, pw)
+                    ops.im2col_wide(x[i:j], kh, kw, sh, sw, ph, pw, out=self.scratch(xp, "cols", wide_shape, x.dtype))
                 d_ij = _to_wide(xp, d[i:j])  # (O, n*L)
                 dw_share = self.add_weight_grad_wide(dw_share, d_ij, cols_ij)
                 if need_dx:
-                    ops.col2im_wide(ops.matmul(w2.T, d_ij), j - i, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx[i:j])
+                    dcols = ops.matmul(w2.T, d_ij, out=self.scratch(xp, "dcols", wide_shape, dx.dtype))
+                    ops.col2im_wide(dcols, j - i, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx[i:j])
             return dw_share
 
         dw = self.weight_grad(_sum_in_order(self.run(grads, self.work_items(n, chunks, n * w2.size * d.shape[2]))))

@@ -108,6 +108,8 @@ PATHS = {
     "chunks-scratch": (dict(keep=0, chunk=2, scratch_max=10**9), False),
     "chunks-shares-scratch-dwT": (dict(keep=0, chunk=3, dw_transposed=True, scratch_max=10**9), True),
     "kept-scratch": (dict(keep=10**9, chunk=10**9, scratch_max=10**9), False),
+    "chunks-shares-scratch-dwT-wide": (dict(keep=0, chunk=3, dw_transposed=True, scratch_max=10**9, wide=True),
+                                       True),
 }
 NOT_KEPT = ("chunks", "rebuilt")
 

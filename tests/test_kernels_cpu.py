@@ -115,6 +115,36 @@ def test_im2col_col2im(case, dtype):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("case", CONV_CASES, ids=_ids(CONV_CASES))
+def test_im2col_col2im_wide(case, dtype):
+    """The wide layout (C*kh*kw, N*OH*OW): the reference's values exactly, col2im_wide summing
+    each pixel's taps in col2im's order, and out= written in place."""
+    n, c, h, w, kh, kw, sh, sw, ph, pw = case
+    rng = _rng("conv-wide", case, dtype)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    want = ref.im2col_wide(x, kh, kw, sh, sw, ph, pw)
+    got = cpu.im2col_wide(x, kh, kw, sh, sw, ph, pw)
+    assert got.dtype == dtype and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, want)
+    buf = np.full(want.shape, np.nan, dtype=dtype)
+    assert cpu.im2col_wide(x, kh, kw, sh, sw, ph, pw, out=buf) is buf
+    np.testing.assert_array_equal(buf, want)
+
+    cols = rng.standard_normal(want.shape).astype(dtype)
+    want = ref.col2im_wide(cols, n, c, h, w, kh, kw, sh, sw, ph, pw)
+    got = cpu.col2im_wide(cols, n, c, h, w, kh, kw, sh, sw, ph, pw)
+    assert got.dtype == dtype and got.shape == (n, c, h, w) and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, want)
+    # the same sums as col2im of the per-sample layout, bit for bit
+    blocks = np.ascontiguousarray(cols.reshape(c * kh * kw, n, -1).transpose(1, 0, 2))
+    np.testing.assert_array_equal(got, cpu.col2im(blocks, n, c, h, w, kh, kw, sh, sw, ph, pw))
+    img = np.full(x.shape, np.nan, dtype=dtype)
+    assert cpu.col2im_wide(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=img) is img
+    np.testing.assert_array_equal(img, want)
+    with pytest.raises(ValueError, match="col2im_wide: out must be"):
+        cpu.col2im_wide(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=np.empty((n, c, h, w + 1), dtype))
+
+
 def test_im2col_col2im_out(dtype):
     """out= writes into the caller's array, gives the same bits, and rejects a wrong buffer."""
     rng = _rng("conv-out", dtype)

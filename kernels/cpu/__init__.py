@@ -51,7 +51,7 @@ from .activations import (
 from .. import reference as _reference
 from ..conv_schedule import MiB, ConvSchedule
 from .batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_forward_eval
-from .conv import col2im, im2col
+from .conv import col2im, col2im_wide, im2col, im2col_wide
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
 from .threads import run_split
 from .pooling import (
@@ -67,9 +67,8 @@ TABLE: dict = {
     "matmul": matmul,
     "im2col": im2col,
     "col2im": col2im,
-    # the wide layout is the GPU schedule's (ConvSchedule(wide=True)); here the reference
-    "im2col_wide": _reference.im2col_wide,
-    "col2im_wide": _reference.col2im_wide,
+    "im2col_wide": im2col_wide,
+    "col2im_wide": col2im_wide,
     "maxpool2d_forward": maxpool2d_forward,
     "maxpool2d_backward": maxpool2d_backward,
     "maxunpool2d_forward": maxunpool2d_forward,
@@ -98,7 +97,8 @@ TABLE: dict = {
 # Column matrices up to 2 MiB are kept, larger ones built 1 MiB of samples at a
 # time (fits the 2-thread split best; benchmarks/notes/history.md, "Conv limits"),
 # into per-thread scratch buffers of up to 4 MiB reused from call to call.
-CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul),
+CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul,
+                                             im2col_wide=im2col_wide, col2im_wide=col2im_wide),
                              keep=2 * MiB, chunk=1 * MiB, split=run_split, stack_limit=1 * MiB,
                              dw_transposed=True, scratch_max=4 * MiB)
 TABLE.update(CONV_SCHEDULE.table())

@@ -42,7 +42,7 @@ IM2COL_PAR_MIN = 65_536
 COL2IM_PAR_MIN = 65_536
 
 
-def _im2col_impl(x, kh, kw, sh, sw, ph, pw, cols):
+def _im2col_impl(x, kh, kw, sh, sw, ph, pw, cols, wide):
     n, c, h, w = x.shape
     hp = h + 2 * ph
     wp = w + 2 * pw
@@ -50,6 +50,8 @@ def _im2col_impl(x, kh, kw, sh, sw, ph, pw, cols):
     ow = (wp - kw) // sw + 1
     m = oh * ow
     kk = kh * kw
+    rs = n * m if wide else m  # between a plane's row segments (c, i, j) -> (c, i, j + 1)
+    ss = m if wide else c * kk * m  # between samples
     xf = x.reshape(x.size)
     cf = cols.reshape(cols.size)
     for p in prange(n * c):
@@ -60,10 +62,10 @@ def _im2col_impl(x, kh, kw, sh, sw, ph, pw, cols):
             s = xbase + y * w
             for k in range(w):
                 pad[_u(d + k)] = xf[_u(s + k)]
-        cbase = p * kk * m  # rows (c, i, j) of image n are consecutive
+        cbase = (p % c) * kk * rs + (p // c) * ss  # plane (n, c)'s first row segment
         for i in range(kh):
             for j in range(kw):
-                row = cbase + (i * kw + j) * m
+                row = cbase + (i * kw + j) * rs
                 for oy in range(oh):
                     s = (oy * sh + i) * wp + j
                     o = row + oy * ow
@@ -76,22 +78,24 @@ def _im2col_impl(x, kh, kw, sh, sw, ph, pw, cols):
     return cols
 
 
-def _col2im_impl(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, img):
+def _col2im_impl(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, img, wide):
     hp = h + 2 * ph
     wp = w + 2 * pw
     oh = (hp - kh) // sh + 1
     ow = (wp - kw) // sw + 1
     m = oh * ow
     kk = kh * kw
+    rs = n * m if wide else m  # between a plane's row segments (c, i, j) -> (c, i, j + 1)
+    ss = m if wide else c * kk * m  # between samples
     cf = cols.reshape(cols.size)
     imf = img.reshape(img.size)
     for p in prange(n * c):
         acc = np.zeros(hp * wp, dtype=img.dtype)  # the padded plane
-        cbase = p * kk * m
+        cbase = (p % c) * kk * rs + (p // c) * ss
         # taps in (i, j) order: each pixel sums its taps in the reference's order
         for i in range(kh):
             for j in range(kw):
-                row = cbase + (i * kw + j) * m
+                row = cbase + (i * kw + j) * rs
                 for oy in range(oh):
                     d = (oy * sh + i) * wp + j
                     o = row + oy * ow
@@ -138,7 +142,23 @@ def im2col(x, kh, kw, sh, sw, ph, pw, out=None):
     oh, ow = _ref.check_geometry("im2col", kh, kw, sh, sw, ph, pw, h, w)
     cols = _destination("im2col", out, (n, c * kh * kw, oh * ow), x.dtype, x)
     f = _im2col_par if cols.size >= IM2COL_PAR_MIN else _im2col_ser
-    return f(x, kh, kw, sh, sw, ph, pw, cols)
+    return f(x, kh, kw, sh, sw, ph, pw, cols, False)
+
+
+def im2col_wide(x, kh, kw, sh, sw, ph, pw, out=None):
+    """x (N, C, H, W) -> cols (C*kh*kw, N*OH*OW): im2col's blocks side by side, column
+    n*OH*OW + l holding sample n's column l (``reference.im2col_wide``), written in one pass.
+
+    ``out``: as for ``im2col``, a C-contiguous (C*kh*kw, N*OH*OW) array.
+    """
+    if not compiled_for(x):
+        return _ref.im2col_wide(x, kh, kw, sh, sw, ph, pw, out=out)
+    x = np.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    oh, ow = _ref.check_geometry("im2col_wide", kh, kw, sh, sw, ph, pw, h, w)
+    cols = _destination("im2col_wide", out, (c * kh * kw, n * oh * ow), x.dtype, x)
+    f = _im2col_par if cols.size >= IM2COL_PAR_MIN else _im2col_ser
+    return f(x, kh, kw, sh, sw, ph, pw, cols, True)
 
 
 def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=None):
@@ -155,4 +175,17 @@ def col2im(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=None):
     _ref.check_cols_size(cols, n, c, kh, kw, oh, ow)
     img = _destination("col2im", out, (n, c, h, w), cols.dtype, cols)
     f = _col2im_par if cols.size >= COL2IM_PAR_MIN else _col2im_ser
-    return f(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, img)
+    return f(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, img, False)
+
+
+def col2im_wide(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=None):
+    """Adjoint of im2col_wide: cols (C*kh*kw, N*OH*OW) -> x (N, C, H, W), each pixel's taps
+    summed in col2im's order (the same values bit for bit). ``out`` as for ``col2im``."""
+    if not compiled_for(cols):
+        return _ref.col2im_wide(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, out=out)
+    cols = np.ascontiguousarray(cols)
+    oh, ow = _ref.check_geometry("col2im_wide", kh, kw, sh, sw, ph, pw, h, w)
+    _ref.check_cols_size(cols, n, c, kh, kw, oh, ow)
+    img = _destination("col2im_wide", out, (n, c, h, w), cols.dtype, cols)
+    f = _col2im_par if cols.size >= COL2IM_PAR_MIN else _col2im_ser
+    return f(cols, n, c, h, w, kh, kw, sh, sw, ph, pw, img, True)
