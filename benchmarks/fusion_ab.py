@@ -1,6 +1,6 @@
 """Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating (or, with
 ``--switch``, another setting: the CPU conv schedule's transposed weight-gradient sum, or on
-the cupy backends TF32 convolutions, the wide conv layout, direct convolution).
+the cupy backends TF32 convolutions and direct convolution; on either, the wide conv layout).
 
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
@@ -47,9 +47,10 @@ def _set_tf32_conv(flag: bool) -> None:
 
 
 def _set_wide(flag: bool) -> None:
-    from minicnn.kernels.cuda import CONV_SCHEDULE
+    """Both backends' schedules (only the selected backend's is used)."""
+    from minicnn.kernels import cpu, cuda
 
-    CONV_SCHEDULE.wide = flag
+    cpu.CONV_SCHEDULE.wide = cuda.CONV_SCHEDULE.wide = flag
 
 
 DIRECT_MAX = 4096  # --switch direct: layers with at most this many weights (tutorial/deconv convs, Net2's conv1)
@@ -67,7 +68,7 @@ SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "tf32-conv": (_set_tf32_conv, "TF32-conv", "FP32-conv"),
             "wide": (_set_wide, "wide", "per-sample"),
             "direct": (_set_direct, "direct", "im2col")}
-GPU_SWITCHES = ("tf32-conv", "wide", "direct")  # the cupy backend's
+GPU_SWITCHES = ("tf32-conv", "direct")  # the cupy backend's
 
 
 def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float, switch: str = "fusion") -> str:
@@ -136,8 +137,8 @@ def main(argv=None) -> None:
     ap.add_argument("--nets", nargs="+", default=["net2", "tutorial"], choices=sorted(common.NETS))
     ap.add_argument("--switch", default="fusion", choices=sorted(SWITCHES),
                     help="what each pair of blocks turns on and off: fusion; the CPU conv schedule's "
-                         "transposed weight-gradient sum (numba only); on the cupy backends TF32 for the "
-                         "convolutions, the wide conv layout, or direct convolution for layers with <= "
+                         "transposed weight-gradient sum (numba only); the wide conv layout; on the cupy "
+                         "backends TF32 for the convolutions or direct convolution for layers with <= "
                          f"{DIRECT_MAX} weights (kernels are timed only for fusion on numba)")
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[4, 64])
     ap.add_argument("--rounds", type=int, default=15)

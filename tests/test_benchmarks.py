@@ -245,7 +245,7 @@ def test_graphed_ab_captures_one_runner_per_setting(monkeypatch):
     finally:
         CONV_SCHEDULE.wide = before
     with pytest.raises(SystemExit):
-        fusion_ab.main(["--switch", "wide"])  # a cupy switch on the numba backend is refused
+        fusion_ab.main(["--switch", "direct"])  # a cupy switch on the numba backend is refused
 
 
 def test_openblas_pin_names_the_kernels_run_and_those_autodetected(monkeypatch, capsys):
