@@ -39,7 +39,9 @@ the batch is cut up:
   the bias). One large product instead of n small ones, and the weight gradient
   summed inside the product (no (n, O, K) stack and no sum). For the GPU, where
   small per-sample products leave the device idle; measured by
-  ``benchmarks/gpu_check.sh`` (``MINICNN_CONV_WIDE``);
+  ``benchmarks/gpu_check.sh`` (``MINICNN_CONV_WIDE``). With ``wide_max_pixels``
+  only the layers with at most that many columns per sample (L) go wide; a kept
+  matrix's own layout (2-D wide, 3-D per sample) decides its backward's;
 * **scratch** -- with ``scratch_max`` > 0, the column matrices that live only
   inside one share's loop (a chunk's im2col when the matrix is not kept, the
   input-gradient columns before col2im, ConvTranspose2d's columns) are written
@@ -81,11 +83,13 @@ class ConvSchedule:
 
     def __init__(self, ops, *, keep: int, chunk: int, split=None, kept_split: int = 8,
                  split_min_macs: int = 1 << 22, stack_limit: int | None = None, dw_transposed: bool = False,
-                 wide: bool = False, direct_max: int = 0, scratch_max: int = 0):
+                 wide: bool = False, wide_max_pixels: int | None = None, direct_max: int = 0,
+                 scratch_max: int = 0):
         self.ops = ops
         self.scratch_max = int(scratch_max)
         self._local = threading.local()  # each thread's scratch buffers
         self.wide = bool(wide)
+        self.wide_max_pixels = wide_max_pixels
         self.direct_max = int(direct_max)
         self.keep, self.chunk = int(keep), int(chunk)
         self.split = split
@@ -158,6 +162,12 @@ class ConvSchedule:
             buf = bufs[(name, dtype)] = xp.empty(size, dtype)
         return buf[:size].reshape(shape)
 
+    def uses_wide(self, pixels: int) -> bool:
+        """Whether a layer whose column matrix has ``pixels`` columns per sample (L = OH*OW; a
+        ConvTranspose2d's input plane) runs in the wide layout: ``wide``, and at most
+        ``wide_max_pixels`` columns when that is set."""
+        return self.wide and (self.wide_max_pixels is None or pixels <= self.wide_max_pixels)
+
     def direct(self, w) -> bool:
         """Whether a layer with weight ``w`` runs through the direct kernels (see the module doc)."""
         return 0 < w.size <= self.direct_max and hasattr(self.ops, "conv2d_direct")
@@ -185,21 +195,22 @@ class ConvSchedule:
         w2 = w.reshape(o, -1)
         per_sample = c * kh * kw * oh * ow * x.itemsize
         chunks = self.chunks(n, per_sample)
-        im2col = ops.im2col_wide if self.wide else ops.im2col
+        wide = self.uses_wide(oh * ow)
+        im2col = ops.im2col_wide if wide else ops.im2col
         cols = im2col(x, kh, kw, sh, sw, ph, pw) if self.keeps(n, per_sample) else None
         out = xp.empty((n, o, oh * ow), dtype=xp.result_type(x, w))
 
         def fill(share):
             for i, j in share:
                 if cols is not None:
-                    cols_ij = _rows(cols, i, j, oh * ow, self.wide)
-                elif self.wide:
+                    cols_ij = _rows(cols, i, j, oh * ow, wide)
+                elif wide:
                     cols_ij = im2col(x[i:j], kh, kw, sh, sw, ph, pw,
                                      out=self.scratch(xp, "cols", (w2.shape[1], (j - i) * oh * ow), x.dtype))
                 else:
                     cols_ij = im2col(x[i:j], kh, kw, sh, sw, ph, pw,
                                      out=self.scratch(xp, "cols", (j - i, w2.shape[1], oh * ow), x.dtype))
-                if self.wide:  # (O, n*L) -> out (n, O, L), the bias added in the same pass
+                if wide:  # (O, n*L) -> out (n, O, L), the bias added in the same pass
                     _from_wide(xp, ops.matmul(w2, cols_ij), out[i:j], b)
                     continue
                 ops.matmul(w2, cols_ij, out=out[i:j])
@@ -223,9 +234,10 @@ class ConvSchedule:
         db = d.sum(axis=(0, 2)) if has_bias else None
         dx = xp.empty(x.shape, dtype=xp.result_type(w, dout)) if need_dx else None
         chunks = [(0, n)] if cols is not None else self.chunks(n, c * kh * kw * d.shape[2] * x.itemsize)
+        wide = cols.ndim == 2 if cols is not None else self.uses_wide(d.shape[2])  # a kept matrix's layout
 
         def grads(share):  # dx rows of one share; returns the share's part of dW
-            if self.wide:
+            if wide:
                 return grads_wide(share)
             dw_share = self.weight_grad_buffer(xp, o, w2.shape[1], w.dtype)
             def shape(i, j):  # a chunk's columns
@@ -272,10 +284,11 @@ class ConvSchedule:
         wt = w.reshape(cin, -1).T  # (C_out*kh*kw, C_in)
         x3 = x.reshape(n, cin, h * wd)
         out = xp.empty((n, cout, oh, ow), dtype=xp.result_type(w, x))
+        wide = self.uses_wide(h * wd)
 
         def fill(share):
             for i, j in share:
-                if self.wide:  # x as (C_in, n*H*W): one product for the range
+                if wide:  # x as (C_in, n*H*W): one product for the range
                     ops.col2im_wide(ops.matmul(wt, _to_wide(xp, x3[i:j])), j - i, cout, oh, ow, kh, kw, sh, sw,
                                     ph, pw, out=out[i:j])
                 else:
@@ -301,9 +314,10 @@ class ConvSchedule:
         w2 = w.reshape(cin, -1)
         x3 = x.reshape(n, cin, h * wd)
         dx = xp.empty(x3.shape, dtype=xp.result_type(w, dout)) if need_dx else None
+        wide = self.uses_wide(h * wd)
 
         def grads(share):
-            if self.wide:
+            if wide:
                 return grads_wide(share)
             dw_share = self.weight_grad_buffer(xp, cin, w2.shape[1], w.dtype)
             for i, j in share:

@@ -250,6 +250,44 @@ def test_the_wide_switch_picks_the_layout_and_one_product_per_range(wide):
             assert all(len(a) == 2 and len(bb) == 2 for _, a, bb in products)
 
 
+def test_wide_max_pixels_picks_the_layout_per_layer_and_backward_follows_the_kept_matrix():
+    """``wide_max_pixels``: only layers with at most that many columns per sample go wide; a kept
+    matrix's own layout decides backward's, even with the switch flipped in between."""
+    used = []
+
+    def logged(name):
+        def run(*a, **k):
+            used.append(name)
+            return getattr(ref, name)(*a, **k)
+        return run
+
+    kernels = SimpleNamespace(matmul=ref.matmul, **{n: logged(n) for n in ("im2col", "col2im", "im2col_wide",
+                                                                           "col2im_wide")})
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 2, 6, 6))
+    w = rng.standard_normal((4, 2, 3, 3))
+    b = rng.standard_normal(4)
+    prev = mc.backend_name()
+    mc.set_backend("numpy")
+    try:
+        want, cache = conv.conv2d_forward(x, w, b, (1, 1), (1, 1))  # 36 columns per sample
+        dout = rng.standard_normal(want.shape)
+        want_grads = conv.conv2d_backward(dout, cache)
+    finally:
+        mc.set_backend(prev)
+    for limit, keep, layout in ((36, 10**9, "im2col_wide"), (35, 10**9, "im2col"), (36, 0, "im2col_wide"),
+                                (None, 0, "im2col_wide")):
+        sched = ConvSchedule(kernels, keep=keep, chunk=10**9, wide=True, wide_max_pixels=limit)
+        used.clear()
+        got, got_cache = sched.conv2d_forward(x, w, b, (1, 1), (1, 1))
+        sched.wide = not sched.wide if keep else sched.wide  # a kept matrix keeps its layout
+        got_grads = sched.conv2d_backward(dout, got_cache)
+        assert set(used) == ({layout, layout.replace("im2col", "col2im")}), (limit, keep, used)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        for g, wnt in zip(got_grads, want_grads):
+            np.testing.assert_allclose(g, wnt, rtol=1e-12, atol=1e-12)
+
+
 def test_direct_max_picks_the_direct_kernels_by_weight_size():
     """Layers whose weight has at most ``direct_max`` elements run their output and input gradient
     through the direct kernels (no im2col in forward; in backward only the weight gradient's)."""
