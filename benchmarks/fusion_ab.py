@@ -4,7 +4,7 @@ the cupy backends TF32 convolutions and direct convolution; on either, the wide 
 
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
-        [--switch fusion|dw-transposed|tf32-conv|wide|direct]
+        [--switch fusion|dw-transposed|tf32-conv|wide|direct] [--wide-max-pixels L]
 
 * Training steps (``benchmarks.common``'s runner: forward, loss, zero_grad, backward,
   SGD): for each net and batch size, ``--rounds`` pairs of timed blocks, one with
@@ -46,11 +46,15 @@ def _set_tf32_conv(flag: bool) -> None:
     tf32.conv = flag
 
 
+WIDE_MAX_PIXELS = None  # --wide-max-pixels: with --switch wide, only layers with at most this many L
+
+
 def _set_wide(flag: bool) -> None:
     """Both backends' schedules (only the selected backend's is used)."""
     from minicnn.kernels import cpu, cuda
 
-    cpu.CONV_SCHEDULE.wide = cuda.CONV_SCHEDULE.wide = flag
+    for sched in (cpu.CONV_SCHEDULE, cuda.CONV_SCHEDULE):
+        sched.wide, sched.wide_max_pixels = flag, WIDE_MAX_PIXELS
 
 
 DIRECT_MAX = 4096  # --switch direct: layers with at most this many weights (tutorial/deconv convs, Net2's conv1)
@@ -140,6 +144,8 @@ def main(argv=None) -> None:
                          "transposed weight-gradient sum (numba only); the wide conv layout; on the cupy "
                          "backends TF32 for the convolutions or direct convolution for layers with <= "
                          f"{DIRECT_MAX} weights (kernels are timed only for fusion on numba)")
+    ap.add_argument("--wide-max-pixels", type=int, default=None,
+                    help="with --switch wide: only layers with at most this many output pixels go wide")
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[4, 64])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--min-time", type=float, default=0.3, help="seconds per timed block")
@@ -150,6 +156,8 @@ def main(argv=None) -> None:
         ap.error("--switch dw-transposed is the numba backend's schedule")
     if a.switch in GPU_SWITCHES and not a.backend.startswith("cupy"):
         ap.error(f"--switch {a.switch} is the cupy backend's")
+    global WIDE_MAX_PIXELS
+    WIDE_MAX_PIXELS = a.wide_max_pixels
     threads = machine.set_threads(a.threads, torch_too=False)
     print(f"load average {_load()}; backend {a.backend}, numba threads {threads}")
     for net in a.nets:

@@ -10,6 +10,7 @@ O=benchmarks/cpu_results/throughput-intel-2026-12-06; P=$O/probes; mkdir -p $O
 python -m benchmarks.throughput --backends numba --nets tutorial deconv net2 --out $O/round-1 --no-plot > $O/round-1.log 2>&1
 for b in 4 64; do python $P/wide_layers.py $b 2 9 > $O/wide_layers_b$b.txt 2>&1; done
 python -m benchmarks.fusion_ab --switch wide --nets net2 tutorial deconv resnet20 --batch-sizes 4 64 --rounds 9 > $O/fusion_ab_wide.txt 2>&1
+python -m benchmarks.fusion_ab --switch wide --wide-max-pixels 256 --nets net2 resnet20 --batch-sizes 4 64 --rounds 9 > $O/fusion_ab_wide_max256.txt 2>&1
 for b in 4 64; do
   python $P/net2parts.py $b > $O/net2parts_b$b.txt 2>&1
   python -m benchmarks.layer_profile --backend numba --net net2 --batch-size $b --out $O > $O/layer_profile_net2_b$b.log 2>&1
