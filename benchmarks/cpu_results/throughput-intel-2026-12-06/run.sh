@@ -17,5 +17,6 @@ for b in 4 64; do
   python -m benchmarks.gemm_ceiling --net net2 --batch-size $b > $O/gemm_ceiling_net2_b$b.txt 2>&1
 done
 python $P/wide_products.py > $O/wide_products.txt 2>&1
+python $P/split_wake.py > $O/split_wake.txt 2>&1
 python -m benchmarks.throughput --backends numba --nets tutorial deconv net2 --out $O/round-2 --no-plot > $O/round-2.log 2>&1
 { date -u; uptime; } >> $O/env.txt
