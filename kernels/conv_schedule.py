@@ -127,24 +127,31 @@ class ConvSchedule:
         """``fn(share)`` for each share of ``items`` (one share with all of them without a split)."""
         return self.split(fn, items) if self.split is not None else [fn(list(items))]
 
-    def weight_grad_buffer(self, xp, o: int, k: int, dtype):
-        """A zeroed accumulator for ``add_weight_grad``: (O, K), or (K, O) when ``dw_transposed``."""
-        return xp.zeros((k, o) if self.dw_transposed else (o, k), dtype=dtype)
-
-    def add_weight_grad(self, acc, d, cols) -> None:
-        """acc += sum_n d_n (O, L) @ cols_n^T (L, K) for d (n, O, L), cols (n, K, L); with
-        ``dw_transposed`` acc is (K, O) and gets the transpose, sum_n cols_n @ d_n^T."""
-        matmul = self.ops.matmul
+    def add_weight_grad(self, acc, d, cols):
+        """acc + sum_n d_n (O, L) @ cols_n^T (L, K) for d (n, O, L), cols (n, K, L); with
+        ``dw_transposed`` the (K, O) transpose, sum_n cols_n @ d_n^T. ``acc`` None (a share's
+        first range): the sum itself. One batched product and a sum while the (n, O, K) stack
+        fits ``stack_limit``; else one product per sample, the first one becoming the
+        accumulator and the others written into a scratch buffer before they are added (no
+        fresh (O, K) array per sample: one of 800 KiB page-faulted on every first touch)."""
         a, b = (cols, d) if self.dw_transposed else (d, cols)
-        if self.stack_limit is None or d.shape[0] * acc.size * acc.itemsize <= self.stack_limit:
-            acc += matmul(a, b.transpose(0, 2, 1)).sum(axis=0)
-            return
-        for k in range(d.shape[0]):
-            acc += matmul(a[k], b[k].T)
+        n, shape = d.shape[0], (a.shape[1], b.shape[1])
+        dtype = array_module(d).result_type(a, b)
+        if n > 1 and (self.stack_limit is None or n * math.prod(shape) * dtype.itemsize <= self.stack_limit):
+            return _accumulate(acc, self.ops.matmul(a, b.transpose(0, 2, 1)).sum(axis=0))
+        for k in range(n):
+            out = None if acc is None else self.scratch(array_module(d), "dw", shape, dtype)
+            acc = _accumulate(acc, self.ops.matmul(a[k], b[k].T, out=out))
+        return acc
 
-    def weight_grad(self, acc):
-        """The (O, K) weight gradient held in an accumulator of ``weight_grad_buffer``."""
-        return acc.T if self.dw_transposed else acc
+    def weight_grad(self, parts, xp, o: int, k: int, dtype):
+        """The (O, K) weight gradient: the shares' accumulators summed in share order (zeros
+        for an empty batch), transposed back when ``dw_transposed``."""
+        parts = [p for p in parts if p is not None]
+        if not parts:
+            return xp.zeros((o, k), dtype=dtype)
+        total = _sum_in_order(parts)
+        return total.T if self.dw_transposed else total
 
     def scratch(self, xp, name: str, shape, dtype):
         """An uninitialised ``shape`` array for a temporary that never leaves the calling share:
@@ -174,12 +181,12 @@ class ConvSchedule:
 
     def add_weight_grad_wide(self, acc, d, cols):
         """acc + d (O, n*L) @ cols^T (n*L, K) -- the sum over samples inside one product; with
-        ``dw_transposed`` the transpose, cols @ d^T. ``acc`` None (the first range): the product."""
-        product = self.ops.matmul(cols, d.T) if self.dw_transposed else self.ops.matmul(d, cols.T)
-        if acc is None:
-            return product
-        acc += product
-        return acc
+        ``dw_transposed`` the transpose, cols @ d^T. ``acc`` None (the first range): the product;
+        a later range's product goes through a scratch buffer."""
+        a, b = (cols, d) if self.dw_transposed else (d, cols)
+        out = None if acc is None else self.scratch(array_module(d), "dw", (a.shape[0], b.shape[0]),
+                                                    array_module(d).result_type(a, b))
+        return _accumulate(acc, self.ops.matmul(a, b.T, out=out))
 
     # -- Conv2d -----------------------------------------------------------
     def conv2d_forward(self, x, w, b, stride, padding):
@@ -239,14 +246,15 @@ class ConvSchedule:
         def grads(share):  # dx rows of one share; returns the share's part of dW
             if wide:
                 return grads_wide(share)
-            dw_share = self.weight_grad_buffer(xp, o, w2.shape[1], w.dtype)
+            dw_share = None
+
             def shape(i, j):  # a chunk's columns
                 return (j - i, w2.shape[1], d.shape[2])
 
             for i, j in share:
                 cols_ij = cols[i:j] if cols is not None else \
                     ops.im2col(x[i:j], kh, kw, sh, sw, ph, pw, out=self.scratch(xp, "cols", shape(i, j), x.dtype))
-                self.add_weight_grad(dw_share, d[i:j], cols_ij)
+                dw_share = self.add_weight_grad(dw_share, d[i:j], cols_ij)
                 if need_dx:
                     dcols = ops.matmul(w2.T, d[i:j], out=self.scratch(xp, "dcols", shape(i, j), dx.dtype))
                     ops.col2im(dcols, j - i, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx[i:j])
@@ -265,7 +273,8 @@ class ConvSchedule:
                     ops.col2im_wide(dcols, j - i, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx[i:j])
             return dw_share
 
-        dw = self.weight_grad(_sum_in_order(self.run(grads, self.work_items(n, chunks, n * w2.size * d.shape[2]))))
+        parts = self.run(grads, self.work_items(n, chunks, n * w2.size * d.shape[2]))
+        dw = self.weight_grad(parts, xp, o, w2.shape[1], xp.result_type(x, dout))
         return dx, dw.reshape(w.shape), db
 
     # -- ConvTranspose2d --------------------------------------------------
@@ -319,13 +328,13 @@ class ConvSchedule:
         def grads(share):
             if wide:
                 return grads_wide(share)
-            dw_share = self.weight_grad_buffer(xp, cin, w2.shape[1], w.dtype)
+            dw_share = None
             for i, j in share:
                 dcols = ops.im2col(dout[i:j], kh, kw, sh, sw, ph, pw,  # (n, C_out*kh*kw, H*W)
                                    out=self.scratch(xp, "cols", (j - i, w2.shape[1], h * wd), dout.dtype))
                 if need_dx:
                     ops.matmul(w2, dcols, out=dx[i:j])
-                self.add_weight_grad(dw_share, x3[i:j], dcols)
+                dw_share = self.add_weight_grad(dw_share, x3[i:j], dcols)
             return dw_share
 
         def grads_wide(share):
@@ -339,7 +348,8 @@ class ConvSchedule:
             return dw_share
 
         chunks = self.chunks(n, w2.shape[1] * h * wd * x.itemsize)
-        dw = self.weight_grad(_sum_in_order(self.run(grads, self.work_items(n, chunks, n * w2.size * h * wd))))
+        parts = self.run(grads, self.work_items(n, chunks, n * w2.size * h * wd))
+        dw = self.weight_grad(parts, xp, cin, w2.shape[1], xp.result_type(x, dout))
         db = dout.sum(axis=(0, 2, 3)) if has_bias else None
         return (dx.reshape(x.shape) if need_dx else None), dw.reshape(w.shape), db
 
@@ -363,6 +373,14 @@ def _from_wide(xp, y, out, b) -> None:
         out[...] = blocks
     else:
         xp.add(blocks, b.reshape(1, r, 1), out=out)
+
+
+def _accumulate(acc, value):
+    """acc += value, or value itself when there is no accumulator yet."""
+    if acc is None:
+        return value
+    acc += value
+    return acc
 
 
 def _sum_in_order(parts):
