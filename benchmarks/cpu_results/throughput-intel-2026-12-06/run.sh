@@ -18,5 +18,6 @@ for b in 4 64; do
 done
 python $P/wide_products.py > $O/wide_products.txt 2>&1
 python $P/split_wake.py > $O/split_wake.txt 2>&1
+python $P/sched_ab.py 7acfaa9 9 net2 resnet20 tutorial deconv > $O/sched_ab_dw_accumulate.txt 2>&1
 python -m benchmarks.throughput --backends numba --nets tutorial deconv net2 --out $O/round-2 --no-plot > $O/round-2.log 2>&1
 { date -u; uptime; } >> $O/env.txt
