@@ -43,11 +43,13 @@ class Parameter:
         return self.data.dtype
 
     def accumulate(self, g) -> None:
-        """``grad += g`` (creating ``grad`` on first use)."""
+        """``grad += g`` (creating ``grad`` on first use, as a C-contiguous copy: a conv
+        schedule's weight gradient arrives as a transposed view, and the optimisers' kernels
+        want contiguous arrays)."""
         if not self.requires_grad:
             return
         if self.grad is None:
-            self.grad = g.astype(self.data.dtype, copy=True).reshape(self.data.shape)
+            self.grad = g.astype(self.data.dtype, order="C", copy=True).reshape(self.data.shape)
         else:
             self.grad += g.reshape(self.data.shape)
 
