@@ -96,7 +96,9 @@ TABLE: dict = {
 
 # Column matrices up to 2 MiB are kept, larger ones built 1 MiB of samples at a
 # time (fits the 2-thread split best; benchmarks/notes/history.md, "Conv limits"),
-# into per-thread scratch buffers of up to 4 MiB reused from call to call.
+# into per-thread scratch buffers of up to 4 MiB reused from call to call. The wide
+# layout (wide=True) is not used here: no faster on whole CPU training steps
+# (benchmarks/notes/cpu-speed.md, "The wide layout and the weight-gradient sum on the CPU").
 CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul,
                                              im2col_wide=im2col_wide, col2im_wide=col2im_wide),
                              keep=2 * MiB, chunk=1 * MiB, split=run_split, stack_limit=1 * MiB,
