@@ -137,7 +137,11 @@ class ConvSchedule:
         a, b = (cols, d) if self.dw_transposed else (d, cols)
         n, shape = d.shape[0], (a.shape[1], b.shape[1])
         dtype = array_module(d).result_type(a, b)
-        if n > 1 and (self.stack_limit is None or n * math.prod(shape) * dtype.itemsize <= self.stack_limit):
+        # a 1-sample range skips the stack: the same BLAS product for float32/64; other dtypes
+        # (float16: NumPy's own loops, whose 2-D and batched products round differently) keep
+        # the batched form of the plain layer, so that the backends agree bit for bit
+        stack = n > 1 or dtype.char not in "fd"
+        if stack and (self.stack_limit is None or n * math.prod(shape) * dtype.itemsize <= self.stack_limit):
             return _accumulate(acc, self.ops.matmul(a, b.transpose(0, 2, 1)).sum(axis=0))
         for k in range(n):
             out = None if acc is None else self.scratch(array_module(d), "dw", shape, dtype)

@@ -233,7 +233,10 @@ def test_graphed_ab_captures_one_runner_per_setting(monkeypatch):
 
     monkeypatch.setattr(fusion_ab.common, "make_runner", lambda *a, **k: Runner())
     monkeypatch.setattr(fusion_ab.timing, "calibrate", lambda runner, t: (2, 0.0))
+    from minicnn.kernels.cpu import CONV_SCHEDULE as CPU_SCHEDULE
+
     before = CONV_SCHEDULE.wide
+    before_cpu = CPU_SCHEDULE.wide, CPU_SCHEDULE.wide_max_pixels
     try:
         line = fusion_ab.step_ab("cupy-graph", "tutorial", 4, 3, 0.01, switch="wide")
         assert [r.flag_at_capture for r in made] == [True, False]
@@ -242,8 +245,9 @@ def test_graphed_ab_captures_one_runner_per_setting(monkeypatch):
         made.clear()
         fusion_ab.step_ab("cupy", "tutorial", 4, 2, 0.01, switch="wide")  # eager: one runner, both settings
         assert len(made) == 1 and set(made[0].runs) == {True, False}
-    finally:
+    finally:  # the switch sets both backends' schedules: leave neither wide for the later tests
         CONV_SCHEDULE.wide = before
+        CPU_SCHEDULE.wide, CPU_SCHEDULE.wide_max_pixels = before_cpu
     with pytest.raises(SystemExit):
         fusion_ab.main(["--switch", "direct"])  # a cupy switch on the numba backend is refused
 
