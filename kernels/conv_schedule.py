@@ -17,8 +17,9 @@ the batch is cut up:
   ``keep=0`` (the GPU's choice) no matrix is kept: a layer holds only its
   input for backward, as PyTorch's convolutions do, at the price of one more
   im2col per layer in backward;
-* **shares** -- with a ``split`` function (the CPU's ``run_split``: one thread
-  per core), the batch ranges are dealt to threads; a kept matrix is cut into
+* **shares** -- with a ``split`` function (the CPU's: one thread per core, or for
+  a small batch BLAS's threads inside each product; ``kernels/cpu/split_chooser.py``),
+  the batch ranges are dealt into shares; a kept matrix is cut into
   ``kept_split`` ranges for that, when the layer has at least
   ``split_min_macs`` multiply-adds (below that a thread costs more than it saves);
 * **per-sample weight-gradient products** -- dW = sum_n d_n @ cols_n^T is one

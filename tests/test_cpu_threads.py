@@ -159,14 +159,89 @@ def test_selecting_numba_holds_blas_at_one_thread_until_deselected(blas_at_three
     assert _blas_threads() == before
 
 
-@pytest.fixture
-def numba_split(monkeypatch, three_workers):
-    """numba backend with every conv split into ranges (no size threshold)."""
+def test_blas_threads_way_runs_the_same_shares_in_the_caller_with_blas_raised(three_workers):
+    if not _blas_threads():
+        pytest.skip("threadpoolctl finds no BLAS library in this NumPy")
+    caller = threading.current_thread().name
+    was = backend.backend_name()
+    backend.set_backend("numba")  # BLAS held at 1 thread
+    try:
+        held = _blas_threads()
+        assert held == [1] * len(held)
+        seen = []
+
+        def fn(share):
+            seen.append((threading.current_thread().name, _blas_threads(),
+                         threads.run_split(lambda inner: _blas_threads(), range(2))))  # nested: as it is
+            return list(share)
+
+        assert threads.run_shares_blas_threads(fn, range(7)) == [[0, 3, 6], [1, 4], [2, 5]]
+        assert [name for name, _, _ in seen] == [caller] * 3
+        assert all(inside == [3] * len(held) and nested == [inside] * 2 for _, inside, nested in seen)
+        assert _blas_threads() == [3] * len(held)  # left there for the next small call ...
+        assert threads.run_split(lambda s: (_blas_threads(), list(s)), range(7)) == [
+            ([1] * len(held), [0, 3, 6]), ([1] * len(held), [1, 4]), ([1] * len(held), [2, 5])]
+        assert _blas_threads() == held  # ... until a run_split takes it back to one
+        with pytest.raises(ValueError, match="share 1"):
+            threads.run_shares_blas_threads(lambda s: (_ for _ in ()).throw(ValueError("share 1")) if 1 in s
+                                            else s, range(3))
+        assert _blas_threads() == [3] * len(held)
+        backend.set_backend("numpy")
+        backend.set_backend("numba")  # selected afresh: held at one thread
+        assert _blas_threads() == held
+    finally:
+        backend.set_backend(was)
+
+
+def test_blas_threads_way_without_the_hold_puts_blas_back(three_workers, blas_at_three, monkeypatch):
+    monkeypatch.setattr(threads, "workers", lambda: 2)
+    assert threads.run_shares_blas_threads(lambda s: (_blas_threads(), s), range(3)) == [
+        ([2] * len(_blas_threads()), [0, 2]), ([2] * len(_blas_threads()), [1])]
+    assert set(_blas_threads()) == {3}
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_the_two_ways_agree_and_each_repeats_bitwise(monkeypatch, dtype, tol):
+    """Net2's conv2 at batch 4 (a kept matrix cut into per-sample ranges), forward and backward,
+    with the shares on helper threads and with BLAS's threads: the same sums of the same
+    products (a product may round differently with another BLAS thread count), and each way
+    gives the same bits when run again."""
     from minicnn.kernels.cpu import CONV_SCHEDULE
+    from minicnn.kernels.cpu.split_chooser import SplitChooser
+
+    rng = np.random.default_rng(0)
+    x, g = rng.standard_normal((4, 32, 16, 16)).astype(dtype), rng.standard_normal((4, 64, 16, 16)).astype(dtype)
+    was = backend.backend_name()
+    backend.set_backend("numba")
+    out = {}
+    try:
+        for way in ("threads", "blas", "threads", "blas"):
+            monkeypatch.setattr(CONV_SCHEDULE, "split", SplitChooser(force=way))
+            mc.manual_seed(3)
+            m = nn.Conv2d(32, 64, 5, padding=2)
+            m = m.double() if dtype == np.float64 else m
+            y = m(mc.asarray(x))
+            dx = m.backward(mc.asarray(g))
+            now = [mc.to_numpy(a) for a in (y, dx, m.weight.grad, m.bias.grad)]
+            for a, b in zip(out.setdefault(way, now), now):
+                assert b.dtype == dtype
+                np.testing.assert_array_equal(a, b)
+    finally:
+        backend.set_backend(was)
+    for a, b in zip(out["threads"], out["blas"]):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(a).max())
+
+
+@pytest.fixture(params=["threads", "blas", "auto"])
+def numba_split(request, monkeypatch, three_workers):
+    """numba backend with every conv split into ranges (no size threshold), the shares run
+    on helper threads, with BLAS's threads in each product, or by the CPU's rule."""
+    from minicnn.kernels.cpu import CONV_SCHEDULE
+    from minicnn.kernels.cpu.split_chooser import SplitChooser
 
     monkeypatch.setattr(CONV_SCHEDULE, "split_min_macs", 0)
     calls = []
-    real = CONV_SCHEDULE.split
+    real = SplitChooser(force=None if request.param == "auto" else request.param)
 
     def spy(fn, items):
         out = real(fn, items)

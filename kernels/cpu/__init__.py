@@ -53,6 +53,7 @@ from ..conv_schedule import MiB, ConvSchedule
 from .batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_forward_eval
 from .conv import col2im, col2im_wide, im2col, im2col_wide
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
+from .split_chooser import from_environment as _split_chooser
 from .threads import run_split
 from .pooling import (
     maxpool2d_backward,
@@ -96,12 +97,14 @@ TABLE: dict = {
 
 # Column matrices up to 2 MiB are kept, larger ones built 1 MiB of samples at a
 # time (fits the 2-thread split best; benchmarks/notes/history.md, "Conv limits"),
-# into per-thread scratch buffers of up to 4 MiB reused from call to call. The wide
+# into per-thread scratch buffers of up to 4 MiB reused from call to call. The shares
+# run on one thread per core, or for a small batch (<= 2 samples per core) one after
+# another with BLAS's threads inside each product (split_chooser.py). The wide
 # layout (wide=True) is not used here: no faster on whole CPU training steps
 # (benchmarks/notes/cpu-speed.md, "The wide layout and the weight-gradient sum on the CPU").
 CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul,
                                              im2col_wide=im2col_wide, col2im_wide=col2im_wide),
-                             keep=2 * MiB, chunk=1 * MiB, split=run_split, stack_limit=1 * MiB,
+                             keep=2 * MiB, chunk=1 * MiB, split=_split_chooser(), stack_limit=1 * MiB,
                              dw_transposed=True, scratch_max=4 * MiB)
 TABLE.update(CONV_SCHEDULE.table())
 

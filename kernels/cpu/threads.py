@@ -32,6 +32,15 @@ layer GEMM already runs inside ``run_split`` or is small (Linear), so one BLAS
 thread costs nothing there (spinning BLAS threads made the split step slower
 than a serial one; benchmarks/notes/history.md).
 
+The other way to use the cores, ``run_shares_blas_threads`` (the conv schedule's
+choice for a small batch, ``split_chooser.py``), needs BLAS's threads instead: it
+sets BLAS to ``workers()`` threads and leaves it there, and the next ``run_split``
+sets it back to one. So while a model trains at a small batch BLAS stays at
+``workers()`` threads for the whole step (no helper thread then needs the other
+core, and BLAS's workers stay awake between products), at a large batch at one;
+raising and lowering it around each conv call instead cost the tutorial net 9 %
+of its batch-4 step (benchmarks/notes/cpu-speed.md, "Two ways to use the second core").
+
 ``workers()`` is Numba's thread count (``NUMBA_NUM_THREADS`` /
 ``numba.set_num_threads``), so one setting governs every CPU thread minicnn uses.
 """
@@ -45,6 +54,8 @@ import threading
 
 _controller = None
 _held = None  # the threadpoolctl limiter of hold_blas()
+_blas_now = None  # BLAS's thread count while held (1, or workers() after a small batch's conv call)
+_blas_libs = None  # threadpoolctl's controllers of the loaded BLAS libraries, looked up once
 
 # Helper threads, each fed through its own SimpleQueue (a C-level queue: the
 # cheapest hand-over measured, benchmarks/notes/history.md). The calling thread
@@ -112,20 +123,27 @@ def _blas_single_thread(controller=None):
 def hold_blas() -> None:
     """Hold BLAS at one thread until ``release_blas()`` (the numba backend does
     this while it is selected; see the module docstring). The BLAS libraries
-    are looked up afresh, so one loaded since the last call is held too."""
-    global _held
+    are looked up afresh, so one loaded since the last call is held too.
+    Called again while held: BLAS back at one thread (a small batch's conv
+    calls leave it at ``workers()``)."""
+    global _held, _blas_libs, _blas_now
     if _held is None:
         from threadpoolctl import ThreadpoolController
 
         _held = _blas_single_thread(ThreadpoolController())
+        _blas_libs = None
+    else:
+        _set_blas(1)
+    _blas_now = 1
 
 
 def release_blas() -> None:
     """Give BLAS back the thread count it had before ``hold_blas()``."""
-    global _held
+    global _held, _blas_now
     if _held is not None:
         _held.restore_original_limits()
         _held = None
+        _blas_now = None
 
 
 def blas_held() -> bool:
@@ -136,6 +154,13 @@ def _numba_parallel_on() -> bool:
     from . import parallel_enabled
 
     return parallel_enabled()
+
+
+def _shares(items) -> list:
+    """items dealt round-robin into ``min(workers(), len(items))`` shares (one share when
+    that is 1 or less): share t holds items t, t + T, t + 2T, ... in order."""
+    n = min(workers(), len(items))
+    return [items[t::n] for t in range(n)] if n > 1 else [items]
 
 
 def run_split(fn, items):
@@ -155,13 +180,15 @@ def run_split(fn, items):
     concurrent use). The shares, and so the results, are the same either way.
     """
     items = list(items)
-    n = min(workers(), len(items))
+    shares = _shares(items)
+    n = len(shares)
     if n <= 1:
         return [fn(items)]
-    shares = [items[t::n] for t in range(n)]
     if getattr(_local, "inside", False) or _numba_parallel_on() or not _busy.acquire(blocking=False):
         return [fn(share) for share in shares]
     try:
+        if _held is not None and _blas_now != 1:  # left at workers() by run_shares_blas_threads
+            _set_held_blas(1)
         outboxes = []
         rest = []
         with contextlib.nullcontext() if _held is not None else _blas_single_thread():
@@ -183,6 +210,76 @@ def run_split(fn, items):
         if not ok:
             raise value
     return [value for _, value in results]
+
+
+def run_shares_blas_threads(fn, items):
+    """run_split's shares, one after another in the calling thread, with BLAS at
+    ``workers()`` threads: the cores work together inside each product instead of on
+    different shares. The same shares in the same order, so the same sums; a product
+    itself may round differently with another thread count (OpenBLAS's float64 products
+    of some shapes do), so which of the two ways runs is a fixed rule, never a timing
+    (``split_chooser.py``). Faster than ``run_split`` where a layer's shares are a few
+    small products (batch 4): on a 2-vCPU VM two single-threaded products at once each
+    ran at 0.6x the speed of one alone (benchmarks/notes/cpu-speed.md, "Two ways to use
+    the second core"). im2col and col2im run on one core here.
+
+    While BLAS is held (the numba backend), it is left at ``workers()`` threads after the
+    call (see the module doc); otherwise it is raised for the call and put back. Called
+    from inside a share, or while another thread holds the helpers, it runs the shares
+    with BLAS as it is."""
+    items = list(items)
+    shares = _shares(items)
+    if getattr(_local, "inside", False) or not _busy.acquire(blocking=False):
+        return [fn(share) for share in shares]
+    try:
+        if _held is not None:
+            if _blas_now != workers():
+                _set_held_blas(workers())
+            context = contextlib.nullcontext()
+        else:
+            context = _blas_at(workers())
+        with context:
+            _local.inside = True
+            try:
+                return [fn(share) for share in shares]
+            finally:
+                _local.inside = False
+    finally:
+        _busy.release()
+
+
+def _libs():
+    global _blas_libs
+    if _blas_libs is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_libs = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas_libs
+
+
+def _set_blas(n: int) -> None:
+    """Every BLAS library at ``n`` threads (a ctypes call each, about 1 us; threadpoolctl's
+    own ``limit`` re-scans the loaded libraries)."""
+    for lib in _libs():
+        lib.set_num_threads(n)
+
+
+def _set_held_blas(n: int) -> None:
+    global _blas_now
+    _set_blas(n)
+    _blas_now = n
+
+
+@contextlib.contextmanager
+def _blas_at(n: int):
+    """BLAS at ``n`` threads inside the block, back to what it was after."""
+    before = [lib.get_num_threads() for lib in _libs()]
+    _set_blas(n)
+    try:
+        yield
+    finally:
+        for lib, k in zip(_libs(), before):
+            lib.set_num_threads(k)
 
 
 def _run_here(fn, share):

@@ -1,0 +1,51 @@
+"""kernels/cpu/split_chooser.py: which way the CPU conv schedule runs its shares, by a
+fixed rule on the call's sample count (never by timing), and its environment switch."""
+
+from __future__ import annotations
+
+import pytest
+
+from minicnn.kernels.cpu import split_chooser, threads
+from minicnn.kernels.cpu.split_chooser import SplitChooser, from_environment
+
+
+@pytest.fixture
+def two_workers(monkeypatch):
+    monkeypatch.setattr(threads, "workers", lambda: 2)
+
+
+def test_a_small_batch_goes_the_blas_way_a_large_one_the_threads_way(two_workers, monkeypatch):
+    ran = []
+    monkeypatch.setattr(split_chooser, "WAYS", {n: (lambda fn, items, n=n: ran.append(n) or [fn(items)])
+                                                for n in ("threads", "blas")})
+    ch = SplitChooser()  # at most 2 samples per worker: 4 on two
+    assert ch.way([(0, 1), (1, 2), (2, 3), (3, 4)]) == "blas"  # batch 4, a kept matrix per sample
+    assert ch.way([(0, 3), (3, 5)]) == "threads"  # batch 5 in chunks of 3
+    assert ch.way([(i, i + 1) for i in range(64)]) == "threads"
+    assert SplitChooser(max_samples_per_worker=4).way([(0, 3), (3, 6), (6, 8)]) == "blas"
+    assert ch(lambda share: len(share), [(0, 2), (2, 4)]) == [2] and ran == ["blas"]
+    assert ch(lambda share: len(share), [(0, 32), (32, 64)]) == [2] and ran == ["blas", "threads"]
+    assert ch(lambda share: share, [(0, 64)]) == [[(0, 64)]] and len(ran) == 2  # one range: in the caller
+    assert SplitChooser(max_samples_per_worker=0).way([(0, 1)]) == "threads"
+    assert SplitChooser(force="threads").way([(0, 1)]) == "threads"
+    assert SplitChooser(force="blas").way([(0, 640)]) == "blas"
+
+
+def test_the_rule_scales_with_the_workers(monkeypatch):
+    monkeypatch.setattr(threads, "workers", lambda: 4)
+    assert SplitChooser().way([(0, 4), (4, 8)]) == "blas"
+    assert SplitChooser().way([(0, 4), (4, 9)]) == "threads"
+
+
+def test_bad_settings_are_named(monkeypatch):
+    with pytest.raises(ValueError, match="unknown way 'gpu'; expected one of 'threads', 'blas'"):
+        SplitChooser(force="gpu")
+    monkeypatch.setenv("MINICNN_CPU_SPLIT", "both")
+    with pytest.raises(ValueError, match="MINICNN_CPU_SPLIT='both': expected 'auto' or one of 'threads', 'blas'"):
+        from_environment()
+    monkeypatch.setenv("MINICNN_CPU_SPLIT", " BLAS ")
+    assert from_environment().force == "blas"
+    monkeypatch.setenv("MINICNN_CPU_SPLIT", "auto")
+    assert from_environment().force is None
+    monkeypatch.delenv("MINICNN_CPU_SPLIT")
+    assert from_environment().force is None
