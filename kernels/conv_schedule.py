@@ -30,7 +30,7 @@ the batch is cut up:
   and transposed once at the end. It is the same sum of the same products;
   OpenBLAS runs this orientation up to 2x faster at the conv shapes of the
   nets here, most for few output channels, and no slower at any shape
-  measured (benchmarks/notes/cpu-speed.md, "Weight gradient as its transpose"), so the
+  measured (benchmarks/notes/cpu-kernels.md, "Weight gradient as its transpose"), so the
   CPU schedule sets it;
 * **wide** -- the column matrix of a batch range in the wide layout (K, n*L),
   the samples' blocks side by side (``im2col_wide`` / ``col2im_wide``), so each
@@ -49,7 +49,7 @@ the batch is cut up:
   into a per-thread buffer kept from call to call, up to ``scratch_max`` bytes
   each, instead of a fresh array per chunk: a fresh array of a few hundred KiB
   page-faults on every first touch, which cost more than the im2col itself
-  (benchmarks/notes/cpu-speed.md, "Scratch column buffers"). The CPU's choice;
+  (benchmarks/notes/cpu-kernels.md, "Scratch column buffers"). The CPU's choice;
   the GPU's memory pool already reuses its blocks (0, the default: off);
 * **direct** -- a layer whose weight has at most ``direct_max`` elements runs its
   output (and its input gradient) through the backend's ``conv2d_direct`` /

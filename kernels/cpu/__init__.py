@@ -101,7 +101,7 @@ TABLE: dict = {
 # run on one thread per core, or for a small batch (<= 2 samples per core) one after
 # another with BLAS's threads inside each product (split_chooser.py). The wide
 # layout (wide=True) is not used here: no faster on whole CPU training steps
-# (benchmarks/notes/cpu-speed.md, "The wide layout and the weight-gradient sum on the CPU").
+# (benchmarks/notes/cpu-kernels.md, "The wide layout and the weight-gradient sum on the CPU").
 CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul,
                                              im2col_wide=im2col_wide, col2im_wide=col2im_wide),
                              keep=2 * MiB, chunk=1 * MiB, split=_split_chooser(), stack_limit=1 * MiB,

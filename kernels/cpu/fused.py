@@ -31,7 +31,7 @@ RELU_MAXPOOL_PAR_MIN = 16_384
 def _relu(v, zero):
     # np.maximum(v, 0): +0.0 for -0.0, NaN passes. ``zero`` is 0 of v's own type: with an
     # int literal the two branches unify to another type and LLVM emits a branch, which
-    # random signs mispredict (benchmarks/notes/cpu-speed.md, "Fused ReLU -> MaxPool2d").
+    # random signs mispredict (benchmarks/notes/cpu-kernels.md, "Fused ReLU -> MaxPool2d").
     return zero if v <= zero else v
 
 

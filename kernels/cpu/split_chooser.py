@@ -14,7 +14,7 @@ OpenBLAS's two threads ran one product 1.5x faster). Whole training steps there,
 time / "threads" time, in one process, blocks alternating: batch 4 Net2 0.94-0.98,
 ResNet-20 0.83-0.86, tutorial 0.98, DeconvNet 0.94; at batch 8 the "blas" way was
 mixed (tutorial 0.92, Net2 1.07, ResNet-20 1.03), so the rule stops at 2 samples per
-worker (benchmarks/notes/cpu-speed.md, "Two ways to use the second core"). A call of one
+worker (benchmarks/notes/cpu-kernels.md, "Two ways to use the second core"). A call of one
 range (a layer below the split's size) runs in the caller either way, with BLAS as the
 last call left it.
 

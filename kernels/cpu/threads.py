@@ -39,7 +39,7 @@ sets it back to one. So while a model trains at a small batch BLAS stays at
 ``workers()`` threads for the whole step (no helper thread then needs the other
 core, and BLAS's workers stay awake between products), at a large batch at one;
 raising and lowering it around each conv call instead cost the tutorial net 9 %
-of its batch-4 step (benchmarks/notes/cpu-speed.md, "Two ways to use the second core").
+of its batch-4 step (benchmarks/notes/cpu-kernels.md, "Two ways to use the second core").
 
 ``workers()`` is Numba's thread count (``NUMBA_NUM_THREADS`` /
 ``numba.set_num_threads``), so one setting governs every CPU thread minicnn uses.
@@ -220,7 +220,7 @@ def run_shares_blas_threads(fn, items):
     of some shapes do), so which of the two ways runs is a fixed rule, never a timing
     (``split_chooser.py``). Faster than ``run_split`` where a layer's shares are a few
     small products (batch 4): on a 2-vCPU VM two single-threaded products at once each
-    ran at 0.6x the speed of one alone (benchmarks/notes/cpu-speed.md, "Two ways to use
+    ran at 0.6x the speed of one alone (benchmarks/notes/cpu-kernels.md, "Two ways to use
     the second core"). im2col and col2im run on one core here.
 
     While BLAS is held (the numba backend), it is left at ``workers()`` threads after the
