@@ -12,11 +12,11 @@ from BLAS's threads than from running side by side (on a 2-vCPU Intel VM two
 single-threaded products at once each ran at 0.6x the speed of one alone, while
 OpenBLAS's two threads ran one product 1.5x faster). Whole training steps there, rule
 time / "threads" time, in one process, blocks alternating: batch 4 Net2 0.94-0.98,
-ResNet-20 0.83-0.86, tutorial 0.98, DeconvNet 0.94; at batch 8 the "blas" way was
-mixed (tutorial 0.92, Net2 1.07, ResNet-20 1.03), so the rule stops at 2 samples per
-worker (benchmarks/notes/cpu-kernels.md, "Two ways to use the second core"). A call of one
-range (a layer below the split's size) runs in the caller either way, with BLAS as the
-last call left it.
+ResNet-20 0.83-0.99; at batch 8 the "blas" way was slower (Net2 1.07, ResNet-20 1.03),
+so the rule stops at 2 samples per worker (benchmarks/notes/cpu-kernels.md, "Two ways
+to use the second core"). A call of one range (a layer below the split's size: every
+conv of the tutorial net and DeconvNet at batch 4) runs in the caller either way,
+with BLAS as the last call left it.
 
 The rule is fixed, not timed (as cuDNN's benchmark mode would): the two ways deal the
 same shares and sum them in the same order, but one BLAS product can round differently
