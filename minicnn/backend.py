@@ -84,7 +84,8 @@ def _make_numba() -> Backend:
     table = dict(reference.TABLE)
     table.update(cpu.TABLE)
     # BLAS runs single-threaded while numba is selected: minicnn splits the
-    # batch over the cores itself (kernels/cpu/threads.py says why)
+    # batch over the cores itself (kernels/cpu/threads.py says why), except
+    # that a small batch's convolutions use BLAS's threads (split_chooser.py)
     return Backend("numba", np, table, on_select=threads.hold_blas, on_deselect=threads.release_blas)
 
 
@@ -174,7 +175,9 @@ def set_backend(name: str) -> Backend:
     """Select the backend for every layer created or run from now on.
 
     Selecting ``numba`` holds NumPy's BLAS at one thread until another backend
-    is selected (minicnn then splits each layer's batch over the cores itself).
+    is selected (minicnn then splits each layer's batch over the cores itself;
+    a small batch's convolutions run on BLAS's threads instead,
+    ``kernels/cpu/split_chooser.py``).
     """
     return _select(_build(name))
 

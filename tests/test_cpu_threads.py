@@ -36,6 +36,13 @@ def blas_at_three():
     backend.set_backend(was)
 
 
+def _reselect(name):
+    """Select backend ``name`` afresh (via numpy), so that its on_select runs again: a test that
+    leaves BLAS raised while numba stays selected would leak that into later tests."""
+    backend.set_backend("numpy")
+    backend.set_backend(name)
+
+
 @pytest.fixture
 def three_workers(monkeypatch):
     monkeypatch.setattr(threads, "workers", lambda: 3)
@@ -190,7 +197,7 @@ def test_blas_threads_way_runs_the_same_shares_in_the_caller_with_blas_raised(th
         backend.set_backend("numba")  # selected afresh: held at one thread
         assert _blas_threads() == held
     finally:
-        backend.set_backend(was)
+        _reselect(was)
 
 
 def test_blas_threads_way_without_the_hold_puts_blas_back(three_workers, blas_at_three, monkeypatch):
@@ -200,15 +207,56 @@ def test_blas_threads_way_without_the_hold_puts_blas_back(three_workers, blas_at
     assert set(_blas_threads()) == {3}
 
 
-@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
-def test_the_two_ways_agree_and_each_repeats_bitwise(monkeypatch, dtype, tol):
-    """Net2's conv2 at batch 4 (a kept matrix cut into per-sample ranges), forward and backward,
-    with the shares on helper threads and with BLAS's threads: the same sums of the same
-    products (a product may round differently with another BLAS thread count), and each way
-    gives the same bits when run again."""
-    from minicnn.kernels.cpu import CONV_SCHEDULE
+def test_a_conv_calls_blas_threads_follow_its_own_ranges_not_history(monkeypatch):
+    """The CPU rule sets BLAS's thread count from the call's own ranges: a small multi-range
+    call at workers() threads, a single range or a large call at one, whatever ran before."""
+    if not _blas_threads():
+        pytest.skip("threadpoolctl finds no BLAS library in this NumPy")
     from minicnn.kernels.cpu.split_chooser import SplitChooser
 
+    monkeypatch.setattr(threads, "workers", lambda: 2)
+    rule = SplitChooser()
+    calls = {"small": [(0, 1), (1, 2), (2, 3), (3, 4)], "one range": [(0, 4)], "large": [(0, 32), (32, 64)]}
+    want = {"small": [2], "one range": [1], "large": [1]}
+    was = backend.backend_name()
+    backend.set_backend("numba")
+    try:
+        for order in (["small", "one range", "large", "small", "large", "one range", "small"],
+                      ["large", "small", "small", "one range", "one range", "large"]):
+            for name in order:
+                seen = rule(lambda share: _blas_threads(), calls[name])
+                assert all(v == want[name] * len(v) for v in seen), (name, seen)
+    finally:
+        _reselect(was)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_the_two_ways_agree_and_each_repeats_bitwise(monkeypatch, dtype, tol):
+    """Net2's conv2 at batch 4 (per-sample ranges: its column matrix is over the 2 MiB keep
+    limit and built one sample at a time), forward and backward,
+    with the shares on helper threads and with BLAS's threads: the same sums of the same
+    products (a product may round differently with another BLAS thread count), and each way
+    gives the same bits when run again. The BLAS way is checked to run at 2 BLAS threads."""
+    from minicnn.kernels.cpu import CONV_SCHEDULE
+    from minicnn.kernels.cpu import split_chooser
+    from minicnn.kernels.cpu.split_chooser import SplitChooser
+
+    if not _blas_threads():
+        pytest.skip("threadpoolctl finds no BLAS library in this NumPy")
+    monkeypatch.setattr(threads, "workers", lambda: 2)
+    counts = {"threads": set(), "blas": set()}
+
+    def spy(name):
+        real = split_chooser.WAYS[name]
+
+        def run(fn, items):
+            def share(s):
+                counts[name].add(tuple(_blas_threads()))
+                return fn(s)
+            return real(share, items)
+        return run
+
+    monkeypatch.setattr(split_chooser, "WAYS", {n: spy(n) for n in ("threads", "blas")})
     rng = np.random.default_rng(0)
     x, g = rng.standard_normal((4, 32, 16, 16)).astype(dtype), rng.standard_normal((4, 64, 16, 16)).astype(dtype)
     was = backend.backend_name()
@@ -227,21 +275,23 @@ def test_the_two_ways_agree_and_each_repeats_bitwise(monkeypatch, dtype, tol):
                 assert b.dtype == dtype
                 np.testing.assert_array_equal(a, b)
     finally:
-        backend.set_backend(was)
+        _reselect(was)
+    n_libs = len(_blas_threads())
+    assert counts == {"threads": {(1,) * n_libs}, "blas": {(2,) * n_libs}}
     for a, b in zip(out["threads"], out["blas"]):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(a).max())
 
 
-@pytest.fixture(params=["threads", "blas", "auto"])
+@pytest.fixture(params=["threads", "blas"])
 def numba_split(request, monkeypatch, three_workers):
     """numba backend with every conv split into ranges (no size threshold), the shares run
-    on helper threads, with BLAS's threads in each product, or by the CPU's rule."""
+    on helper threads or with BLAS's threads in each product."""
     from minicnn.kernels.cpu import CONV_SCHEDULE
     from minicnn.kernels.cpu.split_chooser import SplitChooser
 
     monkeypatch.setattr(CONV_SCHEDULE, "split_min_macs", 0)
     calls = []
-    real = SplitChooser(force=None if request.param == "auto" else request.param)
+    real = SplitChooser(force=request.param)
 
     def spy(fn, items):
         out = real(fn, items)
@@ -252,7 +302,7 @@ def numba_split(request, monkeypatch, three_workers):
     was = backend.backend_name()
     backend.set_backend("numba")
     yield calls
-    backend.set_backend(was)
+    _reselect(was)
 
 
 def _conv_grads(make, x, g, seed=1):

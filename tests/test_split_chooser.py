@@ -25,9 +25,10 @@ def test_a_small_batch_goes_the_blas_way_a_large_one_the_threads_way(two_workers
     assert SplitChooser(max_samples_per_worker=4).way([(0, 3), (3, 6), (6, 8)]) == "blas"
     assert ch(lambda share: len(share), [(0, 2), (2, 4)]) == [2] and ran == ["blas"]
     assert ch(lambda share: len(share), [(0, 32), (32, 64)]) == [2] and ran == ["blas", "threads"]
-    assert ch(lambda share: share, [(0, 64)]) == [[(0, 64)]] and len(ran) == 2  # one range: in the caller
-    assert SplitChooser(max_samples_per_worker=0).way([(0, 1)]) == "threads"
-    assert SplitChooser(force="threads").way([(0, 1)]) == "threads"
+    assert ch.way([(0, 4)]) == ch.way([(0, 1)]) == "threads"  # one range: in the caller, BLAS at one thread
+    assert ch(lambda share: share, [(0, 2)]) == [[(0, 2)]] and ran == ["blas", "threads", "threads"]
+    assert SplitChooser(max_samples_per_worker=0).way([(0, 1), (1, 2)]) == "threads"
+    assert SplitChooser(force="threads").way([(0, 1), (1, 2)]) == "threads"
     assert SplitChooser(force="blas").way([(0, 640)]) == "blas"
 
 
@@ -49,3 +50,11 @@ def test_bad_settings_are_named(monkeypatch):
     assert from_environment().force is None
     monkeypatch.delenv("MINICNN_CPU_SPLIT")
     assert from_environment().force is None
+
+
+def test_the_cpu_schedule_uses_the_rule_by_default(monkeypatch):
+    from minicnn.kernels.cpu import CONV_SCHEDULE
+
+    if split_chooser.os.environ.get("MINICNN_CPU_SPLIT", "auto").strip().lower() in ("", "auto"):
+        assert isinstance(CONV_SCHEDULE.split, SplitChooser) and CONV_SCHEDULE.split.force is None
+        assert CONV_SCHEDULE.split.max_samples_per_worker == 2

@@ -18,7 +18,8 @@ allocator does not: fewer page faults.)
 Convolutions. The ``conv2d_*`` and ``conv_transpose2d_*`` entries are a
 ``ConvSchedule`` (``kernels/conv_schedule.py``): the layer's products run a
 batch chunk at a time, the chunks dealt to one thread per core by
-``run_split`` (``threads.py``). ``CONV_SCHEDULE`` holds its limits.
+``run_split`` (``threads.py``), or for a small batch run one after another on
+BLAS's threads (``split_chooser.py``). ``CONV_SCHEDULE`` holds its limits.
 
 Threads. Each kernel has a serial and a parallel (``prange``) variant; the
 parallel one is used above a per-kernel size threshold only while parallel

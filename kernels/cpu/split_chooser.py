@@ -15,8 +15,14 @@ time / "threads" time, in one process, blocks alternating: batch 4 Net2 0.94-0.9
 ResNet-20 0.83-0.99; at batch 8 the "blas" way was slower (Net2 1.07, ResNet-20 1.03),
 so the rule stops at 2 samples per worker (benchmarks/notes/cpu-kernels.md, "Two ways
 to use the second core"). A call of one range (a layer below the split's size: every
-conv of the tutorial net and DeconvNet at batch 4) runs in the caller either way,
-with BLAS as the last call left it.
+conv of the tutorial net and DeconvNet at batch 4) goes the "threads" way, which runs
+it in the caller with BLAS at one thread, as before.
+
+So each conv call's BLAS thread count follows from its own ranges and ``workers()``
+alone. A product outside the conv schedule (a Linear layer's) runs at the count the
+conv call before it left: in the seed nets every Linear follows a conv of the same
+forward or backward pass, so it too is the same in every step. (This matters because
+one BLAS product can round differently at another thread count.)
 
 The rule is fixed, not timed (as cuDNN's benchmark mode would): the two ways deal the
 same shares and sum them in the same order, but one BLAS product can round differently
@@ -51,16 +57,17 @@ class SplitChooser:
         self.max_samples_per_worker = int(max_samples_per_worker)
 
     def way(self, items) -> str:
-        """The name of the way that runs these ranges."""
+        """The name of the way that runs these ranges: ``large`` for a single range (a layer
+        below the split's size runs in the caller either way; "threads" runs it with BLAS
+        at one thread, as before the rule)."""
         if self.force is not None:
             return self.force
         samples = sum(stop - start for start, stop in items)
-        return self.small if samples <= self.max_samples_per_worker * threads.workers() else self.large
+        small = len(items) > 1 and samples <= self.max_samples_per_worker * threads.workers()
+        return self.small if small else self.large
 
     def __call__(self, fn, items):
         items = list(items)
-        if len(items) == 1:  # one range (a layer below the split's size): in the caller, BLAS as it is
-            return [fn(items)]
         return WAYS[self.way(items)](fn, items)
 
 

@@ -1,4 +1,5 @@
-"""Batch-chunk parallelism for the CPU backend (table entry ``run_split``).
+"""Batch-chunk parallelism for the CPU backend: ``run_split`` and ``run_shares_blas_threads``,
+the two ways the conv schedule's ``split`` (``split_chooser.py``) runs a layer's shares.
 
 A large convolution is computed a batch chunk at a time (see
 ``minicnn/nn/conv.py``): im2col of the chunk, a GEMM, a store (col2im in
@@ -25,7 +26,8 @@ Fork: a forked child starts with no helper threads and fresh locks
 (``os.register_at_fork``), so a multiprocessing worker can use the split.
 
 BLAS while the numba backend is selected: held at one thread
-(``hold_blas``), not only inside ``run_split``. After a multi-threaded call,
+(``hold_blas``), not only inside ``run_split``, except after a small batch's
+conv call (below). After a multi-threaded call,
 OpenBLAS's idle workers spin for up to ~0.1 s before they sleep, and a
 spinning worker holds a core that minicnn's next kernel or share needs; every
 layer GEMM already runs inside ``run_split`` or is small (Linear), so one BLAS
@@ -122,8 +124,8 @@ def _blas_single_thread(controller=None):
 
 def hold_blas() -> None:
     """Hold BLAS at one thread until ``release_blas()`` (the numba backend does
-    this while it is selected; see the module docstring). The BLAS libraries
-    are looked up afresh, so one loaded since the last call is held too.
+    this while it is selected; see the module docstring). The first call looks
+    the BLAS libraries up afresh, so one loaded since the last hold is held too.
     Called again while held: BLAS back at one thread (a small batch's conv
     calls leave it at ``workers()``)."""
     global _held, _blas_libs, _blas_now
@@ -173,22 +175,25 @@ def run_split(fn, items):
     shares raise, the first failing share's exception (in share order) is
     re-raised after all shares have ended.
 
-    The shares run one after another in the calling thread instead when the
-    call comes from inside a share, while another thread is using the
-    helpers, or while Numba's own parallel kernels are on (``set_parallel``:
-    they already use every core, and Numba's workqueue layer aborts on
-    concurrent use). The shares, and so the results, are the same either way.
+    The shares run one after another in the calling thread instead when there
+    is one, when the call comes from inside a share, while another thread is
+    using the helpers, or while Numba's own parallel kernels are on
+    (``set_parallel``: they already use every core, and Numba's workqueue
+    layer aborts on concurrent use). The shares, and so the results, are the
+    same either way. While BLAS is held, it runs at one thread here (set back
+    from where ``run_shares_blas_threads`` left it), except inside a share or
+    while another thread has the helpers, where it is left as it is.
     """
     items = list(items)
     shares = _shares(items)
     n = len(shares)
-    if n <= 1:
-        return [fn(items)]
-    if getattr(_local, "inside", False) or _numba_parallel_on() or not _busy.acquire(blocking=False):
+    if getattr(_local, "inside", False) or not _busy.acquire(blocking=False):
         return [fn(share) for share in shares]
     try:
         if _held is not None and _blas_now != 1:  # left at workers() by run_shares_blas_threads
             _set_held_blas(1)
+        if n <= 1 or _numba_parallel_on():
+            return [fn(share) for share in shares]
         outboxes = []
         rest = []
         with contextlib.nullcontext() if _held is not None else _blas_single_thread():
@@ -226,8 +231,11 @@ def run_shares_blas_threads(fn, items):
     While BLAS is held (the numba backend), it is left at ``workers()`` threads after the
     call (see the module doc); otherwise it is raised for the call and put back. Called
     from inside a share, or while another thread holds the helpers, it runs the shares
-    with BLAS as it is."""
+    with BLAS as it is (several Python threads running convolutions at once may then
+    share BLAS's raised count); with Numba's parallel kernels on, it is ``run_split``."""
     items = list(items)
+    if _numba_parallel_on():  # Numba's kernels use the cores themselves: BLAS stays at one
+        return run_split(fn, items)
     shares = _shares(items)
     if getattr(_local, "inside", False) or not _busy.acquire(blocking=False):
         return [fn(share) for share in shares]
