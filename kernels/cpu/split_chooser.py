@@ -44,9 +44,9 @@ WAYS = {"threads": threads.run_split, "blas": threads.run_shares_blas_threads}
 
 class SplitChooser:
     """``split(fn, items)`` for ``ConvSchedule``: items are batch ranges ``(start, stop)``;
-    ``small`` (default "blas") runs a call with at most ``max_samples_per_worker *
-    workers()`` samples, ``large`` (default "threads") a larger one. ``force``: one way's
-    name for every call."""
+    ``small`` (default "blas") runs a call of more than one range with at most
+    ``max_samples_per_worker * workers()`` samples, ``large`` (default "threads") any
+    other. ``force``: one way's name for every call."""
 
     def __init__(self, *, small: str = "blas", large: str = "threads", max_samples_per_worker: int = 2,
                  force: str | None = None):

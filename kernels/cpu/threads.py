@@ -40,8 +40,9 @@ sets BLAS to ``workers()`` threads and leaves it there, and the next ``run_split
 sets it back to one. So while a model trains at a small batch BLAS stays at
 ``workers()`` threads for the whole step (no helper thread then needs the other
 core, and BLAS's workers stay awake between products), at a large batch at one;
-raising and lowering it around each conv call instead cost the tutorial net 9 %
-of its batch-4 step (benchmarks/notes/cpu-kernels.md, "Two ways to use the second core").
+raising and lowering it around each conv call instead made the tutorial net's
+batch-4 step 1.18x as long (benchmarks/notes/cpu-kernels.md, "Two ways to use the
+second core").
 
 ``workers()`` is Numba's thread count (``NUMBA_NUM_THREADS`` /
 ``numba.set_num_threads``), so one setting governs every CPU thread minicnn uses.
