@@ -1,10 +1,11 @@
 """Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating (or, with
-``--switch``, another setting: the CPU conv schedule's transposed weight-gradient sum, or on
-the cupy backends TF32 convolutions and direct convolution; on either, the wide conv layout).
+``--switch``, another setting: the CPU conv schedule's transposed weight-gradient sum or its
+split rule, or on the cupy backends TF32 convolutions and direct convolution; on either, the
+wide conv layout).
 
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
-        [--switch fusion|dw-transposed|tf32-conv|wide|direct] [--wide-max-pixels L]
+        [--switch fusion|dw-transposed|cpu-split|tf32-conv|wide|direct] [--wide-max-pixels L]
 
 * Training steps (``benchmarks.common``'s runner: forward, loss, zero_grad, backward,
   SGD): for each net and batch size, ``--rounds`` pairs of timed blocks, one with
@@ -57,6 +58,15 @@ def _set_wide(flag: bool) -> None:
         sched.wide, sched.wide_max_pixels = flag, WIDE_MAX_PIXELS
 
 
+def _set_cpu_split(flag: bool) -> None:
+    """The CPU schedule's split rule (kernels/cpu/split_chooser.py: a small batch on BLAS's
+    threads), or ``run_split`` for every call (before the rule)."""
+    from minicnn.kernels.cpu import CONV_SCHEDULE
+    from minicnn.kernels.cpu.split_chooser import SplitChooser
+
+    CONV_SCHEDULE.split = SplitChooser() if flag else SplitChooser(force="threads")
+
+
 DIRECT_MAX = 4096  # --switch direct: layers with at most this many weights (tutorial/deconv convs, Net2's conv1)
 
 
@@ -69,10 +79,12 @@ def _set_direct(flag: bool) -> None:
 # --switch: (setter, label when on, label when off)
 SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "dw-transposed": (_set_dw_transposed, "dW^T", "dW"),
+            "cpu-split": (_set_cpu_split, "split-rule", "threads"),
             "tf32-conv": (_set_tf32_conv, "TF32-conv", "FP32-conv"),
             "wide": (_set_wide, "wide", "per-sample"),
             "direct": (_set_direct, "direct", "im2col")}
 GPU_SWITCHES = ("tf32-conv", "direct")  # the cupy backend's
+CPU_SWITCHES = ("dw-transposed", "cpu-split")  # the numba backend's
 
 
 def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float, switch: str = "fusion") -> str:
@@ -141,7 +153,8 @@ def main(argv=None) -> None:
     ap.add_argument("--nets", nargs="+", default=["net2", "tutorial"], choices=sorted(common.NETS))
     ap.add_argument("--switch", default="fusion", choices=sorted(SWITCHES),
                     help="what each pair of blocks turns on and off: fusion; the CPU conv schedule's "
-                         "transposed weight-gradient sum (numba only); the wide conv layout; on the cupy "
+                         "transposed weight-gradient sum or its split rule against run_split for every call "
+                         "(numba only); the wide conv layout; on the cupy "
                          "backends TF32 for the convolutions or direct convolution for layers with <= "
                          f"{DIRECT_MAX} weights (kernels are timed only for fusion on numba)")
     ap.add_argument("--wide-max-pixels", type=int, default=None,
@@ -152,8 +165,8 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=None, help="numba threads (default: numba's)")
     ap.add_argument("--no-kernels", action="store_true")
     a = ap.parse_args(argv)
-    if a.switch == "dw-transposed" and a.backend != "numba":
-        ap.error("--switch dw-transposed is the numba backend's schedule")
+    if a.switch in CPU_SWITCHES and a.backend != "numba":
+        ap.error(f"--switch {a.switch} is the numba backend's schedule")
     if a.switch in GPU_SWITCHES and not a.backend.startswith("cupy"):
         ap.error(f"--switch {a.switch} is the cupy backend's")
     global WIDE_MAX_PIXELS

@@ -190,6 +190,21 @@ def test_ab_of_the_transposed_weight_gradient_smoke(capsys):
     assert CONV_SCHEDULE.dw_transposed  # left on
 
 
+def test_ab_of_the_cpu_split_rule_smoke(capsys, monkeypatch):
+    from benchmarks import fusion_ab
+    from minicnn.kernels.cpu import CONV_SCHEDULE
+    from minicnn.kernels.cpu.split_chooser import SplitChooser
+
+    monkeypatch.setattr(CONV_SCHEDULE, "split", CONV_SCHEDULE.split)  # restored after the test
+    fusion_ab.main(["--switch", "cpu-split", "--nets", "net2", "--batch-sizes", "4", "--rounds", "2",
+                    "--min-time", "0.01"])
+    out = capsys.readouterr().out
+    assert "net2 b4 train:" in out and "split-rule/threads" in out and "kernels (" not in out
+    assert isinstance(CONV_SCHEDULE.split, SplitChooser) and CONV_SCHEDULE.split.force is None  # left on
+    with pytest.raises(SystemExit):
+        fusion_ab.main(["--switch", "cpu-split", "--backend", "cupy"])
+
+
 def test_matmul_overhead_stub_smoke(capsys):
     """The host-side timing of the cupy backend's matmul runs without a GPU (a stub libcublas
     built with the C compiler) and prints a time for each product."""
