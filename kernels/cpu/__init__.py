@@ -55,7 +55,6 @@ from .batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_forward_
 from .conv import col2im, col2im_wide, im2col, im2col_wide
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
 from .split_chooser import from_environment as _split_chooser
-from .threads import run_split
 from .pooling import (
     maxpool2d_backward,
     maxpool2d_forward,

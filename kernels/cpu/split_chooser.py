@@ -10,7 +10,7 @@ The CPU conv schedule can use the other cores in two ways (``threads.py``):
 For a small batch the second is faster: its few small per-sample products gain more
 from BLAS's threads than from running side by side (on a 2-vCPU Intel VM two
 single-threaded products at once each ran at 0.6x the speed of one alone, while
-OpenBLAS's two threads ran one product 1.5x faster). Whole training steps there, rule
+OpenBLAS's two threads ran the same per-sample products 1.4x faster). Whole training steps there, rule
 time / "threads" time, in one process, blocks alternating: batch 4 Net2 0.94-0.98,
 ResNet-20 0.83-0.99; at batch 8 the "blas" way was slower (Net2 1.07, ResNet-20 1.03),
 so the rule stops at 2 samples per worker (benchmarks/notes/cpu-kernels.md, "Two ways
