@@ -1,11 +1,12 @@
 """Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating (or, with
 ``--switch``, another setting: the CPU conv schedule's transposed weight-gradient sum or its
-split rule, or on the cupy backends TF32 convolutions and direct convolution; on either, the
-wide conv layout).
+split rule, or on the cupy backends TF32 convolutions; on either, the wide conv layout and
+direct convolution for the layers with at most ``--direct-max`` weights).
 
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
         [--switch fusion|dw-transposed|cpu-split|tf32-conv|wide|direct] [--wide-max-pixels L]
+        [--direct-max K]
 
 * Training steps (``benchmarks.common``'s runner: forward, loss, zero_grad, backward,
   SGD): for each net and batch size, ``--rounds`` pairs of timed blocks, one with
@@ -67,13 +68,16 @@ def _set_cpu_split(flag: bool) -> None:
     CONV_SCHEDULE.split = SplitChooser() if flag else SplitChooser(force="threads")
 
 
-DIRECT_MAX = 4096  # --switch direct: layers with at most this many weights (tutorial/deconv convs, Net2's conv1)
+DIRECT_MAX = 4096  # --switch direct (--direct-max): layers with at most this many weights (tutorial/deconv convs, Net2's conv1)
 
 
 def _set_direct(flag: bool) -> None:
+    """The direct kernels (no column matrix) for layers with at most ``--direct-max`` weights, on
+    the cupy and the numba backend's schedules."""
+    from minicnn.kernels import cpu
     from minicnn.kernels.cuda import CONV_SCHEDULE
 
-    CONV_SCHEDULE.direct_max = DIRECT_MAX if flag else 0
+    CONV_SCHEDULE.direct_max = cpu.CONV_SCHEDULE.direct_max = DIRECT_MAX if flag else 0
 
 
 # --switch: (setter, label when on, label when off)
@@ -83,8 +87,8 @@ SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "tf32-conv": (_set_tf32_conv, "TF32-conv", "FP32-conv"),
             "wide": (_set_wide, "wide", "per-sample"),
             "direct": (_set_direct, "direct", "im2col")}
-GPU_SWITCHES = ("tf32-conv", "direct")  # the cupy backend's
-CPU_SWITCHES = ("dw-transposed", "cpu-split")  # the numba backend's
+GPU_SWITCHES = ("tf32-conv",)  # the cupy backend's
+CPU_SWITCHES = ("dw-transposed", "cpu-split")  # the numba backend's (direct and wide: both)
 
 
 def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float, switch: str = "fusion") -> str:
@@ -148,17 +152,20 @@ def _load() -> str:
 
 
 def main(argv=None) -> None:
+    global WIDE_MAX_PIXELS, DIRECT_MAX
     ap = argparse.ArgumentParser(description="minicnn.fusion on vs off: training steps and kernels")
     ap.add_argument("--backend", default="numba", choices=("numba", "cupy", "cupy-graph"))
     ap.add_argument("--nets", nargs="+", default=["net2", "tutorial"], choices=sorted(common.NETS))
     ap.add_argument("--switch", default="fusion", choices=sorted(SWITCHES),
                     help="what each pair of blocks turns on and off: fusion; the CPU conv schedule's "
                          "transposed weight-gradient sum or its split rule against run_split for every call "
-                         "(numba only); the wide conv layout; on the cupy "
-                         "backends TF32 for the convolutions or direct convolution for layers with <= "
-                         f"{DIRECT_MAX} weights (kernels are timed only for fusion on numba)")
+                         "(numba only); the wide conv layout; direct convolution (no column matrix) for "
+                         "layers with at most --direct-max weights; on the cupy backends TF32 for the "
+                         "convolutions (kernels are timed only for fusion on numba)")
     ap.add_argument("--wide-max-pixels", type=int, default=None,
                     help="with --switch wide: only layers with at most this many output pixels go wide")
+    ap.add_argument("--direct-max", type=int, default=DIRECT_MAX,
+                    help=f"with --switch direct: layers with at most this many weights (default {DIRECT_MAX})")
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[4, 64])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--min-time", type=float, default=0.3, help="seconds per timed block")
@@ -169,8 +176,7 @@ def main(argv=None) -> None:
         ap.error(f"--switch {a.switch} is the numba backend's schedule")
     if a.switch in GPU_SWITCHES and not a.backend.startswith("cupy"):
         ap.error(f"--switch {a.switch} is the cupy backend's")
-    global WIDE_MAX_PIXELS
-    WIDE_MAX_PIXELS = a.wide_max_pixels
+    WIDE_MAX_PIXELS, DIRECT_MAX = a.wide_max_pixels, a.direct_max
     threads = machine.set_threads(a.threads, torch_too=False)
     print(f"load average {_load()}; backend {a.backend}, numba threads {threads}")
     for net in a.nets:

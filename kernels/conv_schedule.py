@@ -53,10 +53,12 @@ the batch is cut up:
   the GPU's memory pool already reuses its blocks (0, the default: off);
 * **direct** -- a layer whose weight has at most ``direct_max`` elements runs its
   output (and its input gradient) through the backend's ``conv2d_direct`` /
-  ``conv2d_direct_input_grad`` kernels, with no column matrix at all (the weight
-  gradient still goes through im2col and a product). For the small first layers
-  of these nets, where the column matrix is 25x the image and the product is
-  tiny. ``direct_max=0`` (the default): never.
+  ``conv2d_direct_input_grad`` kernels, with no column matrix at all, and its
+  weight gradient through ``conv2d_direct_weight_grad`` where the backend has one
+  (the CPU's; else through im2col and a product). For the small first layers of
+  these nets, where the column matrix is 25x the image and the product is tiny.
+  The batch is dealt to the shares as for the products. ``direct_max=0`` (the
+  default): never.
 
 Per-share partial weight gradients are summed in share order, so the result
 does not depend on thread timing. ``tests/test_conv_schedule.py`` forces every
@@ -79,7 +81,8 @@ class ConvSchedule:
     ``ops``: the backend's ``im2col``, ``col2im`` and ``matmul`` (any object with
     those attributes, e.g. a ``SimpleNamespace``); with ``wide=True`` also
     ``im2col_wide`` and ``col2im_wide``; ``conv2d_direct`` and
-    ``conv2d_direct_input_grad`` where ``direct_max`` is to take effect.
+    ``conv2d_direct_input_grad`` (both with ``out=``) where ``direct_max`` is to take
+    effect, and optionally ``conv2d_direct_weight_grad``.
     """
 
     def __init__(self, ops, *, keep: int, chunk: int, split=None, kept_split: int = 8,
@@ -202,8 +205,15 @@ class ConvSchedule:
         o, _, kh, kw = w.shape
         (sh, sw), (ph, pw) = stride, padding
         oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(wd, kw, sw, pw)
-        if self.direct(w):  # no column matrix: backward builds it for the weight gradient only
-            return ops.conv2d_direct(x, w, b, stride, padding), (x, None, w, b is not None, stride, padding)
+        if self.direct(w):  # no column matrix (without a direct weight gradient, backward builds one)
+            out = xp.empty((n, o, oh, ow), dtype=xp.result_type(x, w))
+
+            def fill_direct(share):
+                for i, j in share:
+                    ops.conv2d_direct(x[i:j], w, b, stride, padding, out=out[i:j])
+
+            self.run(fill_direct, self.work_items(n, [(0, n)], n * w.size * oh * ow))
+            return out, (x, None, w, b is not None, stride, padding)
         w2 = w.reshape(o, -1)
         per_sample = c * kh * kw * oh * ow * x.itemsize
         chunks = self.chunks(n, per_sample)
@@ -237,6 +247,10 @@ class ConvSchedule:
         ops, xp = self.ops, array_module(dout)
         x, cols, w, has_bias, (sh, sw), (ph, pw) = cache
         n, c, h, wd = x.shape
+        if self.direct(w) and hasattr(ops, "conv2d_direct_weight_grad"):
+            dx, dw = self._direct_backward(dout, x, w, (sh, sw), (ph, pw), need_dx)
+            o = w.shape[0]
+            return dx, dw, dout.reshape(n, o, dout.shape[2] * dout.shape[3]).sum(axis=(0, 2)) if has_bias else None
         if need_dx and self.direct(w):  # dx straight from dout and w; dW and db as below
             dx = ops.conv2d_direct_input_grad(dout, w, h, wd, (sh, sw), (ph, pw))
             return (dx, *self.conv2d_backward(dout, cache, need_dx=False)[1:])
@@ -282,6 +296,34 @@ class ConvSchedule:
         dw = self.weight_grad(parts, xp, o, w2.shape[1], xp.result_type(x, dout))
         return dx, dw.reshape(w.shape), db
 
+    def _direct_backward(self, dout, x, w, stride, padding, need_dx, transposed=False):
+        """(dx or None, dW) with the direct kernels only, no column matrix: for a Conv2d dx =
+        ``conv2d_direct_input_grad`` of dout and dW = ``conv2d_direct_weight_grad`` of (x, dout);
+        for a ConvTranspose2d (``transposed``), the adjoint of that Conv2d, dx = ``conv2d_direct``
+        of dout and dW the weight gradient of (dout, x). The batch ranges are dealt to the
+        shares as in the products' path, the shares' weight gradients summed in share order."""
+        ops, xp = self.ops, array_module(dout)
+        n, _, h, wd = x.shape
+        kh, kw = w.shape[2], w.shape[3]
+        dx = xp.empty(x.shape, dtype=xp.result_type(w, dout)) if need_dx else None
+
+        def grads(share):
+            dw_share = None
+            for i, j in share:
+                if need_dx and transposed:
+                    ops.conv2d_direct(dout[i:j], w, None, stride, padding, out=dx[i:j])
+                elif need_dx:
+                    ops.conv2d_direct_input_grad(dout[i:j], w, h, wd, stride, padding, out=dx[i:j])
+                conv_in, conv_dout = (dout[i:j], x[i:j]) if transposed else (x[i:j], dout[i:j])
+                dw_share = _accumulate(dw_share, ops.conv2d_direct_weight_grad(conv_in, conv_dout, kh, kw,
+                                                                               stride, padding))
+            return dw_share
+
+        out_plane = h * wd if transposed else dout.shape[2] * dout.shape[3]  # the Conv2d's output plane
+        parts = [p for p in self.run(grads, self.work_items(n, [(0, n)], n * w.size * out_plane)) if p is not None]
+        dw = _sum_in_order(parts) if parts else xp.zeros(w.shape, dtype=xp.result_type(x, dout))
+        return dx, dw
+
     # -- ConvTranspose2d --------------------------------------------------
     def conv_transpose2d_forward(self, x, w, b, stride, padding, output_padding):
         """ConvTranspose2d's forward by batch ranges (the column matrix is never kept)."""
@@ -291,9 +333,15 @@ class ConvSchedule:
         (sh, sw), (ph, pw), (oph, opw) = stride, padding, output_padding
         oh, ow = deconv_out_size(h, kh, sh, ph, oph), deconv_out_size(wd, kw, sw, pw, opw)
         if self.direct(w):  # the input gradient of a Conv2d with weight w (C_in, C_out, kh, kw)
-            out = ops.conv2d_direct_input_grad(x, w, oh, ow, stride, padding)
-            if b is not None:
-                out += b.reshape(1, cout, 1, 1)
+            out = xp.empty((n, cout, oh, ow), dtype=xp.result_type(w, x))
+
+            def fill_direct(share):
+                for i, j in share:
+                    ops.conv2d_direct_input_grad(x[i:j], w, oh, ow, stride, padding, out=out[i:j])
+                    if b is not None:
+                        out[i:j] += b.reshape(1, cout, 1, 1)
+
+            self.run(fill_direct, self.work_items(n, [(0, n)], n * w.size * h * wd))
             return out, (x, w, b is not None, stride, padding)
         wt = w.reshape(cin, -1).T  # (C_out*kh*kw, C_in)
         x3 = x.reshape(n, cin, h * wd)
@@ -320,6 +368,11 @@ class ConvSchedule:
         """ConvTranspose2d's backward by batch ranges; returns (dx or None, dw, db or None)."""
         ops, xp = self.ops, array_module(dout)
         x, w, has_bias, (sh, sw), (ph, pw) = cache
+        if self.direct(w) and hasattr(ops, "conv2d_direct_weight_grad"):
+            # the backward of that Conv2d with the roles of input and output swapped: dx its
+            # forward of dout, dW its weight gradient from dout (its input) and x (its output's)
+            dx, dw = self._direct_backward(dout, x, w, (sh, sw), (ph, pw), need_dx, transposed=True)
+            return dx, dw, dout.sum(axis=(0, 2, 3)) if has_bias else None
         if need_dx and self.direct(w):  # dx: that Conv2d's forward of dout
             dx = ops.conv2d_direct(dout, w, None, (sh, sw), (ph, pw))
             return (dx, *self.conv_transpose2d_backward(dout, cache, need_dx=False)[1:])

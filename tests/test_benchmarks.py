@@ -205,6 +205,21 @@ def test_ab_of_the_cpu_split_rule_smoke(capsys, monkeypatch):
         fusion_ab.main(["--switch", "cpu-split", "--backend", "cupy"])
 
 
+def test_ab_of_the_direct_kernels_on_numba_smoke(capsys, monkeypatch):
+    from benchmarks import fusion_ab
+    from minicnn.kernels import cpu
+    from minicnn.kernels.cuda import CONV_SCHEDULE as GPU_SCHEDULE
+
+    for sched in (cpu.CONV_SCHEDULE, GPU_SCHEDULE):
+        monkeypatch.setattr(sched, "direct_max", sched.direct_max)  # restored after the test
+    monkeypatch.setattr(fusion_ab, "DIRECT_MAX", fusion_ab.DIRECT_MAX)
+    fusion_ab.main(["--switch", "direct", "--direct-max", "450", "--nets", "tutorial", "--batch-sizes", "2",
+                    "--rounds", "2", "--min-time", "0.01"])
+    out = capsys.readouterr().out
+    assert "tutorial b2 train:" in out and "direct/im2col" in out and "kernels (" not in out
+    assert cpu.CONV_SCHEDULE.direct_max == 450  # left on, at --direct-max
+
+
 def test_matmul_overhead_stub_smoke(capsys):
     """The host-side timing of the cupy backend's matmul runs without a GPU (a stub libcublas
     built with the C compiler) and prints a time for each product."""
@@ -264,7 +279,9 @@ def test_graphed_ab_captures_one_runner_per_setting(monkeypatch):
         CONV_SCHEDULE.wide = before
         CPU_SCHEDULE.wide, CPU_SCHEDULE.wide_max_pixels = before_cpu
     with pytest.raises(SystemExit):
-        fusion_ab.main(["--switch", "direct"])  # a cupy switch on the numba backend is refused
+        fusion_ab.main(["--switch", "tf32-conv"])  # a cupy switch on the numba backend is refused
+    with pytest.raises(SystemExit):
+        fusion_ab.main(["--switch", "cpu-split", "--backend", "cupy"])  # and a numba switch on cupy
 
 
 def test_openblas_pin_names_the_kernels_run_and_those_autodetected(monkeypatch, capsys):

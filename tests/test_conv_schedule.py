@@ -15,7 +15,8 @@ in the per-sample products, say) changes the result:
 * the wide layout (``wide``: a range's column matrix as (K, n*L), one product per range),
   kept, shared, chunked and rebuilt, in both weight-gradient orientations;
 * the direct kernels (``direct_max``: output and input gradient without a column matrix;
-  here their NumPy fallbacks, the kernels themselves in tests/test_cuda_host.py);
+  here the GPU's NumPy fallbacks, the kernels themselves in tests/test_cuda_host.py; and the
+  CPU's, with their weight gradient, whole and dealt to shares);
 * scratch buffers (``scratch_max``: a range's temporary columns written into a per-thread
   buffer kept between calls, the CPU's setting), chunked, shared and kept.
 """
@@ -39,6 +40,9 @@ N = 8
 DIRECT = dict(conv2d_direct=cuda_conv.conv2d_direct, conv2d_direct_input_grad=cuda_conv.conv2d_direct_input_grad)
 CONV = dict(cin=3, cout=5, k=3, stride=(2, 1), padding=(1, 2), hw=(9, 7))
 TRANSPOSE = dict(cin=4, cout=3, k=3, stride=(2, 2), padding=(1, 0), hw=(5, 4), output_padding=(1, 0))
+# stride 1: the CPU's direct kernels run their own loops (other strides: the im2col composition)
+CONV_S1 = dict(cin=3, cout=5, k=3, stride=(1, 1), padding=(1, 2), hw=(9, 7))
+TRANSPOSE_S1 = dict(cin=4, cout=3, k=3, stride=(1, 1), padding=(1, 0), hw=(5, 4), output_padding=(0, 0))
 
 
 def _kernels(name):
@@ -131,15 +135,9 @@ def _inputs(case, transpose, rng):
     return x, w, b
 
 
-@pytest.mark.parametrize("kernels", ["numpy", "numba"])
-@pytest.mark.parametrize("path", list(PATHS))
-@pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "transpose"])
-@pytest.mark.parametrize("need_dx", [True, False])
-def test_every_path_equals_the_plain_layer_math(kernels, path, transpose, need_dx):
-    case = TRANSPOSE if transpose else CONV
-    rng = np.random.default_rng(0)
-    x, w, b = _inputs(case, transpose, rng)
-    sched, shares = _schedule(path, _kernels(kernels), _bytes_per_sample(case, transpose))
+def _compare_with_the_plain_math(sched, case, transpose, need_dx, x, w, b, rng):
+    """The schedule's forward and backward against the plain layer functions (on the reference
+    kernels), to 1e-12; returns the schedule's forward cache."""
     prev = mc.backend_name()
     mc.set_backend("numpy")  # the plain functions run on the reference kernels
     try:
@@ -154,7 +152,6 @@ def test_every_path_equals_the_plain_layer_math(kernels, path, transpose, need_d
             args = (x, w, b, case["stride"], case["padding"])
             want, cache = conv.conv2d_forward(*args)
             got, got_cache = sched.conv2d_forward(*args)
-            assert (got_cache[1] is None) == path.startswith(NOT_KEPT)  # no whole matrix kept
             dout = rng.standard_normal(want.shape)
             want_grads = conv.conv2d_backward(dout, cache, need_dx)
             got_grads = sched.conv2d_backward(dout, got_cache, need_dx)
@@ -165,6 +162,21 @@ def test_every_path_equals_the_plain_layer_math(kernels, path, transpose, need_d
         assert (g is None) == (wnt is None)
         if g is not None:
             np.testing.assert_allclose(g, wnt, rtol=1e-12, atol=1e-12)
+    return got_cache
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "transpose"])
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_every_path_equals_the_plain_layer_math(kernels, path, transpose, need_dx):
+    case = TRANSPOSE if transpose else CONV
+    rng = np.random.default_rng(0)
+    x, w, b = _inputs(case, transpose, rng)
+    sched, shares = _schedule(path, _kernels(kernels), _bytes_per_sample(case, transpose))
+    got_cache = _compare_with_the_plain_math(sched, case, transpose, need_dx, x, w, b, rng)
+    if not transpose:
+        assert (got_cache[1] is None) == path.startswith(NOT_KEPT)  # no whole matrix kept
     if shares is not None:  # forward and backward were dealt to two shares of >= 2-sample ranges
         assert len(shares.seen) == 2
         for dealt in shares.seen:
@@ -328,6 +340,36 @@ def test_direct_max_picks_the_direct_kernels_by_weight_size():
                 assert not any(c.startswith("conv2d_direct") for c in calls)
     assert not ConvSchedule(SimpleNamespace(**{n: getattr(ref, n) for n in names}), keep=0, chunk=1,
                             direct_max=10**9).direct(w)  # a backend without the kernels: never
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "shares"])
+@pytest.mark.parametrize("case", ["stride-1", "stride-2"])
+@pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "transpose"])
+@pytest.mark.parametrize("need_dx", [True, False])
+def test_the_cpu_direct_kernels_equal_the_plain_layer_math(split, case, transpose, need_dx):
+    """The numba backend's direct kernels with their weight gradient: forward, dx and dW with no
+    column matrix, the batch whole or dealt to two shares whose weight gradients are summed."""
+    if "numba" not in mc.available_backends():
+        pytest.skip("numba is not installed")
+    from minicnn.kernels import cpu
+
+    ops = SimpleNamespace(im2col=ref.im2col, col2im=ref.col2im, matmul=ref.matmul,
+                          conv2d_direct=cpu.conv2d_direct, conv2d_direct_input_grad=cpu.conv2d_direct_input_grad,
+                          conv2d_direct_weight_grad=cpu.conv2d_direct_weight_grad)
+    used = []
+    for name in ("im2col", "col2im", "matmul"):  # none of these may run
+        setattr(ops, name, lambda *a, _n=name, **k: used.append(_n))
+    params = {("stride-1", False): CONV_S1, ("stride-1", True): TRANSPOSE_S1,
+              ("stride-2", False): CONV, ("stride-2", True): TRANSPOSE}[case, transpose]
+    shares = Shares() if split else None
+    sched = ConvSchedule(ops, keep=0, chunk=10**9, split=shares, kept_split=4, split_min_macs=0, direct_max=10**9)
+    rng = np.random.default_rng(1)
+    x, w, b = _inputs(params, transpose, rng)
+    _compare_with_the_plain_math(sched, params, transpose, need_dx, x, w, b, rng)
+    assert used == []  # no column matrix, no product
+    if split:  # forward and backward each dealt to two shares of 2-sample ranges
+        assert len(shares.seen) == 2
+        assert all(len(dealt) == 2 and all(j - i == 2 for sh in dealt for i, j in sh) for dealt in shares.seen)
 
 
 @pytest.mark.parametrize("kernels", ["numpy", "numba"])

@@ -19,7 +19,8 @@ Convolutions. The ``conv2d_*`` and ``conv_transpose2d_*`` entries are a
 ``ConvSchedule`` (``kernels/conv_schedule.py``): the layer's products run a
 batch chunk at a time, the chunks dealt to one thread per core by
 ``run_split`` (``threads.py``), or for a small batch run one after another on
-BLAS's threads (``split_chooser.py``). ``CONV_SCHEDULE`` holds its limits.
+BLAS's threads (``split_chooser.py``). ``CONV_SCHEDULE`` holds its limits; layers
+with at most ``DIRECT_MAX`` weights run the direct kernels (``direct.py``) instead.
 
 Threads. Each kernel has a serial and a parallel (``prange``) variant; the
 parallel one is used above a per-kernel size threshold only while parallel
@@ -53,6 +54,7 @@ from .. import reference as _reference
 from ..conv_schedule import MiB, ConvSchedule
 from .batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_forward_eval
 from .conv import col2im, col2im_wide, im2col, im2col_wide
+from .direct import conv2d_direct, conv2d_direct_input_grad, conv2d_direct_weight_grad
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
 from .split_chooser import from_environment as _split_chooser
 from .pooling import (
@@ -102,10 +104,19 @@ TABLE: dict = {
 # another with BLAS's threads inside each product (split_chooser.py). The wide
 # layout (wide=True) is not used here: no faster on whole CPU training steps
 # (benchmarks/notes/cpu-kernels.md, "The wide layout and the weight-gradient sum on the CPU").
+# Layers with at most DIRECT_MAX weights (the first layers: 3 -> 6 channels 5x5, 450; ResNet's
+# 3 -> 16 3x3, 432) run the direct kernels of direct.py, no column matrix at all: training steps
+# 0.75-0.85x as long for the tutorial net and DeconvNet at batch 64 and 256, no change at
+# batch 4 or for ResNet-20 and MNISTNet; with Net2's conv1 and the 6 -> 16 layers too (2400
+# weights) slower (benchmarks/notes/cpu-kernels.md, "Direct convolution for the first layers").
+DIRECT_MAX = 512
 CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul,
-                                             im2col_wide=im2col_wide, col2im_wide=col2im_wide),
+                                             im2col_wide=im2col_wide, col2im_wide=col2im_wide,
+                                             conv2d_direct=conv2d_direct,
+                                             conv2d_direct_input_grad=conv2d_direct_input_grad,
+                                             conv2d_direct_weight_grad=conv2d_direct_weight_grad),
                              keep=2 * MiB, chunk=1 * MiB, split=_split_chooser(), stack_limit=1 * MiB,
-                             dw_transposed=True, scratch_max=4 * MiB)
+                             dw_transposed=True, scratch_max=4 * MiB, direct_max=DIRECT_MAX)
 TABLE.update(CONV_SCHEDULE.table())
 
 # Fused operations (kernels.fused): minicnn.fusion runs ReLU -> MaxPool2d through them.

@@ -89,33 +89,22 @@ def _direct_ok(a, w, stride, padding) -> bool:
             and a.dtype == w.dtype and _geometry(w.shape[2], w.shape[3], *stride, *padding) is not None)
 
 
-def _check_direct(name, a, a_axis, w, w_axis, b=None, out_size=None, want=None):
-    """ValueError unless the shapes agree (the kernels index with them and would read past
-    an array that is too small): ``a``'s channel axis against the weight's, the bias, and
-    the gradient's spatial size against the one the geometry gives."""
-    if a.ndim != 4 or w.ndim != 4 or a.shape[a_axis] != w.shape[w_axis]:
-        raise ValueError(f"{name}: input of shape {tuple(a.shape)} does not fit weight of shape {tuple(w.shape)} "
-                         f"(expected {w.shape[w_axis] if w.ndim == 4 else '?'} channels on axis {a_axis})")
-    if b is not None and tuple(b.shape) != (w.shape[0],):
-        raise ValueError(f"{name}: bias of shape {tuple(b.shape)}, expected ({w.shape[0]},)")
-    if out_size is not None and out_size != want:
-        raise ValueError(f"{name}: gradient of spatial size {out_size}, expected {want} from the geometry")
-
-
-def conv2d_direct(x, w, b, stride, padding):
+def conv2d_direct(x, w, b, stride, padding, out=None):
     """y (N, O, OH, OW) = Conv2d of x (N, C, H, W) with w (O, C, kh, kw) (+ b (O,)): one thread per
-    output element, no column matrix. What the kernels don't take runs im2col + matmul (reference)."""
+    output element, no column matrix. What the kernels don't take runs im2col + matmul (reference).
+    ``out``: an optional C-contiguous device array of y's shape and dtype to write into."""
     (sh, sw), (ph, pw) = stride, padding
-    _check_direct("conv2d_direct", x, 1, w, 1, b)
+    _ref.check_direct("conv2d_direct", x, 1, w, 1, b)
     n, c, h, wd = (int(s) for s in x.shape)
     o, _, kh, kw = (int(s) for s in w.shape)
     oh, ow = _ref.conv_out_size(h, kh, sh, ph), _ref.conv_out_size(wd, kw, sw, pw)
     if not (_direct_ok(x, w, stride, padding) and oh >= 1 and ow >= 1 and (b is None or b.dtype == x.dtype)):
         y = _ref.matmul(w.reshape(o, -1), _ref.im2col(x, kh, kw, sh, sw, ph, pw))
-        return (y if b is None else y + b.reshape(1, o, 1)).reshape(n, o, oh, ow)
+        return _ref._into("conv2d_direct", out, (y if b is None else y + b.reshape(1, o, 1)).reshape(n, o, oh, ow))
     xp = launch._cupy()
     x, w = xp.ascontiguousarray(x), xp.ascontiguousarray(w)
-    y = xp.empty((n, o, oh, ow), dtype=x.dtype)
+    y = xp.empty((n, o, oh, ow), dtype=x.dtype) if out is None else \
+        _ref.check_out("conv2d_direct", out, (n, o, oh, ow), x.dtype, like=x)
     bias = xp.ascontiguousarray(b) if b is not None else y  # not read when has_bias is 0
     kernel = f"conv2d_direct_forward_{_suffix(x.dtype)}_{_ix(x.size, y.size, w.size)}"
     sizes = map(_i64, (c, h, wd, o, kh, kw, sh, sw, ph, pw, oh, ow))
@@ -123,22 +112,23 @@ def conv2d_direct(x, w, b, stride, padding):
     return y
 
 
-def conv2d_direct_input_grad(dy, w, h, wd, stride, padding):
+def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None):
     """dx (N, C, h, wd) of a Conv2d from dy (N, O, OH, OW) and w (O, C, kh, kw): one thread per
-    input pixel, no column matrix (the reference: col2im of W^T @ dy)."""
+    input pixel, no column matrix (the reference: col2im of W^T @ dy). ``out`` as for ``conv2d_direct``."""
     (sh, sw), (ph, pw) = stride, padding
     h, wd = int(h), int(wd)
     kh, kw = (int(s) for s in w.shape[2:]) if w.ndim == 4 else (1, 1)  # (a wrong rank is refused below)
-    _check_direct("conv2d_direct_input_grad", dy, 1, w, 0, out_size=tuple(int(s) for s in dy.shape[2:]),
-                  want=(_ref.conv_out_size(h, kh, sh, ph), _ref.conv_out_size(wd, kw, sw, pw)))
+    _ref.check_direct("conv2d_direct_input_grad", dy, 1, w, 0, out_size=tuple(int(s) for s in dy.shape[2:]),
+                      want=(_ref.conv_out_size(h, kh, sh, ph), _ref.conv_out_size(wd, kw, sw, pw)))
     n, o, oh, ow = (int(s) for s in dy.shape)
     _, c, kh, kw = (int(s) for s in w.shape)
     if not _direct_ok(dy, w, stride, padding):
         dcols = _ref.matmul(w.reshape(o, -1).T, dy.reshape(n, o, oh * ow))
-        return _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw)
+        return _ref._into("conv2d_direct_input_grad", out, _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw))
     xp = launch._cupy()
     dy, w = xp.ascontiguousarray(dy), xp.ascontiguousarray(w)
-    dx = xp.empty((n, c, h, wd), dtype=dy.dtype)
+    dx = xp.empty((n, c, h, wd), dtype=dy.dtype) if out is None else \
+        _ref.check_out("conv2d_direct_input_grad", out, (n, c, h, wd), dy.dtype, like=dy)
     kernel = f"conv2d_direct_input_grad_{_suffix(dy.dtype)}_{_ix(dx.size, dy.size, w.size)}"
     sizes = map(_i64, (c, h, wd, o, kh, kw, sh, sw, ph, pw, oh, ow))
     _launch("conv", kernel, dx.size, (dy, w, dx, _i64(dx.size), *sizes))

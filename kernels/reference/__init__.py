@@ -79,6 +79,7 @@ from .arrays import (  # noqa: F401 (the helpers are public here)
     _xp,
     array_module,
     check_cols_size,
+    check_direct,
     check_geometry,
     check_out,
     conv_out_size,

@@ -96,6 +96,19 @@ def check_geometry(name, kh, kw, sh, sw, ph, pw, h, w):
     return conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
 
 
+def check_direct(name, a, a_axis, w, w_axis, b=None, out_size=None, want=None):
+    """ValueError unless the shapes agree (the kernels index with them and would read past
+    an array that is too small): ``a``'s channel axis against the weight's, the bias, and
+    the gradient's spatial size against the one the geometry gives."""
+    if a.ndim != 4 or w.ndim != 4 or a.shape[a_axis] != w.shape[w_axis]:
+        raise ValueError(f"{name}: input of shape {tuple(a.shape)} does not fit weight of shape {tuple(w.shape)} "
+                         f"(expected {w.shape[w_axis] if w.ndim == 4 else '?'} channels on axis {a_axis})")
+    if b is not None and tuple(b.shape) != (w.shape[0],):
+        raise ValueError(f"{name}: bias of shape {tuple(b.shape)}, expected ({w.shape[0]},)")
+    if out_size is not None and out_size != want:
+        raise ValueError(f"{name}: gradient of spatial size {out_size}, expected {want} from the geometry")
+
+
 def check_cols_size(cols, n, c, kh, kw, oh, ow):
     """ValueError unless ``cols`` has the N*C*kh*kw*OH*OW elements col2im expects."""
     if cols.size != n * c * kh * kw * oh * ow:

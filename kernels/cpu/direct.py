@@ -1,0 +1,287 @@
+"""Direct convolution as Numba kernels: no column matrix (the CPU's ``conv2d_direct*`` entries).
+
+For a first layer (3 input channels, a 5x5 or 3x3 kernel, few output channels) the
+im2col matrix is 25x the image and the products are too thin for BLAS to run well
+(M = 6 output channels), so writing and reading the matrix is most of the layer's
+time. These kernels read the image planes directly. The conv schedule uses them for
+layers whose weight has at most ``ConvSchedule.direct_max`` elements
+(``kernels/conv_schedule.py``) and deals the batch to its threads as for the products.
+
+Stride 1 (the fast path). Each (n, c) plane is copied into a zero-padded plane of
+Hp x Wp; an output plane is accumulated on the padded plane's row pitch, so that
+output element (r, q) sits at p = r*Wp + q and tap (i, j) reads the padded plane at
+p + i*Wp + j. Every kernel row (c, i) is then one pass over the whole flat span of
+(OH - 1)*Wp + OW elements, with no bounds tests: plain, vectorised loops. The
+Wp - OW entries at the end of each row are junk and are never copied out.
+
+* ``conv2d_direct``: y (N, O, OH, OW) = the sum over (c, i, j), in that order, of
+  w[o, c, i, j] * xpad[n, c, r + i, q + j] (with fused multiply-adds), then + b;
+* ``conv2d_direct_input_grad``: the same kernel on dy, zero-padded by (kh-1-ph,
+  kw-1-pw), with the weight flipped and its two channel axes swapped
+  (dx = the full correlation of dy with the flipped kernel);
+* ``conv2d_direct_weight_grad``: dW[o, c, i, j] = sum over n of
+  sum_p d[n, o, p] * xpad[n, c, p + i*Wp + j], with d laid out on the same pitch
+  and zeros in the junk entries; each row sum is vectorised (``fastmath``
+  ``reassoc``: partial sums in the SIMD lanes, a fixed order for a given machine),
+  and the samples are added in order.
+
+The taps of a kernel row go through the passes in groups of 5, 3, 2 and 1 (a 5-wide
+row in one pass, a 7-wide one in 5 + 2), so one pass loads its accumulator once for up
+to five taps.
+
+Other strides, dtypes other than float32/float64, and a padding of more than
+kh - 1 in the input gradient run the im2col composition instead (the same
+numbers as the layer functions to float rounding). The results equal the
+im2col + BLAS path to float rounding, not bit for bit (other sum order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import uint64 as _u
+
+from .. import reference as _ref
+from ._jit import compiled_for, serial
+
+_FMA = {"contract"}  # fused multiply-adds; the sums keep their order
+_SUMS = {"contract", "reassoc"}  # the weight gradient's row sums: vectorised (see the module doc)
+
+
+def _pad_plane(src, base, h, w, ph, pw, wp, plane):
+    """plane[(y + ph)*wp + x + pw] = src[base + y*w + x]: one image plane into the middle of
+    the zero-padded plane (its border is zero and stays so)."""
+    for y in range(h):
+        d = (y + ph) * wp + pw
+        s = base + y * w
+        for x in range(w):
+            plane[_u(d + x)] = src[_u(s + x)]
+
+
+# _row_taps and _row_dots spell out one loop per group size on purpose: LLVM vectorises a
+# loop over p whose taps are written out, not one with an inner loop over a runtime count.
+
+
+def _row_taps(acc, a0, plane, s0, wf, w0, kw, span):
+    """acc[a0 + p] += sum_j wf[w0 + j] * plane[s0 + p + j] for p < span, j < kw (j ascending),
+    the taps in groups of 5, 3, 2 and 1 (one pass over acc per group)."""
+    j = 0
+    while j < kw:
+        g = _group(kw - j)
+        q0 = s0 + j
+        t0 = wf[_u(w0 + j)]
+        t1 = wf[_u(w0 + j + 1)] if g > 1 else t0
+        t2 = wf[_u(w0 + j + 2)] if g > 2 else t0
+        t3 = wf[_u(w0 + j + 3)] if g > 3 else t0
+        t4 = wf[_u(w0 + j + 4)] if g > 3 else t0
+        if g == 5:
+            for p in range(span):
+                q = _u(q0 + p)
+                v = acc[_u(a0 + p)]
+                v += t0 * plane[q]
+                v += t1 * plane[q + _u(1)]
+                v += t2 * plane[q + _u(2)]
+                v += t3 * plane[q + _u(3)]
+                v += t4 * plane[q + _u(4)]
+                acc[_u(a0 + p)] = v
+        elif g == 3:
+            for p in range(span):
+                q = _u(q0 + p)
+                v = acc[_u(a0 + p)]
+                v += t0 * plane[q]
+                v += t1 * plane[q + _u(1)]
+                v += t2 * plane[q + _u(2)]
+                acc[_u(a0 + p)] = v
+        elif g == 2:
+            for p in range(span):
+                q = _u(q0 + p)
+                v = acc[_u(a0 + p)]
+                v += t0 * plane[q]
+                v += t1 * plane[q + _u(1)]
+                acc[_u(a0 + p)] = v
+        else:
+            for p in range(span):
+                acc[_u(a0 + p)] += t0 * plane[_u(q0 + p)]
+        j += g
+
+
+def _row_dots(out, o0, d, d0, plane, s0, kw, span, zero):
+    """out[o0 + j] += sum_p d[d0 + p] * plane[s0 + p + j] for j < kw (the row sums reordered),
+    the taps in groups of 5, 3, 2 and 1 (one pass over d per group)."""
+    j = 0
+    while j < kw:
+        g = _group(kw - j)
+        q0 = s0 + j
+        a0 = a1 = a2 = a3 = a4 = zero
+        if g == 5:
+            for p in range(span):
+                e = d[_u(d0 + p)]
+                q = _u(q0 + p)
+                a0 += e * plane[q]
+                a1 += e * plane[q + _u(1)]
+                a2 += e * plane[q + _u(2)]
+                a3 += e * plane[q + _u(3)]
+                a4 += e * plane[q + _u(4)]
+        elif g == 3:
+            for p in range(span):
+                e = d[_u(d0 + p)]
+                q = _u(q0 + p)
+                a0 += e * plane[q]
+                a1 += e * plane[q + _u(1)]
+                a2 += e * plane[q + _u(2)]
+        elif g == 2:
+            for p in range(span):
+                e = d[_u(d0 + p)]
+                q = _u(q0 + p)
+                a0 += e * plane[q]
+                a1 += e * plane[q + _u(1)]
+        else:
+            for p in range(span):
+                a0 += d[_u(d0 + p)] * plane[_u(q0 + p)]
+        sums = (a0, a1, a2, a3, a4)
+        for t in range(g):
+            out[_u(o0 + j + t)] += sums[t]
+        j += g
+
+
+def _group(left):
+    """How many of the ``left`` remaining taps of a kernel row the next pass takes: 5, 3, 2 or 1."""
+    return 5 if left >= 5 else 3 if left >= 3 else left
+
+
+_pad_plane = serial(_pad_plane)
+_group = serial(_group)
+_row_taps = serial(_row_taps, fastmath=_FMA)
+_row_dots = serial(_row_dots, fastmath=_SUMS)
+
+
+def _forward_impl(x, w, b, has_bias, ph, pw, zero, y):
+    """y (N, O, OH, OW) = the stride-1 convolution of x (N, C, H, W) with w (O, C, kh, kw)."""
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    oh, ow = hp - kh + 1, wp - kw + 1
+    span = (oh - 1) * wp + ow
+    xf, wf, yf = x.reshape(x.size), w.reshape(w.size), y.reshape(y.size)
+    plane = np.zeros(hp * wp, dtype=x.dtype)
+    acc = np.empty(o * span, dtype=x.dtype)  # the O output planes of one sample, on the pitch wp
+    for s in range(n):
+        for p in range(o * span):
+            acc[_u(p)] = zero
+        for ch in range(c):
+            _pad_plane(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, plane)
+            for k in range(o):
+                for i in range(kh):
+                    _row_taps(acc, k * span, plane, i * wp, wf, ((k * c + ch) * kh + i) * kw, kw, span)
+        for k in range(o):
+            v = b[k] if has_bias else zero
+            for r in range(oh):
+                d = ((s * o + k) * oh + r) * ow
+                a = k * span + r * wp
+                for q in range(ow):
+                    yf[_u(d + q)] = acc[_u(a + q)] + v  # the bias last, as in the layer's math
+    return y
+
+
+def _weight_grad_impl(x, d, ph, pw, zero, dw):
+    """dw (O, C, kh, kw) = the stride-1 weight gradient from x (N, C, H, W), d (N, O, OH, OW)."""
+    n, c, h, wd = x.shape
+    o, _, kh, kw = dw.shape
+    oh, ow = d.shape[2], d.shape[3]
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    span = (oh - 1) * wp + ow
+    xf, df, out = x.reshape(x.size), d.reshape(d.size), dw.reshape(dw.size)
+    for k in range(out.size):
+        out[k] = zero
+    plane = np.zeros(hp * wp, dtype=x.dtype)
+    dp = np.zeros(o * span, dtype=d.dtype)  # one sample's d planes on the pitch wp, zero junk entries
+    for s in range(n):
+        for k in range(o):
+            for r in range(oh):
+                a = k * span + r * wp
+                e = ((s * o + k) * oh + r) * ow
+                for q in range(ow):
+                    dp[_u(a + q)] = df[_u(e + q)]
+        for ch in range(c):
+            _pad_plane(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, plane)
+            for k in range(o):
+                for i in range(kh):
+                    _row_dots(out, ((k * c + ch) * kh + i) * kw, dp, k * span, plane, i * wp, kw, span, zero)
+    return dw
+
+
+_forward = serial(_forward_impl)
+_weight_grad = serial(_weight_grad_impl)
+
+
+def _fast(stride, *arrays) -> bool:
+    """Whether the kernels take this call: stride 1, float32/float64 arrays of one dtype."""
+    return tuple(stride) == (1, 1) and compiled_for(*arrays) and len({a.dtype for a in arrays}) == 1
+
+
+def _result(name, out, shape, dtype, *sources):
+    """``out`` checked (shape, dtype, C-contiguous, not overlapping a source), or a new array."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    for s in sources:
+        _ref.check_out(name, out, shape, dtype, source=s)
+    return out
+
+
+def conv2d_direct(x, w, b, stride, padding, out=None):
+    """y (N, O, OH, OW) = Conv2d of x (N, C, H, W) with w (O, C, kh, kw) (+ b (O,)), no column
+    matrix. ``out``: an optional C-contiguous array of y's shape and dtype to write into."""
+    (sh, sw), (ph, pw) = stride, padding
+    _ref.check_direct("conv2d_direct", x, 1, w, 1, b)
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    oh, ow = _ref.check_geometry("conv2d_direct", kh, kw, sh, sw, ph, pw, h, wd)
+    dtype = np.result_type(x, w)
+    y = _result("conv2d_direct", out, (n, o, oh, ow), dtype, x, w)
+    if not _fast(stride, x, w, *(() if b is None else (b,))):
+        cols = _ref.im2col(x, kh, kw, sh, sw, ph, pw)
+        res = _ref.matmul(w.reshape(o, -1), cols).reshape(n, o, oh, ow)
+        y[...] = res if b is None else res + b.reshape(1, o, 1, 1)
+        return y
+    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    bias = np.ascontiguousarray(b) if b is not None else w.reshape(-1)[:o]  # not read without a bias
+    return _forward(x, w, bias, b is not None, ph, pw, x.dtype.type(0), y)
+
+
+def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None):
+    """dx (N, C, h, wd) of a Conv2d from dy (N, O, OH, OW) and w (O, C, kh, kw), no column matrix:
+    the stride-1 forward kernel on dy zero-padded by (kh-1-ph, kw-1-pw), with the weight flipped
+    and its channel axes swapped. ``out`` as for ``conv2d_direct``."""
+    (sh, sw), (ph, pw) = stride, padding
+    h, wd = int(h), int(wd)
+    kh, kw = (int(s) for s in w.shape[2:]) if w.ndim == 4 else (1, 1)  # (a wrong rank is refused below)
+    want = _ref.check_geometry("conv2d_direct_input_grad", kh, kw, sh, sw, ph, pw, h, wd)
+    _ref.check_direct("conv2d_direct_input_grad", dy, 1, w, 0, out_size=tuple(dy.shape[2:]), want=want)
+    n, o = dy.shape[:2]
+    c = w.shape[1]
+    dx = _result("conv2d_direct_input_grad", out, (n, c, h, wd), np.result_type(dy, w), dy, w)
+    if not _fast(stride, dy, w) or ph > kh - 1 or pw > kw - 1:
+        dcols = _ref.matmul(w.reshape(o, -1).T, dy.reshape(n, o, -1))
+        return _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx)
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, O, kh, kw)
+    dy = np.ascontiguousarray(dy)
+    return _forward(dy, flipped, flipped.reshape(-1)[:c], False, kh - 1 - ph, kw - 1 - pw, dy.dtype.type(0), dx)
+
+
+def conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, out=None):
+    """dW (O, C, kh, kw) of a Conv2d from its input x (N, C, H, W) and dy (N, O, OH, OW), no
+    column matrix; the samples' contributions added in order. ``out`` as for ``conv2d_direct``."""
+    (sh, sw), (ph, pw) = stride, padding
+    kh, kw = int(kh), int(kw)
+    n, c, h, wd = x.shape
+    want = _ref.check_geometry("conv2d_direct_weight_grad", kh, kw, sh, sw, ph, pw, h, wd)
+    if dy.ndim != 4 or dy.shape[0] != n or tuple(dy.shape[2:]) != want:
+        raise ValueError(f"conv2d_direct_weight_grad: gradient of shape {tuple(dy.shape)} does not fit input "
+                         f"{tuple(x.shape)}; expected ({n}, O, {want[0]}, {want[1]})")
+    o = dy.shape[1]
+    dw = _result("conv2d_direct_weight_grad", out, (o, c, kh, kw), np.result_type(x, dy), x, dy)
+    if not _fast(stride, x, dy):
+        cols = _ref.im2col(x, kh, kw, sh, sw, ph, pw)
+        dw[...] = _ref.matmul(dy.reshape(n, o, -1), cols.transpose(0, 2, 1)).sum(axis=0).reshape(dw.shape)
+        return dw
+    x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
+    return _weight_grad(x, dy, ph, pw, x.dtype.type(0), dw)

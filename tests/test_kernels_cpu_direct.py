@@ -1,0 +1,133 @@
+"""The Numba direct-convolution kernels (``minicnn.kernels.cpu.direct``) against the plain
+layer math of ``minicnn.nn.conv`` (im2col, product, col2im on the reference kernels).
+
+They sum in another order than im2col + BLAS, so the comparison is to float rounding
+(float64: 1e-12 of the largest value; float32: 1e-5), on hand-picked and seeded-random
+geometries: stride 1 with and without padding (the kernels' own path), padding as large as
+the kernel (the input gradient's fallback), strides above 1 and float16 (the im2col
+fallback), rectangular kernels with 1 to 7 taps per row (every group size of the row
+passes), batch 1 and an empty batch. Also: ``out=``, the checks on bad shapes, and that
+the same call gives the same bits twice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minicnn as mc
+from minicnn.kernels.cpu import direct
+from minicnn.nn import conv
+
+pytestmark = pytest.mark.skipif("numba" not in mc.available_backends(), reason="numba is not installed")
+
+# (n, c, h, w, o, kh, kw, sh, sw, ph, pw)
+CASES = [
+    (4, 3, 32, 32, 6, 5, 5, 1, 1, 0, 0),  # the tutorial net's conv1, batch 4
+    (2, 3, 12, 12, 16, 3, 3, 1, 1, 1, 1),  # ResNet's first layer, smaller
+    (3, 2, 8, 9, 4, 5, 5, 1, 1, 2, 2),  # "same" padding, odd width
+    (1, 1, 5, 11, 2, 1, 7, 1, 1, 0, 3),  # a 7-wide row: groups 5 + 2
+    (2, 2, 9, 7, 3, 4, 6, 1, 1, 1, 2),  # 6 = 5 + 1, 4 = 3 + 1
+    (2, 3, 7, 6, 2, 2, 2, 1, 1, 0, 1),  # 2 taps
+    (2, 2, 6, 6, 3, 3, 3, 1, 1, 3, 3),  # padding as large as the kernel
+    (2, 3, 9, 7, 5, 3, 3, 2, 1, 1, 1),  # stride 2: the fallback
+    (1, 2, 4, 4, 3, 1, 1, 1, 1, 0, 0),  # 1x1
+]
+_r = np.random.default_rng(77)
+for _ in range(6):
+    _kh, _kw = int(_r.integers(1, 6)), int(_r.integers(1, 8))
+    _ph, _pw = int(_r.integers(0, 3)), int(_r.integers(0, 3))
+    _h, _w = int(_r.integers(max(1, _kh - 2 * _ph), 12)), int(_r.integers(max(1, _kw - 2 * _pw), 12))
+    CASES.append((int(_r.integers(1, 4)), int(_r.integers(1, 4)), _h, _w, int(_r.integers(1, 5)), _kh, _kw,
+                  1, 1, _ph, _pw))
+
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def _case(case, dtype, seed=0):
+    n, c, h, w, o, kh, kw, sh, sw, ph, pw = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((o, c, kh, kw)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    prev = mc.backend_name()
+    mc.set_backend("numpy")
+    try:
+        y, cache = conv.conv2d_forward(x, wt, b, (sh, sw), (ph, pw))
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        dx, dw, _ = conv.conv2d_backward(dy, cache)
+    finally:
+        mc.set_backend(prev)
+    return (x, wt, b, dy), (y, dx, dw), ((sh, sw), (ph, pw))
+
+
+def _close(got, want, dtype):
+    scale = max(float(np.abs(want).max()), 1.0) if want.size else 1.0
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=0, atol=TOL[dtype] * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_direct_kernels_equal_the_layer_math(case, dtype):
+    (x, w, b, dy), (y, dx, dw), (stride, padding) = _case(case, dtype)
+    kh, kw = w.shape[2:]
+    _close(direct.conv2d_direct(x, w, b, stride, padding), y, dtype)
+    _close(direct.conv2d_direct(x, w, None, stride, padding), y - b.reshape(1, -1, 1, 1), dtype)
+    _close(direct.conv2d_direct_input_grad(dy, w, x.shape[2], x.shape[3], stride, padding), dx, dtype)
+    _close(direct.conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding), dw, dtype)
+
+
+def test_direct_kernels_write_into_out_and_repeat_their_bits():
+    (x, w, b, dy), (y, dx, dw), (stride, padding) = _case(CASES[2], np.float32)
+    kh, kw = w.shape[2:]
+    outs = [np.full(y.shape, np.nan, np.float32), np.full(dx.shape, np.nan, np.float32),
+            np.full(dw.shape, np.nan, np.float32)]
+    got = [direct.conv2d_direct(x, w, b, stride, padding, out=outs[0]),
+           direct.conv2d_direct_input_grad(dy, w, x.shape[2], x.shape[3], stride, padding, out=outs[1]),
+           direct.conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, out=outs[2])]
+    assert all(g is o for g, o in zip(got, outs))
+    for g, want in zip(got, (y, dx, dw)):
+        _close(g, want, np.float32)
+    again = [direct.conv2d_direct(x, w, b, stride, padding),
+             direct.conv2d_direct_input_grad(dy, w, x.shape[2], x.shape[3], stride, padding),
+             direct.conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding)]
+    for g, a in zip(got, again):
+        np.testing.assert_array_equal(g, a)
+
+
+def test_direct_kernels_take_float16_non_contiguous_and_empty_batches():
+    (x, w, b, dy), (y, dx, dw), (stride, padding) = _case(CASES[1], np.float64)
+    kh, kw = w.shape[2:]
+    # float16 runs the im2col composition (no Numba float16 arithmetic)
+    half = direct.conv2d_direct(x.astype(np.float16), w.astype(np.float16), b.astype(np.float16), stride, padding)
+    assert half.dtype == np.float16
+    np.testing.assert_allclose(half.astype(np.float64), y, rtol=0, atol=0.05 * np.abs(y).max())
+    # a non-contiguous input (every other channel of a wider array)
+    wide = np.repeat(x, 2, axis=1)
+    _close(direct.conv2d_direct(wide[:, ::2], w, b, stride, padding), y, np.float64)
+    # an empty batch: empty results, a zero weight gradient
+    e = direct.conv2d_direct(x[:0], w, b, stride, padding)
+    assert e.shape == (0, *y.shape[1:])
+    g = direct.conv2d_direct_weight_grad(x[:0], dy[:0], kh, kw, stride, padding)
+    np.testing.assert_array_equal(g, np.zeros_like(dw))
+
+
+def test_direct_kernels_reject_bad_shapes():
+    (x, w, b, dy), _, (stride, padding) = _case(CASES[0], np.float32)
+    kh, kw = w.shape[2:]
+    with pytest.raises(ValueError, match="channels on axis 1"):
+        direct.conv2d_direct(x[:, :2], w, b, stride, padding)
+    with pytest.raises(ValueError, match="bias of shape"):
+        direct.conv2d_direct(x, w, b[:2], stride, padding)
+    with pytest.raises(ValueError, match="spatial size"):
+        direct.conv2d_direct_input_grad(dy[:, :, 1:], w, x.shape[2], x.shape[3], stride, padding)
+    with pytest.raises(ValueError, match="does not fit input"):
+        direct.conv2d_direct_weight_grad(x, dy[:, :, 1:], kh, kw, stride, padding)
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        direct.conv2d_direct(x[:, :, :3, :3], w, b, stride, padding)
+    with pytest.raises(ValueError, match="out must be"):
+        direct.conv2d_direct(x, w, b, stride, padding, out=np.empty((1, 2), np.float32))
+    with pytest.raises(ValueError, match="overlaps"):
+        direct.conv2d_direct_input_grad(dy, w, x.shape[2], x.shape[3], stride, padding,
+                                        out=dy.reshape(-1)[:x.size].reshape(x.shape))
