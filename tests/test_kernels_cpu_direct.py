@@ -131,3 +131,18 @@ def test_direct_kernels_reject_bad_shapes():
     with pytest.raises(ValueError, match="overlaps"):
         direct.conv2d_direct_input_grad(dy, w, x.shape[2], x.shape[3], stride, padding,
                                         out=dy.reshape(-1)[:x.size].reshape(x.shape))
+
+
+def test_the_cpu_schedule_limit_comes_from_the_environment(monkeypatch):
+    from minicnn.kernels import cpu
+
+    monkeypatch.delenv("MINICNN_CPU_DIRECT_MAX", raising=False)
+    assert cpu._direct_max_from_environment() == cpu.DIRECT_MAX == 512
+    monkeypatch.setenv("MINICNN_CPU_DIRECT_MAX", " 0 ")
+    assert cpu._direct_max_from_environment() == 0  # off
+    monkeypatch.setenv("MINICNN_CPU_DIRECT_MAX", "2400")
+    assert cpu._direct_max_from_environment() == 2400
+    for bad in ("-1", "many", "1e3"):
+        monkeypatch.setenv("MINICNN_CPU_DIRECT_MAX", bad)
+        with pytest.raises(ValueError, match="MINICNN_CPU_DIRECT_MAX"):
+            cpu._direct_max_from_environment()

@@ -109,14 +109,27 @@ TABLE: dict = {
 # 0.75-0.85x as long for the tutorial net and DeconvNet at batch 64 and 256, no change at
 # batch 4 or for ResNet-20 and MNISTNet; with Net2's conv1 and the 6 -> 16 layers too (2400
 # weights) slower (benchmarks/notes/cpu-kernels.md, "Direct convolution for the first layers").
+# MINICNN_CPU_DIRECT_MAX=K (read at import) sets another limit; 0 turns the direct kernels off.
 DIRECT_MAX = 512
+
+
+def _direct_max_from_environment(default: int = DIRECT_MAX) -> int:
+    raw = _os.environ.get("MINICNN_CPU_DIRECT_MAX", "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ValueError(f"MINICNN_CPU_DIRECT_MAX={raw!r}: expected a number of weights >= 0 (0: no direct kernels)")
+    return int(raw)
+
+
 CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul,
                                              im2col_wide=im2col_wide, col2im_wide=col2im_wide,
                                              conv2d_direct=conv2d_direct,
                                              conv2d_direct_input_grad=conv2d_direct_input_grad,
                                              conv2d_direct_weight_grad=conv2d_direct_weight_grad),
                              keep=2 * MiB, chunk=1 * MiB, split=_split_chooser(), stack_limit=1 * MiB,
-                             dw_transposed=True, scratch_max=4 * MiB, direct_max=DIRECT_MAX)
+                             dw_transposed=True, scratch_max=4 * MiB,
+                             direct_max=_direct_max_from_environment())
 TABLE.update(CONV_SCHEDULE.table())
 
 # Fused operations (kernels.fused): minicnn.fusion runs ReLU -> MaxPool2d through them.
