@@ -372,6 +372,20 @@ def test_the_cpu_direct_kernels_equal_the_plain_layer_math(split, case, transpos
         assert all(len(dealt) == 2 and all(j - i == 2 for sh in dealt for i, j in sh) for dealt in shares.seen)
 
 
+def test_the_gpu_direct_fallback_keeps_the_dtype_of_x_and_w():
+    """A float64 bias on float32 x and w: the schedule's output is float32 (x's and w's type, as on
+    the im2col path), also where the GPU's direct wrapper runs its fallback (here: NumPy arrays)."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((4, 3, 9, 7)).astype(np.float32)
+    w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(5)
+    ops = SimpleNamespace(im2col=ref.im2col, col2im=ref.col2im, matmul=ref.matmul, **DIRECT)
+    got, _ = ConvSchedule(ops, keep=0, chunk=10**9, direct_max=10**9).conv2d_forward(x, w, b, (1, 1), (1, 1))
+    want, _ = ConvSchedule(ops, keep=0, chunk=10**9).conv2d_forward(x, w, b, (1, 1), (1, 1))
+    assert got.dtype == want.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("kernels", ["numpy", "numba"])
 def test_scratch_buffers_are_kept_per_thread_and_leave_nothing_behind(kernels):
     """With ``scratch_max`` the chunks' columns go through one buffer per thread and name,

@@ -146,3 +146,48 @@ def test_the_cpu_schedule_limit_comes_from_the_environment(monkeypatch):
         monkeypatch.setenv("MINICNN_CPU_DIRECT_MAX", bad)
         with pytest.raises(ValueError, match="MINICNN_CPU_DIRECT_MAX"):
             cpu._direct_max_from_environment()
+
+
+@pytest.mark.parametrize("case", [(2, 3, 9, 7, 5, 3, 3, 2, 1, 1, 1), (2, 2, 6, 6, 3, 3, 3, 1, 1, 3, 3)],
+                         ids=["stride-2", "padding-3"])
+def test_an_empty_batch_through_the_fallbacks(case):
+    """The im2col fallbacks (stride 2; padding > kh - 1 in the input gradient) on 0 samples:
+    empty outputs and a zero weight gradient (no reshape with -1 on an empty array)."""
+    (x, w, b, dy), (y, dx, dw), (stride, padding) = _case(case, np.float32)
+    kh, kw = w.shape[2:]
+    assert direct.conv2d_direct(x[:0], w, b, stride, padding).shape == (0, *y.shape[1:])
+    assert direct.conv2d_direct_input_grad(dy[:0], w, x.shape[2], x.shape[3], stride, padding).shape == \
+        (0, *x.shape[1:])
+    np.testing.assert_array_equal(direct.conv2d_direct_weight_grad(x[:0], dy[:0], kh, kw, stride, padding),
+                                  np.zeros_like(dw))
+
+
+def test_layers_on_the_direct_path_take_an_empty_batch():
+    """Conv2d and ConvTranspose2d small enough for the CPU's direct kernels, strided (their
+    fallbacks), forward and backward on 0 samples, as on the im2col path."""
+    from minicnn import nn
+
+    prev = mc.backend_name()
+    mc.set_backend("numba")
+    try:
+        for layer, shape in ((nn.Conv2d(3, 6, 5, stride=2), (0, 3, 32, 32)),
+                             (nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1), (0, 4, 8, 8))):
+            assert layer.weight.data.size <= 512
+            y = layer(mc.asarray(np.zeros(shape, np.float32)))
+            dx = layer.backward(np.zeros_like(y))
+            assert y.shape[0] == 0 and dx.shape == shape
+            assert not np.any(mc.to_numpy(layer.weight.grad))
+    finally:
+        mc.set_backend(prev)
+
+
+def test_compiled_names_do_not_depend_on_the_hash_seed():
+    """The cache name of a kernel compiled with a set of fastmath flags is the same in every
+    process (a set's repr depends on PYTHONHASHSEED; _jit._tag sorts it)."""
+    import subprocess
+    import sys
+
+    code = "from minicnn.kernels.cpu import direct; print(direct._row_dots.py_func.__name__)"
+    names = {subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, "PYTHONHASHSEED": seed},
+                            capture_output=True, text=True, check=True).stdout.strip() for seed in ("1", "4", "5")}
+    assert len(names) == 1, names

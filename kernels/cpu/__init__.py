@@ -117,7 +117,7 @@ def _direct_max_from_environment(default: int = DIRECT_MAX) -> int:
     raw = _os.environ.get("MINICNN_CPU_DIRECT_MAX", "").strip()
     if not raw:
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ValueError(f"MINICNN_CPU_DIRECT_MAX={raw!r}: expected a number of weights >= 0 (0: no direct kernels)")
     return int(raw)
 

@@ -76,7 +76,9 @@ def _tag(opts) -> str:
     """A short digest of the compile options, put in the cached name: Numba's
     cache is invalidated by edits to the function's own file only, so without
     it a change of options here would keep loading the old machine code."""
-    return zlib.crc32(repr(sorted(opts.items())).encode()).to_bytes(4, "big").hex()
+    # a set's repr depends on PYTHONHASHSEED (fastmath={"contract", "reassoc"}): sorted first
+    items = sorted((k, sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in opts.items())
+    return zlib.crc32(repr(items).encode()).to_bytes(4, "big").hex()
 
 
 def dual(fn, fastmath=False):

@@ -29,8 +29,8 @@ The taps of a kernel row go through the passes in groups of 5, 3, 2 and 1 (a 5-w
 row in one pass, a 7-wide one in 5 + 2), so one pass loads its accumulator once for up
 to five taps.
 
-Other strides, dtypes other than float32/float64, and a padding of more than
-kh - 1 in the input gradient run the im2col composition instead (the same
+Other strides, dtypes other than float32/float64 or arrays of two dtypes, and a
+padding of more than kh - 1 in the input gradient run the im2col composition instead (the same
 numbers as the layer functions to float rounding). The results equal the
 im2col + BLAS path to float rounding, not bit for bit (other sum order).
 """
@@ -236,7 +236,7 @@ def conv2d_direct(x, w, b, stride, padding, out=None):
     o, _, kh, kw = w.shape
     oh, ow = _ref.check_geometry("conv2d_direct", kh, kw, sh, sw, ph, pw, h, wd)
     dtype = np.result_type(x, w)
-    y = _result("conv2d_direct", out, (n, o, oh, ow), dtype, x, w)
+    y = _result("conv2d_direct", out, (n, o, oh, ow), dtype, x, w, *(() if b is None else (b,)))
     if not _fast(stride, x, w, *(() if b is None else (b,))):
         cols = _ref.im2col(x, kh, kw, sh, sw, ph, pw)
         res = _ref.matmul(w.reshape(o, -1), cols).reshape(n, o, oh, ow)
@@ -260,7 +260,7 @@ def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None):
     c = w.shape[1]
     dx = _result("conv2d_direct_input_grad", out, (n, c, h, wd), np.result_type(dy, w), dy, w)
     if not _fast(stride, dy, w) or ph > kh - 1 or pw > kw - 1:
-        dcols = _ref.matmul(w.reshape(o, -1).T, dy.reshape(n, o, -1))
+        dcols = _ref.matmul(w.reshape(o, -1).T, dy.reshape(n, o, dy.shape[2] * dy.shape[3]))  # (no -1: n may be 0)
         return _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx)
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, O, kh, kw)
     dy = np.ascontiguousarray(dy)
@@ -269,9 +269,12 @@ def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None):
 
 def conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, out=None):
     """dW (O, C, kh, kw) of a Conv2d from its input x (N, C, H, W) and dy (N, O, OH, OW), no
-    column matrix; the samples' contributions added in order. ``out`` as for ``conv2d_direct``."""
+    column matrix (the kernels add the samples' contributions in order). ``out`` as for
+    ``conv2d_direct``."""
     (sh, sw), (ph, pw) = stride, padding
     kh, kw = int(kh), int(kw)
+    if x.ndim != 4:
+        raise ValueError(f"conv2d_direct_weight_grad: input of shape {tuple(x.shape)}, expected (N, C, H, W)")
     n, c, h, wd = x.shape
     want = _ref.check_geometry("conv2d_direct_weight_grad", kh, kw, sh, sw, ph, pw, h, wd)
     if dy.ndim != 4 or dy.shape[0] != n or tuple(dy.shape[2:]) != want:
@@ -281,7 +284,8 @@ def conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, out=None):
     dw = _result("conv2d_direct_weight_grad", out, (o, c, kh, kw), np.result_type(x, dy), x, dy)
     if not _fast(stride, x, dy):
         cols = _ref.im2col(x, kh, kw, sh, sw, ph, pw)
-        dw[...] = _ref.matmul(dy.reshape(n, o, -1), cols.transpose(0, 2, 1)).sum(axis=0).reshape(dw.shape)
+        d = dy.reshape(n, o, dy.shape[2] * dy.shape[3])  # (no -1: n may be 0)
+        dw[...] = _ref.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0).reshape(dw.shape)
         return dw
     x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
     return _weight_grad(x, dy, ph, pw, x.dtype.type(0), dw)

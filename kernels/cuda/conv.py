@@ -89,6 +89,17 @@ def _direct_ok(a, w, stride, padding) -> bool:
             and a.dtype == w.dtype and _geometry(w.shape[2], w.shape[3], *stride, *padding) is not None)
 
 
+def _write(name, out, result, like):
+    """The fallback's ``result``, or ``out`` (C-contiguous, ``result``'s shape, ``like``'s array
+    library) with ``result`` cast into it: the schedule's ``out`` has the dtype of x and w, a bias
+    of another dtype must not change it (as on the CPU)."""
+    if out is None:
+        return result
+    _ref.check_out(name, out, result.shape, out.dtype, like=like)
+    out[...] = result
+    return out
+
+
 def conv2d_direct(x, w, b, stride, padding, out=None):
     """y (N, O, OH, OW) = Conv2d of x (N, C, H, W) with w (O, C, kh, kw) (+ b (O,)): one thread per
     output element, no column matrix. What the kernels don't take runs im2col + matmul (reference).
@@ -100,7 +111,7 @@ def conv2d_direct(x, w, b, stride, padding, out=None):
     oh, ow = _ref.conv_out_size(h, kh, sh, ph), _ref.conv_out_size(wd, kw, sw, pw)
     if not (_direct_ok(x, w, stride, padding) and oh >= 1 and ow >= 1 and (b is None or b.dtype == x.dtype)):
         y = _ref.matmul(w.reshape(o, -1), _ref.im2col(x, kh, kw, sh, sw, ph, pw))
-        return _ref._into("conv2d_direct", out, (y if b is None else y + b.reshape(1, o, 1)).reshape(n, o, oh, ow))
+        return _write("conv2d_direct", out, (y if b is None else y + b.reshape(1, o, 1)).reshape(n, o, oh, ow), x)
     xp = launch._cupy()
     x, w = xp.ascontiguousarray(x), xp.ascontiguousarray(w)
     y = xp.empty((n, o, oh, ow), dtype=x.dtype) if out is None else \
@@ -124,7 +135,7 @@ def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None):
     _, c, kh, kw = (int(s) for s in w.shape)
     if not _direct_ok(dy, w, stride, padding):
         dcols = _ref.matmul(w.reshape(o, -1).T, dy.reshape(n, o, oh * ow))
-        return _ref._into("conv2d_direct_input_grad", out, _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw))
+        return _write("conv2d_direct_input_grad", out, _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw), dy)
     xp = launch._cupy()
     dy, w = xp.ascontiguousarray(dy), xp.ascontiguousarray(w)
     dx = xp.empty((n, c, h, wd), dtype=dy.dtype) if out is None else \
