@@ -27,7 +27,10 @@ Wp - OW entries at the end of each row are junk and are never copied out.
 
 The taps of a kernel row go through the passes in groups of 5, 3, 2 and 1 (a 5-wide
 row in one pass, a 7-wide one in 5 + 2), so one pass loads its accumulator once for up
-to five taps.
+to five taps. A 5-wide row (the 5x5 kernels of the seed nets) is done for two output
+channels per pass, which loads each plane value once for both: on this project's 2-vCPU
+VMs the two threads share the loads' throughput, so fewer loads per multiply-add is what
+lets the second thread gain.
 
 Other strides, dtypes other than float32/float64 or arrays of two dtypes, and a
 padding of more than kh - 1 in the input gradient run the im2col composition instead (the same
@@ -143,6 +146,55 @@ def _row_dots(out, o0, d, d0, plane, s0, kw, span, zero):
         j += g
 
 
+def _row5_taps_pair(acc, a0, a1, plane, s0, wf, w0, w1, span):
+    """_row_taps of a 5-wide kernel row for two output channels at once (accumulators at a0 and
+    a1, weights at w0 and w1): each plane value is loaded once for both."""
+    t0, t1, t2, t3, t4 = wf[_u(w0)], wf[_u(w0 + 1)], wf[_u(w0 + 2)], wf[_u(w0 + 3)], wf[_u(w0 + 4)]
+    u0, u1, u2, u3, u4 = wf[_u(w1)], wf[_u(w1 + 1)], wf[_u(w1 + 2)], wf[_u(w1 + 3)], wf[_u(w1 + 4)]
+    for p in range(span):
+        q = _u(s0 + p)
+        x0, x1, x2, x3, x4 = plane[q], plane[q + _u(1)], plane[q + _u(2)], plane[q + _u(3)], plane[q + _u(4)]
+        v = acc[_u(a0 + p)]
+        v += t0 * x0
+        v += t1 * x1
+        v += t2 * x2
+        v += t3 * x3
+        v += t4 * x4
+        acc[_u(a0 + p)] = v
+        v = acc[_u(a1 + p)]
+        v += u0 * x0
+        v += u1 * x1
+        v += u2 * x2
+        v += u3 * x3
+        v += u4 * x4
+        acc[_u(a1 + p)] = v
+
+
+def _row5_dots_pair(out, o0, o1, d, d0, d1, plane, s0, span, zero):
+    """_row_dots of a 5-wide kernel row for two output channels at once (gradients at d0 and
+    d1, sums into out at o0 and o1): each plane value is loaded once for both."""
+    a0 = a1 = a2 = a3 = a4 = zero
+    b0 = b1 = b2 = b3 = b4 = zero
+    for p in range(span):
+        e, f = d[_u(d0 + p)], d[_u(d1 + p)]
+        q = _u(s0 + p)
+        x0, x1, x2, x3, x4 = plane[q], plane[q + _u(1)], plane[q + _u(2)], plane[q + _u(3)], plane[q + _u(4)]
+        a0 += e * x0
+        a1 += e * x1
+        a2 += e * x2
+        a3 += e * x3
+        a4 += e * x4
+        b0 += f * x0
+        b1 += f * x1
+        b2 += f * x2
+        b3 += f * x3
+        b4 += f * x4
+    for t, v in enumerate((a0, a1, a2, a3, a4)):
+        out[_u(o0 + t)] += v
+    for t, v in enumerate((b0, b1, b2, b3, b4)):
+        out[_u(o1 + t)] += v
+
+
 def _group(left):
     """How many of the ``left`` remaining taps of a kernel row the next pass takes: 5, 3, 2 or 1."""
     return 5 if left >= 5 else 3 if left >= 3 else left
@@ -152,6 +204,8 @@ _pad_plane = serial(_pad_plane)
 _group = serial(_group)
 _row_taps = serial(_row_taps, fastmath=_FMA)
 _row_dots = serial(_row_dots, fastmath=_SUMS)
+_row5_taps_pair = serial(_row5_taps_pair, fastmath=_FMA)
+_row5_dots_pair = serial(_row5_dots_pair, fastmath=_SUMS)
 
 
 def _forward_impl(x, w, b, has_bias, ph, pw, zero, y):
@@ -169,9 +223,16 @@ def _forward_impl(x, w, b, has_bias, ph, pw, zero, y):
             acc[_u(p)] = zero
         for ch in range(c):
             _pad_plane(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, plane)
-            for k in range(o):
+            k = 0
+            while k < o:
+                pair = kw == 5 and k + 1 < o  # two output channels per pass (see the module doc)
                 for i in range(kh):
-                    _row_taps(acc, k * span, plane, i * wp, wf, ((k * c + ch) * kh + i) * kw, kw, span)
+                    w0 = ((k * c + ch) * kh + i) * kw
+                    if pair:
+                        _row5_taps_pair(acc, k * span, (k + 1) * span, plane, i * wp, wf, w0, w0 + c * kh * kw, span)
+                    else:
+                        _row_taps(acc, k * span, plane, i * wp, wf, w0, kw, span)
+                k += 2 if pair else 1
         for k in range(o):
             v = b[k] if has_bias else zero
             for r in range(oh):
@@ -203,9 +264,17 @@ def _weight_grad_impl(x, d, ph, pw, zero, dw):
                     dp[_u(a + q)] = df[_u(e + q)]
         for ch in range(c):
             _pad_plane(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, plane)
-            for k in range(o):
+            k = 0
+            while k < o:
+                pair = kw == 5 and k + 1 < o  # two output channels per pass (see the module doc)
                 for i in range(kh):
-                    _row_dots(out, ((k * c + ch) * kh + i) * kw, dp, k * span, plane, i * wp, kw, span, zero)
+                    o0 = ((k * c + ch) * kh + i) * kw
+                    if pair:
+                        _row5_dots_pair(out, o0, o0 + c * kh * kw, dp, k * span, (k + 1) * span, plane, i * wp,
+                                        span, zero)
+                    else:
+                        _row_dots(out, o0, dp, k * span, plane, i * wp, kw, span, zero)
+                k += 2 if pair else 1
     return dw
 
 
