@@ -58,7 +58,8 @@ the batch is cut up:
   (the CPU's; else through im2col and a product). For the small first layers of
   these nets, where the column matrix is 25x the image and the product is tiny.
   The batch is dealt to the shares as for the products. ``direct_max=0`` (the
-  default): never.
+  default): never. ``direct_widths``: only kernels of these widths (kw) go direct
+  (None: any width);
 
 Per-share partial weight gradients are summed in share order, so the result
 does not depend on thread timing. ``tests/test_conv_schedule.py`` forces every
@@ -88,13 +89,14 @@ class ConvSchedule:
     def __init__(self, ops, *, keep: int, chunk: int, split=None, kept_split: int = 8,
                  split_min_macs: int = 1 << 22, stack_limit: int | None = None, dw_transposed: bool = False,
                  wide: bool = False, wide_max_pixels: int | None = None, direct_max: int = 0,
-                 scratch_max: int = 0):
+                 direct_widths: tuple | None = None, scratch_max: int = 0):
         self.ops = ops
         self.scratch_max = int(scratch_max)
         self._local = threading.local()  # each thread's scratch buffers
         self.wide = bool(wide)
         self.wide_max_pixels = wide_max_pixels
         self.direct_max = int(direct_max)
+        self.direct_widths = None if direct_widths is None else tuple(int(k) for k in direct_widths)
         self.keep, self.chunk = int(keep), int(chunk)
         self.split = split
         self.kept_split, self.split_min_macs = int(kept_split), int(split_min_macs)
@@ -184,8 +186,10 @@ class ConvSchedule:
         return self.wide and (self.wide_max_pixels is None or pixels <= self.wide_max_pixels)
 
     def direct(self, w) -> bool:
-        """Whether a layer with weight ``w`` runs through the direct kernels (see the module doc)."""
-        return 0 < w.size <= self.direct_max and hasattr(self.ops, "conv2d_direct")
+        """Whether a layer with weight ``w`` runs through the direct kernels (see the module doc):
+        at most ``direct_max`` weights, a kernel width in ``direct_widths`` when that is set."""
+        return (0 < w.size <= self.direct_max and hasattr(self.ops, "conv2d_direct")
+                and (self.direct_widths is None or w.shape[3] in self.direct_widths))
 
     def add_weight_grad_wide(self, acc, d, cols):
         """acc + d (O, n*L) @ cols^T (n*L, K) -- the sum over samples inside one product; with

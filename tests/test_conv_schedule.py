@@ -340,6 +340,24 @@ def test_direct_max_picks_the_direct_kernels_by_weight_size():
                 assert not any(c.startswith("conv2d_direct") for c in calls)
     assert not ConvSchedule(SimpleNamespace(**{n: getattr(ref, n) for n in names}), keep=0, chunk=1,
                             direct_max=10**9).direct(w)  # a backend without the kernels: never
+    # direct_widths: only those kernel widths (the CPU's: 5)
+    w5, w3 = np.zeros((6, 3, 5, 5)), np.zeros((16, 3, 3, 3))
+    only5 = ConvSchedule(kernels, keep=0, chunk=1, direct_max=512, direct_widths=(5,))
+    assert only5.direct(w5) and not only5.direct(w3)
+    assert ConvSchedule(kernels, keep=0, chunk=1, direct_max=512).direct(w3)  # None: any width
+
+
+def test_the_cpu_schedule_sends_only_small_5_wide_layers_to_the_direct_kernels():
+    if "numba" not in mc.available_backends():
+        pytest.skip("numba is not installed")
+    from minicnn.kernels import cpu
+
+    sched = ConvSchedule(cpu.CONV_SCHEDULE.ops, keep=0, chunk=1, direct_max=cpu.DIRECT_MAX,
+                         direct_widths=cpu.DIRECT_WIDTHS)
+    assert cpu.CONV_SCHEDULE.direct_widths == (5,)
+    for shape, direct in (((6, 3, 5, 5), True), ((10, 1, 5, 5), True), ((16, 3, 3, 3), False),
+                          ((32, 3, 5, 5), False), ((16, 6, 5, 5), False)):
+        assert sched.direct(np.zeros(shape, np.float32)) == direct, shape
 
 
 @pytest.mark.parametrize("split", [False, True], ids=["whole", "shares"])

@@ -104,13 +104,15 @@ TABLE: dict = {
 # another with BLAS's threads inside each product (split_chooser.py). The wide
 # layout (wide=True) is not used here: no faster on whole CPU training steps
 # (benchmarks/notes/cpu-kernels.md, "The wide layout and the weight-gradient sum on the CPU").
-# Layers with at most DIRECT_MAX weights (the first layers: 3 -> 6 channels 5x5, 450; ResNet's
-# 3 -> 16 3x3, 432) run the direct kernels of direct.py, no column matrix at all: training steps
-# 0.75-0.85x as long for the tutorial net and DeconvNet at batch 64 and 256, no change at
-# batch 4 or for ResNet-20 and MNISTNet; with Net2's conv1 and the 6 -> 16 layers too (2400
-# weights) slower (benchmarks/notes/cpu-kernels.md, "Direct convolution for the first layers").
+# Layers with at most DIRECT_MAX weights and 5-wide kernels (the first layers: 3 -> 6 channels
+# 5x5, 450; MNISTNet's 1 -> 10, 250) run the direct kernels of direct.py, no column matrix at
+# all: training steps 0.71-0.84x as long for the tutorial net and DeconvNet at batch 64 and 256,
+# 0.94 at batch 4. Not with more weights (Net2's conv1 and the 6 -> 16 layers, 2400: no
+# better) nor 3x3 kernels (ResNet's first layer: its steps up to 1.07x as long)
+# (benchmarks/notes/cpu-kernels.md, "Direct convolution for the first layers").
 # MINICNN_CPU_DIRECT_MAX=K (read at import) sets another limit; 0 turns the direct kernels off.
 DIRECT_MAX = 512
+DIRECT_WIDTHS = (5,)
 
 
 def _direct_max_from_environment(default: int = DIRECT_MAX) -> int:
@@ -129,7 +131,7 @@ CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmu
                                              conv2d_direct_weight_grad=conv2d_direct_weight_grad),
                              keep=2 * MiB, chunk=1 * MiB, split=_split_chooser(), stack_limit=1 * MiB,
                              dw_transposed=True, scratch_max=4 * MiB,
-                             direct_max=_direct_max_from_environment())
+                             direct_max=_direct_max_from_environment(), direct_widths=DIRECT_WIDTHS)
 TABLE.update(CONV_SCHEDULE.table())
 
 # Fused operations (kernels.fused): minicnn.fusion runs ReLU -> MaxPool2d through them.
