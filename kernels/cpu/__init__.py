@@ -106,7 +106,7 @@ TABLE: dict = {
 # (benchmarks/notes/cpu-kernels.md, "The wide layout and the weight-gradient sum on the CPU").
 # Layers with at most DIRECT_MAX weights and 5-wide kernels (the first layers: 3 -> 6 channels
 # 5x5, 450; MNISTNet's 1 -> 10, 250) run the direct kernels of direct.py, no column matrix at
-# all: training steps 0.71-0.84x as long for the tutorial net and DeconvNet at batch 64 and 256,
+# all: training steps 0.75-0.84x as long for the tutorial net and DeconvNet at batch 64 and 256,
 # 0.94 at batch 4. Not with more weights (Net2's conv1 and the 6 -> 16 layers, 2400: no
 # better) nor 3x3 kernels (ResNet's first layer: its steps up to 1.07x as long)
 # (benchmarks/notes/cpu-kernels.md, "Direct convolution for the first layers").

@@ -4,8 +4,9 @@
 # in one process (fusion_ab, alternating blocks), then the throughput table against PyTorch with
 # the new default (direct_max 512) and with it off (MINICNN_CPU_DIRECT_MAX=0), alternating
 # processes, two rounds each.
+# Usage: bash run.sh [OUT]  (OUT: where the outputs go, default this folder)
 cd "$(dirname "$0")/../../.."; . .venv/bin/activate
-O=benchmarks/cpu_results/direct-intel-2026-12-06
+O=${1:-benchmarks/cpu_results/direct-intel-2026-12-06}; mkdir -p $O
 { date -u; uptime; lscpu | grep -E 'Model name|^CPU\(s\)|L2|L3' ; git rev-parse --short HEAD; env | grep OPENBLAS; } > $O/env.txt
 python -m benchmarks.fusion_ab --switch direct --direct-max 512 --nets tutorial deconv --batch-sizes 4 64 256 \
   --rounds 9 > $O/fusion_ab_direct.txt 2>&1
