@@ -129,9 +129,13 @@ class ConvSchedule:
         per = -(-n // self.kept_split)
         return [(i, min(n, i + per)) for i in range(0, n, per)]
 
-    def run(self, fn, items) -> list:
-        """``fn(share)`` for each share of ``items`` (one share with all of them without a split)."""
-        return self.split(fn, items) if self.split is not None else [fn(list(items))]
+    def run(self, fn, items, products: bool = True) -> list:
+        """``fn(share)`` for each share of ``items`` (one share with all of them without a split).
+        ``products=False`` (the direct kernels: loops, no BLAS product inside) takes the split's
+        ``for_loops`` way where it has one (the CPU's: one thread per core, never BLAS's threads)."""
+        if self.split is None:
+            return [fn(list(items))]
+        return (self.split if products else getattr(self.split, "for_loops", self.split))(fn, items)
 
     def add_weight_grad(self, acc, d, cols):
         """acc + sum_n d_n (O, L) @ cols_n^T (L, K) for d (n, O, L), cols (n, K, L); with
@@ -216,7 +220,7 @@ class ConvSchedule:
                 for i, j in share:
                     ops.conv2d_direct(x[i:j], w, b, stride, padding, out=out[i:j])
 
-            self.run(fill_direct, self.work_items(n, [(0, n)], n * w.size * oh * ow))
+            self.run(fill_direct, self.work_items(n, [(0, n)], n * w.size * oh * ow), products=False)
             return out, (x, None, w, b is not None, stride, padding)
         w2 = w.reshape(o, -1)
         per_sample = c * kh * kw * oh * ow * x.itemsize
@@ -324,7 +328,8 @@ class ConvSchedule:
             return dw_share
 
         out_plane = h * wd if transposed else dout.shape[2] * dout.shape[3]  # the Conv2d's output plane
-        parts = [p for p in self.run(grads, self.work_items(n, [(0, n)], n * w.size * out_plane)) if p is not None]
+        parts = [p for p in self.run(grads, self.work_items(n, [(0, n)], n * w.size * out_plane), products=False)
+                 if p is not None]
         dw = _sum_in_order(parts) if parts else xp.zeros(w.shape, dtype=xp.result_type(x, dout))
         return dx, dw
 
@@ -345,7 +350,7 @@ class ConvSchedule:
                     if b is not None:
                         out[i:j] += b.reshape(1, cout, 1, 1)
 
-            self.run(fill_direct, self.work_items(n, [(0, n)], n * w.size * h * wd))
+            self.run(fill_direct, self.work_items(n, [(0, n)], n * w.size * h * wd), products=False)
             return out, (x, w, b is not None, stride, padding)
         wt = w.reshape(cin, -1).T  # (C_out*kh*kw, C_in)
         x3 = x.reshape(n, cin, h * wd)

@@ -32,6 +32,34 @@ def test_a_small_batch_goes_the_blas_way_a_large_one_the_threads_way(two_workers
     assert SplitChooser(force="blas").way([(0, 640)]) == "blas"
 
 
+def test_calls_without_products_go_the_threads_way(two_workers, monkeypatch):
+    """The direct kernels have no BLAS product inside: a small call of theirs runs on one thread
+    per core (the "blas" way would leave it on one core); the schedule asks for that way."""
+    import numpy as np
+
+    from minicnn.kernels import cpu
+    from minicnn.kernels.conv_schedule import ConvSchedule
+
+    ran = []
+    monkeypatch.setattr(split_chooser, "WAYS", {n: (lambda fn, items, n=n: ran.append(n) or [fn(items)])
+                                                for n in ("threads", "blas")})
+    small = [(0, 1), (1, 2), (2, 3), (3, 4)]
+    assert SplitChooser().for_loops(len, small) == [4] and ran == ["threads"]
+    assert SplitChooser(force="blas").for_loops(len, small) == [4] and ran == ["threads", "blas"]
+    ran.clear()
+    sched = ConvSchedule(cpu.CONV_SCHEDULE.ops, keep=0, chunk=1 << 30, split=SplitChooser(), kept_split=4,
+                         split_min_macs=0, direct_max=512, direct_widths=(5,))
+    x = np.random.default_rng(0).standard_normal((4, 3, 12, 12)).astype(np.float32)
+    w = np.ones((6, 3, 5, 5), np.float32)
+    y, cache = sched.conv2d_forward(x, w, None, (1, 1), (0, 0))  # direct: 4 one-sample ranges
+    sched.conv2d_backward(y, cache)
+    assert ran == ["threads", "threads"]
+    ran.clear()
+    w3 = np.ones((6, 3, 3, 3), np.float32)  # not direct: the products' rule
+    y, cache = sched.conv2d_forward(x, w3, None, (1, 1), (0, 0))
+    assert ran == ["blas"]
+
+
 def test_the_rule_scales_with_the_workers(monkeypatch):
     monkeypatch.setattr(threads, "workers", lambda: 4)
     assert SplitChooser().way([(0, 4), (4, 8)]) == "blas"

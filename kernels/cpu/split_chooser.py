@@ -29,6 +29,9 @@ same shares and sum them in the same order, but one BLAS product can round diffe
 with another thread count (OpenBLAS's float64 products of some shapes do), and a choice
 made by timing would make the numbers depend on the machine's load.
 
+Calls with no BLAS product inside (the direct kernels of ``direct.py``) take
+``for_loops``: always the "threads" way, since on BLAS's threads they would run on one core.
+
 ``MINICNN_CPU_SPLIT``: ``auto`` (the default: the rule), or ``threads`` / ``blas`` for
 every call.
 """
@@ -69,6 +72,12 @@ class SplitChooser:
     def __call__(self, fn, items):
         items = list(items)
         return WAYS[self.way(items)](fn, items)
+
+    def for_loops(self, fn, items):
+        """The shares of a call with no BLAS product inside (the direct kernels): on one thread
+        per core ("threads"), whatever their size, since BLAS's threads would leave them on one
+        core; ``force`` still applies."""
+        return WAYS[self.force if self.force is not None else "threads"](fn, list(items))
 
 
 def from_environment(variable: str = "MINICNN_CPU_SPLIT") -> SplitChooser:
