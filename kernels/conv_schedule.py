@@ -58,8 +58,9 @@ the batch is cut up:
   (the CPU's; else through im2col and a product). For the small first layers of
   these nets, where the column matrix is 25x the image and the product is tiny.
   The batch is dealt to the shares as for the products. ``direct_max=0`` (the
-  default): never. ``direct_widths``: only kernels of these widths (kw) go direct
-  (None: any width);
+  default): never. ``direct_rule(w, pixels)``, when given, must also hold: the
+  backend's own choice by the weight and the output plane's pixels (the CPU's:
+  few output channels on a large plane, ``kernels/cpu/__init__.py``);
 
 Per-share partial weight gradients are summed in share order, so the result
 does not depend on thread timing. ``tests/test_conv_schedule.py`` forces every
@@ -89,14 +90,14 @@ class ConvSchedule:
     def __init__(self, ops, *, keep: int, chunk: int, split=None, kept_split: int = 8,
                  split_min_macs: int = 1 << 22, stack_limit: int | None = None, dw_transposed: bool = False,
                  wide: bool = False, wide_max_pixels: int | None = None, direct_max: int = 0,
-                 direct_widths: tuple | None = None, scratch_max: int = 0):
+                 direct_rule=None, scratch_max: int = 0):
         self.ops = ops
         self.scratch_max = int(scratch_max)
         self._local = threading.local()  # each thread's scratch buffers
         self.wide = bool(wide)
         self.wide_max_pixels = wide_max_pixels
         self.direct_max = int(direct_max)
-        self.direct_widths = None if direct_widths is None else tuple(int(k) for k in direct_widths)
+        self.direct_rule = direct_rule
         self.keep, self.chunk = int(keep), int(chunk)
         self.split = split
         self.kept_split, self.split_min_macs = int(kept_split), int(split_min_macs)
@@ -189,11 +190,13 @@ class ConvSchedule:
         ``wide_max_pixels`` columns when that is set."""
         return self.wide and (self.wide_max_pixels is None or pixels <= self.wide_max_pixels)
 
-    def direct(self, w) -> bool:
+    def direct(self, w, pixels: int) -> bool:
         """Whether a layer with weight ``w`` runs through the direct kernels (see the module doc):
-        at most ``direct_max`` weights, a kernel width in ``direct_widths`` when that is set."""
+        at most ``direct_max`` weights, and ``direct_rule(w, pixels)`` when that is set; ``pixels``
+        is the output plane (OH*OW) of the Conv2d the kernels run (for a ConvTranspose2d, the
+        Conv2d it is the adjoint of: its input plane)."""
         return (0 < w.size <= self.direct_max and hasattr(self.ops, "conv2d_direct")
-                and (self.direct_widths is None or w.shape[3] in self.direct_widths))
+                and (self.direct_rule is None or bool(self.direct_rule(w, pixels))))
 
     def add_weight_grad_wide(self, acc, d, cols):
         """acc + d (O, n*L) @ cols^T (n*L, K) -- the sum over samples inside one product; with
@@ -213,7 +216,7 @@ class ConvSchedule:
         o, _, kh, kw = w.shape
         (sh, sw), (ph, pw) = stride, padding
         oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(wd, kw, sw, pw)
-        if self.direct(w):  # no column matrix (without a direct weight gradient, backward builds one)
+        if self.direct(w, oh * ow):  # no column matrix (without a direct weight gradient, backward builds one)
             out = xp.empty((n, o, oh, ow), dtype=xp.result_type(x, w))
 
             def fill_direct(share):
@@ -255,11 +258,12 @@ class ConvSchedule:
         ops, xp = self.ops, array_module(dout)
         x, cols, w, has_bias, (sh, sw), (ph, pw) = cache
         n, c, h, wd = x.shape
-        if self.direct(w) and hasattr(ops, "conv2d_direct_weight_grad"):
+        direct = self.direct(w, dout.shape[2] * dout.shape[3])
+        if direct and hasattr(ops, "conv2d_direct_weight_grad"):
             dx, dw = self._direct_backward(dout, x, w, (sh, sw), (ph, pw), need_dx)
             o = w.shape[0]
             return dx, dw, dout.reshape(n, o, dout.shape[2] * dout.shape[3]).sum(axis=(0, 2)) if has_bias else None
-        if need_dx and self.direct(w):  # dx straight from dout and w; dW and db as below
+        if need_dx and direct:  # dx straight from dout and w; dW and db as below
             dx = ops.conv2d_direct_input_grad(dout, w, h, wd, (sh, sw), (ph, pw))
             return (dx, *self.conv2d_backward(dout, cache, need_dx=False)[1:])
         o, _, kh, kw = w.shape
@@ -341,7 +345,7 @@ class ConvSchedule:
         _, cout, kh, kw = w.shape
         (sh, sw), (ph, pw), (oph, opw) = stride, padding, output_padding
         oh, ow = deconv_out_size(h, kh, sh, ph, oph), deconv_out_size(wd, kw, sw, pw, opw)
-        if self.direct(w):  # the input gradient of a Conv2d with weight w (C_in, C_out, kh, kw)
+        if self.direct(w, h * wd):  # the input gradient of a Conv2d with weight w (C_in, C_out, kh, kw)
             out = xp.empty((n, cout, oh, ow), dtype=xp.result_type(w, x))
 
             def fill_direct(share):
@@ -377,12 +381,13 @@ class ConvSchedule:
         """ConvTranspose2d's backward by batch ranges; returns (dx or None, dw, db or None)."""
         ops, xp = self.ops, array_module(dout)
         x, w, has_bias, (sh, sw), (ph, pw) = cache
-        if self.direct(w) and hasattr(ops, "conv2d_direct_weight_grad"):
+        direct = self.direct(w, x.shape[2] * x.shape[3])
+        if direct and hasattr(ops, "conv2d_direct_weight_grad"):
             # the backward of that Conv2d with the roles of input and output swapped: dx its
             # forward of dout, dW its weight gradient from dout (its input) and x (its output's)
             dx, dw = self._direct_backward(dout, x, w, (sh, sw), (ph, pw), need_dx, transposed=True)
             return dx, dw, dout.sum(axis=(0, 2, 3)) if has_bias else None
-        if need_dx and self.direct(w):  # dx: that Conv2d's forward of dout
+        if need_dx and direct:  # dx: that Conv2d's forward of dout
             dx = ops.conv2d_direct(dout, w, None, (sh, sw), (ph, pw))
             return (dx, *self.conv_transpose2d_backward(dout, cache, need_dx=False)[1:])
         n, cin, h, wd = x.shape

@@ -137,7 +137,7 @@ def test_the_cpu_schedule_limit_comes_from_the_environment(monkeypatch):
     from minicnn.kernels import cpu
 
     monkeypatch.delenv("MINICNN_CPU_DIRECT_MAX", raising=False)
-    assert cpu._direct_max_from_environment() == cpu.DIRECT_MAX == 512
+    assert cpu._direct_max_from_environment() == cpu.DIRECT_MAX == 4096
     monkeypatch.setenv("MINICNN_CPU_DIRECT_MAX", " 0 ")
     assert cpu._direct_max_from_environment() == 0  # off
     monkeypatch.setenv("MINICNN_CPU_DIRECT_MAX", "2400")
@@ -172,9 +172,10 @@ def test_layers_on_the_direct_path_take_an_empty_batch(monkeypatch):
     prev = mc.backend_name()
     mc.set_backend("numba")
     try:
-        for layer, shape in ((nn.Conv2d(3, 6, 5, stride=2), (0, 3, 32, 32)),
-                             (nn.ConvTranspose2d(4, 3, 5, stride=2, padding=2, output_padding=1), (0, 4, 8, 8))):
-            assert cpu.CONV_SCHEDULE.direct(mc.to_numpy(layer.weight.data))
+        for layer, shape, pixels in ((nn.Conv2d(3, 6, 5, stride=2), (0, 3, 64, 64), 30 * 30),
+                                     (nn.ConvTranspose2d(4, 3, 5, stride=2, padding=2, output_padding=1),
+                                      (0, 4, 24, 24), 24 * 24)):
+            assert cpu.CONV_SCHEDULE.direct(mc.to_numpy(layer.weight.data), pixels)
             y = layer(mc.asarray(np.zeros(shape, np.float32)))
             dx = layer.backward(np.zeros_like(y))
             assert y.shape[0] == 0 and dx.shape == shape

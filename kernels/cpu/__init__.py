@@ -104,15 +104,26 @@ TABLE: dict = {
 # another with BLAS's threads inside each product (split_chooser.py). The wide
 # layout (wide=True) is not used here: no faster on whole CPU training steps
 # (benchmarks/notes/cpu-kernels.md, "The wide layout and the weight-gradient sum on the CPU").
-# Layers with at most DIRECT_MAX weights and 5-wide kernels (the first layers: 3 -> 6 channels
-# 5x5, 450; MNISTNet's 1 -> 10, 250) run the direct kernels of direct.py, no column matrix at
-# all: training steps 0.75-0.84x as long for the tutorial net and DeconvNet at batch 64 and 256,
-# 0.94 at batch 4. Not with more weights (Net2's conv1 and the 6 -> 16 layers, 2400: no
-# better) nor 3x3 kernels (ResNet's first layer: its steps up to 1.07x as long)
+# The direct kernels of direct.py (no column matrix at all) take the layers with few output
+# channels on a large plane, where the products have too few rows for BLAS to run well and the
+# kernels' passes over the plane are long (direct_rule): the 5x5 first layers of the tutorial net,
+# DeconvNet and MNISTNet, DeconvNet's last ConvTranspose2d, ResNet's first layer and its 16-channel
+# stage. Training steps with them took 0.75-0.84x as long for the tutorial net and DeconvNet at
+# batch 64 and 256 (0.94 at batch 4); the 6 -> 16 layers on 10x10 planes, the 32- and 64-channel
+# ones and Net2's 3 -> 32 conv1 are faster through im2col and the products
 # (benchmarks/notes/cpu-kernels.md, "Direct convolution for the first layers").
-# MINICNN_CPU_DIRECT_MAX=K (read at import) sets another limit; 0 turns the direct kernels off.
-DIRECT_MAX = 512
-DIRECT_WIDTHS = (5,)
+# MINICNN_CPU_DIRECT_MAX=K (read at import) caps the weights of a direct layer; 0 turns the
+# direct kernels off.
+DIRECT_MAX = 4096
+DIRECT_MAX_CHANNELS = 16  # output channels (a ConvTranspose2d: input channels)
+DIRECT_MIN_PIXELS = 512  # output pixels per sample (a ConvTranspose2d: input pixels)
+
+
+def direct_rule(w, pixels: int) -> bool:
+    """The CPU schedule's choice of the direct kernels for a layer with weight ``w`` (O, C, kh, kw)
+    whose Conv2d has ``pixels`` output pixels per sample: few output channels, a large plane, and
+    a kernel 3 or 5 wide (the widths with a two-channel pass in direct.py)."""
+    return w.shape[0] <= DIRECT_MAX_CHANNELS and pixels >= DIRECT_MIN_PIXELS and w.shape[3] in (3, 5)
 
 
 def _direct_max_from_environment(default: int = DIRECT_MAX) -> int:
@@ -131,7 +142,7 @@ CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmu
                                              conv2d_direct_weight_grad=conv2d_direct_weight_grad),
                              keep=2 * MiB, chunk=1 * MiB, split=_split_chooser(), stack_limit=1 * MiB,
                              dw_transposed=True, scratch_max=4 * MiB,
-                             direct_max=_direct_max_from_environment(), direct_widths=DIRECT_WIDTHS)
+                             direct_max=_direct_max_from_environment(), direct_rule=direct_rule)
 TABLE.update(CONV_SCHEDULE.table())
 
 # Fused operations (kernels.fused): minicnn.fusion runs ReLU -> MaxPool2d through them.

@@ -195,6 +195,45 @@ def _row5_dots_pair(out, o0, o1, d, d0, d1, plane, s0, span, zero):
         out[_u(o1 + t)] += v
 
 
+def _row3_taps_pair(acc, a0, a1, plane, s0, wf, w0, w1, span):
+    """_row5_taps_pair for a 3-wide kernel row."""
+    t0, t1, t2 = wf[_u(w0)], wf[_u(w0 + 1)], wf[_u(w0 + 2)]
+    u0, u1, u2 = wf[_u(w1)], wf[_u(w1 + 1)], wf[_u(w1 + 2)]
+    for p in range(span):
+        q = _u(s0 + p)
+        x0, x1, x2 = plane[q], plane[q + _u(1)], plane[q + _u(2)]
+        v = acc[_u(a0 + p)]
+        v += t0 * x0
+        v += t1 * x1
+        v += t2 * x2
+        acc[_u(a0 + p)] = v
+        v = acc[_u(a1 + p)]
+        v += u0 * x0
+        v += u1 * x1
+        v += u2 * x2
+        acc[_u(a1 + p)] = v
+
+
+def _row3_dots_pair(out, o0, o1, d, d0, d1, plane, s0, span, zero):
+    """_row5_dots_pair for a 3-wide kernel row."""
+    a0 = a1 = a2 = zero
+    b0 = b1 = b2 = zero
+    for p in range(span):
+        e, f = d[_u(d0 + p)], d[_u(d1 + p)]
+        q = _u(s0 + p)
+        x0, x1, x2 = plane[q], plane[q + _u(1)], plane[q + _u(2)]
+        a0 += e * x0
+        a1 += e * x1
+        a2 += e * x2
+        b0 += f * x0
+        b1 += f * x1
+        b2 += f * x2
+    for t, v in enumerate((a0, a1, a2)):
+        out[_u(o0 + t)] += v
+    for t, v in enumerate((b0, b1, b2)):
+        out[_u(o1 + t)] += v
+
+
 def _group(left):
     """How many of the ``left`` remaining taps of a kernel row the next pass takes: 5, 3, 2 or 1."""
     return 5 if left >= 5 else 3 if left >= 3 else left
@@ -206,6 +245,8 @@ _row_taps = serial(_row_taps, fastmath=_FMA)
 _row_dots = serial(_row_dots, fastmath=_SUMS)
 _row5_taps_pair = serial(_row5_taps_pair, fastmath=_FMA)
 _row5_dots_pair = serial(_row5_dots_pair, fastmath=_SUMS)
+_row3_taps_pair = serial(_row3_taps_pair, fastmath=_FMA)
+_row3_dots_pair = serial(_row3_dots_pair, fastmath=_SUMS)
 
 
 def _forward_impl(x, w, b, has_bias, ph, pw, zero, y):
@@ -225,11 +266,13 @@ def _forward_impl(x, w, b, has_bias, ph, pw, zero, y):
             _pad_plane(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, plane)
             k = 0
             while k < o:
-                pair = kw == 5 and k + 1 < o  # two output channels per pass (see the module doc)
+                pair = (kw == 5 or kw == 3) and k + 1 < o  # two output channels per pass (module doc)
                 for i in range(kh):
                     w0 = ((k * c + ch) * kh + i) * kw
-                    if pair:
+                    if pair and kw == 5:
                         _row5_taps_pair(acc, k * span, (k + 1) * span, plane, i * wp, wf, w0, w0 + c * kh * kw, span)
+                    elif pair:
+                        _row3_taps_pair(acc, k * span, (k + 1) * span, plane, i * wp, wf, w0, w0 + c * kh * kw, span)
                     else:
                         _row_taps(acc, k * span, plane, i * wp, wf, w0, kw, span)
                 k += 2 if pair else 1
@@ -266,11 +309,14 @@ def _weight_grad_impl(x, d, ph, pw, zero, dw):
             _pad_plane(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, plane)
             k = 0
             while k < o:
-                pair = kw == 5 and k + 1 < o  # two output channels per pass (see the module doc)
+                pair = (kw == 5 or kw == 3) and k + 1 < o  # two output channels per pass (module doc)
                 for i in range(kh):
                     o0 = ((k * c + ch) * kh + i) * kw
-                    if pair:
+                    if pair and kw == 5:
                         _row5_dots_pair(out, o0, o0 + c * kh * kw, dp, k * span, (k + 1) * span, plane, i * wp,
+                                        span, zero)
+                    elif pair:
+                        _row3_dots_pair(out, o0, o0 + c * kh * kw, dp, k * span, (k + 1) * span, plane, i * wp,
                                         span, zero)
                     else:
                         _row_dots(out, o0, dp, k * span, plane, i * wp, kw, span, zero)
