@@ -72,12 +72,14 @@ from __future__ import annotations
 import math
 import threading
 
+from minicnn.kernels.conv_ranges import accumulate, from_wide, kept_samples, sum_in_order, to_wide
+from minicnn.kernels.conv_schedule_direct import DirectPaths
 from minicnn.kernels.reference import array_module, conv_out_size, deconv_out_size
 
 MiB = 2**20
 
 
-class ConvSchedule:
+class ConvSchedule(DirectPaths):
     """Batch ranges, kept matrices and thread shares for the conv products (see the module doc).
 
     ``ops``: the backend's ``im2col``, ``col2im`` and ``matmul`` (any object with
@@ -153,10 +155,10 @@ class ConvSchedule:
         # the batched form of the plain layer, so that the backends agree bit for bit
         stack = n > 1 or dtype.char not in "fd"
         if stack and (self.stack_limit is None or n * math.prod(shape) * dtype.itemsize <= self.stack_limit):
-            return _accumulate(acc, self.ops.matmul(a, b.transpose(0, 2, 1)).sum(axis=0))
+            return accumulate(acc, self.ops.matmul(a, b.transpose(0, 2, 1)).sum(axis=0))
         for k in range(n):
             out = None if acc is None else self.scratch(array_module(d), "dw", shape, dtype)
-            acc = _accumulate(acc, self.ops.matmul(a[k], b[k].T, out=out))
+            acc = accumulate(acc, self.ops.matmul(a[k], b[k].T, out=out))
         return acc
 
     def weight_grad(self, parts, xp, o: int, k: int, dtype):
@@ -165,7 +167,7 @@ class ConvSchedule:
         parts = [p for p in parts if p is not None]
         if not parts:
             return xp.zeros((o, k), dtype=dtype)
-        total = _sum_in_order(parts)
+        total = sum_in_order(parts)
         return total.T if self.dw_transposed else total
 
     def scratch(self, xp, name: str, shape, dtype):
@@ -190,14 +192,6 @@ class ConvSchedule:
         ``wide_max_pixels`` columns when that is set."""
         return self.wide and (self.wide_max_pixels is None or pixels <= self.wide_max_pixels)
 
-    def direct(self, w, pixels: int) -> bool:
-        """Whether a layer with weight ``w`` runs through the direct kernels (see the module doc):
-        at most ``direct_max`` weights, and ``direct_rule(w, pixels)`` when that is set; ``pixels``
-        is the output plane (OH*OW) of the Conv2d the kernels run (for a ConvTranspose2d, the
-        Conv2d it is the adjoint of: its input plane)."""
-        return (0 < w.size <= self.direct_max and hasattr(self.ops, "conv2d_direct")
-                and (self.direct_rule is None or bool(self.direct_rule(w, pixels))))
-
     def add_weight_grad_wide(self, acc, d, cols):
         """acc + d (O, n*L) @ cols^T (n*L, K) -- the sum over samples inside one product; with
         ``dw_transposed`` the transpose, cols @ d^T. ``acc`` None (the first range): the product;
@@ -205,7 +199,7 @@ class ConvSchedule:
         a, b = (cols, d) if self.dw_transposed else (d, cols)
         out = None if acc is None else self.scratch(array_module(d), "dw", (a.shape[0], b.shape[0]),
                                                     array_module(d).result_type(a, b))
-        return _accumulate(acc, self.ops.matmul(a, b.T, out=out))
+        return accumulate(acc, self.ops.matmul(a, b.T, out=out))
 
     # -- Conv2d -----------------------------------------------------------
     def conv2d_forward(self, x, w, b, stride, padding):
@@ -217,14 +211,7 @@ class ConvSchedule:
         (sh, sw), (ph, pw) = stride, padding
         oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(wd, kw, sw, pw)
         if self.direct(w, oh * ow):  # no column matrix (without a direct weight gradient, backward builds one)
-            out = xp.empty((n, o, oh, ow), dtype=xp.result_type(x, w))
-
-            def fill_direct(share):
-                for i, j in share:
-                    ops.conv2d_direct(x[i:j], w, b, stride, padding, out=out[i:j])
-
-            self.run(fill_direct, self.work_items(n, [(0, n)], n * w.size * oh * ow), products=False)
-            return out, (x, None, w, b is not None, stride, padding)
+            return self.direct_conv2d_forward(x, w, b, stride, padding, (n, o, oh, ow))
         w2 = w.reshape(o, -1)
         per_sample = c * kh * kw * oh * ow * x.itemsize
         chunks = self.chunks(n, per_sample)
@@ -236,7 +223,7 @@ class ConvSchedule:
         def fill(share):
             for i, j in share:
                 if cols is not None:
-                    cols_ij = _rows(cols, i, j, oh * ow, wide)
+                    cols_ij = kept_samples(cols, i, j, oh * ow, wide)
                 elif wide:
                     cols_ij = im2col(x[i:j], kh, kw, sh, sw, ph, pw,
                                      out=self.scratch(xp, "cols", (w2.shape[1], (j - i) * oh * ow), x.dtype))
@@ -244,7 +231,7 @@ class ConvSchedule:
                     cols_ij = im2col(x[i:j], kh, kw, sh, sw, ph, pw,
                                      out=self.scratch(xp, "cols", (j - i, w2.shape[1], oh * ow), x.dtype))
                 if wide:  # (O, n*L) -> out (n, O, L), the bias added in the same pass
-                    _from_wide(xp, ops.matmul(w2, cols_ij), out[i:j], b)
+                    from_wide(xp, ops.matmul(w2, cols_ij), out[i:j], b)
                     continue
                 ops.matmul(w2, cols_ij, out=out[i:j])
                 if b is not None:
@@ -260,7 +247,7 @@ class ConvSchedule:
         n, c, h, wd = x.shape
         direct = self.direct(w, dout.shape[2] * dout.shape[3])
         if direct and hasattr(ops, "conv2d_direct_weight_grad"):
-            dx, dw = self._direct_backward(dout, x, w, (sh, sw), (ph, pw), need_dx)
+            dx, dw = self.direct_backward(dout, x, w, (sh, sw), (ph, pw), need_dx)
             o = w.shape[0]
             return dx, dw, dout.reshape(n, o, dout.shape[2] * dout.shape[3]).sum(axis=(0, 2)) if has_bias else None
         if need_dx and direct:  # dx straight from dout and w; dW and db as below
@@ -295,9 +282,9 @@ class ConvSchedule:
             dw_share = None
             for i, j in share:
                 wide_shape = (w2.shape[1], (j - i) * d.shape[2])  # a range's columns
-                cols_ij = _rows(cols, i, j, d.shape[2], True) if cols is not None else \
+                cols_ij = kept_samples(cols, i, j, d.shape[2], True) if cols is not None else \
                     ops.im2col_wide(x[i:j], kh, kw, sh, sw, ph, pw, out=self.scratch(xp, "cols", wide_shape, x.dtype))
-                d_ij = _to_wide(xp, d[i:j])  # (O, n*L)
+                d_ij = to_wide(xp, d[i:j])  # (O, n*L)
                 dw_share = self.add_weight_grad_wide(dw_share, d_ij, cols_ij)
                 if need_dx:
                     dcols = ops.matmul(w2.T, d_ij, out=self.scratch(xp, "dcols", wide_shape, dx.dtype))
@@ -308,35 +295,6 @@ class ConvSchedule:
         dw = self.weight_grad(parts, xp, o, w2.shape[1], xp.result_type(x, dout))
         return dx, dw.reshape(w.shape), db
 
-    def _direct_backward(self, dout, x, w, stride, padding, need_dx, transposed=False):
-        """(dx or None, dW) with the direct kernels only, no column matrix: for a Conv2d dx =
-        ``conv2d_direct_input_grad`` of dout and dW = ``conv2d_direct_weight_grad`` of (x, dout);
-        for a ConvTranspose2d (``transposed``), the adjoint of that Conv2d, dx = ``conv2d_direct``
-        of dout and dW the weight gradient of (dout, x). The batch ranges are dealt to the
-        shares as in the products' path, the shares' weight gradients summed in share order."""
-        ops, xp = self.ops, array_module(dout)
-        n, _, h, wd = x.shape
-        kh, kw = w.shape[2], w.shape[3]
-        dx = xp.empty(x.shape, dtype=xp.result_type(w, dout)) if need_dx else None
-
-        def grads(share):
-            dw_share = None
-            for i, j in share:
-                if need_dx and transposed:
-                    ops.conv2d_direct(dout[i:j], w, None, stride, padding, out=dx[i:j])
-                elif need_dx:
-                    ops.conv2d_direct_input_grad(dout[i:j], w, h, wd, stride, padding, out=dx[i:j])
-                conv_in, conv_dout = (dout[i:j], x[i:j]) if transposed else (x[i:j], dout[i:j])
-                dw_share = _accumulate(dw_share, ops.conv2d_direct_weight_grad(conv_in, conv_dout, kh, kw,
-                                                                               stride, padding))
-            return dw_share
-
-        out_plane = h * wd if transposed else dout.shape[2] * dout.shape[3]  # the Conv2d's output plane
-        parts = [p for p in self.run(grads, self.work_items(n, [(0, n)], n * w.size * out_plane), products=False)
-                 if p is not None]
-        dw = _sum_in_order(parts) if parts else xp.zeros(w.shape, dtype=xp.result_type(x, dout))
-        return dx, dw
-
     # -- ConvTranspose2d --------------------------------------------------
     def conv_transpose2d_forward(self, x, w, b, stride, padding, output_padding):
         """ConvTranspose2d's forward by batch ranges (the column matrix is never kept)."""
@@ -346,16 +304,7 @@ class ConvSchedule:
         (sh, sw), (ph, pw), (oph, opw) = stride, padding, output_padding
         oh, ow = deconv_out_size(h, kh, sh, ph, oph), deconv_out_size(wd, kw, sw, pw, opw)
         if self.direct(w, h * wd):  # the input gradient of a Conv2d with weight w (C_in, C_out, kh, kw)
-            out = xp.empty((n, cout, oh, ow), dtype=xp.result_type(w, x))
-
-            def fill_direct(share):
-                for i, j in share:
-                    ops.conv2d_direct_input_grad(x[i:j], w, oh, ow, stride, padding, out=out[i:j])
-                    if b is not None:
-                        out[i:j] += b.reshape(1, cout, 1, 1)
-
-            self.run(fill_direct, self.work_items(n, [(0, n)], n * w.size * h * wd), products=False)
-            return out, (x, w, b is not None, stride, padding)
+            return self.direct_conv_transpose2d_forward(x, w, b, stride, padding, (n, cout, oh, ow))
         wt = w.reshape(cin, -1).T  # (C_out*kh*kw, C_in)
         x3 = x.reshape(n, cin, h * wd)
         out = xp.empty((n, cout, oh, ow), dtype=xp.result_type(w, x))
@@ -364,7 +313,7 @@ class ConvSchedule:
         def fill(share):
             for i, j in share:
                 if wide:  # x as (C_in, n*H*W): one product for the range
-                    ops.col2im_wide(ops.matmul(wt, _to_wide(xp, x3[i:j])), j - i, cout, oh, ow, kh, kw, sh, sw,
+                    ops.col2im_wide(ops.matmul(wt, to_wide(xp, x3[i:j])), j - i, cout, oh, ow, kh, kw, sh, sw,
                                     ph, pw, out=out[i:j])
                 else:
                     cols_ij = ops.matmul(wt, x3[i:j], out=self.scratch(xp, "dcols", (j - i, wt.shape[0], h * wd),
@@ -385,7 +334,7 @@ class ConvSchedule:
         if direct and hasattr(ops, "conv2d_direct_weight_grad"):
             # the backward of that Conv2d with the roles of input and output swapped: dx its
             # forward of dout, dW its weight gradient from dout (its input) and x (its output's)
-            dx, dw = self._direct_backward(dout, x, w, (sh, sw), (ph, pw), need_dx, transposed=True)
+            dx, dw = self.direct_backward(dout, x, w, (sh, sw), (ph, pw), need_dx, transposed=True)
             return dx, dw, dout.sum(axis=(0, 2, 3)) if has_bias else None
         if need_dx and direct:  # dx: that Conv2d's forward of dout
             dx = ops.conv2d_direct(dout, w, None, (sh, sw), (ph, pw))
@@ -413,9 +362,9 @@ class ConvSchedule:
             dw_share = None
             for i, j in share:
                 dcols = ops.im2col_wide(dout[i:j], kh, kw, sh, sw, ph, pw)  # (C_out*kh*kw, n*H*W)
-                x_ij = _to_wide(xp, x3[i:j])  # (C_in, n*H*W)
+                x_ij = to_wide(xp, x3[i:j])  # (C_in, n*H*W)
                 if need_dx:
-                    _from_wide(xp, ops.matmul(w2, dcols), dx[i:j], None)
+                    from_wide(xp, ops.matmul(w2, dcols), dx[i:j], None)
                 dw_share = self.add_weight_grad_wide(dw_share, x_ij, dcols)
             return dw_share
 
@@ -424,40 +373,3 @@ class ConvSchedule:
         dw = self.weight_grad(parts, xp, cin, w2.shape[1], xp.result_type(x, dout))
         db = dout.sum(axis=(0, 2, 3)) if has_bias else None
         return (dx.reshape(x.shape) if need_dx else None), dw.reshape(w.shape), db
-
-
-def _rows(cols, i, j, per_sample: int, wide: bool):
-    """Samples i..j of a kept column matrix: (n, K, L) rows, or (K, n*L) columns when wide."""
-    return cols[:, i * per_sample:j * per_sample] if wide else cols[i:j]
-
-
-def _to_wide(xp, a):
-    """(n, R, L) -> (R, n*L), contiguous: the samples' blocks side by side (one copy)."""
-    n, r, l = a.shape
-    return xp.ascontiguousarray(a.transpose(1, 0, 2)).reshape(r, n * l)
-
-
-def _from_wide(xp, y, out, b) -> None:
-    """out (n, R, L) = y (R, n*L) with the samples' blocks moved back (+ b (R,) per row): one pass."""
-    n, r, l = out.shape
-    blocks = y.reshape(r, n, l).transpose(1, 0, 2)
-    if b is None:
-        out[...] = blocks
-    else:
-        xp.add(blocks, b.reshape(1, r, 1), out=out)
-
-
-def _accumulate(acc, value):
-    """acc += value, or value itself when there is no accumulator yet."""
-    if acc is None:
-        return value
-    acc += value
-    return acc
-
-
-def _sum_in_order(parts):
-    """Sum per-share partial results in share order (independent of thread timing)."""
-    total = parts[0]
-    for part in parts[1:]:
-        total += part
-    return total

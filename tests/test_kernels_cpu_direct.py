@@ -190,7 +190,7 @@ def test_compiled_names_do_not_depend_on_the_hash_seed():
     import subprocess
     import sys
 
-    code = "from minicnn.kernels.cpu import direct; print(direct._row_dots.py_func.__name__)"
+    code = "from minicnn.kernels.cpu import direct_rows; print(direct_rows.row_dots.py_func.__name__)"
     names = {subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, "PYTHONHASHSEED": seed},
                             capture_output=True, text=True, check=True).stdout.strip() for seed in ("1", "4", "5")}
     assert len(names) == 1, names

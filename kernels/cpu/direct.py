@@ -25,9 +25,9 @@ Wp - OW entries at the end of each row are junk and are never copied out.
   ``reassoc``: partial sums in the SIMD lanes, a fixed order for a given machine),
   and the samples are added in order.
 
-The taps of a kernel row go through the passes in groups of 5, 3, 2 and 1 (a 5-wide
-row in one pass, a 7-wide one in 5 + 2), so one pass loads its accumulator once for up
-to five taps. A 5-wide row (the 5x5 kernels of the seed nets) is done for two output
+The passes are in ``direct_rows.py``. The taps of a kernel row go through them in
+groups of 5, 3, 2 and 1 (a 5-wide row in one pass, a 7-wide one in 5 + 2), so one pass
+loads its accumulator once for up to five taps. A 3- or 5-wide row is done for two output
 channels per pass, which loads each plane value once for both: on this project's 2-vCPU
 VMs the two threads share the loads' throughput, so fewer loads per multiply-add is what
 lets the second thread gain.
@@ -45,209 +45,8 @@ from numba import uint64 as _u
 
 from .. import reference as _ref
 from ._jit import compiled_for, serial
-
-_FMA = {"contract"}  # fused multiply-adds; the sums keep their order
-_SUMS = {"contract", "reassoc"}  # the weight gradient's row sums: vectorised (see the module doc)
-
-
-def _pad_plane(src, base, h, w, ph, pw, wp, plane):
-    """plane[(y + ph)*wp + x + pw] = src[base + y*w + x]: one image plane into the middle of
-    the zero-padded plane (its border is zero and stays so)."""
-    for y in range(h):
-        d = (y + ph) * wp + pw
-        s = base + y * w
-        for x in range(w):
-            plane[_u(d + x)] = src[_u(s + x)]
-
-
-# _row_taps and _row_dots spell out one loop per group size on purpose: LLVM vectorises a
-# loop over p whose taps are written out, not one with an inner loop over a runtime count.
-
-
-def _row_taps(acc, a0, plane, s0, wf, w0, kw, span):
-    """acc[a0 + p] += sum_j wf[w0 + j] * plane[s0 + p + j] for p < span, j < kw (j ascending),
-    the taps in groups of 5, 3, 2 and 1 (one pass over acc per group)."""
-    j = 0
-    while j < kw:
-        g = _group(kw - j)
-        q0 = s0 + j
-        t0 = wf[_u(w0 + j)]
-        t1 = wf[_u(w0 + j + 1)] if g > 1 else t0
-        t2 = wf[_u(w0 + j + 2)] if g > 2 else t0
-        t3 = wf[_u(w0 + j + 3)] if g > 3 else t0
-        t4 = wf[_u(w0 + j + 4)] if g > 3 else t0
-        if g == 5:
-            for p in range(span):
-                q = _u(q0 + p)
-                v = acc[_u(a0 + p)]
-                v += t0 * plane[q]
-                v += t1 * plane[q + _u(1)]
-                v += t2 * plane[q + _u(2)]
-                v += t3 * plane[q + _u(3)]
-                v += t4 * plane[q + _u(4)]
-                acc[_u(a0 + p)] = v
-        elif g == 3:
-            for p in range(span):
-                q = _u(q0 + p)
-                v = acc[_u(a0 + p)]
-                v += t0 * plane[q]
-                v += t1 * plane[q + _u(1)]
-                v += t2 * plane[q + _u(2)]
-                acc[_u(a0 + p)] = v
-        elif g == 2:
-            for p in range(span):
-                q = _u(q0 + p)
-                v = acc[_u(a0 + p)]
-                v += t0 * plane[q]
-                v += t1 * plane[q + _u(1)]
-                acc[_u(a0 + p)] = v
-        else:
-            for p in range(span):
-                acc[_u(a0 + p)] += t0 * plane[_u(q0 + p)]
-        j += g
-
-
-def _row_dots(out, o0, d, d0, plane, s0, kw, span, zero):
-    """out[o0 + j] += sum_p d[d0 + p] * plane[s0 + p + j] for j < kw (the row sums reordered),
-    the taps in groups of 5, 3, 2 and 1 (one pass over d per group)."""
-    j = 0
-    while j < kw:
-        g = _group(kw - j)
-        q0 = s0 + j
-        a0 = a1 = a2 = a3 = a4 = zero
-        if g == 5:
-            for p in range(span):
-                e = d[_u(d0 + p)]
-                q = _u(q0 + p)
-                a0 += e * plane[q]
-                a1 += e * plane[q + _u(1)]
-                a2 += e * plane[q + _u(2)]
-                a3 += e * plane[q + _u(3)]
-                a4 += e * plane[q + _u(4)]
-        elif g == 3:
-            for p in range(span):
-                e = d[_u(d0 + p)]
-                q = _u(q0 + p)
-                a0 += e * plane[q]
-                a1 += e * plane[q + _u(1)]
-                a2 += e * plane[q + _u(2)]
-        elif g == 2:
-            for p in range(span):
-                e = d[_u(d0 + p)]
-                q = _u(q0 + p)
-                a0 += e * plane[q]
-                a1 += e * plane[q + _u(1)]
-        else:
-            for p in range(span):
-                a0 += d[_u(d0 + p)] * plane[_u(q0 + p)]
-        sums = (a0, a1, a2, a3, a4)
-        for t in range(g):
-            out[_u(o0 + j + t)] += sums[t]
-        j += g
-
-
-def _row5_taps_pair(acc, a0, a1, plane, s0, wf, w0, w1, span):
-    """_row_taps of a 5-wide kernel row for two output channels at once (accumulators at a0 and
-    a1, weights at w0 and w1): each plane value is loaded once for both."""
-    t0, t1, t2, t3, t4 = wf[_u(w0)], wf[_u(w0 + 1)], wf[_u(w0 + 2)], wf[_u(w0 + 3)], wf[_u(w0 + 4)]
-    u0, u1, u2, u3, u4 = wf[_u(w1)], wf[_u(w1 + 1)], wf[_u(w1 + 2)], wf[_u(w1 + 3)], wf[_u(w1 + 4)]
-    for p in range(span):
-        q = _u(s0 + p)
-        x0, x1, x2, x3, x4 = plane[q], plane[q + _u(1)], plane[q + _u(2)], plane[q + _u(3)], plane[q + _u(4)]
-        v = acc[_u(a0 + p)]
-        v += t0 * x0
-        v += t1 * x1
-        v += t2 * x2
-        v += t3 * x3
-        v += t4 * x4
-        acc[_u(a0 + p)] = v
-        v = acc[_u(a1 + p)]
-        v += u0 * x0
-        v += u1 * x1
-        v += u2 * x2
-        v += u3 * x3
-        v += u4 * x4
-        acc[_u(a1 + p)] = v
-
-
-def _row5_dots_pair(out, o0, o1, d, d0, d1, plane, s0, span, zero):
-    """_row_dots of a 5-wide kernel row for two output channels at once (gradients at d0 and
-    d1, sums into out at o0 and o1): each plane value is loaded once for both."""
-    a0 = a1 = a2 = a3 = a4 = zero
-    b0 = b1 = b2 = b3 = b4 = zero
-    for p in range(span):
-        e, f = d[_u(d0 + p)], d[_u(d1 + p)]
-        q = _u(s0 + p)
-        x0, x1, x2, x3, x4 = plane[q], plane[q + _u(1)], plane[q + _u(2)], plane[q + _u(3)], plane[q + _u(4)]
-        a0 += e * x0
-        a1 += e * x1
-        a2 += e * x2
-        a3 += e * x3
-        a4 += e * x4
-        b0 += f * x0
-        b1 += f * x1
-        b2 += f * x2
-        b3 += f * x3
-        b4 += f * x4
-    for t, v in enumerate((a0, a1, a2, a3, a4)):
-        out[_u(o0 + t)] += v
-    for t, v in enumerate((b0, b1, b2, b3, b4)):
-        out[_u(o1 + t)] += v
-
-
-def _row3_taps_pair(acc, a0, a1, plane, s0, wf, w0, w1, span):
-    """_row5_taps_pair for a 3-wide kernel row."""
-    t0, t1, t2 = wf[_u(w0)], wf[_u(w0 + 1)], wf[_u(w0 + 2)]
-    u0, u1, u2 = wf[_u(w1)], wf[_u(w1 + 1)], wf[_u(w1 + 2)]
-    for p in range(span):
-        q = _u(s0 + p)
-        x0, x1, x2 = plane[q], plane[q + _u(1)], plane[q + _u(2)]
-        v = acc[_u(a0 + p)]
-        v += t0 * x0
-        v += t1 * x1
-        v += t2 * x2
-        acc[_u(a0 + p)] = v
-        v = acc[_u(a1 + p)]
-        v += u0 * x0
-        v += u1 * x1
-        v += u2 * x2
-        acc[_u(a1 + p)] = v
-
-
-def _row3_dots_pair(out, o0, o1, d, d0, d1, plane, s0, span, zero):
-    """_row5_dots_pair for a 3-wide kernel row."""
-    a0 = a1 = a2 = zero
-    b0 = b1 = b2 = zero
-    for p in range(span):
-        e, f = d[_u(d0 + p)], d[_u(d1 + p)]
-        q = _u(s0 + p)
-        x0, x1, x2 = plane[q], plane[q + _u(1)], plane[q + _u(2)]
-        a0 += e * x0
-        a1 += e * x1
-        a2 += e * x2
-        b0 += f * x0
-        b1 += f * x1
-        b2 += f * x2
-    for t, v in enumerate((a0, a1, a2)):
-        out[_u(o0 + t)] += v
-    for t, v in enumerate((b0, b1, b2)):
-        out[_u(o1 + t)] += v
-
-
-def _group(left):
-    """How many of the ``left`` remaining taps of a kernel row the next pass takes: 5, 3, 2 or 1."""
-    return 5 if left >= 5 else 3 if left >= 3 else left
-
-
-_pad_plane = serial(_pad_plane)
-_group = serial(_group)
-_row_taps = serial(_row_taps, fastmath=_FMA)
-_row_dots = serial(_row_dots, fastmath=_SUMS)
-_row5_taps_pair = serial(_row5_taps_pair, fastmath=_FMA)
-_row5_dots_pair = serial(_row5_dots_pair, fastmath=_SUMS)
-_row3_taps_pair = serial(_row3_taps_pair, fastmath=_FMA)
-_row3_dots_pair = serial(_row3_dots_pair, fastmath=_SUMS)
-
+from .direct_rows import (pad_plane, row3_dots_pair, row3_taps_pair, row5_dots_pair, row5_taps_pair, row_dots,
+                          row_taps)
 
 def _forward_impl(x, w, b, has_bias, ph, pw, zero, y):
     """y (N, O, OH, OW) = the stride-1 convolution of x (N, C, H, W) with w (O, C, kh, kw)."""
@@ -263,18 +62,18 @@ def _forward_impl(x, w, b, has_bias, ph, pw, zero, y):
         for p in range(o * span):
             acc[_u(p)] = zero
         for ch in range(c):
-            _pad_plane(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, plane)
+            pad_plane(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, plane)
             k = 0
             while k < o:
                 pair = (kw == 5 or kw == 3) and k + 1 < o  # two output channels per pass (module doc)
                 for i in range(kh):
                     w0 = ((k * c + ch) * kh + i) * kw
                     if pair and kw == 5:
-                        _row5_taps_pair(acc, k * span, (k + 1) * span, plane, i * wp, wf, w0, w0 + c * kh * kw, span)
+                        row5_taps_pair(acc, k * span, (k + 1) * span, plane, i * wp, wf, w0, w0 + c * kh * kw, span)
                     elif pair:
-                        _row3_taps_pair(acc, k * span, (k + 1) * span, plane, i * wp, wf, w0, w0 + c * kh * kw, span)
+                        row3_taps_pair(acc, k * span, (k + 1) * span, plane, i * wp, wf, w0, w0 + c * kh * kw, span)
                     else:
-                        _row_taps(acc, k * span, plane, i * wp, wf, w0, kw, span)
+                        row_taps(acc, k * span, plane, i * wp, wf, w0, kw, span)
                 k += 2 if pair else 1
         for k in range(o):
             v = b[k] if has_bias else zero
@@ -306,20 +105,20 @@ def _weight_grad_impl(x, d, ph, pw, zero, dw):
                 for q in range(ow):
                     dp[_u(a + q)] = df[_u(e + q)]
         for ch in range(c):
-            _pad_plane(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, plane)
+            pad_plane(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, plane)
             k = 0
             while k < o:
                 pair = (kw == 5 or kw == 3) and k + 1 < o  # two output channels per pass (module doc)
                 for i in range(kh):
                     o0 = ((k * c + ch) * kh + i) * kw
                     if pair and kw == 5:
-                        _row5_dots_pair(out, o0, o0 + c * kh * kw, dp, k * span, (k + 1) * span, plane, i * wp,
+                        row5_dots_pair(out, o0, o0 + c * kh * kw, dp, k * span, (k + 1) * span, plane, i * wp,
                                         span, zero)
                     elif pair:
-                        _row3_dots_pair(out, o0, o0 + c * kh * kw, dp, k * span, (k + 1) * span, plane, i * wp,
+                        row3_dots_pair(out, o0, o0 + c * kh * kw, dp, k * span, (k + 1) * span, plane, i * wp,
                                         span, zero)
                     else:
-                        _row_dots(out, o0, dp, k * span, plane, i * wp, kw, span, zero)
+                        row_dots(out, o0, dp, k * span, plane, i * wp, kw, span, zero)
                 k += 2 if pair else 1
     return dw
 
