@@ -1,7 +1,8 @@
 """Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating (or, with
 ``--switch``, another setting: the CPU conv schedule's transposed weight-gradient sum or its
 split rule, or on the cupy backends TF32 convolutions; on either, the wide conv layout and
-direct convolution for the layers with at most ``--direct-max`` weights).
+direct convolution: on the GPU for the layers with at most ``--direct-max`` weights, on the CPU
+for those its rule picks (``kernels/cpu/__init__.py``, ``direct_rule``) with at most that many).
 
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
@@ -68,12 +69,13 @@ def _set_cpu_split(flag: bool) -> None:
     CONV_SCHEDULE.split = SplitChooser() if flag else SplitChooser(force="threads")
 
 
-DIRECT_MAX = 4096  # --switch direct (--direct-max): layers with at most this many weights (tutorial/deconv convs, Net2's conv1)
+DIRECT_MAX = 4096  # --switch direct (--direct-max): the cap on a direct layer's weights (GPU: all its convs up to it)
 
 
 def _set_direct(flag: bool) -> None:
-    """The direct kernels (no column matrix) for layers with at most ``--direct-max`` weights, on
-    the cupy and the numba backend's schedules."""
+    """The direct kernels (no column matrix) on the cupy and the numba backend's schedules: on the
+    GPU every layer with at most ``--direct-max`` weights, on the CPU the layers its rule picks
+    (few output channels on a large plane, stride 1) with at most that many."""
     from minicnn.kernels import cpu
     from minicnn.kernels.cuda import CONV_SCHEDULE
 
@@ -159,13 +161,14 @@ def main(argv=None) -> None:
     ap.add_argument("--switch", default="fusion", choices=sorted(SWITCHES),
                     help="what each pair of blocks turns on and off: fusion; the CPU conv schedule's "
                          "transposed weight-gradient sum or its split rule against run_split for every call "
-                         "(numba only); the wide conv layout; direct convolution (no column matrix) for "
-                         "layers with at most --direct-max weights; on the cupy backends TF32 for the "
+                         "(numba only); the wide conv layout; direct convolution (no column matrix; GPU: "
+                         "layers with at most --direct-max weights, CPU: its rule's layers under that cap); "
+                         "on the cupy backends TF32 for the "
                          "convolutions (kernels are timed only for fusion on numba)")
     ap.add_argument("--wide-max-pixels", type=int, default=None,
                     help="with --switch wide: only layers with at most this many output pixels go wide")
     ap.add_argument("--direct-max", type=int, default=DIRECT_MAX,
-                    help=f"with --switch direct: layers with at most this many weights (default {DIRECT_MAX})")
+                    help=f"with --switch direct: the cap on a direct layer's weights (default {DIRECT_MAX})")
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[4, 64])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--min-time", type=float, default=0.3, help="seconds per timed block")

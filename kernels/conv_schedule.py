@@ -58,9 +58,9 @@ the batch is cut up:
   (the CPU's; else through im2col and a product). For the small first layers of
   these nets, where the column matrix is 25x the image and the product is tiny.
   The batch is dealt to the shares as for the products. ``direct_max=0`` (the
-  default): never. ``direct_rule(w, pixels)``, when given, must also hold: the
-  backend's own choice by the weight and the output plane's pixels (the CPU's:
-  few output channels on a large plane, ``kernels/cpu/__init__.py``);
+  default): never. ``direct_rule(w, pixels, stride)``, when given, must also hold:
+  the backend's own choice by the weight, the output plane's pixels and the stride
+  (the CPU's: few output channels on a large plane, stride 1, ``kernels/cpu/__init__.py``);
 
 Per-share partial weight gradients are summed in share order, so the result
 does not depend on thread timing. ``tests/test_conv_schedule.py`` forces every
@@ -210,7 +210,7 @@ class ConvSchedule(DirectPaths):
         o, _, kh, kw = w.shape
         (sh, sw), (ph, pw) = stride, padding
         oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(wd, kw, sw, pw)
-        if self.direct(w, oh * ow):  # no column matrix (without a direct weight gradient, backward builds one)
+        if self.direct(w, oh * ow, stride):  # no column matrix (without a direct weight gradient, backward builds one)
             return self.direct_conv2d_forward(x, w, b, stride, padding, (n, o, oh, ow))
         w2 = w.reshape(o, -1)
         per_sample = c * kh * kw * oh * ow * x.itemsize
@@ -245,7 +245,7 @@ class ConvSchedule(DirectPaths):
         ops, xp = self.ops, array_module(dout)
         x, cols, w, has_bias, (sh, sw), (ph, pw) = cache
         n, c, h, wd = x.shape
-        direct = self.direct(w, dout.shape[2] * dout.shape[3])
+        direct = self.direct(w, dout.shape[2] * dout.shape[3], (sh, sw))
         if direct and hasattr(ops, "conv2d_direct_weight_grad"):
             dx, dw = self.direct_backward(dout, x, w, (sh, sw), (ph, pw), need_dx)
             o = w.shape[0]
@@ -303,7 +303,7 @@ class ConvSchedule(DirectPaths):
         _, cout, kh, kw = w.shape
         (sh, sw), (ph, pw), (oph, opw) = stride, padding, output_padding
         oh, ow = deconv_out_size(h, kh, sh, ph, oph), deconv_out_size(wd, kw, sw, pw, opw)
-        if self.direct(w, h * wd):  # the input gradient of a Conv2d with weight w (C_in, C_out, kh, kw)
+        if self.direct(w, h * wd, stride):  # the input gradient of a Conv2d with weight w (C_in, C_out, kh, kw)
             return self.direct_conv_transpose2d_forward(x, w, b, stride, padding, (n, cout, oh, ow))
         wt = w.reshape(cin, -1).T  # (C_out*kh*kw, C_in)
         x3 = x.reshape(n, cin, h * wd)
@@ -330,7 +330,7 @@ class ConvSchedule(DirectPaths):
         """ConvTranspose2d's backward by batch ranges; returns (dx or None, dw, db or None)."""
         ops, xp = self.ops, array_module(dout)
         x, w, has_bias, (sh, sw), (ph, pw) = cache
-        direct = self.direct(w, x.shape[2] * x.shape[3])
+        direct = self.direct(w, x.shape[2] * x.shape[3], (sh, sw))
         if direct and hasattr(ops, "conv2d_direct_weight_grad"):
             # the backward of that Conv2d with the roles of input and output swapped: dx its
             # forward of dout, dW its weight gradient from dout (its input) and x (its output's)

@@ -15,13 +15,13 @@ class DirectPaths:
     """Mixed into ``ConvSchedule`` (which provides ``ops``, ``direct_max``, ``direct_rule``,
     ``run`` and ``work_items``)."""
 
-    def direct(self, w, pixels: int) -> bool:
+    def direct(self, w, pixels: int, stride) -> bool:
         """Whether a layer with weight ``w`` runs through the direct kernels (see the module doc):
-        at most ``direct_max`` weights, and ``direct_rule(w, pixels)`` when that is set; ``pixels``
-        is the output plane (OH*OW) of the Conv2d the kernels run (for a ConvTranspose2d, the
-        Conv2d it is the adjoint of: its input plane)."""
+        at most ``direct_max`` weights, and ``direct_rule(w, pixels, stride)`` when that is set;
+        ``pixels`` is the output plane (OH*OW) of the Conv2d the kernels run (for a
+        ConvTranspose2d, the Conv2d it is the adjoint of: its input plane)."""
         return (0 < w.size <= self.direct_max and hasattr(self.ops, "conv2d_direct")
-                and (self.direct_rule is None or bool(self.direct_rule(w, pixels))))
+                and (self.direct_rule is None or bool(self.direct_rule(w, pixels, tuple(stride)))))
 
     def direct_conv2d_forward(self, x, w, b, stride, padding, out_shape):
         """Conv2d's forward through ``conv2d_direct``, the batch dealt to the shares; the cache

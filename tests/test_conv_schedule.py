@@ -320,7 +320,7 @@ def test_direct_max_picks_the_direct_kernels_by_weight_size():
         x, w, b = _inputs(case, transpose, rng)
         for limit, direct in ((w.size, True), (w.size - 1, False)):
             sched = ConvSchedule(kernels, keep=0, chunk=10**9, direct_max=limit)
-            assert sched.direct(w, 1) == direct
+            assert sched.direct(w, 1, (1, 1)) == direct
             calls.clear()
             if transpose:
                 y, cache = sched.conv_transpose2d_forward(x, w, b, case["stride"], case["padding"],
@@ -339,12 +339,14 @@ def test_direct_max_picks_the_direct_kernels_by_weight_size():
             else:
                 assert not any(c.startswith("conv2d_direct") for c in calls)
     assert not ConvSchedule(SimpleNamespace(**{n: getattr(ref, n) for n in names}), keep=0, chunk=1,
-                            direct_max=10**9).direct(w, 1)  # a backend without the kernels: never
+                            direct_max=10**9).direct(w, 1, (1, 1))  # a backend without the kernels: never
     # direct_rule: the backend's own choice by weight and plane must hold too
     w5, w3 = np.zeros((6, 3, 5, 5)), np.zeros((16, 3, 3, 3))
-    ruled = ConvSchedule(kernels, keep=0, chunk=1, direct_max=512, direct_rule=lambda w, px: w.shape[3] == 5 and px > 9)
-    assert ruled.direct(w5, 10) and not ruled.direct(w3, 10) and not ruled.direct(w5, 9)
-    assert ConvSchedule(kernels, keep=0, chunk=1, direct_max=512).direct(w3, 1)  # no rule: the size alone
+    ruled = ConvSchedule(kernels, keep=0, chunk=1, direct_max=512,
+                         direct_rule=lambda w, px, stride: w.shape[3] == 5 and px > 9 and stride == (1, 1))
+    assert ruled.direct(w5, 10, (1, 1)) and not ruled.direct(w3, 10, (1, 1)) and not ruled.direct(w5, 9, (1, 1))
+    assert not ruled.direct(w5, 10, [2, 1])  # the stride reaches the rule (as a tuple)
+    assert ConvSchedule(kernels, keep=0, chunk=1, direct_max=512).direct(w3, 1, (2, 2))  # no rule: the size alone
 
 
 def test_the_cpu_schedule_sends_few_channels_on_large_planes_to_the_direct_kernels():
@@ -359,13 +361,15 @@ def test_the_cpu_schedule_sends_few_channels_on_large_planes_to_the_direct_kerne
     assert cpu.CONV_SCHEDULE.direct_rule is cpu.direct_rule
     for shape, pixels, direct in (((6, 3, 5, 5), 28 * 28, True),  # tutorial/DeconvNet conv1
                                   ((10, 1, 5, 5), 24 * 24, True),  # MNISTNet conv1
-                                  ((6, 3, 5, 5), 32 * 32, True),  # DeconvNet's deconv1 (6 -> 3)
+                                  ((6, 3, 5, 5), 28 * 28, True),  # DeconvNet's deconv1 (6 -> 3): its input plane
+                                  ((12, 3, 5, 5), 28 * 28, True),  # SmallCifarNet conv1
                                   ((16, 3, 3, 3), 32 * 32, True), ((16, 16, 3, 3), 32 * 32, True),  # ResNet
                                   ((32, 32, 3, 3), 16 * 16, False), ((64, 64, 3, 3), 8 * 8, False),
                                   ((16, 6, 5, 5), 10 * 10, False),  # tutorial conv2
                                   ((32, 3, 5, 5), 32 * 32, False),  # Net2 conv1
                                   ((16, 16, 1, 1), 32 * 32, False), ((16, 16, 7, 7), 32 * 32, False)):
-        assert sched.direct(np.zeros(shape, np.float32), pixels) == direct, (shape, pixels)
+        assert sched.direct(np.zeros(shape, np.float32), pixels, (1, 1)) == direct, (shape, pixels)
+    assert not sched.direct(np.zeros((6, 3, 5, 5), np.float32), 28 * 28, (2, 2))  # stride 2: im2col
 
 
 @pytest.mark.parametrize("split", [False, True], ids=["whole", "shares"])

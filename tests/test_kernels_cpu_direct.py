@@ -163,19 +163,20 @@ def test_an_empty_batch_through_the_fallbacks(case):
 
 
 def test_layers_on_the_direct_path_take_an_empty_batch(monkeypatch):
-    """Conv2d and ConvTranspose2d small enough for the CPU's direct kernels, strided (their
-    fallbacks), forward and backward on 0 samples, as on the im2col path."""
+    """Conv2d and ConvTranspose2d with a stride (the direct kernels' fallbacks; the CPU's rule
+    sends strided layers to im2col, so a schedule without a rule), forward and backward on 0
+    samples, as on the im2col path."""
     from minicnn import nn
     from minicnn.kernels import cpu
 
     monkeypatch.setattr(cpu.CONV_SCHEDULE, "direct_max", cpu.DIRECT_MAX)  # whatever MINICNN_CPU_DIRECT_MAX says
+    monkeypatch.setattr(cpu.CONV_SCHEDULE, "direct_rule", None)  # the size cap alone: strided layers go direct
     prev = mc.backend_name()
     mc.set_backend("numba")
     try:
-        for layer, shape, pixels in ((nn.Conv2d(3, 6, 5, stride=2), (0, 3, 64, 64), 30 * 30),
-                                     (nn.ConvTranspose2d(4, 3, 5, stride=2, padding=2, output_padding=1),
-                                      (0, 4, 24, 24), 24 * 24)):
-            assert cpu.CONV_SCHEDULE.direct(mc.to_numpy(layer.weight.data), pixels)
+        for layer, shape in ((nn.Conv2d(3, 6, 5, stride=2), (0, 3, 64, 64)),
+                             (nn.ConvTranspose2d(4, 3, 5, stride=2, padding=2, output_padding=1), (0, 4, 24, 24))):
+            assert cpu.CONV_SCHEDULE.direct(mc.to_numpy(layer.weight.data), 1, (2, 2))
             y = layer(mc.asarray(np.zeros(shape, np.float32)))
             dx = layer.backward(np.zeros_like(y))
             assert y.shape[0] == 0 and dx.shape == shape
@@ -194,3 +195,14 @@ def test_compiled_names_do_not_depend_on_the_hash_seed():
     names = {subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, "PYTHONHASHSEED": seed},
                             capture_output=True, text=True, check=True).stdout.strip() for seed in ("1", "4", "5")}
     assert len(names) == 1, names
+
+
+def test_the_kernels_cache_names_follow_the_passes_source():
+    """_forward and _weight_grad compile direct_rows.py's passes into their own machine code, and
+    Numba checks a cache entry against the function's own file only: the passes' source digest is
+    in their cached names, so an edit to direct_rows.py alone recompiles them."""
+    from minicnn.kernels.cpu import _jit, direct_rows
+
+    tag = _jit._source_tag(direct_rows)
+    for kernel in (direct._forward, direct._weight_grad):
+        assert kernel.py_func.__name__.endswith("_" + tag)

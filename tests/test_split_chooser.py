@@ -48,7 +48,7 @@ def test_calls_without_products_go_the_threads_way(two_workers, monkeypatch):
     assert SplitChooser(force="blas").for_loops(len, small) == [4] and ran == ["threads", "blas"]
     ran.clear()
     sched = ConvSchedule(cpu.CONV_SCHEDULE.ops, keep=0, chunk=1 << 30, split=SplitChooser(), kept_split=4,
-                         split_min_macs=0, direct_max=512, direct_rule=lambda w, px: w.shape[3] == 5)
+                         split_min_macs=0, direct_max=512, direct_rule=lambda w, px, stride: w.shape[3] == 5)
     x = np.random.default_rng(0).standard_normal((4, 3, 12, 12)).astype(np.float32)
     w = np.ones((6, 3, 5, 5), np.float32)
     y, cache = sched.conv2d_forward(x, w, None, (1, 1), (0, 0))  # direct: 4 one-sample ranges

@@ -20,7 +20,8 @@ Convolutions. The ``conv2d_*`` and ``conv_transpose2d_*`` entries are a
 batch chunk at a time, the chunks dealt to one thread per core by
 ``run_split`` (``threads.py``), or for a small batch run one after another on
 BLAS's threads (``split_chooser.py``). ``CONV_SCHEDULE`` holds its limits; layers
-with at most ``DIRECT_MAX`` weights run the direct kernels (``direct.py``) instead.
+with few output channels on a large plane (``direct_rule``) run the direct kernels
+(``direct.py``) instead.
 
 Threads. Each kernel has a serial and a parallel (``prange``) variant; the
 parallel one is used above a per-kernel size threshold only while parallel
@@ -107,11 +108,12 @@ TABLE: dict = {
 # The direct kernels of direct.py (no column matrix at all) take the layers with few output
 # channels on a large plane, where the products have too few rows for BLAS to run well and the
 # kernels' passes over the plane are long (direct_rule): the 5x5 first layers of the tutorial net,
-# DeconvNet and MNISTNet, DeconvNet's last ConvTranspose2d, ResNet's first layer and its 16-channel
-# stage. Training steps with them took 0.75-0.84x as long for the tutorial net and DeconvNet at
-# batch 64 and 256 (0.94 at batch 4); the 6 -> 16 layers on 10x10 planes, the 32- and 64-channel
-# ones and Net2's 3 -> 32 conv1 are faster through im2col and the products
-# (benchmarks/notes/cpu-kernels.md, "Direct convolution for the first layers").
+# DeconvNet, MNISTNet and SmallCifarNet (3 -> 12), DeconvNet's last ConvTranspose2d, ResNet's first
+# layer and its 16-channel stage. Training steps with them took 0.75-0.84x as long for the tutorial
+# net and DeconvNet at batch 64 and 256 (0.94 at batch 4), 0.89-0.93x for ResNet-20 at 64 and 128;
+# the 6 -> 16 layers on 10x10 planes, the 32- and 64-channel ones and Net2's 3 -> 32 conv1 are
+# faster through im2col and the products (benchmarks/notes/cpu-kernels.md, "Direct convolution
+# for the first layers and ResNet's 16-channel stage").
 # MINICNN_CPU_DIRECT_MAX=K (read at import) caps the weights of a direct layer; 0 turns the
 # direct kernels off.
 DIRECT_MAX = 4096
@@ -119,11 +121,13 @@ DIRECT_MAX_CHANNELS = 16  # output channels (a ConvTranspose2d: input channels)
 DIRECT_MIN_PIXELS = 512  # output pixels per sample (a ConvTranspose2d: input pixels)
 
 
-def direct_rule(w, pixels: int) -> bool:
+def direct_rule(w, pixels: int, stride) -> bool:
     """The CPU schedule's choice of the direct kernels for a layer with weight ``w`` (O, C, kh, kw)
-    whose Conv2d has ``pixels`` output pixels per sample: few output channels, a large plane, and
-    a kernel 3 or 5 wide (the widths with a two-channel pass in direct.py)."""
-    return w.shape[0] <= DIRECT_MAX_CHANNELS and pixels >= DIRECT_MIN_PIXELS and w.shape[3] in (3, 5)
+    whose Conv2d has ``pixels`` output pixels per sample: few output channels, a large plane, a
+    kernel 3 or 5 wide (the widths with a two-channel pass in direct.py) and stride 1 (the
+    kernels' own path; other strides would run their im2col fallback)."""
+    return (w.shape[0] <= DIRECT_MAX_CHANNELS and pixels >= DIRECT_MIN_PIXELS and w.shape[3] in (3, 5)
+            and tuple(stride) == (1, 1))
 
 
 def _direct_max_from_environment(default: int = DIRECT_MAX) -> int:

@@ -90,7 +90,16 @@ def dual(fn, fastmath=False):
     return ser, par
 
 
-def serial(fn, fastmath=False):
-    """Compile ``fn`` as one cached serial Numba dispatcher."""
+def serial(fn, fastmath=False, depends=()):
+    """Compile ``fn`` as one cached serial Numba dispatcher. ``depends``: modules whose kernels
+    ``fn`` calls (compiled into its machine code): a digest of their source goes into the cached
+    name, since Numba checks a cache entry against the function's own file only and would keep
+    running the old callees after an edit to theirs."""
     opts = dict(cache=True, nogil=True, fastmath=fastmath, error_model="numpy")
-    return njit(**opts)(_clone(fn, "_" + _tag(opts)))
+    return njit(**opts)(_clone(fn, "_" + _tag(opts) + "".join("_" + _source_tag(m) for m in depends)))
+
+
+def _source_tag(module) -> str:
+    """A short digest of a module's source file."""
+    with open(module.__file__, "rb") as f:
+        return zlib.crc32(f.read()).to_bytes(4, "big").hex()

@@ -3,9 +3,10 @@
 For a first layer (3 input channels, a 5x5 or 3x3 kernel, few output channels) the
 im2col matrix is 25x the image and the products are too thin for BLAS to run well
 (M = 6 output channels), so writing and reading the matrix is most of the layer's
-time. These kernels read the image planes directly. The conv schedule uses them for
-layers whose weight has at most ``ConvSchedule.direct_max`` elements
-(``kernels/conv_schedule.py``) and deals the batch to its threads as for the products.
+time. These kernels read the image planes directly. The CPU schedule uses them for the
+layers its rule picks (few output channels on a large plane: ``direct_rule`` in
+``__init__.py``) and deals the batch to its threads as for the products
+(``kernels/conv_schedule_direct.py``).
 
 Stride 1 (the fast path). Each (n, c) plane is copied into a zero-padded plane of
 Hp x Wp; an output plane is accumulated on the padded plane's row pitch, so that
@@ -44,9 +45,11 @@ import numpy as np
 from numba import uint64 as _u
 
 from .. import reference as _ref
+from . import direct_rows
 from ._jit import compiled_for, serial
 from .direct_rows import (pad_plane, row3_dots_pair, row3_taps_pair, row5_dots_pair, row5_taps_pair, row_dots,
                           row_taps)
+
 
 def _forward_impl(x, w, b, has_bias, ph, pw, zero, y):
     """y (N, O, OH, OW) = the stride-1 convolution of x (N, C, H, W) with w (O, C, kh, kw)."""
@@ -123,8 +126,8 @@ def _weight_grad_impl(x, d, ph, pw, zero, dw):
     return dw
 
 
-_forward = serial(_forward_impl)
-_weight_grad = serial(_weight_grad_impl)
+_forward = serial(_forward_impl, depends=(direct_rows,))  # its passes are compiled into it
+_weight_grad = serial(_weight_grad_impl, depends=(direct_rows,))
 
 
 def _fast(stride, *arrays) -> bool:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # What was measured beside the final direct kernels (two output channels per pass), one quiet
-# window: the kernels alone, the direct-kernel limit 512 against 2400 weights, the wide layout
+# window (commit dbd4e78, where the CPU chose direct layers by weight size: at most 512 and 5 wide;
+# since the rule of kernels/cpu/__init__.py, --direct-max only caps it): the kernels alone, the
+# direct-kernel limit 512 against 2400 weights, the wide layout
 # for the small planes, a larger kept-matrix limit (whole training steps in one process each).
 cd "$(dirname "$0")/../../../.."; . .venv/bin/activate
 O=benchmarks/cpu_results/direct-intel-2026-12-06/pairs; P=benchmarks/cpu_results/direct-intel-2026-12-06/probes

@@ -3,7 +3,7 @@ committed row passes and im2col + product, forward only, one thread. python benc
 import numpy as np, time, sys
 sys.path.insert(0, '.')
 from numba import njit, uint64 as _u
-from minicnn.kernels.cpu import direct as D
+from minicnn.kernels.cpu import direct as D, direct_rows
 from minicnn.kernels.cpu import conv as kc
 from threadpoolctl import threadpool_limits
 
@@ -44,7 +44,7 @@ def fwd(x, w, b, ph, pw, y):
     for s in range(n):
         acc[:] = 0
         for ch in range(c):
-            D._pad_plane(xf, (s*c+ch)*h*wd, h, wd, ph, pw, wp, plane)
+            direct_rows.pad_plane(xf, (s*c+ch)*h*wd, h, wd, ph, pw, wp, plane)
             for k in range(o):
                 taps8(acc, k*span, plane, offs, wf[(k*c+ch)*kh*kw:(k*c+ch+1)*kh*kw], span)
         for k in range(o):

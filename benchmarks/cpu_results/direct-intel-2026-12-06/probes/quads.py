@@ -3,7 +3,7 @@ kernels (2 per pass) and im2col + product, one thread, batch 64. python benchmar
 import numpy as np, time, sys
 sys.path.insert(0,'.')
 from numba import njit, uint64 as _u
-from minicnn.kernels.cpu import direct as D
+from minicnn.kernels.cpu import direct as D, direct_rows
 from minicnn.kernels.cpu import conv as kc
 from threadpoolctl import threadpool_limits
 
@@ -38,7 +38,7 @@ def fwd4(x, w, b, ph, pw, y):
     for s in range(n):
         acc[:] = 0
         for ch in range(c):
-            D._pad_plane(xf, (s*c+ch)*h*wd, h, wd, ph, pw, wp, plane)
+            direct_rows.pad_plane(xf, (s*c+ch)*h*wd, h, wd, ph, pw, wp, plane)
             for k in range(0, o, 4):
                 for i in range(kh):
                     row5_quad(acc, k*span, plane, i*wp, wf, ((k*c+ch)*kh+i)*kw, c*kh*kw, span, span)
