@@ -118,14 +118,16 @@ _im2col_ser, _im2col_par = dual(_im2col_impl)
 _col2im_ser, _col2im_par = dual(_col2im_impl)
 
 
-def _destination(name, out, shape, dtype, source):
+def _destination(name, out, shape, dtype, *sources):
     """``out`` checked against the result's shape and dtype (and for sharing no
-    memory with ``source``: the kernels read the input while they write), or a new array."""
+    memory with any of ``sources``: the kernels read the inputs while they write), or a new array."""
     if out is None:
         return np.empty(shape, dtype=dtype)
     if not isinstance(out, np.ndarray):
         raise ValueError(f"{name}: out must be a NumPy array, got {type(out).__name__}")
-    return _ref.check_out(name, out, shape, dtype, source=source)
+    for source in sources:
+        _ref.check_out(name, out, shape, dtype, source=source)
+    return out
 
 
 def im2col(x, kh, kw, sh, sw, ph, pw, out=None):

@@ -47,6 +47,7 @@ from numba import uint64 as _u
 from .. import reference as _ref
 from . import direct_rows
 from ._jit import compiled_for, serial
+from .conv import _destination
 from .direct_rows import (pad_plane, row3_dots_pair, row3_taps_pair, row5_dots_pair, row5_taps_pair, row_dots,
                           row_taps)
 
@@ -135,15 +136,6 @@ def _fast(stride, *arrays) -> bool:
     return tuple(stride) == (1, 1) and compiled_for(*arrays) and len({a.dtype for a in arrays}) == 1
 
 
-def _result(name, out, shape, dtype, *sources):
-    """``out`` checked (shape, dtype, C-contiguous, not overlapping a source), or a new array."""
-    if out is None:
-        return np.empty(shape, dtype=dtype)
-    for s in sources:
-        _ref.check_out(name, out, shape, dtype, source=s)
-    return out
-
-
 def conv2d_direct(x, w, b, stride, padding, out=None):
     """y (N, O, OH, OW) = Conv2d of x (N, C, H, W) with w (O, C, kh, kw) (+ b (O,)), no column
     matrix. ``out``: an optional C-contiguous array of y's shape and dtype to write into."""
@@ -153,7 +145,7 @@ def conv2d_direct(x, w, b, stride, padding, out=None):
     o, _, kh, kw = w.shape
     oh, ow = _ref.check_geometry("conv2d_direct", kh, kw, sh, sw, ph, pw, h, wd)
     dtype = np.result_type(x, w)
-    y = _result("conv2d_direct", out, (n, o, oh, ow), dtype, x, w, *(() if b is None else (b,)))
+    y = _destination("conv2d_direct", out, (n, o, oh, ow), dtype, x, w, *(() if b is None else (b,)))
     if not _fast(stride, x, w, *(() if b is None else (b,))):
         cols = _ref.im2col(x, kh, kw, sh, sw, ph, pw)
         res = _ref.matmul(w.reshape(o, -1), cols).reshape(n, o, oh, ow)
@@ -175,7 +167,7 @@ def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None):
     _ref.check_direct("conv2d_direct_input_grad", dy, 1, w, 0, out_size=tuple(dy.shape[2:]), want=want)
     n, o = dy.shape[:2]
     c = w.shape[1]
-    dx = _result("conv2d_direct_input_grad", out, (n, c, h, wd), np.result_type(dy, w), dy, w)
+    dx = _destination("conv2d_direct_input_grad", out, (n, c, h, wd), np.result_type(dy, w), dy, w)
     if not _fast(stride, dy, w) or ph > kh - 1 or pw > kw - 1:
         dcols = _ref.matmul(w.reshape(o, -1).T, dy.reshape(n, o, dy.shape[2] * dy.shape[3]))  # (no -1: n may be 0)
         return _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx)
@@ -198,7 +190,7 @@ def conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, out=None):
         raise ValueError(f"conv2d_direct_weight_grad: gradient of shape {tuple(dy.shape)} does not fit input "
                          f"{tuple(x.shape)}; expected ({n}, O, {want[0]}, {want[1]})")
     o = dy.shape[1]
-    dw = _result("conv2d_direct_weight_grad", out, (o, c, kh, kw), np.result_type(x, dy), x, dy)
+    dw = _destination("conv2d_direct_weight_grad", out, (o, c, kh, kw), np.result_type(x, dy), x, dy)
     if not _fast(stride, x, dy):
         cols = _ref.im2col(x, kh, kw, sh, sw, ph, pw)
         d = dy.reshape(n, o, dy.shape[2] * dy.shape[3])  # (no -1: n may be 0)

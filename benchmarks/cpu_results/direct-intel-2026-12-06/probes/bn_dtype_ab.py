@@ -1,6 +1,12 @@
-"""Batch norm's element-wise passes in the array's dtype (HEAD) against float64 (the old module, a copy
-passed as argv[1]): the kernels alone at ResNet's shapes, then whole ResNet-20 training steps with the
-two kernel-table entries swapped in one process, blocks alternating (fusion_ab's step_ab)."""
+"""Batch norm's element-wise passes in the array's dtype against float64: the kernels alone at ResNet's
+shapes, then whole ResNet-20 training steps with the two kernel-table entries swapped in one process,
+blocks alternating (fusion_ab's step_ab). The change tried (not kept) is ``bn_dtype.patch``; run
+
+    git show c1e4298:kernels/cpu/batchnorm.py > /tmp/batchnorm_float64.py   # the float64 module
+    git apply benchmarks/cpu_results/direct-intel-2026-12-06/probes/bn_dtype.patch
+    python benchmarks/cpu_results/direct-intel-2026-12-06/probes/bn_dtype_ab.py /tmp/batchnorm_float64.py 9
+    git checkout kernels/cpu/batchnorm.py
+"""
 import importlib.util, sys, time
 sys.path.insert(0, '.')
 import numpy as np
