@@ -349,9 +349,11 @@ def test_direct_max_picks_the_direct_kernels_by_weight_size():
     assert ConvSchedule(kernels, keep=0, chunk=1, direct_max=512).direct(w3, 1, (2, 2))  # no rule: the size alone
 
 
-def test_the_cpu_schedule_sends_few_channels_on_large_planes_to_the_direct_kernels():
+def test_the_cpu_schedule_sends_stride_1_layers_on_large_planes_to_the_direct_kernels():
     """The CPU's rule, on the layers of the nets here (a ConvTranspose2d: the Conv2d it is the
-    adjoint of, whose output channels are the transpose's input channels)."""
+    adjoint of, whose output channels are the transpose's input channels). float32: the
+    register-blocked kernels, every stride-1 layer whose plane is large beside its kernel;
+    float64: the passes, few output channels on a large plane."""
     if "numba" not in mc.available_backends():
         pytest.skip("numba is not installed")
     from minicnn.kernels import cpu
@@ -359,16 +361,20 @@ def test_the_cpu_schedule_sends_few_channels_on_large_planes_to_the_direct_kerne
     sched = ConvSchedule(cpu.CONV_SCHEDULE.ops, keep=0, chunk=1, direct_max=cpu.DIRECT_MAX,
                          direct_rule=cpu.direct_rule)
     assert cpu.CONV_SCHEDULE.direct_rule is cpu.direct_rule
-    for shape, pixels, direct in (((6, 3, 5, 5), 28 * 28, True),  # tutorial/DeconvNet conv1
-                                  ((10, 1, 5, 5), 24 * 24, True),  # MNISTNet conv1
-                                  ((6, 3, 5, 5), 28 * 28, True),  # DeconvNet's deconv1 (6 -> 3): its input plane
-                                  ((12, 3, 5, 5), 28 * 28, True),  # SmallCifarNet conv1
-                                  ((16, 3, 3, 3), 32 * 32, True), ((16, 16, 3, 3), 32 * 32, True),  # ResNet
-                                  ((32, 32, 3, 3), 16 * 16, False), ((64, 64, 3, 3), 8 * 8, False),
-                                  ((16, 6, 5, 5), 10 * 10, False),  # tutorial conv2
-                                  ((32, 3, 5, 5), 32 * 32, False),  # Net2 conv1
-                                  ((16, 16, 1, 1), 32 * 32, False), ((16, 16, 7, 7), 32 * 32, False)):
-        assert sched.direct(np.zeros(shape, np.float32), pixels, (1, 1)) == direct, (shape, pixels)
+    for shape, pixels, f32, f64 in (((6, 3, 5, 5), 28 * 28, True, True),  # tutorial/DeconvNet conv1
+                                    ((10, 1, 5, 5), 24 * 24, True, True),  # MNISTNet conv1
+                                    ((6, 3, 5, 5), 28 * 28, True, True),  # DeconvNet's deconv1 (6 -> 3): its input plane
+                                    ((12, 3, 5, 5), 28 * 28, True, True),  # SmallCifarNet conv1
+                                    ((16, 3, 3, 3), 32 * 32, True, True), ((16, 16, 3, 3), 32 * 32, True, True),  # ResNet
+                                    ((32, 32, 3, 3), 16 * 16, True, False), ((64, 64, 3, 3), 8 * 8, True, False),
+                                    ((16, 6, 5, 5), 10 * 10, False, False),  # tutorial conv2
+                                    ((32, 3, 5, 5), 32 * 32, True, False),  # Net2 conv1
+                                    ((64, 32, 5, 5), 16 * 16, True, False),  # Net2 conv2
+                                    ((128, 64, 5, 5), 8 * 8, False, False),  # Net2 conv3
+                                    ((16, 16, 1, 1), 32 * 32, True, False), ((16, 16, 7, 7), 32 * 32, True, False),
+                                    ((16, 16, 9, 9), 32 * 32, False, False)):  # wider than the blocked kernels go
+        assert sched.direct(np.zeros(shape, np.float32), pixels, (1, 1)) == f32, (shape, pixels)
+        assert sched.direct(np.zeros(shape, np.float64), pixels, (1, 1)) == f64, (shape, pixels)
     assert not sched.direct(np.zeros((6, 3, 5, 5), np.float32), 28 * 28, (2, 2))  # stride 2: im2col
 
 

@@ -78,6 +78,44 @@ def test_direct_kernels_equal_the_layer_math(case, dtype):
     _close(direct.conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding), dw, dtype)
 
 
+# float32 cases for the register-blocked kernels (direct_blocked.py) beyond CASES: output
+# channels not a multiple of the tiles', kernel widths up to KW_MAX and one past it (the weight
+# gradient's row passes), more output positions than one tile, 1x1, many channels.
+BLOCKED_CASES = [
+    (3, 5, 12, 12, 7, 3, 3, 1, 1, 1, 1),
+    (2, 2, 11, 13, 3, 5, 5, 1, 1, 2, 2),
+    (2, 3, 10, 12, 2, 2, 7, 1, 1, 0, 3),
+    (2, 4, 12, 10, 9, 1, 1, 1, 1, 0, 0),
+    (1, 3, 14, 9, 5, 4, 6, 1, 1, 1, 0),
+    (2, 16, 16, 16, 32, 3, 3, 1, 1, 1, 1),  # ResNet's 32-channel stage, smaller
+    (2, 6, 20, 20, 33, 5, 5, 1, 1, 2, 2),
+    (2, 2, 9, 30, 3, 3, 8, 1, 1, 1, 0),  # wider than KW_MAX: the weight gradient's row passes
+]
+
+
+@pytest.mark.parametrize("case", BLOCKED_CASES, ids=str)
+def test_the_blocked_kernels_equal_the_layer_math(case):
+    (x, w, b, dy), (y, dx, dw), (stride, padding) = _case(case, np.float32, seed=3)
+    kh, kw = w.shape[2:]
+    _close(direct.conv2d_direct(x, w, b, stride, padding), y, np.float32)
+    _close(direct.conv2d_direct_input_grad(dy, w, x.shape[2], x.shape[3], stride, padding), dx, np.float32)
+    _close(direct.conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding), dw, np.float32)
+
+
+def test_the_blocked_weight_gradient_over_several_sample_groups():
+    """Planes too large for one group (direct_blocked.GROUP elements): each sample its own group,
+    the groups' lane sums added in order; the same numbers as the layer math, and its own bits
+    again on a second call."""
+    from minicnn.kernels.cpu import direct_blocked
+
+    case = (3, 1, 300, 300, 2, 3, 3, 1, 1, 1, 1)
+    assert (1 + direct_blocked.weight_grad_tile(3)) * 300 * 300 > direct_blocked.GROUP  # a sample: more than a group
+    (x, w, b, dy), (y, dx, dw), (stride, padding) = _case(case, np.float32, seed=5)
+    got = direct.conv2d_direct_weight_grad(x, dy, 3, 3, stride, padding)
+    _close(got, dw, np.float32)
+    np.testing.assert_array_equal(direct.conv2d_direct_weight_grad(x, dy, 3, 3, stride, padding), got)
+
+
 def test_direct_kernels_write_into_out_and_repeat_their_bits():
     (x, w, b, dy), (y, dx, dw), (stride, padding) = _case(CASES[2], np.float32)
     kh, kw = w.shape[2:]
@@ -137,7 +175,7 @@ def test_the_cpu_schedule_limit_comes_from_the_environment(monkeypatch):
     from minicnn.kernels import cpu
 
     monkeypatch.delenv("MINICNN_CPU_DIRECT_MAX", raising=False)
-    assert cpu._direct_max_from_environment() == cpu.DIRECT_MAX == 4096
+    assert cpu._direct_max_from_environment() == cpu.DIRECT_MAX == 1 << 20
     monkeypatch.setenv("MINICNN_CPU_DIRECT_MAX", " 0 ")
     assert cpu._direct_max_from_environment() == 0  # off
     monkeypatch.setenv("MINICNN_CPU_DIRECT_MAX", "2400")
@@ -197,6 +235,23 @@ def test_compiled_names_do_not_depend_on_the_hash_seed():
     assert len(names) == 1, names
 
 
+def test_the_cpu_rule_picks_the_direct_layers():
+    """float32 (the blocked kernels): stride 1, kw <= KW_MAX, a plane of at least (3 (kw - 1))^2
+    pixels; float64 (the passes): at most 16 output channels and 4096 weights, 512 pixels."""
+    from minicnn.kernels import cpu
+
+    def rule(o, c, k, pixels, dtype=np.float32, stride=(1, 1)):
+        return cpu.direct_rule(np.zeros((o, c, k, k), dtype), pixels, stride)
+
+    assert rule(64, 32, 5, 16 * 16)  # Net2's conv2
+    assert not rule(128, 64, 5, 8 * 8)  # Net2's conv3: a 5x5 kernel on 8x8
+    assert rule(64, 64, 3, 8 * 8)  # ResNet's 64-channel stage
+    assert not rule(16, 16, 3, 32 * 32, stride=(2, 2))
+    assert not rule(4, 4, 9, 100 * 100)  # wider than KW_MAX
+    assert rule(16, 16, 3, 32 * 32, np.float64) and not rule(32, 16, 3, 32 * 32, np.float64)
+    assert not rule(16, 32, 3, 32 * 32, np.float64)  # 4608 weights
+
+
 def test_the_kernels_cache_names_follow_the_passes_source():
     """_forward and _weight_grad compile direct_rows.py's passes into their own machine code, and
     Numba checks a cache entry against the function's own file only: the passes' source digest is
@@ -206,3 +261,14 @@ def test_the_kernels_cache_names_follow_the_passes_source():
     tag = _jit._source_tag(direct_rows)
     for kernel in (direct._forward, direct._weight_grad):
         assert kernel.py_func.__name__.endswith("_" + tag)
+    # the blocked kernels compile simd.py's intrinsics into theirs
+    from minicnn.kernels.cpu import direct_blocked, simd
+
+    tag = _jit._source_tag(simd)
+    for case in BLOCKED_CASES[:2]:  # 3x3 and 5x5: a weight-gradient kernel for each width
+        (x, w, b, dy), _, (stride, padding) = _case(case, np.float32)
+        direct.conv2d_direct(x, w, b, stride, padding)
+        direct.conv2d_direct_weight_grad(x, dy, w.shape[2], w.shape[3], stride, padding)
+    names = [k.py_func.__name__ for k in direct_blocked._COMPILED.values()]
+    assert len(names) >= 3 and len(set(names)) == len(names)
+    assert all(name.endswith("_" + tag) for name in names)

@@ -38,6 +38,8 @@ do all the chunks itself and degrades to serial speed instead.
 """
 
 import os as _os
+
+import numpy as _np
 from types import SimpleNamespace
 
 from .activations import (
@@ -56,6 +58,7 @@ from ..conv_schedule import MiB, ConvSchedule
 from .batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_forward_eval
 from .conv import col2im, col2im_wide, im2col, im2col_wide
 from .direct import conv2d_direct, conv2d_direct_input_grad, conv2d_direct_weight_grad
+from .direct_blocked import KW_MAX
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
 from .split_chooser import from_environment as _split_chooser
 from .pooling import (
@@ -116,18 +119,29 @@ TABLE: dict = {
 # for the first layers and ResNet's 16-channel stage").
 # MINICNN_CPU_DIRECT_MAX=K (read at import) caps the weights of a direct layer; 0 turns the
 # direct kernels off.
-DIRECT_MAX = 4096
+DIRECT_MAX = 1 << 20
+DIRECT_MAX_ROWS = 4096  # weights of a float64 direct layer (the passes)
 DIRECT_MAX_CHANNELS = 16  # output channels (a ConvTranspose2d: input channels)
 DIRECT_MIN_PIXELS = 512  # output pixels per sample (a ConvTranspose2d: input pixels)
 
 
 def direct_rule(w, pixels: int, stride) -> bool:
     """The CPU schedule's choice of the direct kernels for a layer with weight ``w`` (O, C, kh, kw)
-    whose Conv2d has ``pixels`` output pixels per sample: few output channels, a large plane, a
-    kernel 3 or 5 wide (the widths with a two-channel pass in direct.py) and stride 1 (the
-    kernels' own path; other strides would run their im2col fallback)."""
-    return (w.shape[0] <= DIRECT_MAX_CHANNELS and pixels >= DIRECT_MIN_PIXELS and w.shape[3] in (3, 5)
-            and tuple(stride) == (1, 1))
+    whose Conv2d has ``pixels`` output pixels per sample; stride 1 always (the kernels' own path;
+    other strides would run their im2col fallback).
+
+    float32 (the register-blocked kernels): a kernel at most ``direct_blocked.KW_MAX`` wide on a
+    plane large beside it, pixels >= (3 * (kw - 1))**2 (each output row is computed kw - 1
+    entries wide, so a small plane wastes more; Net2's 5x5 conv3 on 8x8 planes and the
+    tutorial net's 5x5 conv2 on 10x10 stay with im2col). float64 (the passes): few output
+    channels, a large plane, a kernel 3 or 5 wide (the widths with a two-channel pass)."""
+    kw = w.shape[3]
+    if tuple(stride) != (1, 1):
+        return False
+    if w.dtype == _np.float32:
+        return kw <= KW_MAX and pixels >= (3 * (kw - 1)) ** 2
+    return (w.shape[0] <= DIRECT_MAX_CHANNELS and w.size <= DIRECT_MAX_ROWS and pixels >= DIRECT_MIN_PIXELS
+            and kw in (3, 5))
 
 
 def _direct_max_from_environment(default: int = DIRECT_MAX) -> int:

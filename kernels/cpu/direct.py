@@ -33,6 +33,10 @@ channels per pass, which loads each plane value once for both: on this project's
 VMs the two threads share the loads' throughput, so fewer loads per multiply-add is what
 lets the second thread gain.
 
+float32 runs the register-blocked kernels of ``direct_blocked.py`` instead of these passes
+(a tile of output channels x positions held in vector registers over every channel and tap),
+the weight gradient for kernels up to ``direct_blocked.KW_MAX`` wide; float64 keeps the passes.
+
 Other strides, dtypes other than float32/float64 or arrays of two dtypes, and a
 padding of more than kh - 1 in the input gradient run the im2col composition instead (the same
 numbers as the layer functions to float rounding). The results equal the
@@ -45,7 +49,7 @@ import numpy as np
 from numba import uint64 as _u
 
 from .. import reference as _ref
-from . import direct_rows
+from . import direct_blocked, direct_rows
 from ._jit import compiled_for, serial
 from .conv import _destination
 from .direct_rows import (pad_plane, row3_dots_pair, row3_taps_pair, row5_dots_pair, row5_taps_pair, row_dots,
@@ -136,6 +140,11 @@ def _fast(stride, *arrays) -> bool:
     return tuple(stride) == (1, 1) and compiled_for(*arrays) and len({a.dtype for a in arrays}) == 1
 
 
+def _blocked(*arrays) -> bool:
+    """float32 arrays: the register-blocked kernels of ``direct_blocked.py`` (else the passes)."""
+    return arrays[0].dtype == np.float32
+
+
 def conv2d_direct(x, w, b, stride, padding, out=None):
     """y (N, O, OH, OW) = Conv2d of x (N, C, H, W) with w (O, C, kh, kw) (+ b (O,)), no column
     matrix. ``out``: an optional C-contiguous array of y's shape and dtype to write into."""
@@ -153,6 +162,8 @@ def conv2d_direct(x, w, b, stride, padding, out=None):
         return y
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     bias = np.ascontiguousarray(b) if b is not None else w.reshape(-1)[:o]  # not read without a bias
+    if _blocked(x):
+        return direct_blocked.forward(x, w, bias, b is not None, ph, pw, y)
     return _forward(x, w, bias, b is not None, ph, pw, x.dtype.type(0), y)
 
 
@@ -173,6 +184,8 @@ def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None):
         return _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx)
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, O, kh, kw)
     dy = np.ascontiguousarray(dy)
+    if _blocked(dy):
+        return direct_blocked.forward(dy, flipped, flipped.reshape(-1)[:c], False, kh - 1 - ph, kw - 1 - pw, dx)
     return _forward(dy, flipped, flipped.reshape(-1)[:c], False, kh - 1 - ph, kw - 1 - pw, dy.dtype.type(0), dx)
 
 
@@ -197,4 +210,6 @@ def conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, out=None):
         dw[...] = _ref.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0).reshape(dw.shape)
         return dw
     x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
+    if _blocked(x) and kw <= direct_blocked.KW_MAX:
+        return direct_blocked.weight_grad(x, dy, ph, pw, kh, kw, dw)
     return _weight_grad(x, dy, ph, pw, x.dtype.type(0), dw)

@@ -1,0 +1,35 @@
+"""Whole training steps, register-blocked direct kernels (this commit's rule) against the
+previous direct path (the row passes for float32 too, and the old rule: <= 16 output channels,
+>= 512 pixels, kw 3 or 5, <= 4096 weights), swapped in one process with fusion_ab's paired
+blocks. Usage: python benchmarks/cpu_results/blocked-intel-2026-12-06/probes/blocked_ab.py
+NET [NET ...] --batch-sizes B [B ...] [--rounds R]"""
+import argparse
+
+from benchmarks import fusion_ab
+from minicnn.kernels import cpu
+from minicnn.kernels.cpu import direct
+
+NEW_RULE, NEW_BLOCKED = cpu.direct_rule, direct._blocked
+
+
+def old_rule(w, pixels, stride):
+    return (w.shape[0] <= 16 and pixels >= 512 and w.shape[3] in (3, 5) and tuple(stride) == (1, 1)
+            and w.size <= 4096)
+
+
+def set_blocked(flag):
+    cpu.CONV_SCHEDULE.direct_rule = NEW_RULE if flag else old_rule
+    cpu.CONV_SCHEDULE.direct_max = cpu.DIRECT_MAX
+    direct._blocked = NEW_BLOCKED if flag else (lambda *a: False)
+
+
+fusion_ab.SWITCHES["blocked"] = (set_blocked, "blocked", "rows")
+ap = argparse.ArgumentParser()
+ap.add_argument("nets", nargs="+")
+ap.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 64])
+ap.add_argument("--rounds", type=int, default=7)
+ap.add_argument("--min-time", type=float, default=0.5)
+a = ap.parse_args()
+for net in a.nets:
+    for b in a.batch_sizes:
+        print(fusion_ab.step_ab("numba", net, b, a.rounds, a.min_time, switch="blocked"), flush=True)

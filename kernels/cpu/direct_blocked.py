@@ -1,0 +1,207 @@
+"""Register-blocked direct convolution for float32 (the stride-1 path of ``direct.py``).
+
+The layout is ``direct.py``'s: every input plane zero-padded to Hp x Wp, the output
+accumulated on the padded plane's row pitch, so output element (r, q) sits at p = r*Wp + q
+and tap (i, j) of channel c reads the padded planes at c*PL + p + i*Wp + j (PL: one padded
+plane with room after it). What differs is the loop order: instead of one pass over the whole
+output plane per kernel row (``direct_rows.py``), a tile of ``OB`` output channels x ``Q``
+output positions is held in vector registers (``simd.py``) while the loop runs over every
+(c, i, j); each loaded input vector feeds ``OB`` fused multiply-adds, and the tile is written
+once. This is how BLAS kernels reach the multiply-add units' peak, without building the
+column matrix that im2col + BLAS reads.
+
+* ``forward``: y[n, o] = sum over (c, i, j), in that order, of w[o, c, i, j] * x shifted, + b;
+  for the input gradient ``direct.py`` calls it on dy with the flipped weight.
+* ``weight_grad``: dW[o, c, i, j] = sum over n (in order) of sum_p d[n, o, p] * xpad[n, c, p +
+  i*Wp + j], a tile of ``OB`` output channels x one kernel row's taps held as vector partial
+  sums over p, added into per-weight lane sums, which are reduced in lane order at the end.
+
+The weight comes in blocked, (O / OB, C, kh, kw, OB) with O padded to a multiple of OB by
+zero channels (``blocked_weight``), so a tap's OB multipliers are adjacent.
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+from numba import uint64 as _u
+
+from . import simd
+from ._jit import serial
+from .simd import LANES, bank, vadd_to, vfma, vfma2, vstore, vzero
+
+KW_MAX = 7  # the widest kernel the weight gradient's tile (OB x kw vectors) takes
+GROUP = 1 << 18  # float32 elements of the weight gradient's per-group planes (1 MiB)
+
+# Each kernel is compiled once per tile shape, the shape's numbers constants in its copy (so
+# that LLVM unrolls the loops over the tile and keeps every slot in a register):
+# forward: OB output channels x QV vectors of positions (Q = QV * LANES, NACC = OB * QV slots);
+# weight gradient: OB output channels x KW taps (NACC_DW = OB * KW_MAX slots).
+OB = QV = Q = NACC = KW = NACC_DW = 0  # set in each compiled copy
+
+
+# forward tile: 8 output channels x 2 vectors of positions with 32 vector registers (AVX-512),
+# 4 x 2 with 16; the weight gradient's: as many channels as fit SLOTS slots for kw taps each
+FWD_OB, FWD_QV = (8, 2) if LANES == 16 else (4, 2)
+SLOTS = 24 if LANES == 16 else 12
+
+
+def weight_grad_tile(kw: int) -> int:
+    """OB of the weight gradient's tile for kernel width kw: OB * kw slots, at most SLOTS (so that
+    the tile, the loaded vectors and the loop's pointers fit the registers), at most 8."""
+    return max(1, min(8, SLOTS // kw))
+
+
+def blocked_weight(w, ob: int):
+    """w (O, C, kh, kw) float32 -> (ceil(O / ob), C, kh, kw, ob), zero channels after the last."""
+    o = w.shape[0]
+    nb = -(-o // ob)
+    wpad = np.zeros((nb * ob,) + tuple(w.shape[1:]), np.float32)
+    wpad[:o] = w
+    return np.ascontiguousarray(wpad.reshape((nb, ob) + tuple(w.shape[1:])).transpose(0, 2, 3, 4, 1))
+
+
+_COMPILED = {}
+
+
+def _specialised(impl, **consts):
+    """``impl`` compiled with the given module constants (one cached kernel per set)."""
+    key = (impl.__name__,) + tuple(sorted(consts.items()))
+    kernel = _COMPILED.get(key)
+    if kernel is None:
+        suffix = "_" + "_".join(f"{k.lower()}{v}" for k, v in sorted(consts.items()))
+        fn = types.FunctionType(impl.__code__, dict(impl.__globals__, **consts), impl.__name__ + suffix)
+        fn.__qualname__, fn.__module__ = impl.__qualname__ + suffix, impl.__module__
+        kernel = _COMPILED[key] = serial(fn, depends=(simd,))
+    return kernel
+
+
+def _pad_into(src, s0, h, w, ph, pw, wp, dst, d0):
+    """dst[d0 + (y + ph)*wp + x + pw] = src[s0 + y*w + x] (the border of dst's plane stays zero)."""
+    for y in range(h):
+        d = d0 + (y + ph) * wp + pw
+        s = s0 + y * w
+        for x in range(w):
+            dst[_u(d + x)] = src[_u(s + x)]
+
+
+_pad_into = serial(_pad_into)
+
+
+def _plane_length(hp, wp, kh, kw, nq):
+    """Elements of one padded plane with room for the last tile's reads past its end."""
+    return max(hp * wp, nq + (kh - 1) * wp + kw - 1)
+
+
+_plane_length = serial(_plane_length)
+
+
+def _forward_impl(x, wb, b, has_bias, ph, pw, y):
+    """y (N, O, OH, OW) = the stride-1 convolution of x (N, C, H, W) with the blocked weight."""
+    n, c, h, wd = x.shape
+    nb, _, kh, kw, _ = wb.shape
+    o, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    span = (oh - 1) * wp + ow
+    nq = (span + Q - 1) // Q * Q
+    pl = _plane_length(hp, wp, kh, kw, nq)
+    xf, wf, yf = x.reshape(x.size), wb.reshape(wb.size), y.reshape(y.size)
+    xpad = np.zeros(c * pl, np.float32)
+    wide = np.empty(nb * OB * nq, np.float32)  # one sample's output planes on the pitch wp
+    acc = bank(NACC)
+    for s in range(n):
+        for ch in range(c):
+            _pad_into(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, xpad, ch * pl)
+        for blk in range(nb):
+            for q0 in range(0, nq, Q):
+                for a in range(NACC):
+                    vzero(acc, a)
+                for ch in range(c):
+                    for i in range(kh):
+                        for j in range(kw):
+                            xb = ch * pl + q0 + i * wp + j
+                            w0 = (((blk * c + ch) * kh + i) * kw + j) * OB
+                            for v in range(QV):
+                                for bb in range(OB):
+                                    vfma(acc, bb * QV + v, xpad, xb + v * LANES, wf[_u(w0 + bb)])
+                for bb in range(OB):
+                    for v in range(QV):
+                        vstore(acc, bb * QV + v, wide, (blk * OB + bb) * nq + q0 + v * LANES)
+        for k in range(o):
+            add = b[k] if has_bias else np.float32(0)
+            for r in range(oh):
+                d = ((s * o + k) * oh + r) * ow
+                a0 = k * nq + r * wp
+                for q in range(ow):
+                    yf[_u(d + q)] = wide[_u(a0 + q)] + add  # the bias last, as in the layer's math
+    return y
+
+
+def _weight_grad_impl(x, d, ph, pw, kh, kw, dw):
+    """dw (O, C, kh, kw) = the stride-1 weight gradient from x (N, C, H, W), d (N, O, OH, OW);
+    kw == KW, a constant of this compiled copy, like OB (``weight_grad``)."""
+    n, c, h, wd = x.shape
+    o, oh, ow = d.shape[1], d.shape[2], d.shape[3]
+    nb = (o + OB - 1) // OB
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    span = (oh - 1) * wp + ow
+    nq = (span + LANES - 1) // LANES * LANES
+    pl = _plane_length(hp, wp, kh, kw, nq)
+    xf, df, out = x.reshape(x.size), d.reshape(d.size), dw.reshape(dw.size)
+    part = np.zeros(o * c * kh * KW_MAX * LANES, np.float32)  # each weight's sum, still in SIMD lanes
+    per = c * pl + nb * OB * nq  # one sample's padded planes and d planes
+    g = max(1, min(n, GROUP // per))  # samples per group: each tile's sums run over all of a group
+    planes = np.zeros(g * c * pl, np.float32)
+    dp = np.zeros(g * nb * OB * nq, np.float32)  # d planes on the pitch wp, zero junk entries
+    acc = bank(NACC_DW)
+    for s0 in range(0, n, g):
+        m = min(g, n - s0)
+        for s in range(m):
+            for k in range(o):
+                for r in range(oh):
+                    a = (s * nb * OB + k) * nq + r * wp
+                    e = (((s0 + s) * o + k) * oh + r) * ow
+                    for q in range(ow):
+                        dp[_u(a + q)] = df[_u(e + q)]
+            for ch in range(c):
+                _pad_into(xf, ((s0 + s) * c + ch) * h * wd, h, wd, ph, pw, wp, planes, (s * c + ch) * pl)
+        for ch in range(c):
+            for blk in range(nb):
+                for i in range(kh):
+                    for a in range(NACC_DW):
+                        vzero(acc, a)
+                    for s in range(m):
+                        xb = (s * c + ch) * pl + i * wp
+                        db = (s * nb + blk) * OB * nq
+                        for q0 in range(0, nq, LANES):
+                            for bb in range(OB):
+                                for j in range(KW):  # a constant: after unrolling, each slot is a register
+                                    vfma2(acc, bb * KW_MAX + j, planes, xb + q0 + j, dp, db + bb * nq + q0)
+                    for bb in range(min(OB, o - blk * OB)):
+                        p0 = ((((blk * OB + bb) * c + ch) * kh + i) * KW_MAX) * LANES
+                        for j in range(KW):
+                            vadd_to(acc, bb * KW_MAX + j, part, p0 + j * LANES)
+    for k in range(o * c * kh):  # the lanes summed once, in lane order
+        for j in range(kw):
+            p0 = (k * KW_MAX + j) * LANES
+            t = part[_u(p0)]
+            for lane in range(1, LANES):
+                t += part[_u(p0 + lane)]
+            out[_u(k * kw + j)] = t
+    return dw
+
+
+def forward(x, w, b, has_bias, ph, pw, y):
+    """y = conv(x, w) (+ b) for float32 C-contiguous x (N, C, H, W), w (O, C, kh, kw) and y
+    (stride 1; the weight is blocked here for the tile)."""
+    ob, qv = FWD_OB, FWD_QV
+    kernel = _specialised(_forward_impl, OB=ob, QV=qv, Q=qv * LANES, NACC=ob * qv)
+    return kernel(x, blocked_weight(w, ob), b, has_bias, ph, pw, y)
+
+
+def weight_grad(x, d, ph, pw, kh, kw, dw):
+    """dW of a stride-1 Conv2d (kw <= KW_MAX) for float32 C-contiguous x, d and dw."""
+    ob = weight_grad_tile(kw)
+    kernel = _specialised(_weight_grad_impl, OB=ob, KW=int(kw), NACC_DW=ob * KW_MAX)
+    return kernel(x, d, ph, pw, kh, kw, dw)
