@@ -352,8 +352,8 @@ def test_direct_max_picks_the_direct_kernels_by_weight_size():
 def test_the_cpu_schedule_sends_stride_1_layers_on_large_planes_to_the_direct_kernels():
     """The CPU's rule, on the layers of the nets here (a ConvTranspose2d: the Conv2d it is the
     adjoint of, whose output channels are the transpose's input channels). float32: the
-    register-blocked kernels, every stride-1 layer whose plane is large beside its kernel;
-    float64: the passes, few output channels on a large plane."""
+    register-blocked kernels, every stride-1 layer up to 7 taps wide; float64: the passes, few
+    output channels on a large plane."""
     if "numba" not in mc.available_backends():
         pytest.skip("numba is not installed")
     from minicnn.kernels import cpu
@@ -367,10 +367,10 @@ def test_the_cpu_schedule_sends_stride_1_layers_on_large_planes_to_the_direct_ke
                                     ((12, 3, 5, 5), 28 * 28, True, True),  # SmallCifarNet conv1
                                     ((16, 3, 3, 3), 32 * 32, True, True), ((16, 16, 3, 3), 32 * 32, True, True),  # ResNet
                                     ((32, 32, 3, 3), 16 * 16, True, False), ((64, 64, 3, 3), 8 * 8, True, False),
-                                    ((16, 6, 5, 5), 10 * 10, False, False),  # tutorial conv2
+                                    ((16, 6, 5, 5), 10 * 10, True, False),  # tutorial conv2
                                     ((32, 3, 5, 5), 32 * 32, True, False),  # Net2 conv1
                                     ((64, 32, 5, 5), 16 * 16, True, False),  # Net2 conv2
-                                    ((128, 64, 5, 5), 8 * 8, False, False),  # Net2 conv3
+                                    ((128, 64, 5, 5), 8 * 8, True, False),  # Net2 conv3
                                     ((16, 16, 1, 1), 32 * 32, True, False), ((16, 16, 7, 7), 32 * 32, True, False),
                                     ((16, 16, 9, 9), 32 * 32, False, False)):  # wider than the blocked kernels go
         assert sched.direct(np.zeros(shape, np.float32), pixels, (1, 1)) == f32, (shape, pixels)

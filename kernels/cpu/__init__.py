@@ -130,16 +130,15 @@ def direct_rule(w, pixels: int, stride) -> bool:
     whose Conv2d has ``pixels`` output pixels per sample; stride 1 always (the kernels' own path;
     other strides would run their im2col fallback).
 
-    float32 (the register-blocked kernels): a kernel at most ``direct_blocked.KW_MAX`` wide on a
-    plane large beside it, pixels >= (3 * (kw - 1))**2 (each output row is computed kw - 1
-    entries wide, so a small plane wastes more; Net2's 5x5 conv3 on 8x8 planes and the
-    tutorial net's 5x5 conv2 on 10x10 stay with im2col). float64 (the passes): few output
-    channels, a large plane, a kernel 3 or 5 wide (the widths with a two-channel pass)."""
+    float32 (the register-blocked kernels): every kernel at most ``direct_blocked.KW_MAX``
+    wide; they beat im2col + BLAS on every such layer of the nets here, small planes too
+    (Net2's 5x5 conv3 on 8x8). float64 (the passes): few output channels, a large plane, a
+    kernel 3 or 5 wide (the widths with a two-channel pass)."""
     kw = w.shape[3]
     if tuple(stride) != (1, 1):
         return False
     if w.dtype == _np.float32:
-        return kw <= KW_MAX and pixels >= (3 * (kw - 1)) ** 2
+        return kw <= KW_MAX
     return (w.shape[0] <= DIRECT_MAX_CHANNELS and w.size <= DIRECT_MAX_ROWS and pixels >= DIRECT_MIN_PIXELS
             and kw in (3, 5))
 

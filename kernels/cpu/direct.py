@@ -182,10 +182,11 @@ def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None):
     if not _fast(stride, dy, w) or ph > kh - 1 or pw > kw - 1:
         dcols = _ref.matmul(w.reshape(o, -1).T, dy.reshape(n, o, dy.shape[2] * dy.shape[3]))  # (no -1: n may be 0)
         return _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx)
-    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, O, kh, kw)
     dy = np.ascontiguousarray(dy)
-    if _blocked(dy):
-        return direct_blocked.forward(dy, flipped, flipped.reshape(-1)[:c], False, kh - 1 - ph, kw - 1 - pw, dx)
+    if _blocked(dy):  # the flipped transpose read from w in place
+        w = np.ascontiguousarray(w)
+        return direct_blocked.forward(dy, w, w.reshape(-1)[:c], False, kh - 1 - ph, kw - 1 - pw, dx, flipped=True)
+    flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, O, kh, kw)
     return _forward(dy, flipped, flipped.reshape(-1)[:c], False, kh - 1 - ph, kw - 1 - pw, dy.dtype.type(0), dx)
 
 

@@ -16,8 +16,9 @@ column matrix that im2col + BLAS reads.
   i*Wp + j], a tile of ``OB`` output channels x one kernel row's taps held as vector partial
   sums over p, added into per-weight lane sums, which are reduced in lane order at the end.
 
-The weight comes in blocked, (O / OB, C, kh, kw, OB) with O padded to a multiple of OB by
-zero channels (``blocked_weight``), so a tap's OB multipliers are adjacent.
+The forward reads the weight in place through its strides (so the input gradient's flipped
+transpose is no copy); a tile past the last output channel repeats it, and those planes are
+not copied out.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ GROUP = 1 << 18  # float32 elements of the weight gradient's per-group planes (1
 # that LLVM unrolls the loops over the tile and keeps every slot in a register):
 # forward: OB output channels x QV vectors of positions (Q = QV * LANES, NACC = OB * QV slots);
 # weight gradient: OB output channels x KW taps (NACC_DW = OB * KW_MAX slots).
-OB = QV = Q = NACC = KW = NACC_DW = 0  # set in each compiled copy
+OB = QV = Q = NACC = KW = NACC_DW = OV = TR = NACC_C = 0  # set in each compiled copy
 
 
 # forward tile: 8 output channels x 2 vectors of positions with 32 vector registers (AVX-512),
@@ -53,20 +54,13 @@ def weight_grad_tile(kw: int) -> int:
     return max(1, min(8, SLOTS // kw))
 
 
-def blocked_weight(w, ob: int):
-    """w (O, C, kh, kw) float32 -> (ceil(O / ob), C, kh, kw, ob), zero channels after the last."""
-    o = w.shape[0]
-    nb = -(-o // ob)
-    wpad = np.zeros((nb * ob,) + tuple(w.shape[1:]), np.float32)
-    wpad[:o] = w
-    return np.ascontiguousarray(wpad.reshape((nb, ob) + tuple(w.shape[1:])).transpose(0, 2, 3, 4, 1))
-
-
 _COMPILED = {}
 
 
 def _specialised(impl, **consts):
-    """``impl`` compiled with the given module constants (one cached kernel per set)."""
+    """``impl`` compiled with the given module constants (one cached kernel per set; LANES is
+    one of them, so that a cached kernel of the other width is never loaded)."""
+    consts = dict(consts, LANES=LANES)
     key = (impl.__name__,) + tuple(sorted(consts.items()))
     kernel = _COMPILED.get(key)
     if kernel is None:
@@ -97,23 +91,29 @@ def _plane_length(hp, wp, kh, kw, nq):
 _plane_length = serial(_plane_length)
 
 
-def _forward_impl(x, wb, b, has_bias, ph, pw, y):
-    """y (N, O, OH, OW) = the stride-1 convolution of x (N, C, H, W) with the blocked weight."""
+def _forward_impl(x, wf, wt, kh, kw, b, has_bias, ph, pw, y):
+    """y (N, O, OH, OW) = the stride-1 convolution of x (N, C, H, W) with the weight read from
+    the flat array wf: w[o, c, i, j] = wf[wt[0] + o*wt[1] + c*wt[2] + i*wt[3] + j*wt[4]] (the
+    strides of a Conv2d weight, or of its flipped transpose for the input gradient)."""
     n, c, h, wd = x.shape
-    nb, _, kh, kw, _ = wb.shape
     o, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    nb = (o + OB - 1) // OB
     hp, wp = h + 2 * ph, wd + 2 * pw
     span = (oh - 1) * wp + ow
     nq = (span + Q - 1) // Q * Q
     pl = _plane_length(hp, wp, kh, kw, nq)
-    xf, wf, yf = x.reshape(x.size), wb.reshape(wb.size), y.reshape(y.size)
+    xf, yf = x.reshape(x.size), y.reshape(y.size)
+    w0, so, sc, si, sj = wt[0], wt[1], wt[2], wt[3], wt[4]
     xpad = np.zeros(c * pl, np.float32)
     wide = np.empty(nb * OB * nq, np.float32)  # one sample's output planes on the pitch wp
+    base = np.empty(OB, np.int64)  # where each channel of the tile starts in wf
     acc = bank(NACC)
     for s in range(n):
         for ch in range(c):
             _pad_into(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, xpad, ch * pl)
         for blk in range(nb):
+            for bb in range(OB):  # channels past the last repeat it (their planes are not copied out)
+                base[bb] = w0 + min(blk * OB + bb, o - 1) * so
             for q0 in range(0, nq, Q):
                 for a in range(NACC):
                     vzero(acc, a)
@@ -121,10 +121,10 @@ def _forward_impl(x, wb, b, has_bias, ph, pw, y):
                     for i in range(kh):
                         for j in range(kw):
                             xb = ch * pl + q0 + i * wp + j
-                            w0 = (((blk * c + ch) * kh + i) * kw + j) * OB
+                            t = ch * sc + i * si + j * sj
                             for v in range(QV):
                                 for bb in range(OB):
-                                    vfma(acc, bb * QV + v, xpad, xb + v * LANES, wf[_u(w0 + bb)])
+                                    vfma(acc, bb * QV + v, xpad, xb + v * LANES, wf[_u(base[bb] + t)])
                 for bb in range(OB):
                     for v in range(QV):
                         vstore(acc, bb * QV + v, wide, (blk * OB + bb) * nq + q0 + v * LANES)
@@ -192,16 +192,95 @@ def _weight_grad_impl(x, d, ph, pw, kh, kw, dw):
     return dw
 
 
-def forward(x, w, b, has_bias, ph, pw, y):
+def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dw):
+    """dw (O, C, kh, kw) as ``_weight_grad_impl``, with output channels in the lanes: a tile of
+    OV vectors of channels x TR kernel rows x KW taps (constants of the compiled copy, TR 1 or
+    kh), each slot summing d[n, o, p] * xpad[n, c, p + tap] over every position p of a group
+    of samples with the plane value broadcast; no lane sums at the end, no junk positions."""
+    n, c, h, wd = x.shape
+    o, oh, ow = d.shape[1], d.shape[2], d.shape[3]
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    bc = OV * LANES  # channels per tile
+    nbo = (o + bc - 1) // bc
+    op = nbo * bc  # channels, padded with zero ones
+    npos, pl = oh * ow, hp * wp
+    xf, df, out = x.reshape(x.size), d.reshape(d.size), dw.reshape(dw.size)
+    dwt = np.zeros(c * kh * kw * op, np.float32)  # dW^T (C, kh, kw, op)
+    g = max(1, min(n, GROUP // (c * pl + npos * op)))  # samples per group
+    planes = np.zeros(g * c * pl, np.float32)
+    dt = np.zeros(g * npos * op, np.float32)  # d^T of each sample: (position, channel)
+    acc = bank(NACC_C)
+    for s0 in range(0, n, g):
+        m = min(g, n - s0)
+        for s in range(m):
+            for k in range(o):
+                e = ((s0 + s) * o + k) * npos
+                for q in range(npos):
+                    dt[_u((s * npos + q) * op + k)] = df[_u(e + q)]
+            for ch in range(c):
+                _pad_into(xf, ((s0 + s) * c + ch) * h * wd, h, wd, ph, pw, wp, planes, (s * c + ch) * pl)
+        for ch in range(c):
+            for bo in range(nbo):
+                for i0 in range(0, kh, TR):
+                    for a in range(NACC_C):
+                        vzero(acc, a)
+                    for s in range(m):
+                        xb = (s * c + ch) * pl + i0 * wp
+                        tb = s * npos * op + bo * bc
+                        for r in range(oh):
+                            for col in range(ow):
+                                xq = xb + r * wp + col
+                                tq = tb + (r * ow + col) * op
+                                for ti in range(TR):
+                                    for j in range(KW):
+                                        xs = planes[_u(xq + ti * wp + j)]
+                                        for v in range(OV):
+                                            vfma(acc, (ti * KW + j) * OV + v, dt, tq + v * LANES, xs)
+                    for ti in range(TR):
+                        for j in range(KW):
+                            t0 = ((ch * kh + i0 + ti) * kw + j) * op + bo * bc
+                            for v in range(OV):
+                                vadd_to(acc, (ti * KW + j) * OV + v, dwt, t0 + v * LANES)
+    taps = c * kh * kw
+    for k in range(o):
+        for t in range(taps):
+            out[_u(k * taps + t)] = dwt[_u(t * op + k)]
+    return dw
+
+
+def channel_tile(o: int, kh: int, kw: int) -> tuple:
+    """(OV, TR) of the channels-in-lanes weight gradient: the whole kernel (TR = kh) when
+    enough of it fits SLOTS slots with at least 8 of them busy, else one kernel row."""
+    ov_all = -(-o // LANES)
+    ov = min(ov_all, SLOTS // (kh * kw))
+    if ov >= 1 and ov * kh * kw >= 8:
+        return ov, kh
+    return max(1, min(ov_all, SLOTS // kw)), 1
+
+
+def forward(x, w, b, has_bias, ph, pw, y, flipped=False):
     """y = conv(x, w) (+ b) for float32 C-contiguous x (N, C, H, W), w (O, C, kh, kw) and y
-    (stride 1; the weight is blocked here for the tile)."""
-    ob, qv = FWD_OB, FWD_QV
-    kernel = _specialised(_forward_impl, OB=ob, QV=qv, Q=qv * LANES, NACC=ob * qv)
-    return kernel(x, blocked_weight(w, ob), b, has_bias, ph, pw, y)
+    (stride 1). ``flipped``: convolve with w's flipped transpose (C, O, kh, kw) instead, the
+    input gradient's weight, read from w in place."""
+    o, c, kh, kw = w.shape
+    if flipped:  # w'[a, b, i, j] = w[b, a, kh-1-i, kw-1-j]
+        strides = np.array([(kh - 1) * kw + kw - 1, kh * kw, c * kh * kw, -kw, -1], np.int64)
+    else:
+        strides = np.array([0, c * kh * kw, kh * kw, kw, 1], np.int64)
+    kernel = _specialised(_forward_impl, OB=FWD_OB, QV=FWD_QV, Q=FWD_QV * LANES, NACC=FWD_OB * FWD_QV)
+    return kernel(x, w.reshape(-1), strides, kh, kw, b, has_bias, ph, pw, y)
 
 
 def weight_grad(x, d, ph, pw, kh, kw, dw):
-    """dW of a stride-1 Conv2d (kw <= KW_MAX) for float32 C-contiguous x, d and dw."""
+    """dW of a stride-1 Conv2d (kw <= KW_MAX) for float32 C-contiguous x, d and dw: channels in
+    the lanes for 64 output channels and more, or LANES and more on a plane of at most 256
+    pixels; positions in the lanes otherwise (the faster of the two on the nets' layers,
+    benchmarks/notes/cpu-direct.md, "Register-blocked direct convolution")."""
+    o = d.shape[1]
+    if o >= 64 or (o >= LANES and d.shape[2] * d.shape[3] <= 256):
+        ov, tr = channel_tile(o, kh, kw)
+        kernel = _specialised(_weight_grad_channels_impl, OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw)
+        return kernel(x, d, ph, pw, kh, kw, dw)
     ob = weight_grad_tile(kw)
     kernel = _specialised(_weight_grad_impl, OB=ob, KW=int(kw), NACC_DW=ob * KW_MAX)
     return kernel(x, d, ph, pw, kh, kw, dw)

@@ -18,20 +18,37 @@ stays in registers (130 GFLOP/s on one Xeon core, ``benchmarks/notes/cpu-kernels
 * ``vstore(bank, k, a, i)``: a[i : i + LANES] = slot k;
 * ``vadd_to(bank, k, a, i)``: a[i : i + LANES] += slot k.
 
-``LANES`` is 16 (a 512-bit register) where the CPU has AVX-512, else 8 (256 bits). Only
-float32: the float64 kernels keep the plain passes of ``direct_rows.py``.
+``LANES`` is 16 (a 512-bit register) where the CPU Numba compiles for has AVX-512, else 8
+(256 bits); ``MINICNN_CPU_LANES=8`` (or 16, read at import) sets it, e.g. to test the 8-lane
+kernels on an AVX-512 machine. Only float32: the float64 kernels keep the plain passes of
+``direct_rows.py``.
 """
 
 from __future__ import annotations
 
+import os
+
 from llvmlite import binding as _llvm
 from llvmlite import ir
 from numba import types
+from numba.core import config
 from numba.core import cgutils
 from numba.core.datamodel import models, register_default
 from numba.extending import intrinsic
 
-LANES = 16 if _llvm.get_host_cpu_features().get("avx512f") else 8
+
+
+def _lanes() -> int:
+    raw = os.environ.get("MINICNN_CPU_LANES", "").strip()
+    if raw:
+        if raw not in ("8", "16"):
+            raise ValueError(f"MINICNN_CPU_LANES={raw!r}: expected 8 or 16 (float32 lanes of a vector register)")
+        return int(raw)
+    features = config.CPU_FEATURES or _llvm.get_host_cpu_features().flatten()  # what Numba compiles for
+    return 16 if "+avx512f" in features.split(",") else 8
+
+
+LANES = _lanes()
 
 _F32 = ir.FloatType()
 _VEC = ir.VectorType(_F32, LANES)

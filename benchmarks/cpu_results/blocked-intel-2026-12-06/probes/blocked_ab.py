@@ -2,7 +2,8 @@
 previous direct path (the row passes for float32 too, and the old rule: <= 16 output channels,
 >= 512 pixels, kw 3 or 5, <= 4096 weights), swapped in one process with fusion_ab's paired
 blocks. Usage: python benchmarks/cpu_results/blocked-intel-2026-12-06/probes/blocked_ab.py
-NET [NET ...] --batch-sizes B [B ...] [--rounds R]"""
+NET [NET ...] --batch-sizes B [B ...] [--rounds R] [--switch blocked|all-planes]
+(all-planes: the rule without its plane condition against the rule)."""
 import argparse
 
 from benchmarks import fusion_ab
@@ -23,13 +24,26 @@ def set_blocked(flag):
     direct._blocked = NEW_BLOCKED if flag else (lambda *a: False)
 
 
+def all_planes_rule(w, pixels, stride):
+    """This commit's rule without its plane condition (float32)."""
+    if w.dtype != "float32":
+        return NEW_RULE(w, pixels, stride)
+    return tuple(stride) == (1, 1) and w.shape[3] <= cpu.KW_MAX
+
+
+def set_all_planes(flag):
+    cpu.CONV_SCHEDULE.direct_rule = all_planes_rule if flag else NEW_RULE
+
+
 fusion_ab.SWITCHES["blocked"] = (set_blocked, "blocked", "rows")
+fusion_ab.SWITCHES["all-planes"] = (set_all_planes, "all-planes", "rule")
 ap = argparse.ArgumentParser()
 ap.add_argument("nets", nargs="+")
 ap.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 64])
 ap.add_argument("--rounds", type=int, default=7)
 ap.add_argument("--min-time", type=float, default=0.5)
+ap.add_argument("--switch", default="blocked", choices=["blocked", "all-planes"])
 a = ap.parse_args()
 for net in a.nets:
     for b in a.batch_sizes:
-        print(fusion_ab.step_ab("numba", net, b, a.rounds, a.min_time, switch="blocked"), flush=True)
+        print(fusion_ab.step_ab("numba", net, b, a.rounds, a.min_time, switch=a.switch), flush=True)

@@ -1,6 +1,8 @@
-"""The blocked kernels' tile shapes on the nets' layers, one thread, alternating rounds (median of
+"""(Updated to the kernels' later signature: the weight read in place through its strides.)
+The blocked kernels' tile shapes on the nets' layers, one thread, alternating rounds (median of
 the rounds' best-of-3): forward OB x QV in {4 x 3, 8 x 2} (LANES 16) and the weight gradient's
-OB in {4, 8} for 3-wide kernels, beside im2col + BLAS. Usage: python tiles.py [N] [ROUNDS]"""
+OB in {4, 8} (or, with dw-kinds: positions in the lanes against channels in the lanes),
+beside im2col + BLAS. Usage: python tiles.py [N] [ROUNDS] [tiles|dw-kinds]"""
 import sys
 import time
 
@@ -12,6 +14,7 @@ from minicnn.kernels.cpu.simd import LANES
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 8
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+WHAT = sys.argv[3] if len(sys.argv) > 3 else "tiles"  # or dw-kinds
 rng = np.random.default_rng(0)
 LAYERS = [("tutorial conv1", 3, 6, 32, 5, 0), ("net2 conv1", 3, 32, 32, 5, 2), ("net2 conv2", 32, 64, 16, 5, 2),
           ("net2 conv3", 64, 128, 8, 5, 2), ("resnet 16", 16, 16, 32, 3, 1), ("resnet 32", 32, 32, 16, 3, 1),
@@ -38,13 +41,21 @@ for name, c, o, h, k, p in LAYERS:
     d = rng.standard_normal(y.shape).astype(np.float32)
     dw = np.empty_like(w)
     fwd = {}
-    for ob, qv in ((4, 3), (8, 2)) if LANES == 16 else ((4, 2), (8, 1)):
+    for ob, qv in ((4, 3), (8, 2)) if LANES == 16 and WHAT == "tiles" else ((db.FWD_OB, db.FWD_QV),):
         kern = db._specialised(db._forward_impl, OB=ob, QV=qv, Q=qv * LANES, NACC=ob * qv)
-        wb = db.blocked_weight(w, ob)
-        fwd[f"fwd {ob}x{qv}"] = (lambda kern=kern, wb=wb: kern(x, wb, b, True, p, p, y))
-    for ob in (4, 8):
+        st = np.array([0, c * k * k, k * k, k, 1], np.int64)
+        fwd[f"fwd {ob}x{qv}"] = (lambda kern=kern, st=st: kern(x, w.reshape(-1), st, k, k, b, True, p, p, y))
+    if WHAT == "dw-kinds":  # the weight gradient: positions in the lanes against channels in the lanes
+        ob = db.weight_grad_tile(k)
         kern = db._specialised(db._weight_grad_impl, OB=ob, KW=k, NACC_DW=ob * db.KW_MAX)
-        fwd[f"dw {ob}"] = (lambda kern=kern: kern(x, d, p, p, k, k, dw))
+        fwd[f"dw positions {ob}"] = (lambda kern=kern: kern(x, d, p, p, k, k, dw))
+        ov, tr = db.channel_tile(o, k, k)
+        kern = db._specialised(db._weight_grad_channels_impl, OV=ov, TR=tr, KW=k, NACC_C=ov * tr * k)
+        fwd[f"dw channels {ov}x{tr}"] = (lambda kern=kern: kern(x, d, p, p, k, k, dw))
+    else:
+        for ob in (4, 8):
+            kern = db._specialised(db._weight_grad_impl, OB=ob, KW=k, NACC_DW=ob * db.KW_MAX)
+            fwd[f"dw {ob}"] = (lambda kern=kern: kern(x, d, p, p, k, k, dw))
     wm = w.reshape(o, -1)
     fwd["fwd im2col+gemm"] = lambda: np.matmul(wm, cv.im2col(x, k, k, 1, 1, p, p))
     fwd["dw im2col+gemm"] = lambda: np.matmul(cv.im2col(x, k, k, 1, 1, p, p),
