@@ -23,6 +23,16 @@ class DirectPaths:
         return (0 < w.size <= self.direct_max and hasattr(self.ops, "conv2d_direct")
                 and (self.direct_rule is None or bool(self.direct_rule(w, pixels, tuple(stride)))))
 
+    def direct_items(self, n: int, macs: int):
+        """The batch ranges of a direct call: one per worker when the split says how many it has
+        (a kernel call then keeps its sums and buffers over a whole share: Net2's conv2 10-17 %
+        faster than in 8 ranges, benchmarks/notes/cpu-direct.md), else as for the products."""
+        workers = getattr(self.split, "workers", None)
+        if workers is None or macs < self.split_min_macs:
+            return self.work_items(n, [(0, n)], macs)
+        per = -(-n // max(1, int(workers())))
+        return [(i, min(n, i + per)) for i in range(0, n, per)]
+
     def direct_conv2d_forward(self, x, w, b, stride, padding, out_shape):
         """Conv2d's forward through ``conv2d_direct``, the batch dealt to the shares; the cache
         holds no column matrix."""
@@ -34,7 +44,7 @@ class DirectPaths:
             for i, j in share:
                 ops.conv2d_direct(x[i:j], w, b, stride, padding, out=out[i:j])
 
-        self.run(fill, self.work_items(n, [(0, n)], n * w.size * oh * ow), products=False)
+        self.run(fill, self.direct_items(n, n * w.size * oh * ow), products=False)
         return out, (x, None, w, b is not None, stride, padding)
 
     def direct_conv_transpose2d_forward(self, x, w, b, stride, padding, out_shape):
@@ -50,7 +60,7 @@ class DirectPaths:
                 if b is not None:
                     out[i:j] += b.reshape(1, cout, 1, 1)
 
-        self.run(fill, self.work_items(n, [(0, n)], n * w.size * x.shape[2] * x.shape[3]), products=False)
+        self.run(fill, self.direct_items(n, n * w.size * x.shape[2] * x.shape[3]), products=False)
         return out, (x, w, b is not None, stride, padding)
 
     def direct_backward(self, dout, x, w, stride, padding, need_dx, transposed=False):
@@ -77,7 +87,7 @@ class DirectPaths:
             return dw_share
 
         out_plane = h * wd if transposed else dout.shape[2] * dout.shape[3]  # the Conv2d's output plane
-        parts = [p for p in self.run(grads, self.work_items(n, [(0, n)], n * w.size * out_plane), products=False)
+        parts = [p for p in self.run(grads, self.direct_items(n, n * w.size * out_plane), products=False)
                  if p is not None]
         dw = sum_in_order(parts) if parts else xp.zeros(w.shape, dtype=xp.result_type(x, dout))
         return dx, dw

@@ -73,6 +73,11 @@ class SplitChooser:
         items = list(items)
         return WAYS[self.way(items)](fn, items)
 
+    @staticmethod
+    def workers() -> int:
+        """The threads a call's shares run on (one per core)."""
+        return threads.workers()
+
     def for_loops(self, fn, items):
         """The shares of a call with no BLAS product inside (the direct kernels): on one thread
         per core ("threads"), whatever their size, since BLAS's threads would leave them on one

@@ -3,7 +3,8 @@ previous direct path (the row passes for float32 too, and the old rule: <= 16 ou
 >= 512 pixels, kw 3 or 5, <= 4096 weights), swapped in one process with fusion_ab's paired
 blocks. Usage: python benchmarks/cpu_results/blocked-intel-2026-12-06/probes/blocked_ab.py
 NET [NET ...] --batch-sizes B [B ...] [--rounds R] [--switch blocked|all-planes]
-(all-planes: the rule without its plane condition against the rule)."""
+(all-planes: the rule without its plane condition against the rule; worker-ranges: the direct
+paths' batch in one range per worker against kept_split ranges)."""
 import argparse
 
 from benchmarks import fusion_ab
@@ -35,14 +36,25 @@ def set_all_planes(flag):
     cpu.CONV_SCHEDULE.direct_rule = all_planes_rule if flag else NEW_RULE
 
 
+NEW_ITEMS = type(cpu.CONV_SCHEDULE).direct_items
+
+
+def set_worker_ranges(flag):
+    """The direct paths' ranges: one per worker (this commit) or kept_split ranges as before."""
+    sched = cpu.CONV_SCHEDULE
+    sched.direct_items = (lambda n, macs: NEW_ITEMS(sched, n, macs)) if flag else \
+        (lambda n, macs: sched.work_items(n, [(0, n)], macs))
+
+
 fusion_ab.SWITCHES["blocked"] = (set_blocked, "blocked", "rows")
+fusion_ab.SWITCHES["worker-ranges"] = (set_worker_ranges, "worker-ranges", "8-ranges")
 fusion_ab.SWITCHES["all-planes"] = (set_all_planes, "all-planes", "rule")
 ap = argparse.ArgumentParser()
 ap.add_argument("nets", nargs="+")
 ap.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 64])
 ap.add_argument("--rounds", type=int, default=7)
 ap.add_argument("--min-time", type=float, default=0.5)
-ap.add_argument("--switch", default="blocked", choices=["blocked", "all-planes"])
+ap.add_argument("--switch", default="blocked", choices=["blocked", "all-planes", "worker-ranges"])
 a = ap.parse_args()
 for net in a.nets:
     for b in a.batch_sizes:

@@ -14,7 +14,7 @@ from minicnn.kernels.cpu.simd import LANES
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 8
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 7
-WHAT = sys.argv[3] if len(sys.argv) > 3 else "tiles"  # or dw-kinds
+WHAT = sys.argv[3] if len(sys.argv) > 3 else "tiles"  # or dw-kinds, fwd-tiles
 rng = np.random.default_rng(0)
 LAYERS = [("tutorial conv1", 3, 6, 32, 5, 0), ("net2 conv1", 3, 32, 32, 5, 2), ("net2 conv2", 32, 64, 16, 5, 2),
           ("net2 conv3", 64, 128, 8, 5, 2), ("resnet 16", 16, 16, 32, 3, 1), ("resnet 32", 32, 32, 16, 3, 1),
@@ -41,7 +41,8 @@ for name, c, o, h, k, p in LAYERS:
     d = rng.standard_normal(y.shape).astype(np.float32)
     dw = np.empty_like(w)
     fwd = {}
-    for ob, qv in ((4, 3), (8, 2)) if LANES == 16 and WHAT == "tiles" else ((db.FWD_OB, db.FWD_QV),):
+    shapes = {"tiles": ((4, 3), (8, 2)), "fwd-tiles": ((8, 2), (8, 3), (6, 4), (4, 6), (12, 2))}
+    for ob, qv in shapes.get(WHAT, ((db.FWD_OB, db.FWD_QV),)) if LANES == 16 else ((db.FWD_OB, db.FWD_QV),):
         kern = db._specialised(db._forward_impl, OB=ob, QV=qv, Q=qv * LANES, NACC=ob * qv)
         st = np.array([0, c * k * k, k * k, k, 1], np.int64)
         fwd[f"fwd {ob}x{qv}"] = (lambda kern=kern, st=st: kern(x, w.reshape(-1), st, k, k, b, True, p, p, y))
@@ -52,7 +53,7 @@ for name, c, o, h, k, p in LAYERS:
         ov, tr = db.channel_tile(o, k, k)
         kern = db._specialised(db._weight_grad_channels_impl, OV=ov, TR=tr, KW=k, NACC_C=ov * tr * k)
         fwd[f"dw channels {ov}x{tr}"] = (lambda kern=kern: kern(x, d, p, p, k, k, dw))
-    else:
+    elif WHAT == "tiles":
         for ob in (4, 8):
             kern = db._specialised(db._weight_grad_impl, OB=ob, KW=k, NACC_DW=ob * db.KW_MAX)
             fwd[f"dw {ob}"] = (lambda kern=kern: kern(x, d, p, p, k, k, dw))
