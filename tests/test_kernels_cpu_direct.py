@@ -90,7 +90,31 @@ BLOCKED_CASES = [
     (2, 16, 16, 16, 32, 3, 3, 1, 1, 1, 1),  # ResNet's 32-channel stage, smaller
     (2, 6, 20, 20, 33, 5, 5, 1, 1, 2, 2),
     (2, 2, 9, 30, 3, 3, 8, 1, 1, 1, 0),  # wider than KW_MAX: the weight gradient's row passes
+    (2, 16, 8, 8, 64, 3, 3, 1, 1, 1, 1),  # the forward with channels in the lanes
+    (2, 32, 9, 7, 40, 5, 5, 1, 1, 2, 2),  # ... forward and input gradient, 40 and 32 channels
 ]
+
+
+@pytest.mark.parametrize("channels", [False, True], ids=["positions", "channels"])
+@pytest.mark.parametrize("case", [(2, 5, 9, 9, 40, 3, 3, 1, 1, 1, 1), (3, 7, 6, 5, 33, 3, 2, 1, 1, 0, 1),
+                                  (1, 3, 4, 4, 70, 5, 5, 1, 1, 2, 2)], ids=str)
+def test_both_blocked_forwards_equal_the_layer_math(case, channels):
+    """The forward kernel of either kind (positions or channels in the lanes, forced), on output
+    channels that are no multiple of a tile's and positions no multiple of the channels tile's,
+    also for the input gradient (the flipped weight read in place)."""
+    from minicnn.kernels.cpu import direct_blocked
+
+    (x, w, b, dy), (y, dx, dw), (stride, (ph, pw)) = _case(case, np.float32, seed=9)
+    kh, kw = w.shape[2:]
+    got = np.empty_like(y)
+    direct_blocked.forward(x, w, b, True, ph, pw, got, channels=channels)
+    _close(got, y, np.float32)
+    if channels and direct_blocked.forward_channels_tile(w.shape[1]) is None:
+        return  # too few input channels for the flipped weight's channels tile
+    gdx = np.empty_like(dx)
+    direct_blocked.forward(dy, w, w.reshape(-1)[:w.shape[1]], False, kh - 1 - ph, kw - 1 - pw, gdx, flipped=True,
+                           channels=channels)
+    _close(gdx, dx, np.float32)
 
 
 @pytest.mark.parametrize("case", BLOCKED_CASES, ids=str)

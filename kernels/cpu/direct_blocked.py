@@ -39,7 +39,7 @@ GROUP = 1 << 18  # float32 elements of the weight gradient's per-group planes (1
 # that LLVM unrolls the loops over the tile and keeps every slot in a register):
 # forward: OB output channels x QV vectors of positions (Q = QV * LANES, NACC = OB * QV slots);
 # weight gradient: OB output channels x KW taps (NACC_DW = OB * KW_MAX slots).
-OB = QV = Q = NACC = KW = NACC_DW = OV = TR = NACC_C = 0  # set in each compiled copy
+OB = QV = Q = NACC = KW = NACC_DW = OV = TR = NACC_C = P = NACC_F = 0  # set in each compiled copy
 
 
 # forward tile: 8 output channels x 2 vectors of positions with 32 vector registers (AVX-512),
@@ -135,6 +135,53 @@ def _forward_impl(x, wf, wt, kh, kw, b, has_bias, ph, pw, y):
                 a0 = k * nq + r * wp
                 for q in range(ow):
                     yf[_u(d + q)] = wide[_u(a0 + q)] + add  # the bias last, as in the layer's math
+    return y
+
+
+def _forward_channels_impl(x, wt, b, has_bias, ph, pw, kh, kw, y):
+    """y (N, O, OH, OW) as ``_forward_impl``, with output channels in the lanes: a tile of P
+    output positions x OV vectors of channels (constants of the compiled copy), each tap's
+    weights loaded as OV vectors of wt (C, kh, kw, OP) (the weight transposed, OP = O padded
+    to a multiple of OV * LANES) and each position's input value broadcast. Only real output
+    positions are computed (no junk columns), which pays on small planes."""
+    n, c, h, wd = x.shape
+    o, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    op = wt.shape[3]
+    bc = OV * LANES
+    nbo = op // bc
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    pl, npos = hp * wp, oh * ow
+    xf, wf, yf = x.reshape(x.size), wt.reshape(wt.size), y.reshape(y.size)
+    xpad = np.zeros(c * pl, np.float32)
+    pos = np.empty(P, np.int64)  # the tile's positions in the padded plane
+    tile = np.empty(P * bc, np.float32)  # the tile's outputs, (position, channel)
+    acc = bank(NACC_F)
+    for s in range(n):
+        for ch in range(c):
+            _pad_into(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, xpad, ch * pl)
+        for p0 in range(0, npos, P):
+            for t in range(P):  # past the last position: the last again (not copied out)
+                q = min(p0 + t, npos - 1)
+                pos[t] = (q // ow) * wp + q % ow
+            for bo in range(nbo):
+                for a in range(NACC_F):
+                    vzero(acc, a)
+                for ch in range(c):
+                    for i in range(kh):
+                        for j in range(kw):
+                            xo = ch * pl + i * wp + j
+                            wb = ((ch * kh + i) * kw + j) * op + bo * bc
+                            for t in range(P):
+                                xs = xpad[_u(xo + pos[t])]
+                                for v in range(OV):
+                                    vfma(acc, t * OV + v, wf, wb + v * LANES, xs)
+                for t in range(P):
+                    for v in range(OV):
+                        vstore(acc, t * OV + v, tile, (t * OV + v) * LANES)
+                for k in range(bo * bc, min(o, (bo + 1) * bc)):
+                    add = b[k] if has_bias else np.float32(0)
+                    for t in range(min(P, npos - p0)):
+                        yf[_u((s * o + k) * npos + p0 + t)] = tile[_u(t * bc + k - bo * bc)] + add
     return y
 
 
@@ -258,11 +305,39 @@ def channel_tile(o: int, kh: int, kw: int) -> tuple:
     return max(1, min(ov_all, SLOTS // kw)), 1
 
 
-def forward(x, w, b, has_bias, ph, pw, y, flipped=False):
+def forward_channels_tile(o: int):
+    """(OV, P) of the channels-in-lanes forward for o output channels, or None where it is not
+    used (fewer than 2 * LANES channels: too few multiply-adds per broadcast)."""
+    ov = min(-(-o // LANES), 4)
+    return None if ov < 2 else (ov, SLOTS // ov)
+
+
+def channels_in_lanes(c_in: int, c_out: int, kh: int, kw: int) -> bool:
+    """Whether a forward with c_in input and c_out output channels takes the channels-in-lanes
+    kernel: at least 16 input channels and 64 output channels, or 32 for a 5x5 kernel or
+    larger (where it was the faster of the two on the nets' layers: benchmarks/notes/
+    cpu-direct.md, "Register-blocked direct convolution")."""
+    return c_in >= 16 and (c_out >= 64 or (c_out >= 32 and kh * kw >= 25))
+
+
+def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None):
     """y = conv(x, w) (+ b) for float32 C-contiguous x (N, C, H, W), w (O, C, kh, kw) and y
     (stride 1). ``flipped``: convolve with w's flipped transpose (C, O, kh, kw) instead, the
-    input gradient's weight, read from w in place."""
+    input gradient's weight, read from w in place. ``channels``: the channels-in-lanes kernel
+    (with a transposed copy of the weight) or not; None: as ``channels_in_lanes`` says."""
     o, c, kh, kw = w.shape
+    c_in, c_out = (o, c) if flipped else (c, o)
+    if channels is None:
+        channels = channels_in_lanes(c_in, c_out, kh, kw)
+    tile = forward_channels_tile(c_out) if channels else None
+    if tile is not None:
+        ov, p = tile
+        wt = w[:, :, ::-1, ::-1].transpose(0, 2, 3, 1) if flipped else w.transpose(1, 2, 3, 0)  # (C_in, kh, kw, C_out)
+        bc = ov * LANES
+        wpad = np.zeros(wt.shape[:3] + (-(-wt.shape[3] // bc) * bc,), np.float32)
+        wpad[..., :wt.shape[3]] = wt
+        kernel = _specialised(_forward_channels_impl, OV=ov, P=p, NACC_F=ov * p)
+        return kernel(x, wpad, b, has_bias, ph, pw, kh, kw, y)
     if flipped:  # w'[a, b, i, j] = w[b, a, kh-1-i, kw-1-j]
         strides = np.array([(kh - 1) * kw + kw - 1, kh * kw, c * kh * kw, -kw, -1], np.int64)
     else:

@@ -4,7 +4,8 @@ previous direct path (the row passes for float32 too, and the old rule: <= 16 ou
 blocks. Usage: python benchmarks/cpu_results/blocked-intel-2026-12-06/probes/blocked_ab.py
 NET [NET ...] --batch-sizes B [B ...] [--rounds R] [--switch blocked|all-planes]
 (all-planes: the rule without its plane condition against the rule; worker-ranges: the direct
-paths' batch in one range per worker against kept_split ranges)."""
+paths' batch in one range per worker against kept_split ranges; channels-forward: the
+channels-in-lanes forward where its rule says, against never)."""
 import argparse
 
 from benchmarks import fusion_ab
@@ -46,7 +47,18 @@ def set_worker_ranges(flag):
         (lambda n, macs: sched.work_items(n, [(0, n)], macs))
 
 
+from minicnn.kernels.cpu import direct_blocked  # noqa: E402
+
+NEW_CHANNELS = direct_blocked.channels_in_lanes
+
+
+def set_channels_forward(flag):
+    """The channels-in-lanes forward where its rule says (this commit), or never."""
+    direct_blocked.channels_in_lanes = NEW_CHANNELS if flag else (lambda *a: False)
+
+
 fusion_ab.SWITCHES["blocked"] = (set_blocked, "blocked", "rows")
+fusion_ab.SWITCHES["channels-forward"] = (set_channels_forward, "channels-fwd", "positions-fwd")
 fusion_ab.SWITCHES["worker-ranges"] = (set_worker_ranges, "worker-ranges", "8-ranges")
 fusion_ab.SWITCHES["all-planes"] = (set_all_planes, "all-planes", "rule")
 ap = argparse.ArgumentParser()
@@ -54,7 +66,7 @@ ap.add_argument("nets", nargs="+")
 ap.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 64])
 ap.add_argument("--rounds", type=int, default=7)
 ap.add_argument("--min-time", type=float, default=0.5)
-ap.add_argument("--switch", default="blocked", choices=["blocked", "all-planes", "worker-ranges"])
+ap.add_argument("--switch", default="blocked", choices=["blocked", "all-planes", "worker-ranges", "channels-forward"])
 a = ap.parse_args()
 for net in a.nets:
     for b in a.batch_sizes:
