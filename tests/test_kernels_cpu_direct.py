@@ -126,6 +126,18 @@ def test_the_blocked_kernels_equal_the_layer_math(case):
     _close(direct.conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding), dw, np.float32)
 
 
+def test_the_blocked_kernels_take_an_empty_batch():
+    """0 samples through every blocked kernel kind: empty outputs, a zero weight gradient."""
+    for case in (BLOCKED_CASES[0], BLOCKED_CASES[-1], (2, 16, 8, 8, 64, 3, 3, 1, 1, 1, 1)):
+        (x, w, b, dy), (y, dx, dw), (stride, padding) = _case(case, np.float32)
+        kh, kw = w.shape[2:]
+        assert direct.conv2d_direct(x[:0], w, b, stride, padding).shape == (0, *y.shape[1:])
+        assert direct.conv2d_direct_input_grad(dy[:0], w, x.shape[2], x.shape[3], stride, padding).shape == \
+            (0, *x.shape[1:])
+        np.testing.assert_array_equal(direct.conv2d_direct_weight_grad(x[:0], dy[:0], kh, kw, stride, padding),
+                                      np.zeros_like(dw))
+
+
 def test_the_blocked_weight_gradient_over_several_sample_groups():
     """Planes too large for one group (direct_blocked.GROUP elements): each sample its own group,
     the groups' lane sums added in order; the same numbers as the layer math, and its own bits

@@ -108,17 +108,14 @@ TABLE: dict = {
 # another with BLAS's threads inside each product (split_chooser.py). The wide
 # layout (wide=True) is not used here: no faster on whole CPU training steps
 # (benchmarks/notes/cpu-kernels.md, "The wide layout and the weight-gradient sum on the CPU").
-# The direct kernels of direct.py (no column matrix at all) take the layers with few output
-# channels on a large plane, where the products have too few rows for BLAS to run well and the
-# kernels' passes over the plane are long (direct_rule): the 5x5 first layers of the tutorial net,
-# DeconvNet, MNISTNet and SmallCifarNet (3 -> 12), DeconvNet's last ConvTranspose2d, ResNet's first
-# layer and its 16-channel stage. Training steps with them took 0.75-0.84x as long for the tutorial
-# net and DeconvNet at batch 64 and 256 (0.94 at batch 4), 0.89-0.93x for ResNet-20 at 64 and 128;
-# the 6 -> 16 layers on 10x10 planes, the 32- and 64-channel ones and Net2's 3 -> 32 conv1 are
-# faster through im2col and the products (benchmarks/notes/cpu-kernels.md, "Direct convolution
-# for the first layers and ResNet's 16-channel stage").
+# The direct kernels (no column matrix at all) take every float32 stride-1 layer up to 7 taps
+# wide (direct_blocked.py: tiles of output values held in vector registers) and, in float64, the
+# layers with few output channels on a large plane (direct.py's row passes; direct_rule).
+# Training steps with them took 0.51-0.68x as long as through im2col + BLAS for the tutorial
+# net, DeconvNet, Net2 and ResNet-20 at batch 64 and 256, 0.86-1.07x at batch 4
+# (benchmarks/notes/cpu-direct.md, "Register-blocked direct convolution").
 # MINICNN_CPU_DIRECT_MAX=K (read at import) caps the weights of a direct layer; 0 turns the
-# direct kernels off.
+# direct kernels off (the im2col path for every layer, e.g. to time both).
 DIRECT_MAX = 1 << 20
 DIRECT_MAX_ROWS = 4096  # weights of a float64 direct layer (the passes)
 DIRECT_MAX_CHANNELS = 16  # output channels (a ConvTranspose2d: input channels)

@@ -1,24 +1,34 @@
 """Register-blocked direct convolution for float32 (the stride-1 path of ``direct.py``).
 
-The layout is ``direct.py``'s: every input plane zero-padded to Hp x Wp, the output
-accumulated on the padded plane's row pitch, so output element (r, q) sits at p = r*Wp + q
-and tap (i, j) of channel c reads the padded planes at c*PL + p + i*Wp + j (PL: one padded
-plane with room after it). What differs is the loop order: instead of one pass over the whole
-output plane per kernel row (``direct_rows.py``), a tile of ``OB`` output channels x ``Q``
-output positions is held in vector registers (``simd.py``) while the loop runs over every
-(c, i, j); each loaded input vector feeds ``OB`` fused multiply-adds, and the tile is written
-once. This is how BLAS kernels reach the multiply-add units' peak, without building the
-column matrix that im2col + BLAS reads.
+A tile of output values is held in vector registers (``simd.py``) while the loop runs over
+every input channel and tap (c, i, j); each loaded value feeds several fused multiply-adds,
+and the tile is written once. That is how BLAS kernels reach the multiply-add units' peak,
+here without the column matrix that im2col + BLAS writes and reads. Every input plane is
+zero-padded to Hp x Wp first, so tap (i, j) of output position (r, q) reads the padded plane
+at (r + i)*Wp + q + j, with no bounds tests.
 
-* ``forward``: y[n, o] = sum over (c, i, j), in that order, of w[o, c, i, j] * x shifted, + b;
-  for the input gradient ``direct.py`` calls it on dy with the flipped weight.
-* ``weight_grad``: dW[o, c, i, j] = sum over n (in order) of sum_p d[n, o, p] * xpad[n, c, p +
-  i*Wp + j], a tile of ``OB`` output channels x one kernel row's taps held as vector partial
-  sums over p, added into per-weight lane sums, which are reduced in lane order at the end.
+Two kinds of tile, each kernel compiled per tile shape (the shape's numbers are constants of
+its compiled copy, ``_specialised``, so that LLVM unrolls the loops over the tile):
 
-The forward reads the weight in place through its strides (so the input gradient's flipped
-transpose is no copy); a tile past the last output channel repeats it, and those planes are
-not copied out.
+* positions in the lanes: the output accumulated on the padded plane's row pitch (p = r*Wp +
+  q; the Wp - OW entries after each row are junk and never copied out), so a tap of a tile of
+  consecutive p is one vector load:
+  - ``_forward_impl``: y[n, o] = sum over (c, i, j), in that order, of w[o, c, i, j] * x
+    shifted, + b; a tile of OB output channels x QV vectors of positions. The weight is read
+    in place through its strides (the input gradient's flipped transpose is no copy); a tile
+    past the last output channel repeats it, and those planes are not copied out;
+  - ``_weight_grad_impl``: dW[o, c, i, j] = sum over n (in order) of sum_p d[n, o, p] *
+    xpad[n, c, p + i*Wp + j]; OB output channels x one kernel row's taps of vector partial
+    sums over the positions of a group of samples, added into per-weight lane sums that are
+    reduced in lane order at the end;
+* channels in the lanes (many channels, small planes: only real output positions, no junk):
+  - ``_forward_channels_impl``: P positions x OV vectors of output channels, each tap's weights
+    loaded as vectors of the transposed weight and each position's input value broadcast;
+  - ``_weight_grad_channels_impl``: OV vectors of output channels x one kernel row or the whole
+    kernel, summed over every position of a group of samples, no lane sums.
+
+``forward`` and ``weight_grad`` choose the kind (``channels_in_lanes``, and the output channels
+and plane for the weight gradient) and the tile.
 """
 
 from __future__ import annotations
@@ -35,11 +45,11 @@ from .simd import LANES, bank, vadd_to, vfma, vfma2, vstore, vzero
 KW_MAX = 7  # the widest kernel the weight gradient's tile (OB x kw vectors) takes
 GROUP = 1 << 18  # float32 elements of the weight gradient's per-group planes (1 MiB)
 
-# Each kernel is compiled once per tile shape, the shape's numbers constants in its copy (so
-# that LLVM unrolls the loops over the tile and keeps every slot in a register):
-# forward: OB output channels x QV vectors of positions (Q = QV * LANES, NACC = OB * QV slots);
-# weight gradient: OB output channels x KW taps (NACC_DW = OB * KW_MAX slots).
-OB = QV = Q = NACC = KW = NACC_DW = OV = TR = NACC_C = P = NACC_F = 0  # set in each compiled copy
+# The tile constants, set in each compiled copy (``_specialised``): forward OB channels x QV
+# vectors (Q = QV * LANES positions, NACC = OB * QV slots); weight gradient OB channels x KW taps
+# (NACC_DW = OB * KW_MAX slots); channels-in-lanes forward P positions x OV vectors (NACC_F);
+# channels-in-lanes weight gradient OV vectors x TR rows x KW taps (NACC_C).
+OB = QV = Q = NACC = KW = NACC_DW = OV = TR = NACC_C = P = NACC_F = 0
 
 
 # forward tile: 8 output channels x 2 vectors of positions with 32 vector registers (AVX-512),

@@ -1,13 +1,14 @@
 """Explicit SIMD registers for Numba kernels: a bank of float32 vectors that LLVM keeps in
-registers, and the four operations the register-blocked convolution (``direct_blocked.py``)
+registers, and the operations the register-blocked convolution (``direct_blocked.py``)
 is written with.
 
-Why not plain loops: a register-blocked kernel keeps a tile of partial sums (say 4 output
-channels x 48 output pixels) in vector registers while it runs over every input channel and
+Why not plain loops: a register-blocked kernel keeps a tile of partial sums (say 8 output
+channels x 32 output positions) in vector registers while it runs over every input channel and
 tap, so each loaded value feeds several multiply-adds and the tile is written once at the
 end. Written as Python loops over a small array, LLVM vectorised the wrong loop (gathers,
-shuffles) or kept the tile in memory, 3-60 GFLOP/s; written with these operations the tile
-stays in registers (130 GFLOP/s on one Xeon core, ``benchmarks/notes/cpu-kernels.md``).
+shuffles) or kept the tile in memory: 1.8-82 GFLOP/s on one Xeon core, where the product
+alone of im2col + BLAS ran at 66-125; written with these operations the tile stays in
+registers (126 GFLOP/s; benchmarks/notes/cpu-direct.md, "Register-blocked direct convolution").
 
 * ``bank(n)``: n vectors of ``LANES`` float32 (a stack array: after LLVM unrolls the loops
   over the bank's slots, every slot becomes a register);
