@@ -38,9 +38,9 @@ do all the chunks itself and degrades to serial speed instead.
 """
 
 import os as _os
+from types import SimpleNamespace
 
 import numpy as _np
-from types import SimpleNamespace
 
 from .activations import (
     dropout_forward,

@@ -140,9 +140,10 @@ def _fast(stride, *arrays) -> bool:
     return tuple(stride) == (1, 1) and compiled_for(*arrays) and len({a.dtype for a in arrays}) == 1
 
 
-def _blocked(*arrays) -> bool:
-    """float32 arrays: the register-blocked kernels of ``direct_blocked.py`` (else the passes)."""
-    return arrays[0].dtype == np.float32
+def _blocked(a) -> bool:
+    """float32 (the call's arrays share a dtype, ``_fast``): the register-blocked kernels of
+    ``direct_blocked.py``; else the passes."""
+    return a.dtype == np.float32
 
 
 def conv2d_direct(x, w, b, stride, padding, out=None):
