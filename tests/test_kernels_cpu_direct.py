@@ -138,6 +138,17 @@ def test_the_blocked_kernels_take_an_empty_batch():
                                       np.zeros_like(dw))
 
 
+def test_the_blocked_kernels_buffers_start_on_a_cache_line():
+    """``_aligned_zeros`` (compiled, and called from Python for the transposed weight): n zeros
+    whose first element sits on a 64-byte boundary, for any n."""
+    from minicnn.kernels.cpu import direct_blocked
+
+    for n in (0, 1, 15, 16, 17, 1000, 204_800):
+        a = direct_blocked._aligned_zeros(n)
+        assert a.shape == (n,) and a.dtype == np.float32 and a.ctypes.data % 64 == 0
+        assert not a.any()
+
+
 def test_the_blocked_weight_gradient_over_several_sample_groups():
     """Planes too large for one group (direct_blocked.GROUP elements): each sample its own group,
     the groups' lane sums added in order; the same numbers as the layer math, and its own bits

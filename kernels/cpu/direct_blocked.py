@@ -93,6 +93,18 @@ def _pad_into(src, s0, h, w, ph, pw, wp, dst, d0):
 _pad_into = serial(_pad_into)
 
 
+def _aligned_zeros(n):
+    """n float32 zeros starting on a 64-byte boundary (a cache line): a vector load at a multiple
+    of 16 elements from there never straddles two lines. NumPy and Numba align to 16 or 32 bytes
+    only, and the kernels' aligned loads then ran 10-18 % slower (benchmarks/notes/cpu-direct.md)."""
+    buf = np.zeros(n + 16, np.float32)
+    k = (16 - (buf.ctypes.data // 4) % 16) % 16
+    return buf[k:k + n]
+
+
+_aligned_zeros = serial(_aligned_zeros)
+
+
 def _plane_length(hp, wp, kh, kw, nq):
     """Elements of one padded plane with room for the last tile's reads past its end."""
     return max(hp * wp, nq + (kh - 1) * wp + kw - 1)
@@ -114,8 +126,8 @@ def _forward_impl(x, wf, wt, kh, kw, b, has_bias, ph, pw, y):
     pl = _plane_length(hp, wp, kh, kw, nq)
     xf, yf = x.reshape(x.size), y.reshape(y.size)
     w0, so, sc, si, sj = wt[0], wt[1], wt[2], wt[3], wt[4]
-    xpad = np.zeros(c * pl, np.float32)
-    wide = np.empty(nb * OB * nq, np.float32)  # one sample's output planes on the pitch wp
+    xpad = _aligned_zeros(c * pl)
+    wide = _aligned_zeros(nb * OB * nq)  # one sample's output planes on the pitch wp
     base = np.empty(OB, np.int64)  # where each channel of the tile starts in wf
     acc = bank(NACC)
     for s in range(n):
@@ -162,9 +174,9 @@ def _forward_channels_impl(x, wt, b, has_bias, ph, pw, kh, kw, y):
     hp, wp = h + 2 * ph, wd + 2 * pw
     pl, npos = hp * wp, oh * ow
     xf, wf, yf = x.reshape(x.size), wt.reshape(wt.size), y.reshape(y.size)
-    xpad = np.zeros(c * pl, np.float32)
+    xpad = _aligned_zeros(c * pl)
     pos = np.empty(P, np.int64)  # the tile's positions in the padded plane
-    tile = np.empty(P * bc, np.float32)  # the tile's outputs, (position, channel)
+    tile = _aligned_zeros(P * bc)  # the tile's outputs, (position, channel)
     acc = bank(NACC_F)
     for s in range(n):
         for ch in range(c):
@@ -206,11 +218,11 @@ def _weight_grad_impl(x, d, ph, pw, kh, kw, dw):
     nq = (span + LANES - 1) // LANES * LANES
     pl = _plane_length(hp, wp, kh, kw, nq)
     xf, df, out = x.reshape(x.size), d.reshape(d.size), dw.reshape(dw.size)
-    part = np.zeros(o * c * kh * KW_MAX * LANES, np.float32)  # each weight's sum, still in SIMD lanes
+    part = _aligned_zeros(o * c * kh * KW_MAX * LANES)  # each weight's sum, still in SIMD lanes
     per = c * pl + nb * OB * nq  # one sample's padded planes and d planes
     g = max(1, min(n, GROUP // per))  # samples per group: each tile's sums run over all of a group
-    planes = np.zeros(g * c * pl, np.float32)
-    dp = np.zeros(g * nb * OB * nq, np.float32)  # d planes on the pitch wp, zero junk entries
+    planes = _aligned_zeros(g * c * pl)
+    dp = _aligned_zeros(g * nb * OB * nq)  # d planes on the pitch wp, zero junk entries
     acc = bank(NACC_DW)
     for s0 in range(0, n, g):
         m = min(g, n - s0)
@@ -262,10 +274,10 @@ def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dw):
     op = nbo * bc  # channels, padded with zero ones
     npos, pl = oh * ow, hp * wp
     xf, df, out = x.reshape(x.size), d.reshape(d.size), dw.reshape(dw.size)
-    dwt = np.zeros(c * kh * kw * op, np.float32)  # dW^T (C, kh, kw, op)
+    dwt = _aligned_zeros(c * kh * kw * op)  # dW^T (C, kh, kw, op)
     g = max(1, min(n, GROUP // (c * pl + npos * op)))  # samples per group
-    planes = np.zeros(g * c * pl, np.float32)
-    dt = np.zeros(g * npos * op, np.float32)  # d^T of each sample: (position, channel)
+    planes = _aligned_zeros(g * c * pl)
+    dt = _aligned_zeros(g * npos * op)  # d^T of each sample: (position, channel)
     acc = bank(NACC_C)
     for s0 in range(0, n, g):
         m = min(g, n - s0)
@@ -344,7 +356,8 @@ def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None):
         ov, p = tile
         wt = w[:, :, ::-1, ::-1].transpose(0, 2, 3, 1) if flipped else w.transpose(1, 2, 3, 0)  # (C_in, kh, kw, C_out)
         bc = ov * LANES
-        wpad = np.zeros(wt.shape[:3] + (-(-wt.shape[3] // bc) * bc,), np.float32)
+        wpad = _aligned_zeros(wt.shape[0] * wt.shape[1] * wt.shape[2] * (-(-wt.shape[3] // bc) * bc))
+        wpad = wpad.reshape(wt.shape[:3] + (-1,))
         wpad[..., :wt.shape[3]] = wt
         kernel = _specialised(_forward_channels_impl, OV=ov, P=p, NACC_F=ov * p)
         return kernel(x, wpad, b, has_bias, ph, pw, kh, kw, y)

@@ -1,0 +1,56 @@
+"""Whole training steps with one change to the register-blocked direct kernels on and off,
+swapped in one process with fusion_ab's paired blocks. Usage:
+PYTHONPATH=. python benchmarks/cpu_results/aligned-intel-2026-12-07/probes/direct_ab.py NET [NET ...]
+    --batch-sizes B [B ...] [--rounds R] [--switch aligned]
+
+aligned: the kernels' vector-loaded buffers (and the transposed weight) start on a 64-byte
+boundary (this commit), against NumPy's and Numba's own alignment (16-32 bytes) as before; the
+"off" kernels are compiled uncached under other names."""
+import argparse
+import types
+
+import numpy as np
+from numba import njit
+
+from benchmarks import fusion_ab
+from minicnn.kernels.cpu import direct_blocked as db
+
+ALIGNED_ZEROS, SPECIALISED = db._aligned_zeros, db._specialised
+
+
+@njit(nogil=True)
+def _plain_zeros(n):
+    return np.zeros(n, np.float32)
+
+
+_OFF = {}
+
+
+def _specialised_unaligned(impl, **consts):
+    consts = dict(consts, LANES=db.LANES)
+    key = (impl.__name__,) + tuple(sorted(consts.items()))
+    if key not in _OFF:
+        g = dict(impl.__globals__, **consts)
+        g["_aligned_zeros"] = _plain_zeros
+        fn = types.FunctionType(impl.__code__, g, impl.__name__ + "_unaligned_" + "_".join(map(str, key[1:])))
+        _OFF[key] = njit(nogil=True, error_model="numpy")(fn)
+    return _OFF[key]
+
+
+def set_aligned(flag):
+    db._specialised = SPECIALISED if flag else _specialised_unaligned
+    db._aligned_zeros = ALIGNED_ZEROS if flag else (lambda n: np.zeros(n, np.float32))
+
+
+SETS = {"aligned": (set_aligned, "aligned", "unaligned")}
+fusion_ab.SWITCHES.update(SETS)
+ap = argparse.ArgumentParser()
+ap.add_argument("nets", nargs="+")
+ap.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 64])
+ap.add_argument("--rounds", type=int, default=7)
+ap.add_argument("--min-time", type=float, default=0.5)
+ap.add_argument("--switch", default="aligned", choices=sorted(SETS))
+a = ap.parse_args()
+for net in a.nets:
+    for b in a.batch_sizes:
+        print(fusion_ab.step_ab("numba", net, b, a.rounds, a.min_time, switch=a.switch), flush=True)
