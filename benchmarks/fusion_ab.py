@@ -1,8 +1,9 @@
 """Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating (or, with
 ``--switch``, another setting: the CPU conv schedule's transposed weight-gradient sum or its
-split rule, or on the cupy backends TF32 convolutions; on either, the wide conv layout and
-direct convolution: on the GPU for the layers with at most ``--direct-max`` weights, on the CPU
-for those its rule picks (``kernels/cpu/__init__.py``, ``direct_rule``) with at most that many).
+small-batch BLAS-threads way, or on the cupy backends TF32 convolutions; on either, the wide
+conv layout and direct convolution: on the GPU for the layers with at most ``--direct-max``
+weights, on the CPU for those its rule picks (``kernels/cpu/__init__.py``, ``direct_rule``)
+with at most that many).
 
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
@@ -61,12 +62,12 @@ def _set_wide(flag: bool) -> None:
 
 
 def _set_cpu_split(flag: bool) -> None:
-    """The CPU schedule's split rule (kernels/cpu/split_chooser.py: a small batch on BLAS's
-    threads), or ``run_split`` for every call (before the rule)."""
+    """The CPU schedule's split with a small batch on BLAS's threads (kernels/cpu/split_chooser.py,
+    ``small="blas"``: its default until 2026-12-07), or ``run_split`` for every call (the default)."""
     from minicnn.kernels.cpu import CONV_SCHEDULE
     from minicnn.kernels.cpu.split_chooser import SplitChooser
 
-    CONV_SCHEDULE.split = SplitChooser() if flag else SplitChooser(force="threads")
+    CONV_SCHEDULE.split = SplitChooser(small="blas") if flag else SplitChooser()
 
 
 DIRECT_MAX = 4096  # --switch direct (--direct-max): the cap on a direct layer's weights (GPU: all its convs up to it)
@@ -85,7 +86,7 @@ def _set_direct(flag: bool) -> None:
 # --switch: (setter, label when on, label when off)
 SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "dw-transposed": (_set_dw_transposed, "dW^T", "dW"),
-            "cpu-split": (_set_cpu_split, "split-rule", "threads"),
+            "cpu-split": (_set_cpu_split, "blas-small", "threads"),
             "tf32-conv": (_set_tf32_conv, "TF32-conv", "FP32-conv"),
             "wide": (_set_wide, "wide", "per-sample"),
             "direct": (_set_direct, "direct", "im2col")}
@@ -160,7 +161,7 @@ def main(argv=None) -> None:
     ap.add_argument("--nets", nargs="+", default=["net2", "tutorial"], choices=sorted(common.NETS))
     ap.add_argument("--switch", default="fusion", choices=sorted(SWITCHES),
                     help="what each pair of blocks turns on and off: fusion; the CPU conv schedule's "
-                         "transposed weight-gradient sum or its split rule against run_split for every call "
+                         "transposed weight-gradient sum or a small batch on BLAS's threads against run_split for every call "
                          "(numba only); the wide conv layout; direct convolution (no column matrix; GPU: "
                          "layers with at most --direct-max weights, CPU: its rule's layers under that cap); "
                          "on the cupy backends TF32 for the "

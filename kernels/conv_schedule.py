@@ -132,13 +132,11 @@ class ConvSchedule(DirectPaths):
         per = -(-n // self.kept_split)
         return [(i, min(n, i + per)) for i in range(0, n, per)]
 
-    def run(self, fn, items, products: bool = True) -> list:
-        """``fn(share)`` for each share of ``items`` (one share with all of them without a split).
-        ``products=False`` (the direct kernels: loops, no BLAS product inside) takes the split's
-        ``for_loops`` way where it has one (the CPU's: one thread per core, never BLAS's threads)."""
+    def run(self, fn, items) -> list:
+        """``fn(share)`` for each share of ``items`` (one share with all of them without a split)."""
         if self.split is None:
             return [fn(list(items))]
-        return (self.split if products else getattr(self.split, "for_loops", self.split))(fn, items)
+        return self.split(fn, items)
 
     def add_weight_grad(self, acc, d, cols):
         """acc + sum_n d_n (O, L) @ cols_n^T (L, K) for d (n, O, L), cols (n, K, L); with

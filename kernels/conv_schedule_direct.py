@@ -1,6 +1,8 @@
 """The conv schedule's direct paths: a layer the schedule sends to the backend's direct kernels
 (``conv2d_direct``, ``conv2d_direct_input_grad``, ``conv2d_direct_weight_grad``: no column
-matrix at all) runs here, its batch dealt to the shares like the products' ranges. The rest of
+matrix at all) runs here, its batch dealt to the shares like the products' ranges, or handed in
+one call with those ranges where the backend's kernels run them themselves (the CPU's, on
+Numba's threads: ``direct_ranges`` in its ops). The rest of
 the schedule, and when a layer goes direct (``direct_max``, ``direct_rule``), is in
 ``conv_schedule.py``; the CPU's kernels are ``kernels/cpu/direct.py``, the GPU's
 ``kernels/cuda/conv.cu``."""
@@ -33,18 +35,27 @@ class DirectPaths:
         per = -(-n // max(1, int(workers())))
         return [(i, min(n, i + per)) for i in range(0, n, per)]
 
+    def ranges_in_kernels(self) -> bool:
+        """Whether the backend's direct kernels take the batch ranges themselves (``ranges=``,
+        the CPU's: run at once on Numba's threads) rather than one call per range in the shares."""
+        return bool(getattr(self.ops, "direct_ranges", False))
+
     def direct_conv2d_forward(self, x, w, b, stride, padding, out_shape):
         """Conv2d's forward through ``conv2d_direct``, the batch dealt to the shares; the cache
         holds no column matrix."""
         ops, xp = self.ops, array_module(x)
         n, o, oh, ow = out_shape
         out = xp.empty(out_shape, dtype=xp.result_type(x, w))
+        items = self.direct_items(n, n * w.size * oh * ow)
+        if self.ranges_in_kernels():
+            ops.conv2d_direct(x, w, b, stride, padding, out=out, ranges=items)
+            return out, (x, None, w, b is not None, stride, padding)
 
         def fill(share):
             for i, j in share:
                 ops.conv2d_direct(x[i:j], w, b, stride, padding, out=out[i:j])
 
-        self.run(fill, self.direct_items(n, n * w.size * oh * ow), products=False)
+        self.run(fill, items)
         return out, (x, None, w, b is not None, stride, padding)
 
     def direct_conv_transpose2d_forward(self, x, w, b, stride, padding, out_shape):
@@ -54,13 +65,20 @@ class DirectPaths:
         n, cout, oh, ow = out_shape
         out = xp.empty(out_shape, dtype=xp.result_type(w, x))
 
+        items = self.direct_items(n, n * w.size * x.shape[2] * x.shape[3])
+        if self.ranges_in_kernels():
+            ops.conv2d_direct_input_grad(x, w, oh, ow, stride, padding, out=out, ranges=items)
+            if b is not None:
+                out += b.reshape(1, cout, 1, 1)
+            return out, (x, w, b is not None, stride, padding)
+
         def fill(share):
             for i, j in share:
                 ops.conv2d_direct_input_grad(x[i:j], w, oh, ow, stride, padding, out=out[i:j])
                 if b is not None:
                     out[i:j] += b.reshape(1, cout, 1, 1)
 
-        self.run(fill, self.direct_items(n, n * w.size * x.shape[2] * x.shape[3]), products=False)
+        self.run(fill, items)
         return out, (x, w, b is not None, stride, padding)
 
     def direct_backward(self, dout, x, w, stride, padding, need_dx, transposed=False):
@@ -73,6 +91,15 @@ class DirectPaths:
         n, _, h, wd = x.shape
         kh, kw = w.shape[2], w.shape[3]
         dx = xp.empty(x.shape, dtype=xp.result_type(w, dout)) if need_dx else None
+        out_plane = h * wd if transposed else dout.shape[2] * dout.shape[3]  # the Conv2d's output plane
+        items = self.direct_items(n, n * w.size * out_plane)
+        if self.ranges_in_kernels():
+            if need_dx and transposed:
+                ops.conv2d_direct(dout, w, None, stride, padding, out=dx, ranges=items)
+            elif need_dx:
+                ops.conv2d_direct_input_grad(dout, w, h, wd, stride, padding, out=dx, ranges=items)
+            conv_in, conv_dout = (dout, x) if transposed else (x, dout)
+            return dx, ops.conv2d_direct_weight_grad(conv_in, conv_dout, kh, kw, stride, padding, ranges=items)
 
         def grads(share):
             dw_share = None
@@ -86,8 +113,6 @@ class DirectPaths:
                                                                                stride, padding))
             return dw_share
 
-        out_plane = h * wd if transposed else dout.shape[2] * dout.shape[3]  # the Conv2d's output plane
-        parts = [p for p in self.run(grads, self.direct_items(n, n * w.size * out_plane), products=False)
-                 if p is not None]
+        parts = [p for p in self.run(grads, items) if p is not None]
         dw = sum_in_order(parts) if parts else xp.zeros(w.shape, dtype=xp.result_type(x, dout))
         return dx, dw

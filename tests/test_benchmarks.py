@@ -199,7 +199,7 @@ def test_ab_of_the_cpu_split_rule_smoke(capsys, monkeypatch):
     fusion_ab.main(["--switch", "cpu-split", "--nets", "net2", "--batch-sizes", "4", "--rounds", "2",
                     "--min-time", "0.01"])
     out = capsys.readouterr().out
-    assert "net2 b4 train:" in out and "split-rule/threads" in out and "kernels (" not in out
+    assert "net2 b4 train:" in out and "blas-small/threads" in out and "kernels (" not in out
     assert isinstance(CONV_SCHEDULE.split, SplitChooser) and CONV_SCHEDULE.split.force is None  # left on
     with pytest.raises(SystemExit):
         fusion_ab.main(["--switch", "cpu-split", "--backend", "cupy"])

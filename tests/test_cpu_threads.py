@@ -215,7 +215,7 @@ def test_a_conv_calls_blas_threads_follow_its_own_ranges_not_history(monkeypatch
     from minicnn.kernels.cpu.split_chooser import SplitChooser
 
     monkeypatch.setattr(threads, "workers", lambda: 2)
-    rule = SplitChooser()
+    rule = SplitChooser(small="blas")  # (the default sends every call the "threads" way)
     calls = {"small": [(0, 1), (1, 2), (2, 3), (3, 4)], "one range": [(0, 4)], "large": [(0, 32), (32, 64)]}
     want = {"small": [2], "one range": [1], "large": [1]}
     was = backend.backend_name()
@@ -257,6 +257,7 @@ def test_the_two_ways_agree_and_each_repeats_bitwise(monkeypatch, dtype, tol):
         return run
 
     monkeypatch.setattr(split_chooser, "WAYS", {n: spy(n) for n in ("threads", "blas")})
+    monkeypatch.setattr(CONV_SCHEDULE, "direct_max", 0)  # the products' path (direct kernels take no split)
     rng = np.random.default_rng(0)
     x, g = rng.standard_normal((4, 32, 16, 16)).astype(dtype), rng.standard_normal((4, 64, 16, 16)).astype(dtype)
     was = backend.backend_name()

@@ -14,47 +14,57 @@ def two_workers(monkeypatch):
     monkeypatch.setattr(threads, "workers", lambda: 2)
 
 
-def test_a_small_batch_goes_the_blas_way_a_large_one_the_threads_way(two_workers, monkeypatch):
+def test_every_call_goes_the_threads_way_by_default(two_workers):
+    """The default rule: "threads" for every call (the "blas" way's spinning BLAS workers stall
+    the direct kernels' OpenMP threads, split_chooser's module doc)."""
+    ch = SplitChooser()
+    for items in ([(0, 1), (1, 2), (2, 3), (3, 4)], [(0, 3), (3, 5)], [(0, 4)], [(i, i + 1) for i in range(64)]):
+        assert ch.way(items) == "threads"
+
+
+def test_a_small_batch_goes_the_blas_way_where_asked(two_workers, monkeypatch):
     ran = []
     monkeypatch.setattr(split_chooser, "WAYS", {n: (lambda fn, items, n=n: ran.append(n) or [fn(items)])
                                                 for n in ("threads", "blas")})
-    ch = SplitChooser()  # at most 2 samples per worker: 4 on two
+    ch = SplitChooser(small="blas")  # at most 2 samples per worker: 4 on two
     assert ch.way([(0, 1), (1, 2), (2, 3), (3, 4)]) == "blas"  # batch 4, a kept matrix per sample
     assert ch.way([(0, 3), (3, 5)]) == "threads"  # batch 5 in chunks of 3
     assert ch.way([(i, i + 1) for i in range(64)]) == "threads"
-    assert SplitChooser(max_samples_per_worker=4).way([(0, 3), (3, 6), (6, 8)]) == "blas"
+    assert SplitChooser(small="blas", max_samples_per_worker=4).way([(0, 3), (3, 6), (6, 8)]) == "blas"
     assert ch(lambda share: len(share), [(0, 2), (2, 4)]) == [2] and ran == ["blas"]
     assert ch(lambda share: len(share), [(0, 32), (32, 64)]) == [2] and ran == ["blas", "threads"]
     assert ch.way([(0, 4)]) == ch.way([(0, 1)]) == "threads"  # one range: in the caller, BLAS at one thread
     assert ch(lambda share: share, [(0, 2)]) == [[(0, 2)]] and ran == ["blas", "threads", "threads"]
-    assert SplitChooser(max_samples_per_worker=0).way([(0, 1), (1, 2)]) == "threads"
-    assert SplitChooser(force="threads").way([(0, 1), (1, 2)]) == "threads"
+    assert SplitChooser(small="blas", max_samples_per_worker=0).way([(0, 1), (1, 2)]) == "threads"
+    assert SplitChooser(small="blas", force="threads").way([(0, 1), (1, 2)]) == "threads"
     assert SplitChooser(force="blas").way([(0, 640)]) == "blas"
 
 
-def test_calls_without_products_go_the_threads_way(two_workers, monkeypatch):
-    """The direct kernels have no BLAS product inside: a small call of theirs runs on one thread
-    per core (the "blas" way would leave it on one core); the schedule asks for that way."""
+def test_direct_calls_hand_their_ranges_to_the_kernels(two_workers, monkeypatch):
+    """The CPU's direct kernels take the batch ranges themselves (one call, run on Numba's
+    threads): the schedule's split is not asked; a layer that is not direct still goes the
+    split's way."""
     import numpy as np
 
     from minicnn.kernels import cpu
     from minicnn.kernels.conv_schedule import ConvSchedule
 
-    ran = []
+    ran, calls = [], []
     monkeypatch.setattr(split_chooser, "WAYS", {n: (lambda fn, items, n=n: ran.append(n) or [fn(items)])
                                                 for n in ("threads", "blas")})
-    small = [(0, 1), (1, 2), (2, 3), (3, 4)]
-    assert SplitChooser().for_loops(len, small) == [4] and ran == ["threads"]
-    assert SplitChooser(force="blas").for_loops(len, small) == [4] and ran == ["threads", "blas"]
-    ran.clear()
-    sched = ConvSchedule(cpu.CONV_SCHEDULE.ops, keep=0, chunk=1 << 30, split=SplitChooser(), kept_split=4,
+    ops = cpu.CONV_SCHEDULE.ops
+    spy = type(ops)(**vars(ops))
+    for name in ("conv2d_direct", "conv2d_direct_input_grad", "conv2d_direct_weight_grad"):
+        setattr(spy, name, lambda *a, _f=getattr(ops, name), _n=name, **k: calls.append((_n, k.get("ranges")))
+                or _f(*a, **k))
+    sched = ConvSchedule(spy, keep=0, chunk=1 << 30, split=SplitChooser(small="blas"), kept_split=4,
                          split_min_macs=0, direct_max=512, direct_rule=lambda w, px, stride: w.shape[3] == 5)
     x = np.random.default_rng(0).standard_normal((4, 3, 12, 12)).astype(np.float32)
     w = np.ones((6, 3, 5, 5), np.float32)
-    y, cache = sched.conv2d_forward(x, w, None, (1, 1), (0, 0))  # direct: 4 one-sample ranges
-    sched.conv2d_backward(y, cache)
-    assert ran == ["threads", "threads"]
-    ran.clear()
+    y, cache = sched.conv2d_forward(x, w, None, (1, 1), (0, 0))  # direct: one range per worker
+    dx, dw, _ = sched.conv2d_backward(y, cache)
+    assert ran == [] and calls == [(name, [(0, 2), (2, 4)]) for name in
+                                   ("conv2d_direct", "conv2d_direct_input_grad", "conv2d_direct_weight_grad")]
     w3 = np.ones((6, 3, 3, 3), np.float32)  # not direct: the products' rule
     y, cache = sched.conv2d_forward(x, w3, None, (1, 1), (0, 0))
     assert ran == ["blas"]
@@ -62,8 +72,8 @@ def test_calls_without_products_go_the_threads_way(two_workers, monkeypatch):
 
 def test_the_rule_scales_with_the_workers(monkeypatch):
     monkeypatch.setattr(threads, "workers", lambda: 4)
-    assert SplitChooser().way([(0, 4), (4, 8)]) == "blas"
-    assert SplitChooser().way([(0, 4), (4, 9)]) == "threads"
+    assert SplitChooser(small="blas").way([(0, 4), (4, 8)]) == "blas"
+    assert SplitChooser(small="blas").way([(0, 4), (4, 9)]) == "threads"
 
 
 def test_bad_settings_are_named(monkeypatch):

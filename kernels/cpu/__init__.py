@@ -58,7 +58,7 @@ from ..conv_schedule import MiB, ConvSchedule
 from .batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_forward_eval
 from .conv import col2im, col2im_wide, im2col, im2col_wide
 from .direct import conv2d_direct, conv2d_direct_input_grad, conv2d_direct_weight_grad
-from .direct_blocked import KW_MAX
+from .direct_blocked_dw import KW_MAX
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
 from .split_chooser import from_environment as _split_chooser
 from .pooling import (
@@ -127,7 +127,7 @@ def direct_rule(w, pixels: int, stride) -> bool:
     whose Conv2d has ``pixels`` output pixels per sample; stride 1 always (the kernels' own path;
     other strides would run their im2col fallback).
 
-    float32 (the register-blocked kernels): every kernel at most ``direct_blocked.KW_MAX``
+    float32 (the register-blocked kernels): every kernel at most ``direct_blocked_dw.KW_MAX``
     wide; they beat im2col + BLAS on every such layer of the nets here, small planes too
     (Net2's 5x5 conv3 on 8x8). float64 (the passes): few output channels, a large plane, a
     kernel 3 or 5 wide (the widths with a two-channel pass)."""
@@ -153,7 +153,8 @@ CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmu
                                              im2col_wide=im2col_wide, col2im_wide=col2im_wide,
                                              conv2d_direct=conv2d_direct,
                                              conv2d_direct_input_grad=conv2d_direct_input_grad,
-                                             conv2d_direct_weight_grad=conv2d_direct_weight_grad),
+                                             conv2d_direct_weight_grad=conv2d_direct_weight_grad,
+                                             direct_ranges=True),
                              keep=2 * MiB, chunk=1 * MiB, split=_split_chooser(), stack_limit=1 * MiB,
                              dw_transposed=True, scratch_max=4 * MiB,
                              direct_max=_direct_max_from_environment(), direct_rule=direct_rule)

@@ -39,7 +39,7 @@ import zlib
 import numpy as np
 from numba import njit
 
-__all__ = ["COMPILED_DTYPES", "compiled_for", "dual", "serial"]
+__all__ = ["COMPILED_DTYPES", "compiled_for", "dual", "parallel", "serial"]
 
 #: The dtypes the kernels are compiled for; others go to the reference.
 COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -96,6 +96,13 @@ def serial(fn, fastmath=False, depends=()):
     name, since Numba checks a cache entry against the function's own file only and would keep
     running the old callees after an edit to theirs."""
     opts = dict(cache=True, nogil=True, fastmath=fastmath, error_model="numpy")
+    return njit(**opts)(_clone(fn, "_" + _tag(opts) + "".join("_" + _source_tag(m) for m in depends)))
+
+
+def parallel(fn, fastmath=False, depends=()):
+    """Compile ``fn`` as one cached ``parallel=True`` Numba dispatcher (its ``prange`` loops run
+    on Numba's threads), ``depends`` as for ``serial``."""
+    opts = dict(cache=True, nogil=True, fastmath=fastmath, error_model="numpy", parallel=True)
     return njit(**opts)(_clone(fn, "_" + _tag(opts) + "".join("_" + _source_tag(m) for m in depends)))
 
 

@@ -35,7 +35,14 @@ lets the second thread gain.
 
 float32 runs the register-blocked kernels of ``direct_blocked.py`` instead of these passes
 (a tile of output channels x positions held in vector registers over every channel and tap),
-the weight gradient for kernels up to ``direct_blocked.KW_MAX`` wide; float64 keeps the passes.
+the weight gradient (``direct_blocked_dw.py``) for kernels up to ``direct_blocked_dw.KW_MAX``
+wide; float64 keeps the passes.
+
+Batch ranges (``ranges=[(start, stop), ...]``, the conv schedule's shares of the batch): the
+register-blocked kernels run them at once on Numba's threads (``direct_blocked.py``); the passes
+and the fallbacks hand them to ``threads.run_split``'s shares. Each range is computed as if
+alone, and the weight gradient is the ranges' sums added in range order, so the numbers are
+those of one call per range.
 
 Other strides, dtypes other than float32/float64 or arrays of two dtypes, and a
 padding of more than kh - 1 in the input gradient run the im2col composition instead (the same
@@ -49,7 +56,8 @@ import numpy as np
 from numba import uint64 as _u
 
 from .. import reference as _ref
-from . import direct_blocked, direct_rows
+from ..conv_ranges import sum_in_order
+from . import direct_blocked, direct_blocked_dw, direct_rows, threads
 from ._jit import compiled_for, serial
 from .conv import _destination
 from .direct_rows import (pad_plane, row3_dots_pair, row3_taps_pair, row5_dots_pair, row5_taps_pair, row_dots,
@@ -146,9 +154,17 @@ def _blocked(a) -> bool:
     return a.dtype == np.float32
 
 
-def conv2d_direct(x, w, b, stride, padding, out=None):
+def _each_range(fn, ranges) -> list:
+    """[fn(i, j) for each batch range (i, j)] in range order, the ranges dealt to
+    ``threads.run_split``'s shares (the passes and the fallbacks)."""
+    shares = threads.run_split(lambda share: [(k, fn(i, j)) for k, (i, j) in share], list(enumerate(ranges)))
+    return [res for _, res in sorted((pair for share in shares for pair in share), key=lambda pair: pair[0])]
+
+
+def conv2d_direct(x, w, b, stride, padding, out=None, ranges=None):
     """y (N, O, OH, OW) = Conv2d of x (N, C, H, W) with w (O, C, kh, kw) (+ b (O,)), no column
-    matrix. ``out``: an optional C-contiguous array of y's shape and dtype to write into."""
+    matrix. ``out``: an optional C-contiguous array of y's shape and dtype to write into;
+    ``ranges``: batch ranges run at once (module doc)."""
     (sh, sw), (ph, pw) = stride, padding
     _ref.check_direct("conv2d_direct", x, 1, w, 1, b)
     n, c, h, wd = x.shape
@@ -156,7 +172,12 @@ def conv2d_direct(x, w, b, stride, padding, out=None):
     oh, ow = _ref.check_geometry("conv2d_direct", kh, kw, sh, sw, ph, pw, h, wd)
     dtype = np.result_type(x, w)
     y = _destination("conv2d_direct", out, (n, o, oh, ow), dtype, x, w, *(() if b is None else (b,)))
-    if not _fast(stride, x, w, *(() if b is None else (b,))):
+    fast = _fast(stride, x, w, *(() if b is None else (b,)))
+    if ranges is not None and not (fast and _blocked(x)):
+        direct_blocked.bounds_of(ranges, n)  # (checks them)
+        _each_range(lambda i, j: conv2d_direct(x[i:j], w, b, stride, padding, out=y[i:j]), ranges)
+        return y
+    if not fast:
         cols = _ref.im2col(x, kh, kw, sh, sw, ph, pw)
         res = _ref.matmul(w.reshape(o, -1), cols).reshape(n, o, oh, ow)
         y[...] = res if b is None else res + b.reshape(1, o, 1, 1)
@@ -164,14 +185,14 @@ def conv2d_direct(x, w, b, stride, padding, out=None):
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     bias = np.ascontiguousarray(b) if b is not None else w.reshape(-1)[:o]  # not read without a bias
     if _blocked(x):
-        return direct_blocked.forward(x, w, bias, b is not None, ph, pw, y)
+        return direct_blocked.forward(x, w, bias, b is not None, ph, pw, y, ranges=ranges)
     return _forward(x, w, bias, b is not None, ph, pw, x.dtype.type(0), y)
 
 
-def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None):
+def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None, ranges=None):
     """dx (N, C, h, wd) of a Conv2d from dy (N, O, OH, OW) and w (O, C, kh, kw), no column matrix:
     the stride-1 forward kernel on dy zero-padded by (kh-1-ph, kw-1-pw), with the weight flipped
-    and its channel axes swapped. ``out`` as for ``conv2d_direct``."""
+    and its channel axes swapped. ``out`` and ``ranges`` as for ``conv2d_direct``."""
     (sh, sw), (ph, pw) = stride, padding
     h, wd = int(h), int(wd)
     kh, kw = (int(s) for s in w.shape[2:]) if w.ndim == 4 else (1, 1)  # (a wrong rank is refused below)
@@ -180,20 +201,27 @@ def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None):
     n, o = dy.shape[:2]
     c = w.shape[1]
     dx = _destination("conv2d_direct_input_grad", out, (n, c, h, wd), np.result_type(dy, w), dy, w)
-    if not _fast(stride, dy, w) or ph > kh - 1 or pw > kw - 1:
+    fast = _fast(stride, dy, w) and ph <= kh - 1 and pw <= kw - 1
+    if ranges is not None and not (fast and _blocked(dy)):
+        direct_blocked.bounds_of(ranges, n)
+        _each_range(lambda i, j: conv2d_direct_input_grad(dy[i:j], w, h, wd, stride, padding, out=dx[i:j]), ranges)
+        return dx
+    if not fast:
         dcols = _ref.matmul(w.reshape(o, -1).T, dy.reshape(n, o, dy.shape[2] * dy.shape[3]))  # (no -1: n may be 0)
         return _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx)
     dy = np.ascontiguousarray(dy)
     if _blocked(dy):  # the flipped transpose read from w in place
         w = np.ascontiguousarray(w)
-        return direct_blocked.forward(dy, w, w.reshape(-1)[:c], False, kh - 1 - ph, kw - 1 - pw, dx, flipped=True)
+        return direct_blocked.forward(dy, w, w.reshape(-1)[:c], False, kh - 1 - ph, kw - 1 - pw, dx, flipped=True,
+                                      ranges=ranges)
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, O, kh, kw)
     return _forward(dy, flipped, flipped.reshape(-1)[:c], False, kh - 1 - ph, kw - 1 - pw, dy.dtype.type(0), dx)
 
 
-def conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, out=None):
+def conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, out=None, ranges=None):
     """dW (O, C, kh, kw) of a Conv2d from its input x (N, C, H, W) and dy (N, O, OH, OW), no
-    column matrix (the kernels add the samples' contributions in order). ``out`` as for
+    column matrix (the kernels add the samples' contributions in order; with ``ranges``, each
+    range's sum, the sums added in range order). ``out`` and ``ranges`` as for
     ``conv2d_direct``."""
     (sh, sw), (ph, pw) = stride, padding
     kh, kw = int(kh), int(kw)
@@ -206,12 +234,18 @@ def conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, out=None):
                          f"{tuple(x.shape)}; expected ({n}, O, {want[0]}, {want[1]})")
     o = dy.shape[1]
     dw = _destination("conv2d_direct_weight_grad", out, (o, c, kh, kw), np.result_type(x, dy), x, dy)
-    if not _fast(stride, x, dy):
+    fast = _fast(stride, x, dy)
+    if ranges is not None and not (fast and _blocked(x) and kw <= direct_blocked_dw.KW_MAX):
+        direct_blocked.bounds_of(ranges, n)
+        dw[...] = sum_in_order(_each_range(lambda i, j: conv2d_direct_weight_grad(x[i:j], dy[i:j], kh, kw, stride,
+                                                                                    padding), ranges))
+        return dw
+    if not fast:
         cols = _ref.im2col(x, kh, kw, sh, sw, ph, pw)
         d = dy.reshape(n, o, dy.shape[2] * dy.shape[3])  # (no -1: n may be 0)
         dw[...] = _ref.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0).reshape(dw.shape)
         return dw
     x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
-    if _blocked(x) and kw <= direct_blocked.KW_MAX:
-        return direct_blocked.weight_grad(x, dy, ph, pw, kh, kw, dw)
+    if _blocked(x) and kw <= direct_blocked_dw.KW_MAX:
+        return direct_blocked_dw.weight_grad(x, dy, ph, pw, kh, kw, dw, ranges=ranges)
     return _weight_grad(x, dy, ph, pw, x.dtype.type(0), dw)

@@ -28,57 +28,80 @@ its compiled copy, ``_specialised``, so that LLVM unrolls the loops over the til
     kernel, summed over every position of a group of samples, no lane sums.
 
 ``forward`` and ``weight_grad`` choose the kind (``channels_in_lanes``, and the output channels
-and plane for the weight gradient) and the tile.
+and plane for the weight gradient) and the tile. The weight-gradient kernels are in
+``direct_blocked_dw.py``; this file holds the forward kernels and what both share.
+
+Batch ranges. Every kernel takes ``bounds`` (range r is samples bounds[r] to bounds[r + 1])
+and its outer loop is a ``prange`` over the ranges, each with its own buffers: the serial
+build runs them one after another, the parallel build (``_specialised(..., parallel=True)``)
+at once on Numba's threads, when ``threads.numba_team`` allows. A range's numbers do not
+depend on the others (the weight gradient keeps one sum per range, added in range order by
+the caller), so the two builds give the same bits.
 """
 
 from __future__ import annotations
 
+import sys
 import types
 
 import numpy as np
+from numba import prange
 from numba import uint64 as _u
 
-from . import simd
-from ._jit import serial
-from .simd import LANES, bank, vadd_to, vfma, vfma2, vstore, vzero
+from . import simd, threads
+from ._jit import parallel, serial
+from .simd import LANES, bank, vfma, vstore, vzero
 
-KW_MAX = 7  # the widest kernel the weight gradient's tile (OB x kw vectors) takes
-GROUP = 1 << 18  # float32 elements of the weight gradient's per-group planes (1 MiB)
 
 # The tile constants, set in each compiled copy (``_specialised``): forward OB channels x QV
-# vectors (Q = QV * LANES positions, NACC = OB * QV slots); weight gradient OB channels x KW taps
-# (NACC_DW = OB * KW_MAX slots); channels-in-lanes forward P positions x OV vectors (NACC_F);
-# channels-in-lanes weight gradient OV vectors x TR rows x KW taps (NACC_C).
-OB = QV = Q = NACC = KW = NACC_DW = OV = TR = NACC_C = P = NACC_F = 0
+# vectors (Q = QV * LANES positions, NACC = OB * QV slots); channels-in-lanes forward P
+# positions x OV vectors (NACC_F). (The weight gradient's: direct_blocked_dw.py.)
+OB = QV = Q = NACC = OV = P = NACC_F = 0
 
 
 # forward tile: 8 output channels x 2 vectors of positions with 32 vector registers (AVX-512),
-# 4 x 2 with 16; the weight gradient's: as many channels as fit SLOTS slots for kw taps each
+# 4 x 2 with 16; SLOTS: the accumulator slots a tile may use besides the loaded vectors
 FWD_OB, FWD_QV = (8, 2) if LANES == 16 else (4, 2)
 SLOTS = 24 if LANES == 16 else 12
-
-
-def weight_grad_tile(kw: int) -> int:
-    """OB of the weight gradient's tile for kernel width kw: OB * kw slots, at most SLOTS (so that
-    the tile, the loaded vectors and the loop's pointers fit the registers), at most 8."""
-    return max(1, min(8, SLOTS // kw))
 
 
 _COMPILED = {}
 
 
-def _specialised(impl, **consts):
+def _specialised(impl, parallel_build=False, **consts):
     """``impl`` compiled with the given module constants (one cached kernel per set; LANES is
-    one of them, so that a cached kernel of the other width is never loaded)."""
+    one of them, so that a cached kernel of the other width is never loaded), its serial build
+    or with ``parallel_build`` its parallel one (the ranges' ``prange`` on Numba's threads)."""
     consts = dict(consts, LANES=LANES)
-    key = (impl.__name__,) + tuple(sorted(consts.items()))
+    key = (impl.__name__, parallel_build) + tuple(sorted(consts.items()))
     kernel = _COMPILED.get(key)
     if kernel is None:
         suffix = "_" + "_".join(f"{k.lower()}{v}" for k, v in sorted(consts.items()))
         fn = types.FunctionType(impl.__code__, dict(impl.__globals__, **consts), impl.__name__ + suffix)
         fn.__qualname__, fn.__module__ = impl.__qualname__ + suffix, impl.__module__
-        kernel = _COMPILED[key] = serial(fn, depends=(simd,))
+        kernel = _COMPILED[key] = (parallel if parallel_build else serial)(fn, depends=(simd, _HERE))
     return kernel
+
+
+def bounds_of(ranges, n: int) -> np.ndarray:
+    """The kernels' ``bounds`` for batch ranges ``[(start, stop), ...]`` that cover samples 0 to n
+    in order (None: one range of all n)."""
+    if ranges is None:
+        return np.array([0, n], np.int64)
+    ranges = [(int(a), int(b)) for a, b in ranges]
+    starts = [a for a, _ in ranges]
+    if not ranges or starts[0] != 0 or ranges[-1][1] != n or any(b < a for a, b in ranges) \
+            or any(b != a for (_, b), a in zip(ranges, starts[1:])):
+        raise ValueError(f"batch ranges {ranges} do not cover samples 0 to {n} in order")
+    return np.array(starts + [n], np.int64)
+
+
+def run(impl, consts: dict, args: tuple, bounds: np.ndarray):
+    """``impl`` (specialised with ``consts``) on ``args`` + (bounds,): its ranges at once on
+    Numba's threads where ``threads.numba_team`` allows, else one after another (the same
+    numbers)."""
+    with threads.numba_team(bounds.size - 1) as together:
+        return _specialised(impl, parallel_build=together, **consts)(*args, bounds)
 
 
 def _pad_into(src, s0, h, w, ph, pw, wp, dst, d0):
@@ -111,12 +134,14 @@ def _plane_length(hp, wp, kh, kw, nq):
 
 
 _plane_length = serial(_plane_length)
+_HERE = sys.modules[__name__]  # this module: its helpers are compiled into every kernel (``_specialised``)
 
 
-def _forward_impl(x, wf, wt, kh, kw, b, has_bias, ph, pw, y):
+def _forward_impl(x, wf, wt, kh, kw, b, has_bias, ph, pw, y, bounds):
     """y (N, O, OH, OW) = the stride-1 convolution of x (N, C, H, W) with the weight read from
     the flat array wf: w[o, c, i, j] = wf[wt[0] + o*wt[1] + c*wt[2] + i*wt[3] + j*wt[4]] (the
-    strides of a Conv2d weight, or of its flipped transpose for the input gradient)."""
+    strides of a Conv2d weight, or of its flipped transpose for the input gradient); the
+    batch ranges of ``bounds`` at once in the parallel build (module doc)."""
     n, c, h, wd = x.shape
     o, oh, ow = y.shape[1], y.shape[2], y.shape[3]
     nb = (o + OB - 1) // OB
@@ -126,41 +151,42 @@ def _forward_impl(x, wf, wt, kh, kw, b, has_bias, ph, pw, y):
     pl = _plane_length(hp, wp, kh, kw, nq)
     xf, yf = x.reshape(x.size), y.reshape(y.size)
     w0, so, sc, si, sj = wt[0], wt[1], wt[2], wt[3], wt[4]
-    xpad = _aligned_zeros(c * pl)
-    wide = _aligned_zeros(nb * OB * nq)  # one sample's output planes on the pitch wp
-    base = np.empty(OB, np.int64)  # where each channel of the tile starts in wf
-    acc = bank(NACC)
-    for s in range(n):
-        for ch in range(c):
-            _pad_into(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, xpad, ch * pl)
-        for blk in range(nb):
-            for bb in range(OB):  # channels past the last repeat it (their planes are not copied out)
-                base[bb] = w0 + min(blk * OB + bb, o - 1) * so
-            for q0 in range(0, nq, Q):
-                for a in range(NACC):
-                    vzero(acc, a)
-                for ch in range(c):
-                    for i in range(kh):
-                        for j in range(kw):
-                            xb = ch * pl + q0 + i * wp + j
-                            t = ch * sc + i * si + j * sj
-                            for v in range(QV):
-                                for bb in range(OB):
-                                    vfma(acc, bb * QV + v, xpad, xb + v * LANES, wf[_u(base[bb] + t)])
-                for bb in range(OB):
-                    for v in range(QV):
-                        vstore(acc, bb * QV + v, wide, (blk * OB + bb) * nq + q0 + v * LANES)
-        for k in range(o):
-            add = b[k] if has_bias else np.float32(0)
-            for r in range(oh):
-                d = ((s * o + k) * oh + r) * ow
-                a0 = k * nq + r * wp
-                for q in range(ow):
-                    yf[_u(d + q)] = wide[_u(a0 + q)] + add  # the bias last, as in the layer's math
+    for rg in prange(bounds.size - 1):
+        xpad = _aligned_zeros(c * pl)
+        wide = _aligned_zeros(nb * OB * nq)  # one sample's output planes on the pitch wp
+        base = np.empty(OB, np.int64)  # where each channel of the tile starts in wf
+        acc = bank(NACC)
+        for s in range(bounds[rg], bounds[rg + 1]):
+            for ch in range(c):
+                _pad_into(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, xpad, ch * pl)
+            for blk in range(nb):
+                for bb in range(OB):  # channels past the last repeat it (their planes are not copied out)
+                    base[bb] = w0 + min(blk * OB + bb, o - 1) * so
+                for q0 in range(0, nq, Q):
+                    for a in range(NACC):
+                        vzero(acc, a)
+                    for ch in range(c):
+                        for i in range(kh):
+                            for j in range(kw):
+                                xb = ch * pl + q0 + i * wp + j
+                                t = ch * sc + i * si + j * sj
+                                for v in range(QV):
+                                    for bb in range(OB):
+                                        vfma(acc, bb * QV + v, xpad, xb + v * LANES, wf[_u(base[bb] + t)])
+                    for bb in range(OB):
+                        for v in range(QV):
+                            vstore(acc, bb * QV + v, wide, (blk * OB + bb) * nq + q0 + v * LANES)
+            for k in range(o):
+                add = b[k] if has_bias else np.float32(0)
+                for r in range(oh):
+                    d = ((s * o + k) * oh + r) * ow
+                    a0 = k * nq + r * wp
+                    for q in range(ow):
+                        yf[_u(d + q)] = wide[_u(a0 + q)] + add  # the bias last, as in the layer's math
     return y
 
 
-def _forward_channels_impl(x, wt, b, has_bias, ph, pw, kh, kw, y):
+def _forward_channels_impl(x, wt, b, has_bias, ph, pw, kh, kw, y, bounds):
     """y (N, O, OH, OW) as ``_forward_impl``, with output channels in the lanes: a tile of P
     output positions x OV vectors of channels (constants of the compiled copy), each tap's
     weights loaded as OV vectors of wt (C, kh, kw, OP) (the weight transposed, OP = O padded
@@ -174,157 +200,38 @@ def _forward_channels_impl(x, wt, b, has_bias, ph, pw, kh, kw, y):
     hp, wp = h + 2 * ph, wd + 2 * pw
     pl, npos = hp * wp, oh * ow
     xf, wf, yf = x.reshape(x.size), wt.reshape(wt.size), y.reshape(y.size)
-    xpad = _aligned_zeros(c * pl)
-    pos = np.empty(P, np.int64)  # the tile's positions in the padded plane
-    tile = _aligned_zeros(P * bc)  # the tile's outputs, (position, channel)
-    acc = bank(NACC_F)
-    for s in range(n):
-        for ch in range(c):
-            _pad_into(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, xpad, ch * pl)
-        for p0 in range(0, npos, P):
-            for t in range(P):  # past the last position: the last again (not copied out)
-                q = min(p0 + t, npos - 1)
-                pos[t] = (q // ow) * wp + q % ow
-            for bo in range(nbo):
-                for a in range(NACC_F):
-                    vzero(acc, a)
-                for ch in range(c):
-                    for i in range(kh):
-                        for j in range(kw):
-                            xo = ch * pl + i * wp + j
-                            wb = ((ch * kh + i) * kw + j) * op + bo * bc
-                            for t in range(P):
-                                xs = xpad[_u(xo + pos[t])]
-                                for v in range(OV):
-                                    vfma(acc, t * OV + v, wf, wb + v * LANES, xs)
-                for t in range(P):
-                    for v in range(OV):
-                        vstore(acc, t * OV + v, tile, (t * OV + v) * LANES)
-                for k in range(bo * bc, min(o, (bo + 1) * bc)):
-                    add = b[k] if has_bias else np.float32(0)
-                    for t in range(min(P, npos - p0)):
-                        yf[_u((s * o + k) * npos + p0 + t)] = tile[_u(t * bc + k - bo * bc)] + add
+    for rg in prange(bounds.size - 1):
+        xpad = _aligned_zeros(c * pl)
+        pos = np.empty(P, np.int64)  # the tile's positions in the padded plane
+        tile = _aligned_zeros(P * bc)  # the tile's outputs, (position, channel)
+        acc = bank(NACC_F)
+        for s in range(bounds[rg], bounds[rg + 1]):
+            for ch in range(c):
+                _pad_into(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, xpad, ch * pl)
+            for p0 in range(0, npos, P):
+                for t in range(P):  # past the last position: the last again (not copied out)
+                    q = min(p0 + t, npos - 1)
+                    pos[t] = (q // ow) * wp + q % ow
+                for bo in range(nbo):
+                    for a in range(NACC_F):
+                        vzero(acc, a)
+                    for ch in range(c):
+                        for i in range(kh):
+                            for j in range(kw):
+                                xo = ch * pl + i * wp + j
+                                wb = ((ch * kh + i) * kw + j) * op + bo * bc
+                                for t in range(P):
+                                    xs = xpad[_u(xo + pos[t])]
+                                    for v in range(OV):
+                                        vfma(acc, t * OV + v, wf, wb + v * LANES, xs)
+                    for t in range(P):
+                        for v in range(OV):
+                            vstore(acc, t * OV + v, tile, (t * OV + v) * LANES)
+                    for k in range(bo * bc, min(o, (bo + 1) * bc)):
+                        add = b[k] if has_bias else np.float32(0)
+                        for t in range(min(P, npos - p0)):
+                            yf[_u((s * o + k) * npos + p0 + t)] = tile[_u(t * bc + k - bo * bc)] + add
     return y
-
-
-def _weight_grad_impl(x, d, ph, pw, kh, kw, dw):
-    """dw (O, C, kh, kw) = the stride-1 weight gradient from x (N, C, H, W), d (N, O, OH, OW);
-    kw == KW, a constant of this compiled copy, like OB (``weight_grad``)."""
-    n, c, h, wd = x.shape
-    o, oh, ow = d.shape[1], d.shape[2], d.shape[3]
-    nb = (o + OB - 1) // OB
-    hp, wp = h + 2 * ph, wd + 2 * pw
-    span = (oh - 1) * wp + ow
-    nq = (span + LANES - 1) // LANES * LANES
-    pl = _plane_length(hp, wp, kh, kw, nq)
-    xf, df, out = x.reshape(x.size), d.reshape(d.size), dw.reshape(dw.size)
-    part = _aligned_zeros(o * c * kh * KW_MAX * LANES)  # each weight's sum, still in SIMD lanes
-    per = c * pl + nb * OB * nq  # one sample's padded planes and d planes
-    g = max(1, min(n, GROUP // per))  # samples per group: each tile's sums run over all of a group
-    planes = _aligned_zeros(g * c * pl)
-    dp = _aligned_zeros(g * nb * OB * nq)  # d planes on the pitch wp, zero junk entries
-    acc = bank(NACC_DW)
-    for s0 in range(0, n, g):
-        m = min(g, n - s0)
-        for s in range(m):
-            for k in range(o):
-                for r in range(oh):
-                    a = (s * nb * OB + k) * nq + r * wp
-                    e = (((s0 + s) * o + k) * oh + r) * ow
-                    for q in range(ow):
-                        dp[_u(a + q)] = df[_u(e + q)]
-            for ch in range(c):
-                _pad_into(xf, ((s0 + s) * c + ch) * h * wd, h, wd, ph, pw, wp, planes, (s * c + ch) * pl)
-        for ch in range(c):
-            for blk in range(nb):
-                for i in range(kh):
-                    for a in range(NACC_DW):
-                        vzero(acc, a)
-                    for s in range(m):
-                        xb = (s * c + ch) * pl + i * wp
-                        db = (s * nb + blk) * OB * nq
-                        for q0 in range(0, nq, LANES):
-                            for bb in range(OB):
-                                for j in range(KW):  # a constant: after unrolling, each slot is a register
-                                    vfma2(acc, bb * KW_MAX + j, planes, xb + q0 + j, dp, db + bb * nq + q0)
-                    for bb in range(min(OB, o - blk * OB)):
-                        p0 = ((((blk * OB + bb) * c + ch) * kh + i) * KW_MAX) * LANES
-                        for j in range(KW):
-                            vadd_to(acc, bb * KW_MAX + j, part, p0 + j * LANES)
-    for k in range(o * c * kh):  # the lanes summed once, in lane order
-        for j in range(kw):
-            p0 = (k * KW_MAX + j) * LANES
-            t = part[_u(p0)]
-            for lane in range(1, LANES):
-                t += part[_u(p0 + lane)]
-            out[_u(k * kw + j)] = t
-    return dw
-
-
-def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dw):
-    """dw (O, C, kh, kw) as ``_weight_grad_impl``, with output channels in the lanes: a tile of
-    OV vectors of channels x TR kernel rows x KW taps (constants of the compiled copy, TR 1 or
-    kh), each slot summing d[n, o, p] * xpad[n, c, p + tap] over every position p of a group
-    of samples with the plane value broadcast; no lane sums at the end, no junk positions."""
-    n, c, h, wd = x.shape
-    o, oh, ow = d.shape[1], d.shape[2], d.shape[3]
-    hp, wp = h + 2 * ph, wd + 2 * pw
-    bc = OV * LANES  # channels per tile
-    nbo = (o + bc - 1) // bc
-    op = nbo * bc  # channels, padded with zero ones
-    npos, pl = oh * ow, hp * wp
-    xf, df, out = x.reshape(x.size), d.reshape(d.size), dw.reshape(dw.size)
-    dwt = _aligned_zeros(c * kh * kw * op)  # dW^T (C, kh, kw, op)
-    g = max(1, min(n, GROUP // (c * pl + npos * op)))  # samples per group
-    planes = _aligned_zeros(g * c * pl)
-    dt = _aligned_zeros(g * npos * op)  # d^T of each sample: (position, channel)
-    acc = bank(NACC_C)
-    for s0 in range(0, n, g):
-        m = min(g, n - s0)
-        for s in range(m):
-            for k in range(o):
-                e = ((s0 + s) * o + k) * npos
-                for q in range(npos):
-                    dt[_u((s * npos + q) * op + k)] = df[_u(e + q)]
-            for ch in range(c):
-                _pad_into(xf, ((s0 + s) * c + ch) * h * wd, h, wd, ph, pw, wp, planes, (s * c + ch) * pl)
-        for ch in range(c):
-            for bo in range(nbo):
-                for i0 in range(0, kh, TR):
-                    for a in range(NACC_C):
-                        vzero(acc, a)
-                    for s in range(m):
-                        xb = (s * c + ch) * pl + i0 * wp
-                        tb = s * npos * op + bo * bc
-                        for r in range(oh):
-                            for col in range(ow):
-                                xq = xb + r * wp + col
-                                tq = tb + (r * ow + col) * op
-                                for ti in range(TR):
-                                    for j in range(KW):
-                                        xs = planes[_u(xq + ti * wp + j)]
-                                        for v in range(OV):
-                                            vfma(acc, (ti * KW + j) * OV + v, dt, tq + v * LANES, xs)
-                    for ti in range(TR):
-                        for j in range(KW):
-                            t0 = ((ch * kh + i0 + ti) * kw + j) * op + bo * bc
-                            for v in range(OV):
-                                vadd_to(acc, (ti * KW + j) * OV + v, dwt, t0 + v * LANES)
-    taps = c * kh * kw
-    for k in range(o):
-        for t in range(taps):
-            out[_u(k * taps + t)] = dwt[_u(t * op + k)]
-    return dw
-
-
-def channel_tile(o: int, kh: int, kw: int) -> tuple:
-    """(OV, TR) of the channels-in-lanes weight gradient: the whole kernel (TR = kh) when
-    enough of it fits SLOTS slots with at least 8 of them busy, else one kernel row."""
-    ov_all = -(-o // LANES)
-    ov = min(ov_all, SLOTS // (kh * kw))
-    if ov >= 1 and ov * kh * kw >= 8:
-        return ov, kh
-    return max(1, min(ov_all, SLOTS // kw)), 1
 
 
 def forward_channels_tile(o: int):
@@ -342,11 +249,13 @@ def channels_in_lanes(c_in: int, c_out: int, kh: int, kw: int) -> bool:
     return c_in >= 16 and (c_out >= 64 or (c_out >= 32 and kh * kw >= 25))
 
 
-def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None):
+def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None, ranges=None):
     """y = conv(x, w) (+ b) for float32 C-contiguous x (N, C, H, W), w (O, C, kh, kw) and y
     (stride 1). ``flipped``: convolve with w's flipped transpose (C, O, kh, kw) instead, the
     input gradient's weight, read from w in place. ``channels``: the channels-in-lanes kernel
-    (with a transposed copy of the weight) or not; None: as ``channels_in_lanes`` says."""
+    (with a transposed copy of the weight, made once for all ranges) or not; None: as
+    ``channels_in_lanes`` says. ``ranges``: batch ranges to run at once (``bounds_of``)."""
+    bounds = bounds_of(ranges, x.shape[0])
     o, c, kh, kw = w.shape
     c_in, c_out = (o, c) if flipped else (c, o)
     if channels is None:
@@ -359,26 +268,11 @@ def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None):
         wpad = _aligned_zeros(wt.shape[0] * wt.shape[1] * wt.shape[2] * (-(-wt.shape[3] // bc) * bc))
         wpad = wpad.reshape(wt.shape[:3] + (-1,))
         wpad[..., :wt.shape[3]] = wt
-        kernel = _specialised(_forward_channels_impl, OV=ov, P=p, NACC_F=ov * p)
-        return kernel(x, wpad, b, has_bias, ph, pw, kh, kw, y)
+        return run(_forward_channels_impl, dict(OV=ov, P=p, NACC_F=ov * p), (x, wpad, b, has_bias, ph, pw, kh, kw, y),
+                   bounds)
     if flipped:  # w'[a, b, i, j] = w[b, a, kh-1-i, kw-1-j]
         strides = np.array([(kh - 1) * kw + kw - 1, kh * kw, c * kh * kw, -kw, -1], np.int64)
     else:
         strides = np.array([0, c * kh * kw, kh * kw, kw, 1], np.int64)
-    kernel = _specialised(_forward_impl, OB=FWD_OB, QV=FWD_QV, Q=FWD_QV * LANES, NACC=FWD_OB * FWD_QV)
-    return kernel(x, w.reshape(-1), strides, kh, kw, b, has_bias, ph, pw, y)
-
-
-def weight_grad(x, d, ph, pw, kh, kw, dw):
-    """dW of a stride-1 Conv2d (kw <= KW_MAX) for float32 C-contiguous x, d and dw: channels in
-    the lanes for 64 output channels and more, or LANES and more on a plane of at most 256
-    pixels; positions in the lanes otherwise (the faster of the two on the nets' layers,
-    benchmarks/notes/cpu-direct.md, "Register-blocked direct convolution")."""
-    o = d.shape[1]
-    if o >= 64 or (o >= LANES and d.shape[2] * d.shape[3] <= 256):
-        ov, tr = channel_tile(o, kh, kw)
-        kernel = _specialised(_weight_grad_channels_impl, OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw)
-        return kernel(x, d, ph, pw, kh, kw, dw)
-    ob = weight_grad_tile(kw)
-    kernel = _specialised(_weight_grad_impl, OB=ob, KW=int(kw), NACC_DW=ob * KW_MAX)
-    return kernel(x, d, ph, pw, kh, kw, dw)
+    return run(_forward_impl, dict(OB=FWD_OB, QV=FWD_QV, Q=FWD_QV * LANES, NACC=FWD_OB * FWD_QV),
+               (x, w.reshape(-1), strides, kh, kw, b, has_bias, ph, pw, y), bounds)

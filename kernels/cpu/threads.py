@@ -70,11 +70,15 @@ _busy = threading.Lock()
 _local = threading.local()
 
 
+_forked = False  # this process is a forked child (Numba's own threads are not used here, ``numba_team``)
+
+
 def _reset_after_fork() -> None:
     """In a forked child the helper threads do not exist (only the forking
     thread is copied) and a lock may have been held at the fork: start afresh."""
-    global _helpers, _helpers_lock, _busy, _local
+    global _helpers, _helpers_lock, _busy, _local, _forked
     _helpers, _helpers_lock, _busy, _local = [], threading.Lock(), threading.Lock(), threading.local()
+    _forked = True
 
 
 if hasattr(os, "register_at_fork"):
@@ -216,6 +220,37 @@ def run_split(fn, items):
         if not ok:
             raise value
     return [value for _, value in results]
+
+
+@contextlib.contextmanager
+def numba_team(parts: int):
+    """``with numba_team(parts) as together:`` whether a kernel may run its ``parts`` batch
+    ranges at once on Numba's own threads now (its ``parallel=True`` build, one ``prange``
+    iteration per range) rather than one after another in the calling thread. The ranges
+    and so the numbers are the same either way; only who runs them differs.
+
+    Why Numba's threads: handing a share to a helper thread of ``run_split`` and getting its
+    result back cost about 100 us on the 2-vCPU VMs (the helper sleeps on a queue, then on
+    the GIL), a Numba parallel region 2-5 us (its OpenMP workers wait spinning); a layer of
+    Net2 at batch 4 takes 0.3-0.9 ms (benchmarks/notes/cpu-direct.md, "Batch ranges on
+    Numba's threads").
+
+    Together only with more than one range and one worker, and not inside a ``run_split``
+    share, not while another thread holds the helpers or such a kernel (the same lock as
+    ``run_split``: Numba's workqueue layer aborts on concurrent use), and not in a forked
+    child (GNU OpenMP, Numba's layer on Linux, terminates a child that starts a parallel
+    region after its parent did). BLAS, while held, is set back to one thread as
+    ``run_split`` does, so the Linear products after a conv call see the same count as
+    before."""
+    if getattr(_local, "inside", False) or not _busy.acquire(blocking=False):
+        yield False
+        return
+    try:
+        if _held is not None and _blas_now != 1:  # left at workers() by run_shares_blas_threads
+            _set_held_blas(1)
+        yield parts > 1 and workers() > 1 and not _forked
+    finally:
+        _busy.release()
 
 
 def run_shares_blas_threads(fn, items):

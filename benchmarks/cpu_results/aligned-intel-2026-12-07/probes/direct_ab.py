@@ -3,6 +3,8 @@ swapped in one process with fusion_ab's paired blocks. Usage:
 PYTHONPATH=. python benchmarks/cpu_results/aligned-intel-2026-12-07/probes/direct_ab.py NET [NET ...]
     --batch-sizes B [B ...] [--rounds R] [--switch aligned]
 
+numba-threads: the direct kernels run the batch ranges at once on Numba's threads (this commit),
+against one call per range in run_split's Python threads as before;
 aligned: the kernels' vector-loaded buffers (and the transposed weight) start on a 64-byte
 boundary (this commit), against NumPy's and Numba's own alignment (16-32 bytes) as before; the
 "off" kernels are compiled uncached under other names."""
@@ -42,7 +44,14 @@ def set_aligned(flag):
     db._aligned_zeros = ALIGNED_ZEROS if flag else (lambda n: np.zeros(n, np.float32))
 
 
-SETS = {"aligned": (set_aligned, "aligned", "unaligned")}
+def set_numba_threads(flag):
+    from minicnn.kernels import cpu
+
+    cpu.CONV_SCHEDULE.ops.direct_ranges = flag
+
+
+SETS = {"aligned": (set_aligned, "aligned", "unaligned"),
+        "numba-threads": (set_numba_threads, "numba-threads", "run_split")}
 fusion_ab.SWITCHES.update(SETS)
 ap = argparse.ArgumentParser()
 ap.add_argument("nets", nargs="+")

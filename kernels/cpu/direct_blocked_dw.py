@@ -1,0 +1,190 @@
+"""Register-blocked weight gradient of a stride-1 float32 Conv2d (the ``direct.py`` path), the
+companion of the forward kernels in ``direct_blocked.py`` (whose module doc explains the tiles,
+``_specialised`` and the batch ranges).
+
+dW[o, c, i, j] = sum over n (in order) of sum_p d[n, o, p] * xpad[n, c, p + i*Wp + j]:
+
+* ``_weight_grad_impl``, positions in the lanes: OB output channels x one kernel row's taps of
+  vector partial sums over the positions of a group of samples, added into per-weight lane
+  sums that are reduced in lane order at the end;
+* ``_weight_grad_channels_impl``, channels in the lanes: OV vectors of output channels x one
+  kernel row or the whole kernel, summed over every position of a group of samples, no lane
+  sums.
+
+Each batch range (``bounds``) gets its own sums, written to its own row of ``dws`` (R, O*C*kh*kw);
+``weight_grad`` adds the rows in range order, as the conv schedule added its shares' gradients.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+from numba import uint64 as _u
+
+from .direct_blocked import LANES, SLOTS, _aligned_zeros, _pad_into, _plane_length, bounds_of, run
+from .simd import bank, vadd_to, vfma, vfma2, vzero
+
+KW_MAX = 7  # the widest kernel the weight gradient's tile (OB x kw vectors) takes
+GROUP = 1 << 18  # float32 elements of the weight gradient's per-group planes (1 MiB)
+
+# The tile constants, set in each compiled copy: OB channels x KW taps (NACC_DW = OB * KW_MAX
+# slots); channels in the lanes, OV vectors x TR rows x KW taps (NACC_C).
+OB = KW = NACC_DW = OV = TR = NACC_C = 0
+
+
+def weight_grad_tile(kw: int) -> int:
+    """OB of the positions-in-lanes tile for kernel width kw: OB * kw slots, at most SLOTS (so
+    that the tile, the loaded vectors and the loop's pointers fit the registers), at most 8."""
+    return max(1, min(8, SLOTS // kw))
+
+
+def _weight_grad_impl(x, d, ph, pw, kh, kw, dws, bounds):
+    """dws[r] (O*C*kh*kw) = the stride-1 weight gradient of batch range r from x (N, C, H, W),
+    d (N, O, OH, OW); kw == KW, a constant of this compiled copy, like OB (``weight_grad``)."""
+    n, c, h, wd = x.shape
+    o, oh, ow = d.shape[1], d.shape[2], d.shape[3]
+    nb = (o + OB - 1) // OB
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    span = (oh - 1) * wp + ow
+    nq = (span + LANES - 1) // LANES * LANES
+    pl = _plane_length(hp, wp, kh, kw, nq)
+    xf, df = x.reshape(x.size), d.reshape(d.size)
+    per = c * pl + nb * OB * nq  # one sample's padded planes and d planes
+    for rg in prange(bounds.size - 1):
+        n0, n1 = bounds[rg], bounds[rg + 1]
+        out = dws[rg]
+        part = _aligned_zeros(o * c * kh * KW_MAX * LANES)  # each weight's sum, still in SIMD lanes
+        g = max(1, min(n1 - n0, GROUP // per))  # samples per group: each tile's sums run over all of a group
+        planes = _aligned_zeros(g * c * pl)
+        dp = _aligned_zeros(g * nb * OB * nq)  # d planes on the pitch wp, zero junk entries
+        acc = bank(NACC_DW)
+        for s0 in range(n0, n1, g):
+            m = min(g, n1 - s0)
+            for s in range(m):
+                for k in range(o):
+                    for r in range(oh):
+                        a = (s * nb * OB + k) * nq + r * wp
+                        e = (((s0 + s) * o + k) * oh + r) * ow
+                        for q in range(ow):
+                            dp[_u(a + q)] = df[_u(e + q)]
+                for ch in range(c):
+                    _pad_into(xf, ((s0 + s) * c + ch) * h * wd, h, wd, ph, pw, wp, planes, (s * c + ch) * pl)
+            for ch in range(c):
+                for blk in range(nb):
+                    for i in range(kh):
+                        for a in range(NACC_DW):
+                            vzero(acc, a)
+                        for s in range(m):
+                            xb = (s * c + ch) * pl + i * wp
+                            db = (s * nb + blk) * OB * nq
+                            for q0 in range(0, nq, LANES):
+                                for bb in range(OB):
+                                    for j in range(KW):  # a constant: after unrolling, each slot is a register
+                                        vfma2(acc, bb * KW_MAX + j, planes, xb + q0 + j, dp, db + bb * nq + q0)
+                        for bb in range(min(OB, o - blk * OB)):
+                            p0 = ((((blk * OB + bb) * c + ch) * kh + i) * KW_MAX) * LANES
+                            for j in range(KW):
+                                vadd_to(acc, bb * KW_MAX + j, part, p0 + j * LANES)
+        for k in range(o * c * kh):  # the lanes summed once, in lane order
+            for j in range(kw):
+                p0 = (k * KW_MAX + j) * LANES
+                t = part[_u(p0)]
+                for lane in range(1, LANES):
+                    t += part[_u(p0 + lane)]
+                out[_u(k * kw + j)] = t
+    return dws
+
+
+def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, bounds):
+    """dws[r] as ``_weight_grad_impl``, with output channels in the lanes: a tile of OV vectors
+    of channels x TR kernel rows x KW taps (constants of the compiled copy, TR 1 or kh), each
+    slot summing d[n, o, p] * xpad[n, c, p + tap] over every position p of a group of samples
+    with the plane value broadcast; no lane sums at the end, no junk positions."""
+    n, c, h, wd = x.shape
+    o, oh, ow = d.shape[1], d.shape[2], d.shape[3]
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    bc = OV * LANES  # channels per tile
+    nbo = (o + bc - 1) // bc
+    op = nbo * bc  # channels, padded with zero ones
+    npos, pl = oh * ow, hp * wp
+    taps = c * kh * kw
+    xf, df = x.reshape(x.size), d.reshape(d.size)
+    for rg in prange(bounds.size - 1):
+        n0, n1 = bounds[rg], bounds[rg + 1]
+        out = dws[rg]
+        dwt = _aligned_zeros(taps * op)  # dW^T (C, kh, kw, op)
+        g = max(1, min(n1 - n0, GROUP // (c * pl + npos * op)))  # samples per group
+        planes = _aligned_zeros(g * c * pl)
+        dt = _aligned_zeros(g * npos * op)  # d^T of each sample: (position, channel)
+        acc = bank(NACC_C)
+        for s0 in range(n0, n1, g):
+            m = min(g, n1 - s0)
+            for s in range(m):
+                for k in range(o):
+                    e = ((s0 + s) * o + k) * npos
+                    for q in range(npos):
+                        dt[_u((s * npos + q) * op + k)] = df[_u(e + q)]
+                for ch in range(c):
+                    _pad_into(xf, ((s0 + s) * c + ch) * h * wd, h, wd, ph, pw, wp, planes, (s * c + ch) * pl)
+            for ch in range(c):
+                for bo in range(nbo):
+                    for i0 in range(0, kh, TR):
+                        for a in range(NACC_C):
+                            vzero(acc, a)
+                        for s in range(m):
+                            xb = (s * c + ch) * pl + i0 * wp
+                            tb = s * npos * op + bo * bc
+                            for r in range(oh):
+                                for col in range(ow):
+                                    xq = xb + r * wp + col
+                                    tq = tb + (r * ow + col) * op
+                                    for ti in range(TR):
+                                        for j in range(KW):
+                                            xs = planes[_u(xq + ti * wp + j)]
+                                            for v in range(OV):
+                                                vfma(acc, (ti * KW + j) * OV + v, dt, tq + v * LANES, xs)
+                        for ti in range(TR):
+                            for j in range(KW):
+                                t0 = ((ch * kh + i0 + ti) * kw + j) * op + bo * bc
+                                for v in range(OV):
+                                    vadd_to(acc, (ti * KW + j) * OV + v, dwt, t0 + v * LANES)
+        for k in range(o):
+            for t in range(taps):
+                out[_u(k * taps + t)] = dwt[_u(t * op + k)]
+    return dws
+
+
+def channel_tile(o: int, kh: int, kw: int) -> tuple:
+    """(OV, TR) of the channels-in-lanes weight gradient: the whole kernel (TR = kh) when
+    enough of it fits SLOTS slots with at least 8 of them busy, else one kernel row."""
+    ov_all = -(-o // LANES)
+    ov = min(ov_all, SLOTS // (kh * kw))
+    if ov >= 1 and ov * kh * kw >= 8:
+        return ov, kh
+    return max(1, min(ov_all, SLOTS // kw)), 1
+
+
+def weight_grad(x, d, ph, pw, kh, kw, dw, ranges=None):
+    """dW of a stride-1 Conv2d (kw <= KW_MAX) for float32 C-contiguous x, d and dw: channels in
+    the lanes for 64 output channels and more, or LANES and more on a plane of at most 256
+    pixels; positions in the lanes otherwise (the faster of the two on the nets' layers,
+    benchmarks/notes/cpu-direct.md, "Register-blocked direct convolution"). ``ranges``: batch
+    ranges run at once (``direct_blocked.bounds_of``), each with its own sum, the sums added
+    in range order."""
+    bounds = bounds_of(ranges, x.shape[0])
+    parts = bounds.size - 1
+    dws = dw.reshape(1, -1) if parts == 1 else np.empty((parts, dw.size), np.float32)
+    o = d.shape[1]
+    if o >= 64 or (o >= LANES and d.shape[2] * d.shape[3] <= 256):
+        ov, tr = channel_tile(o, kh, kw)
+        run(_weight_grad_channels_impl, dict(OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw),
+            (x, d, ph, pw, kh, kw, dws), bounds)
+    else:
+        ob = weight_grad_tile(kw)
+        run(_weight_grad_impl, dict(OB=ob, KW=int(kw), NACC_DW=ob * KW_MAX), (x, d, ph, pw, kh, kw, dws), bounds)
+    if parts > 1:
+        flat = dw.reshape(-1)
+        flat[...] = dws[0]
+        for r in range(1, parts):  # in range order (as the shares' sums were added)
+            flat += dws[r]
+    return dw
