@@ -128,6 +128,16 @@ def _aligned_zeros(n):
 _aligned_zeros = serial(_aligned_zeros)
 
 
+def _aligned_empty(n):
+    """As ``_aligned_zeros``, uninitialised (for a buffer the kernel writes in full first)."""
+    buf = np.empty(n + 16, np.float32)
+    k = (16 - (buf.ctypes.data // 4) % 16) % 16
+    return buf[k:k + n]
+
+
+_aligned_empty = serial(_aligned_empty)
+
+
 def _plane_length(hp, wp, kh, kw, nq):
     """Elements of one padded plane with room for the last tile's reads past its end."""
     return max(hp * wp, nq + (kh - 1) * wp + kw - 1)
@@ -265,9 +275,8 @@ def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None, ranges=N
         ov, p = tile
         wt = w[:, :, ::-1, ::-1].transpose(0, 2, 3, 1) if flipped else w.transpose(1, 2, 3, 0)  # (C_in, kh, kw, C_out)
         bc = ov * LANES
-        wpad = _aligned_zeros(wt.shape[0] * wt.shape[1] * wt.shape[2] * (-(-wt.shape[3] // bc) * bc))
-        wpad = wpad.reshape(wt.shape[:3] + (-1,))
-        wpad[..., :wt.shape[3]] = wt
+        wpad = _aligned_zeros(c_in * kh * kw * (-(-c_out // bc) * bc)).reshape(c_in, kh, kw, -1)
+        wpad[..., :c_out] = wt
         return run(_forward_channels_impl, dict(OV=ov, P=p, NACC_F=ov * p), (x, wpad, b, has_bias, ph, pw, kh, kw, y),
                    bounds)
     if flipped:  # w'[a, b, i, j] = w[b, a, kh-1-i, kw-1-j]

@@ -21,8 +21,8 @@ import numpy as np
 from numba import prange
 from numba import uint64 as _u
 
-from .direct_blocked import LANES, SLOTS, _aligned_zeros, _pad_into, _plane_length, bounds_of, run
-from .simd import bank, vadd_to, vfma, vfma2, vzero
+from .direct_blocked import LANES, SLOTS, _aligned_empty, _aligned_zeros, _pad_into, _plane_length, bounds_of, run
+from .simd import bank, vadd_to, vfma, vfma2, vstore, vzero
 
 KW_MAX = 7  # the widest kernel the weight gradient's tile (OB x kw vectors) takes
 GROUP = 1 << 18  # float32 elements of the weight gradient's per-group planes (1 MiB)
@@ -112,7 +112,7 @@ def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, bounds):
     for rg in prange(bounds.size - 1):
         n0, n1 = bounds[rg], bounds[rg + 1]
         out = dws[rg]
-        dwt = _aligned_zeros(taps * op)  # dW^T (C, kh, kw, op)
+        dwt = _aligned_zeros(taps * op) if n1 == n0 else _aligned_empty(taps * op)  # dW^T (C, kh, kw, op)
         g = max(1, min(n1 - n0, GROUP // (c * pl + npos * op)))  # samples per group
         planes = _aligned_zeros(g * c * pl)
         dt = _aligned_zeros(g * npos * op)  # d^T of each sample: (position, channel)
@@ -147,10 +147,14 @@ def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, bounds):
                             for j in range(KW):
                                 t0 = ((ch * kh + i0 + ti) * kw + j) * op + bo * bc
                                 for v in range(OV):
-                                    vadd_to(acc, (ti * KW + j) * OV + v, dwt, t0 + v * LANES)
-        for k in range(o):
-            for t in range(taps):
-                out[_u(k * taps + t)] = dwt[_u(t * op + k)]
+                                    if s0 == n0:  # the first group's sums: every slot of dwt is written
+                                        vstore(acc, (ti * KW + j) * OV + v, dwt, t0 + v * LANES)
+                                    else:
+                                        vadd_to(acc, (ti * KW + j) * OV + v, dwt, t0 + v * LANES)
+        for u0 in range(0, taps, 16):  # out = dwt's transpose, 16 taps at a time (cache lines, not strides)
+            for k in range(o):
+                for t in range(u0, min(taps, u0 + 16)):
+                    out[_u(k * taps + t)] = dwt[_u(t * op + k)]
     return dws
 
 

@@ -5,6 +5,8 @@ PYTHONPATH=. python benchmarks/cpu_results/aligned-intel-2026-12-07/probes/direc
 
 numba-threads: the direct kernels run the batch ranges at once on Numba's threads (this commit),
 against one call per range in run_split's Python threads as before;
+dw-scratch: the weight gradient's later ranges sum into a buffer kept for the next call (a
+``direct_blocked_dw._scratch`` that was tried and not kept: no gain), against a fresh array;
 aligned: the kernels' vector-loaded buffers (and the transposed weight) start on a 64-byte
 boundary (this commit), against NumPy's and Numba's own alignment (16-32 bytes) as before; the
 "off" kernels are compiled uncached under other names."""
@@ -50,7 +52,17 @@ def set_numba_threads(flag):
     cpu.CONV_SCHEDULE.ops.direct_ranges = flag
 
 
-SETS = {"aligned": (set_aligned, "aligned", "unaligned"),
+def set_dw_scratch(flag):
+    from minicnn.kernels.cpu import direct_blocked_dw as dwm
+
+    dwm._scratch = SCRATCH if flag else (lambda rows, size: np.empty((rows, size), np.float32))
+
+
+from minicnn.kernels.cpu import direct_blocked_dw  # noqa: E402
+
+SCRATCH = getattr(direct_blocked_dw, "_scratch", None)  # (only in the tried version)
+SETS = {"dw-scratch": (set_dw_scratch, "dw-scratch", "fresh"),
+        "aligned": (set_aligned, "aligned", "unaligned"),
         "numba-threads": (set_numba_threads, "numba-threads", "run_split")}
 fusion_ab.SWITCHES.update(SETS)
 ap = argparse.ArgumentParser()
