@@ -84,8 +84,8 @@ def _make_numba() -> Backend:
     table = dict(reference.TABLE)
     table.update(cpu.TABLE)
     # BLAS runs single-threaded while numba is selected: minicnn splits the
-    # batch over the cores itself (kernels/cpu/threads.py says why), except
-    # that a small batch's convolutions use BLAS's threads (split_chooser.py)
+    # batch over the cores itself (kernels/cpu/threads.py says why; the split's
+    # "blas" way, off by default, gives a small batch's products BLAS's threads)
     return Backend("numba", np, table, on_select=threads.hold_blas, on_deselect=threads.release_blas)
 
 

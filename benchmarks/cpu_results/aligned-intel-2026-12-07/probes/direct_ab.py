@@ -5,6 +5,8 @@ PYTHONPATH=. python benchmarks/cpu_results/aligned-intel-2026-12-07/probes/direc
 
 numba-threads: the direct kernels run the batch ranges at once on Numba's threads (this commit),
 against one call per range in run_split's Python threads as before;
+small-split: the direct paths split a call of at least 2^19 multiply-adds into ranges (the
+products' threshold, split_min_macs, is 2^22), against the products' threshold;
 dw-scratch: the weight gradient's later ranges sum into a buffer kept for the next call (a
 ``direct_blocked_dw._scratch`` that was tried and not kept: no gain), against a fresh array;
 aligned: the kernels' vector-loaded buffers (and the transposed weight) start on a 64-byte
@@ -61,7 +63,25 @@ def set_dw_scratch(flag):
 from minicnn.kernels.cpu import direct_blocked_dw  # noqa: E402
 
 SCRATCH = getattr(direct_blocked_dw, "_scratch", None)  # (only in the tried version)
-SETS = {"dw-scratch": (set_dw_scratch, "dw-scratch", "fresh"),
+def set_small_split(flag):
+    from minicnn.kernels.cpu import CONV_SCHEDULE as sched
+
+    cls = type(sched)
+    if flag:
+        def items(n, macs):
+            keep = sched.split_min_macs
+            sched.split_min_macs = 1 << 19
+            try:
+                return cls.direct_items(sched, n, macs)
+            finally:
+                sched.split_min_macs = keep
+        sched.direct_items = items
+    else:
+        sched.__dict__.pop("direct_items", None)
+
+
+SETS = {"small-split": (set_small_split, "small-split", "split-min"),
+        "dw-scratch": (set_dw_scratch, "dw-scratch", "fresh"),
         "aligned": (set_aligned, "aligned", "unaligned"),
         "numba-threads": (set_numba_threads, "numba-threads", "run_split")}
 fusion_ab.SWITCHES.update(SETS)
