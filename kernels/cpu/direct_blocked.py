@@ -119,7 +119,8 @@ _pad_into = serial(_pad_into)
 def _aligned_zeros(n):
     """n float32 zeros starting on a 64-byte boundary (a cache line): a vector load at a multiple
     of 16 elements from there never straddles two lines. NumPy and Numba align to 16 or 32 bytes
-    only, and the kernels' aligned loads then ran 10-18 % slower (benchmarks/notes/cpu-direct.md)."""
+    only, and the channels-in-lanes forward then ran 8-17 % slower (benchmarks/notes/cpu-direct.md,
+    "Batch ranges on Numba's threads")."""
     buf = np.zeros(n + 16, np.float32)
     k = (16 - (buf.ctypes.data // 4) % 16) % 16
     return buf[k:k + n]

@@ -230,10 +230,10 @@ def numba_team(parts: int):
     and so the numbers are the same either way; only who runs them differs.
 
     Why Numba's threads: handing a share to a helper thread of ``run_split`` and getting its
-    result back cost about 100 us on the 2-vCPU VMs (the helper sleeps on a queue, then on
-    the GIL), a Numba parallel region 2-5 us (its OpenMP workers wait spinning); a layer of
-    Net2 at batch 4 takes 0.3-0.9 ms (benchmarks/notes/cpu-direct.md, "Batch ranges on
-    Numba's threads").
+    result back cost 85-95 us on a 2-vCPU VM (the helper sleeps on a queue, then on the GIL),
+    a Numba parallel region 2-5 us (its OpenMP workers wait spinning), and Net2's conv calls
+    at batch 4 take 0.2-2 ms (benchmarks/notes/cpu-direct.md, "Batch ranges on Numba's
+    threads").
 
     Together only with more than one range and one worker, and not inside a ``run_split``
     share, not while another thread holds the helpers or such a kernel (the same lock as
