@@ -149,3 +149,39 @@ def test_a_forked_child_runs_the_ranges_after_its_parent_used_numbas_threads(tmp
     """)
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("layer", ["conv", "transpose"])
+def test_layers_give_the_bits_of_one_call_per_share(layer, two_workers, monkeypatch):
+    """A float32 Conv2d / ConvTranspose2d on the numba backend, its batch cut into one range per
+    worker: the ranges in one kernel call (on Numba's threads) give the bits of the shares'
+    path (one call per range on run_split's threads, the weight gradients summed in order),
+    and the numpy reference's numbers to float rounding."""
+    from minicnn import nn
+    from minicnn.kernels.cpu import CONV_SCHEDULE
+
+    monkeypatch.setattr(CONV_SCHEDULE, "split_min_macs", 0)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 8, 10, 10)).astype(np.float32)
+    g = rng.standard_normal((5, 16, 10, 10)).astype(np.float32)
+
+    def grads():
+        mc.manual_seed(2)
+        m = nn.Conv2d(8, 16, 3, padding=1) if layer == "conv" else nn.ConvTranspose2d(8, 16, 3, padding=1)
+        y = m(mc.asarray(x))
+        dx = m.backward(mc.asarray(g))
+        return [mc.to_numpy(a) for a in (y, dx, m.weight.grad, m.bias.grad)]
+
+    was = mc.backend_name()
+    try:
+        mc.set_backend("numba")
+        assert CONV_SCHEDULE.direct_items(5, 10**9) == [(0, 3), (3, 5)]
+        together = grads()
+        monkeypatch.setattr(CONV_SCHEDULE.ops, "direct_ranges", False)
+        for a, b in zip(together, grads()):
+            np.testing.assert_array_equal(a, b)
+        mc.set_backend("numpy")
+        for a, b in zip(together, grads()):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * max(1.0, float(np.abs(b).max())))
+    finally:
+        mc.set_backend(was)

@@ -1,5 +1,6 @@
 """Batch-chunk parallelism for the CPU backend: ``run_split`` and ``run_shares_blas_threads``,
-the two ways the conv schedule's ``split`` (``split_chooser.py``) runs a layer's shares.
+the two ways the conv schedule's ``split`` (``split_chooser.py``) runs a layer's shares, and
+``numba_team``, which lets the direct kernels run their batch ranges on Numba's own threads.
 
 A large convolution is computed a batch chunk at a time (see
 ``minicnn/nn/conv.py``): im2col of the chunk, a GEMM, a store (col2im in
@@ -10,10 +11,14 @@ matmul, and BLAS is held to one thread for the duration, so the cores are
 never oversubscribed and nobody waits on a spinning BLAS worker. That keeps
 both cores busy in im2col/col2im too, which a BLAS-threaded GEMM alone does not.
 
-Why not Numba's own ``parallel=True`` inside each kernel: with the OpenMP
+Why not Numba's own ``parallel=True`` inside each kernel here: a chunk's
+GEMM is NumPy's (BLAS), which a Numba kernel cannot call; and with the OpenMP
 threading layer a parallel region waits for every worker at its closing
-barrier, and right after a GEMM the second core is still held by OpenBLAS's
-spinning worker, so each call stalled for milliseconds (see ``__init__``).
+barrier, so right after a threaded GEMM, while OpenBLAS's worker still spins on
+the second core, each call stalled for milliseconds (see ``__init__``). The
+direct convolutions have no GEMM: they run their batch ranges in one
+``parallel=True`` kernel (``numba_team``), which is why BLAS now stays at one
+thread by default (``split_chooser.py``).
 
 Determinism: ``items`` are dealt round-robin into ``workers`` shares, each
 share is processed in order by one thread (or, in the serial fallbacks, the
