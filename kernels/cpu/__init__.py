@@ -18,10 +18,11 @@ allocator does not: fewer page faults.)
 Convolutions. The ``conv2d_*`` and ``conv_transpose2d_*`` entries are a
 ``ConvSchedule`` (``kernels/conv_schedule.py``): the layer's products run a
 batch chunk at a time, the chunks dealt to one thread per core by
-``run_split`` (``threads.py``), or for a small batch run one after another on
-BLAS's threads (``split_chooser.py``). ``CONV_SCHEDULE`` holds its limits; layers
-with few output channels on a large plane (``direct_rule``) run the direct kernels
-(``direct.py``) instead.
+``run_split`` (``threads.py``; ``split_chooser.py`` can send a small batch's
+products to BLAS's threads instead). ``CONV_SCHEDULE`` holds its limits; the
+layers of ``direct_rule`` (every float32 stride-1 one up to 7 wide) run the
+direct kernels (``direct.py``) instead, their batch ranges in one call on
+Numba's threads.
 
 Threads. Each kernel has a serial and a parallel (``prange``) variant; the
 parallel one is used above a per-kernel size threshold only while parallel
@@ -33,7 +34,14 @@ has): an OpenMP parallel region ends in a barrier that waits for every
 thread, so when the other core is busy (another process, or OpenBLAS threads
 still spinning after a matmul) each call waits milliseconds for the scheduler
 to give the worker a core (benchmarks/notes/history.md). TBB lets the calling thread
-do all the chunks itself and degrades to serial speed instead.
+do all the chunks itself and degrades to serial speed instead. With parallel
+mode off, the kernels a training step spends most in besides the convolutions
+(fused ReLU + max-pool, batch norm, ReLU) still run their parallel variant from
+a size of their own (``*_TEAM_MIN``) when ``threads.element_wise`` finds the
+cores free for it (not inside a ``run_split`` share): with BLAS at one thread
+there is no spinning BLAS worker to wait for, and those steps took 0.87-0.96x
+as long (Net2, ResNet-20, the tutorial net at batch 64 and 256;
+benchmarks/notes/cpu-direct.md, "Batch ranges on Numba's threads").
 ``python -m minicnn.kernels.cpu.bench`` times the kernels and both variants.
 """
 

@@ -28,12 +28,14 @@ from numba import njit, prange
 from numba import uint64 as _u
 
 from .. import reference as _ref
+from . import threads
 from ._jit import compiled_for, dual
 
 # elements above which the parallel variant is used when parallel mode is on
 # (see __init__). Memory-bound kernels gain nothing from threads until arrays
-# are very large; a libm call per element (erf, expm1) pays early.
-CHEAP_PAR_MIN = 1 << 20  # relu, leaky relu, their backward, elu backward
+# are very large; a libm call per element (erf, expm1) pays early. ReLU also runs
+# on Numba's threads from RELU_TEAM_MIN elements otherwise (threads.element_wise).
+CHEAP_PAR_MIN = RELU_TEAM_MIN = 1 << 20  # relu, leaky relu, their backward, elu backward
 COSTLY_PAR_MIN = 8_192  # elu forward, gelu
 
 _SQRT_2_OVER_PI = 0.7978845608028654
@@ -261,7 +263,8 @@ def relu_forward(x):
     if not compiled_for(x):  # float16 ...: the reference (see _jit)
         return _ref.relu_forward(x)
     x = _asc(x)
-    return (_relu_fwd_par if x.size >= CHEAP_PAR_MIN else _relu_fwd_ser)(x, _new(x), _new(x, np.bool_))
+    return threads.element_wise(_relu_fwd_ser, _relu_fwd_par, x.size, CHEAP_PAR_MIN, RELU_TEAM_MIN,
+                                x, _new(x), _new(x, np.bool_))
 
 
 def relu_backward(dy, mask):
@@ -269,7 +272,8 @@ def relu_backward(dy, mask):
         return _ref.relu_backward(dy, mask)
     dy = _asc(dy)
     mask = _mask(mask, dy.shape)
-    return (_relu_bwd_par if dy.size >= CHEAP_PAR_MIN else _relu_bwd_ser)(dy, mask, _new(dy))
+    return threads.element_wise(_relu_bwd_ser, _relu_bwd_par, dy.size, CHEAP_PAR_MIN, RELU_TEAM_MIN,
+                                dy, mask, _new(dy))
 
 
 def leaky_relu_forward(x, slope):

@@ -24,10 +24,12 @@ from numba import prange
 from numba import uint64 as _u
 
 from .. import reference as _ref
+from . import threads
 from ._jit import dual, serial
 
-# x elements above which the parallel variant is used when parallel mode is on
-BN_PAR_MIN = 1 << 16
+# x elements above which the parallel variant is used when parallel mode is on, and on
+# Numba's threads otherwise (threads.element_wise)
+BN_PAR_MIN = BN_TEAM_MIN = 1 << 16
 _SUMS = {"reassoc"}
 
 
@@ -190,8 +192,8 @@ def batchnorm_forward(x, gamma, beta, eps):
     g = _per_channel(gamma, c, x.dtype, "gamma")
     b = _per_channel(beta if affine else None, c, x.dtype, "beta")
     stats = [np.empty(c, x.dtype) for _ in range(3)]
-    f = _bn_fwd_par if x.size >= BN_PAR_MIN else _bn_fwd_ser
-    return f(x, g, b, float(eps), affine, m, np.empty_like(x), np.empty_like(x), *stats)
+    return threads.element_wise(_bn_fwd_ser, _bn_fwd_par, x.size, BN_PAR_MIN, BN_TEAM_MIN,
+                                x, g, b, float(eps), affine, m, np.empty_like(x), np.empty_like(x), *stats)
 
 
 def batchnorm_backward(dy, xhat, inv_std, gamma):
@@ -211,8 +213,8 @@ def batchnorm_backward(dy, xhat, inv_std, gamma):
     affine = gamma is not None
     g = _per_channel(gamma, c, dy.dtype, "gamma")
     s = _per_channel(inv_std, c, dy.dtype, "inv_std")
-    f = _bn_bwd_par if dy.size >= BN_PAR_MIN else _bn_bwd_ser
-    return f(dy, xhat, s, g, affine, m, np.empty_like(dy), np.empty(c, dy.dtype), np.empty(c, dy.dtype))
+    return threads.element_wise(_bn_bwd_ser, _bn_bwd_par, dy.size, BN_PAR_MIN, BN_TEAM_MIN,
+                                dy, xhat, s, g, affine, m, np.empty_like(dy), np.empty(c, dy.dtype), np.empty(c, dy.dtype))
 
 
 def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
@@ -239,6 +241,6 @@ def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
     b = _per_channel(beta if affine else None, c, x.dtype, "beta")
     xhat = np.empty_like(x)
     y = np.empty_like(x) if affine else xhat
-    f = _bn_eval_par if x.size >= BN_PAR_MIN else _bn_eval_ser
-    f(x, g, b, affine, mean, inv_std, m, y, xhat)
+    threads.element_wise(_bn_eval_ser, _bn_eval_par, x.size, BN_PAR_MIN, BN_TEAM_MIN,
+                         x, g, b, affine, mean, inv_std, m, y, xhat)
     return y, xhat, inv_std

@@ -21,11 +21,13 @@ from numba import prange
 from numba import uint64 as _u
 
 from .. import fused as _fused
+from . import threads
 from ._jit import compiled_for, dual, serial
 
 # input elements above which the parallel variant runs when parallel mode is on (see
-# __init__; the pooling kernels' limit)
+# __init__; the pooling kernels' limit), and on Numba's threads otherwise (threads.element_wise)
 RELU_MAXPOOL_PAR_MIN = 16_384
+RELU_MAXPOOL_TEAM_MIN = 1 << 16  # (16,384: the tutorial net's batch-4 step 1.038x as long, element_wise_ab.txt)
 
 
 def _relu(v, zero):
@@ -171,8 +173,8 @@ def relu_maxpool2d_forward(x, kh, kw):
     if kh < 1 or kw < 1 or h < kh or w < kw:
         raise ValueError(f"relu_maxpool2d_forward: window ({kh}, {kw}) does not fit input {x.shape}")
     shape = (n, c, h // kh, w // kw)
-    f = _fwd_par if x.size >= RELU_MAXPOOL_PAR_MIN else _fwd_ser
-    return f(x, kh, kw, x.dtype.type(0), np.empty(shape, x.dtype), np.empty(shape, np.int64))
+    return threads.element_wise(_fwd_ser, _fwd_par, x.size, RELU_MAXPOOL_PAR_MIN, RELU_MAXPOOL_TEAM_MIN,
+                                x, kh, kw, x.dtype.type(0), np.empty(shape, x.dtype), np.empty(shape, np.int64))
 
 
 def relu_maxpool2d_backward(dout, out, idx, h, w, kh, kw):
@@ -184,8 +186,8 @@ def relu_maxpool2d_backward(dout, out, idx, h, w, kh, kw):
     out = np.ascontiguousarray(out)
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     dx = np.empty(dout.shape[:2] + (h, w), dout.dtype)
-    f = _bwd_par if dx.size >= RELU_MAXPOOL_PAR_MIN else _bwd_ser
-    dx, bad = f(dout, out, idx, dx)
+    dx, bad = threads.element_wise(_bwd_ser, _bwd_par, dx.size, RELU_MAXPOOL_PAR_MIN, RELU_MAXPOOL_TEAM_MIN,
+                                   dout, out, idx, dx)
     if bad:
         raise IndexError(f"relu_maxpool2d_backward: {bad} index value(s) outside the plane of {h * w} elements")
     return dx

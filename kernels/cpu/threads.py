@@ -258,6 +258,17 @@ def numba_team(parts: int):
         _busy.release()
 
 
+def element_wise(serial_kernel, parallel_kernel, size: int, par_min: int, team_min: int, *args):
+    """An element-wise kernel's call on ``size`` elements: its parallel build (a ``prange`` over
+    planes or channels) where parallel mode asks for it (``size >= par_min``, see
+    ``set_parallel``) or, from ``team_min`` elements, where ``numba_team`` lets a kernel use
+    Numba's threads now; else the serial build. The two builds give the same bits."""
+    if size >= par_min:
+        return parallel_kernel(*args)
+    with numba_team(2 if size >= team_min else 1) as together:
+        return (parallel_kernel if together else serial_kernel)(*args)
+
+
 def run_shares_blas_threads(fn, items):
     """run_split's shares, one after another in the calling thread, with BLAS at
     ``workers()`` threads: the cores work together inside each product instead of on

@@ -5,6 +5,8 @@ PYTHONPATH=. python benchmarks/cpu_results/aligned-intel-2026-12-07/probes/direc
 
 numba-threads: the direct kernels run the batch ranges at once on Numba's threads (this commit),
 against one call per range in run_split's Python threads as before;
+element-wise: the fused ReLU + max-pool, batch norm and ReLU kernels on Numba's threads from
+their *_TEAM_MIN sizes (threads.element_wise), against their serial builds;
 small-split: the direct paths split a call of at least 2^19 multiply-adds into ranges (the
 products' threshold, split_min_macs, is 2^22), against the products' threshold;
 dw-scratch: the weight gradient's later ranges sum into a buffer kept for the next call (a
@@ -80,7 +82,17 @@ def set_small_split(flag):
         sched.__dict__.pop("direct_items", None)
 
 
-SETS = {"small-split": (set_small_split, "small-split", "split-min"),
+def set_element_wise(flag):
+    from minicnn.kernels.cpu import activations, batchnorm, fused
+
+    for mod, name in ((fused, "RELU_MAXPOOL_TEAM_MIN"), (batchnorm, "BN_TEAM_MIN"), (activations, "RELU_TEAM_MIN")):
+        TEAM_MIN.setdefault(name, getattr(mod, name))
+        setattr(mod, name, TEAM_MIN[name] if flag else 1 << 62)
+
+
+TEAM_MIN = {}
+SETS = {"element-wise": (set_element_wise, "element-wise-threads", "serial"),
+        "small-split": (set_small_split, "small-split", "split-min"),
         "dw-scratch": (set_dw_scratch, "dw-scratch", "fresh"),
         "aligned": (set_aligned, "aligned", "unaligned"),
         "numba-threads": (set_numba_threads, "numba-threads", "run_split")}
