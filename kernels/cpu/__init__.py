@@ -37,7 +37,7 @@ to give the worker a core (benchmarks/notes/history.md). TBB lets the calling th
 do all the chunks itself and degrades to serial speed instead. With parallel
 mode off, the kernels a training step spends most in besides the convolutions
 (fused ReLU + max-pool, batch norm, ReLU) still run their parallel variant from
-a size of their own (``*_TEAM_MIN``) when ``threads.element_wise`` finds the
+a size of their own (``*_TEAM_MIN``, 2^16 elements) when ``threads.element_wise`` finds the
 cores free for it (not inside a ``run_split`` share): with BLAS at one thread
 there is no spinning BLAS worker to wait for, and those steps took 0.87-0.96x
 as long (Net2, ResNet-20, the tutorial net at batch 64 and 256;

@@ -34,8 +34,11 @@ from ._jit import compiled_for, dual
 # elements above which the parallel variant is used when parallel mode is on
 # (see __init__). Memory-bound kernels gain nothing from threads until arrays
 # are very large; a libm call per element (erf, expm1) pays early. ReLU also runs
-# on Numba's threads from RELU_TEAM_MIN elements otherwise (threads.element_wise).
-CHEAP_PAR_MIN = RELU_TEAM_MIN = 1 << 20  # relu, leaky relu, their backward, elu backward
+# on Numba's threads from RELU_TEAM_MIN elements otherwise (threads.element_wise;
+# from 2^16 instead of 2^20 ResNet-20's steps took 0.978-0.994x as long,
+# benchmarks/cpu_results/aligned-intel-2026-12-07/relu_2e16_ab.txt).
+CHEAP_PAR_MIN = 1 << 20  # relu, leaky relu, their backward, elu backward
+RELU_TEAM_MIN = 1 << 16
 COSTLY_PAR_MIN = 8_192  # elu forward, gelu
 
 _SQRT_2_OVER_PI = 0.7978845608028654

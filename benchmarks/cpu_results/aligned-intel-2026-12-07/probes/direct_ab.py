@@ -7,6 +7,7 @@ numba-threads: the direct kernels run the batch ranges at once on Numba's thread
 against one call per range in run_split's Python threads as before;
 element-wise: the fused ReLU + max-pool, batch norm and ReLU kernels on Numba's threads from
 their *_TEAM_MIN sizes (threads.element_wise), against their serial builds;
+relu-2e16: ReLU on Numba's threads from 2^16 elements against its 2^20 (activations.RELU_TEAM_MIN);
 small-split: the direct paths split a call of at least 2^19 multiply-adds into ranges (the
 products' threshold, split_min_macs, is 2^22), against the products' threshold;
 dw-scratch: the weight gradient's later ranges sum into a buffer kept for the next call (a
@@ -91,7 +92,14 @@ def set_element_wise(flag):
 
 
 TEAM_MIN = {}
-SETS = {"element-wise": (set_element_wise, "element-wise-threads", "serial"),
+def set_relu_2e16(flag):
+    from minicnn.kernels.cpu import activations
+
+    activations.RELU_TEAM_MIN = 1 << 16 if flag else 1 << 20
+
+
+SETS = {"relu-2e16": (set_relu_2e16, "relu-from-2^16", "relu-from-2^20"),
+        "element-wise": (set_element_wise, "element-wise-threads", "serial"),
         "small-split": (set_small_split, "small-split", "split-min"),
         "dw-scratch": (set_dw_scratch, "dw-scratch", "fresh"),
         "aligned": (set_aligned, "aligned", "unaligned"),
