@@ -7,6 +7,8 @@ numba-threads: the direct kernels run the batch ranges at once on Numba's thread
 against one call per range in run_split's Python threads as before;
 element-wise: the fused ReLU + max-pool, batch norm and ReLU kernels on Numba's threads from
 their *_TEAM_MIN sizes (threads.element_wise), against their serial builds;
+optim: SGD and Adam updates on Numba's threads from 2^16 elements (an optim.OPTIM_TEAM_MIN tried
+on top of cad5a2b, not kept: optim_ab.txt), against serial;
 relu-2e16: ReLU on Numba's threads from 2^16 elements against its 2^20 (activations.RELU_TEAM_MIN);
 small-split: the direct paths split a call of at least 2^19 multiply-adds into ranges (the
 products' threshold, split_min_macs, is 2^22), against the products' threshold;
@@ -98,7 +100,14 @@ def set_relu_2e16(flag):
     activations.RELU_TEAM_MIN = 1 << 16 if flag else 1 << 20
 
 
-SETS = {"relu-2e16": (set_relu_2e16, "relu-from-2^16", "relu-from-2^20"),
+def set_optim(flag):
+    from minicnn.kernels.cpu import optim
+
+    optim.OPTIM_TEAM_MIN = 1 << 16 if flag else 1 << 62
+
+
+SETS = {"optim": (set_optim, "optim-threads", "optim-serial"),
+        "relu-2e16": (set_relu_2e16, "relu-from-2^16", "relu-from-2^20"),
         "element-wise": (set_element_wise, "element-wise-threads", "serial"),
         "small-split": (set_small_split, "small-split", "split-min"),
         "dw-scratch": (set_dw_scratch, "dw-scratch", "fresh"),
