@@ -324,7 +324,8 @@ def test_the_kernels_cache_names_follow_the_passes_source():
 
 def test_the_blocked_kernels_with_8_lanes():
     """The 8-lane kernels (an AVX2 machine's; MINICNN_CPU_LANES=8 on any machine), in a fresh
-    process, against the layer math on the blocked cases."""
+    process, against the layer math on the blocked cases, and their parallel builds with batch
+    ranges against one call per range."""
     import os
     import subprocess
     import sys
@@ -338,6 +339,11 @@ def test_the_blocked_kernels_with_8_lanes():
         "for case in t.BLOCKED_CASES + t.CASES[:3]:\n"
         "    t.test_the_blocked_kernels_equal_the_layer_math(case) if case in t.BLOCKED_CASES else "
         "t.test_direct_kernels_equal_the_layer_math(case, np.float32)\n"
+        "import test_kernels_cpu_direct_ranges as r\n"  # and the parallel builds, ranges at once
+        "from minicnn.kernels.cpu import threads\n"
+        "threads.workers = lambda: 2\n"
+        "for case in r.CASES[:4]:\n"
+        "    r.test_ranges_give_the_numbers_of_one_call_per_range(case, None)\n"
         "print('ok')\n" % os.path.dirname(__file__))
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "MINICNN_CPU_LANES": "8"},
                          capture_output=True, text=True, timeout=600)
