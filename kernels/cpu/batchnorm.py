@@ -213,8 +213,8 @@ def batchnorm_backward(dy, xhat, inv_std, gamma):
     affine = gamma is not None
     g = _per_channel(gamma, c, dy.dtype, "gamma")
     s = _per_channel(inv_std, c, dy.dtype, "inv_std")
-    return threads.element_wise(_bn_bwd_ser, _bn_bwd_par, dy.size, BN_PAR_MIN, BN_TEAM_MIN,
-                                dy, xhat, s, g, affine, m, np.empty_like(dy), np.empty(c, dy.dtype), np.empty(c, dy.dtype))
+    return threads.element_wise(_bn_bwd_ser, _bn_bwd_par, dy.size, BN_PAR_MIN, BN_TEAM_MIN, dy, xhat, s, g, affine,
+                                m, np.empty_like(dy), np.empty(c, dy.dtype), np.empty(c, dy.dtype))
 
 
 def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):

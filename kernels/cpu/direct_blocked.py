@@ -17,8 +17,9 @@ its compiled copy, ``_specialised``, so that LLVM unrolls the loops over the til
     shifted, + b; a tile of OB output channels x QV vectors of positions. The weight is read
     in place through its strides (the input gradient's flipped transpose is no copy); a tile
     past the last output channel repeats it, and those planes are not copied out;
-  - ``_weight_grad_impl``: dW[o, c, i, j] = sum over n (in order) of sum_p d[n, o, p] *
-    xpad[n, c, p + i*Wp + j]; OB output channels x one kernel row's taps of vector partial
+  - ``_weight_grad_impl`` (in ``direct_blocked_dw.py``, like the other weight gradient):
+    dW[o, c, i, j] = sum over n (in order) of sum_p d[n, o, p] * xpad[n, c, p + i*Wp + j];
+    OB output channels x one kernel row's taps of vector partial
     sums over the positions of a group of samples, added into per-weight lane sums that are
     reduced in lane order at the end;
 * channels in the lanes (many channels, small planes: only real output positions, no junk):
@@ -33,7 +34,7 @@ and plane for the weight gradient) and the tile. The weight-gradient kernels are
 
 Batch ranges. Every kernel takes ``bounds`` (range r is samples bounds[r] to bounds[r + 1])
 and its outer loop is a ``prange`` over the ranges, each with its own buffers: the serial
-build runs them one after another, the parallel build (``_specialised(..., parallel=True)``)
+build runs them one after another, the parallel build (``_specialised(..., parallel_build=True)``)
 at once on Numba's threads, when ``threads.numba_team`` allows. A range's numbers do not
 depend on the others (the weight gradient keeps one sum per range, added in range order by
 the caller), so the two builds give the same bits.
