@@ -161,8 +161,8 @@ def main(argv=None) -> None:
     ap.add_argument("--nets", nargs="+", default=["net2", "tutorial"], choices=sorted(common.NETS))
     ap.add_argument("--switch", default="fusion", choices=sorted(SWITCHES),
                     help="what each pair of blocks turns on and off: fusion; the CPU conv schedule's "
-                         "transposed weight-gradient sum or a small batch on BLAS's threads against run_split for every call "
-                         "(numba only); the wide conv layout; direct convolution (no column matrix; GPU: "
+                         "transposed weight-gradient sum or a small batch on BLAS's threads against "
+                         "run_split for every call (numba only); the wide conv layout; direct convolution (no column matrix; GPU: "
                          "layers with at most --direct-max weights, CPU: its rule's layers under that cap); "
                          "on the cupy backends TF32 for the "
                          "convolutions (kernels are timed only for fusion on numba)")
