@@ -126,16 +126,21 @@ def test_the_blocked_kernels_equal_the_layer_math(case):
     _close(direct.conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding), dw, np.float32)
 
 
+def _empty_batch(case):
+    """0 samples of ``case`` through the three kernels: empty outputs, a zero weight gradient."""
+    (x, w, b, dy), (y, dx, dw), (stride, padding) = _case(case, np.float32)
+    kh, kw = w.shape[2:]
+    assert direct.conv2d_direct(x[:0], w, b, stride, padding).shape == (0, *y.shape[1:])
+    assert direct.conv2d_direct_input_grad(dy[:0], w, x.shape[2], x.shape[3], stride, padding).shape == \
+        (0, *x.shape[1:])
+    np.testing.assert_array_equal(direct.conv2d_direct_weight_grad(x[:0], dy[:0], kh, kw, stride, padding),
+                                  np.zeros_like(dw))
+
+
 def test_the_blocked_kernels_take_an_empty_batch():
-    """0 samples through every blocked kernel kind: empty outputs, a zero weight gradient."""
+    """0 samples through every blocked kernel kind."""
     for case in (BLOCKED_CASES[0], BLOCKED_CASES[-1], (2, 16, 8, 8, 64, 3, 3, 1, 1, 1, 1)):
-        (x, w, b, dy), (y, dx, dw), (stride, padding) = _case(case, np.float32)
-        kh, kw = w.shape[2:]
-        assert direct.conv2d_direct(x[:0], w, b, stride, padding).shape == (0, *y.shape[1:])
-        assert direct.conv2d_direct_input_grad(dy[:0], w, x.shape[2], x.shape[3], stride, padding).shape == \
-            (0, *x.shape[1:])
-        np.testing.assert_array_equal(direct.conv2d_direct_weight_grad(x[:0], dy[:0], kh, kw, stride, padding),
-                                      np.zeros_like(dw))
+        _empty_batch(case)
 
 
 def test_the_blocked_kernels_buffers_start_on_a_cache_line():
@@ -238,13 +243,7 @@ def test_the_cpu_schedule_limit_comes_from_the_environment(monkeypatch):
 def test_an_empty_batch_through_the_fallbacks(case):
     """The im2col fallbacks (stride 2; padding > kh - 1 in the input gradient) on 0 samples:
     empty outputs and a zero weight gradient (no reshape with -1 on an empty array)."""
-    (x, w, b, dy), (y, dx, dw), (stride, padding) = _case(case, np.float32)
-    kh, kw = w.shape[2:]
-    assert direct.conv2d_direct(x[:0], w, b, stride, padding).shape == (0, *y.shape[1:])
-    assert direct.conv2d_direct_input_grad(dy[:0], w, x.shape[2], x.shape[3], stride, padding).shape == \
-        (0, *x.shape[1:])
-    np.testing.assert_array_equal(direct.conv2d_direct_weight_grad(x[:0], dy[:0], kh, kw, stride, padding),
-                                  np.zeros_like(dw))
+    _empty_batch(case)
 
 
 def test_layers_on_the_direct_path_take_an_empty_batch(monkeypatch):

@@ -117,27 +117,27 @@ def _pad_into(src, s0, h, w, ph, pw, wp, dst, d0):
 _pad_into = serial(_pad_into)
 
 
-def _aligned_zeros(n):
-    """n float32 zeros starting on a 64-byte boundary (a cache line): a vector load at a multiple
-    of 16 elements from there never straddles two lines. NumPy and Numba align to 16 or 32 bytes
-    only, and the channels-in-lanes forward then ran 8-17 % slower (benchmarks/notes/cpu-direct.md,
-    "Batch ranges on Numba's threads")."""
-    buf = np.zeros(n + 16, np.float32)
-    k = (16 - (buf.ctypes.data // 4) % 16) % 16
-    return buf[k:k + n]
-
-
-_aligned_zeros = serial(_aligned_zeros)
-
-
 def _aligned_empty(n):
-    """As ``_aligned_zeros``, uninitialised (for a buffer the kernel writes in full first)."""
+    """n uninitialised float32 starting on a 64-byte boundary (a cache line): a vector load at a
+    multiple of 16 elements from there never straddles two lines. NumPy and Numba align to 16 or
+    32 bytes only, and the channels-in-lanes forward then ran 8-17 % slower
+    (benchmarks/notes/cpu-direct.md, "Batch ranges on Numba's threads")."""
     buf = np.empty(n + 16, np.float32)
     k = (16 - (buf.ctypes.data // 4) % 16) % 16
     return buf[k:k + n]
 
 
 _aligned_empty = serial(_aligned_empty)
+
+
+def _aligned_zeros(n):
+    """As ``_aligned_empty``, zeroed."""
+    a = _aligned_empty(n)
+    a[:] = 0
+    return a
+
+
+_aligned_zeros = serial(_aligned_zeros)
 
 
 def _plane_length(hp, wp, kh, kw, nq):

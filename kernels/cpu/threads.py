@@ -265,7 +265,9 @@ def element_wise(serial_kernel, parallel_kernel, size: int, par_min: int, team_m
     Numba's threads now; else the serial build. The two builds give the same bits."""
     if size >= par_min:
         return parallel_kernel(*args)
-    with numba_team(2 if size >= team_min else 1) as together:
+    if size < team_min:  # most calls: no lock to take
+        return serial_kernel(*args)
+    with numba_team(2) as together:
         return (parallel_kernel if together else serial_kernel)(*args)
 
 
