@@ -54,15 +54,18 @@ from ._jit import parallel, serial
 from .simd import LANES, bank, vfma, vstore, vzero
 
 
-# The tile constants, set in each compiled copy (``_specialised``): forward OB channels x QV
+# The constants set in each compiled copy (``_specialised``): forward OB channels x QV
 # vectors (Q = QV * LANES positions, NACC = OB * QV slots); channels-in-lanes forward P
-# positions x OV vectors (NACC_F). (The weight gradient's: direct_blocked_dw.py.)
-OB = QV = Q = NACC = OV = P = NACC_F = 0
+# positions x OV vectors (NACC_F); both forwards' KH x KW taps, and TS, the sign of the
+# positions-in-lanes forward's tap stride in its weight. (The weight gradient's: direct_blocked_dw.py.)
+OB = QV = Q = NACC = OV = P = NACC_F = KH = KW = TS = 0
 
 
-# forward tile: 8 output channels x 2 vectors of positions with 32 vector registers (AVX-512),
-# 4 x 2 with 16; SLOTS: the accumulator slots a tile may use besides the loaded vectors
-FWD_OB, FWD_QV = (8, 2) if LANES == 16 else (4, 2)
+# forward tile: 8 output channels x 2 vectors of positions with 32 vector registers (AVX-512);
+# with 16 (AVX2), 3 x 4: 12 independent sums hide the multiply-add's latency, where 4 x 2's 8
+# ran at 26-40 GFLOP/s against 50-67 on a Zen 3 core (benchmarks/notes/cpu-direct.md, "Eight
+# lanes"); SLOTS: the accumulator slots a tile may use besides the loaded vectors
+FWD_OB, FWD_QV = (8, 2) if LANES == 16 else (3, 4)
 SLOTS = 24 if LANES == 16 else 12
 
 
@@ -149,20 +152,20 @@ _plane_length = serial(_plane_length)
 _HERE = sys.modules[__name__]  # this module: its helpers are compiled into every kernel (``_specialised``)
 
 
-def _forward_impl(x, wf, wt, kh, kw, b, has_bias, ph, pw, y, bounds):
-    """y (N, O, OH, OW) = the stride-1 convolution of x (N, C, H, W) with the weight read from
-    the flat array wf: w[o, c, i, j] = wf[wt[0] + o*wt[1] + c*wt[2] + i*wt[3] + j*wt[4]] (the
-    strides of a Conv2d weight, or of its flipped transpose for the input gradient); the
-    batch ranges of ``bounds`` at once in the parallel build (module doc)."""
+def _forward_impl(x, wf, w0, so, sc, b, has_bias, ph, pw, y, bounds):
+    """y (N, O, OH, OW) = the stride-1 convolution of x (N, C, H, W) with the KH x KW weight read
+    from the flat array wf: w[o, c, i, j] = wf[w0 + o*so + c*sc + TS*(i*KW + j)] (a Conv2d
+    weight: TS = 1; its flipped transpose, the input gradient's weight: TS = -1); KH, KW and TS
+    are constants of the compiled copy, like the tile; the batch ranges of ``bounds`` at once
+    in the parallel build (module doc)."""
     n, c, h, wd = x.shape
     o, oh, ow = y.shape[1], y.shape[2], y.shape[3]
     nb = (o + OB - 1) // OB
     hp, wp = h + 2 * ph, wd + 2 * pw
     span = (oh - 1) * wp + ow
     nq = (span + Q - 1) // Q * Q
-    pl = _plane_length(hp, wp, kh, kw, nq)
+    pl = _plane_length(hp, wp, KH, KW, nq)
     xf, yf = x.reshape(x.size), y.reshape(y.size)
-    w0, so, sc, si, sj = wt[0], wt[1], wt[2], wt[3], wt[4]
     for rg in prange(bounds.size - 1):
         xpad = _aligned_zeros(c * pl)
         wide = _aligned_zeros(nb * OB * nq)  # one sample's output planes on the pitch wp
@@ -178,10 +181,10 @@ def _forward_impl(x, wf, wt, kh, kw, b, has_bias, ph, pw, y, bounds):
                     for a in range(NACC):
                         vzero(acc, a)
                     for ch in range(c):
-                        for i in range(kh):
-                            for j in range(kw):
+                        for i in range(KH):  # constants: the taps unroll, their offsets are immediates
+                            for j in range(KW):
                                 xb = ch * pl + q0 + i * wp + j
-                                t = ch * sc + i * si + j * sj
+                                t = ch * sc + TS * (i * KW + j)
                                 for v in range(QV):
                                     for bb in range(OB):
                                         vfma(acc, bb * QV + v, xpad, xb + v * LANES, wf[_u(base[bb] + t)])
@@ -198,10 +201,10 @@ def _forward_impl(x, wf, wt, kh, kw, b, has_bias, ph, pw, y, bounds):
     return y
 
 
-def _forward_channels_impl(x, wt, b, has_bias, ph, pw, kh, kw, y, bounds):
+def _forward_channels_impl(x, wt, b, has_bias, ph, pw, y, bounds):
     """y (N, O, OH, OW) as ``_forward_impl``, with output channels in the lanes: a tile of P
-    output positions x OV vectors of channels (constants of the compiled copy), each tap's
-    weights loaded as OV vectors of wt (C, kh, kw, OP) (the weight transposed, OP = O padded
+    output positions x OV vectors of channels (constants of the compiled copy, like the KH x KW
+    taps), each tap's weights loaded as OV vectors of wt (C, KH, KW, OP) (the weight transposed, OP = O padded
     to a multiple of OV * LANES) and each position's input value broadcast. Only real output
     positions are computed (no junk columns), which pays on small planes."""
     n, c, h, wd = x.shape
@@ -228,10 +231,10 @@ def _forward_channels_impl(x, wt, b, has_bias, ph, pw, kh, kw, y, bounds):
                     for a in range(NACC_F):
                         vzero(acc, a)
                     for ch in range(c):
-                        for i in range(kh):
-                            for j in range(kw):
+                        for i in range(KH):
+                            for j in range(KW):
                                 xo = ch * pl + i * wp + j
-                                wb = ((ch * kh + i) * kw + j) * op + bo * bc
+                                wb = ((ch * KH + i) * KW + j) * op + bo * bc
                                 for t in range(P):
                                     xs = xpad[_u(xo + pos[t])]
                                     for v in range(OV):
@@ -249,16 +252,17 @@ def _forward_channels_impl(x, wt, b, has_bias, ph, pw, kh, kw, y, bounds):
 def forward_channels_tile(o: int):
     """(OV, P) of the channels-in-lanes forward for o output channels, or None where it is not
     used (fewer than 2 * LANES channels: too few multiply-adds per broadcast)."""
-    ov = min(-(-o // LANES), 4)
+    ov = min(-(-o // LANES), 4 if LANES == 16 else 2)
     return None if ov < 2 else (ov, SLOTS // ov)
 
 
 def channels_in_lanes(c_in: int, c_out: int, kh: int, kw: int) -> bool:
     """Whether a forward with c_in input and c_out output channels takes the channels-in-lanes
-    kernel: at least 16 input channels and 64 output channels, or 32 for a 5x5 kernel or
-    larger (where it was the faster of the two on the nets' layers: benchmarks/notes/
-    cpu-direct.md, "Register-blocked direct convolution")."""
-    return c_in >= 16 and (c_out >= 64 or (c_out >= 32 and kh * kw >= 25))
+    kernel: with 16 lanes, at least 16 input channels and 64 output channels, or 32 for a 5x5
+    kernel or larger (where it was the faster of the two on the nets' layers: benchmarks/notes/
+    cpu-direct.md, "Register-blocked direct convolution"); with 8, never (the positions' 3 x 4
+    tile beat it on every layer of the nets: 50-67 GFLOP/s against 35-55, "Eight lanes")."""
+    return LANES == 16 and c_in >= 16 and (c_out >= 64 or (c_out >= 32 and kh * kw >= 25))
 
 
 def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None, ranges=None):
@@ -279,11 +283,11 @@ def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None, ranges=N
         bc = ov * LANES
         wpad = _aligned_zeros(c_in * kh * kw * (-(-c_out // bc) * bc)).reshape(c_in, kh, kw, -1)
         wpad[..., :c_out] = wt
-        return run(_forward_channels_impl, dict(OV=ov, P=p, NACC_F=ov * p), (x, wpad, b, has_bias, ph, pw, kh, kw, y),
-                   bounds)
-    if flipped:  # w'[a, b, i, j] = w[b, a, kh-1-i, kw-1-j]
-        strides = np.array([(kh - 1) * kw + kw - 1, kh * kw, c * kh * kw, -kw, -1], np.int64)
+        return run(_forward_channels_impl, dict(OV=ov, P=p, NACC_F=ov * p, KH=kh, KW=kw),
+                   (x, wpad, b, has_bias, ph, pw, y), bounds)
+    if flipped:  # w'[a, b, i, j] = w[b, a, kh-1-i, kw-1-j]: from the last tap, backwards
+        w0, so, sc, ts = kh * kw - 1, kh * kw, c * kh * kw, -1
     else:
-        strides = np.array([0, c * kh * kw, kh * kw, kw, 1], np.int64)
-    return run(_forward_impl, dict(OB=FWD_OB, QV=FWD_QV, Q=FWD_QV * LANES, NACC=FWD_OB * FWD_QV),
-               (x, w.reshape(-1), strides, kh, kw, b, has_bias, ph, pw, y), bounds)
+        w0, so, sc, ts = 0, c * kh * kw, kh * kw, 1
+    return run(_forward_impl, dict(OB=FWD_OB, QV=FWD_QV, Q=FWD_QV * LANES, NACC=FWD_OB * FWD_QV, KH=kh, KW=kw, TS=ts),
+               (x, w.reshape(-1), w0, so, sc, b, has_bias, ph, pw, y), bounds)
