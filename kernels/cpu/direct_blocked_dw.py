@@ -13,14 +13,6 @@ dW[o, c, i, j] = sum over n (in order) of sum_p d[n, o, p] * xpad[n, c, p + i*Wp
 
 Each batch range (``bounds``) gets its own sums, written to its own row of ``dws`` (R, O*C*kh*kw);
 ``weight_grad`` adds the rows in range order, as the conv schedule added its shares' gradients.
-
-Why the channels kernel walks a row PU positions a trip (the same terms in the same order as one
-at a time): Numba compiles a ``parallel=True`` kernel's ``prange`` body as a library of its own,
-then links it into the kernel's module and optimises it a second time, and its on-disk cache
-keeps that second copy, which every later process runs. With one position a trip LLVM unrolled
-the row loop again in the second pass and ran short of registers: loaded from the cache, the
-parallel build took 1.2-1.8x as long as the serial one on the same range (benchmarks/notes/
-cpu-direct.md, "Eight lanes"). With PU positions a trip both passes leave the loop as it is.
 """
 
 from __future__ import annotations
@@ -38,7 +30,6 @@ GROUP = 1 << 18  # float32 elements of the weight gradient's per-group planes (1
 # The tile constants, set in each compiled copy: OB channels x KW taps (NACC_DW = OB * KW_MAX
 # slots); channels in the lanes, OV vectors x TR rows x KW taps (NACC_C).
 OB = KW = NACC_DW = OV = TR = NACC_C = 0
-PU = 4  # positions per trip of the channels-in-lanes weight gradient's loop (module doc)
 
 
 def weight_grad_tile(kw: int) -> int:
@@ -144,20 +135,14 @@ def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, bounds):
                             xb = (s * c + ch) * pl + i0 * wp
                             tb = s * npos * op + bo * bc
                             for r in range(oh):
-                                xr, tr_ = xb + r * wp, tb + r * ow * op
-                                for c0 in range(0, ow - PU + 1, PU):  # PU positions a trip (module doc)
-                                    for u in range(PU):
-                                        for ti in range(TR):
-                                            for j in range(KW):
-                                                xs = planes[_u(xr + c0 + u + ti * wp + j)]
-                                                for v in range(OV):
-                                                    vfma(acc, (ti * KW + j) * OV + v, dt, tr_ + (c0 + u) * op + v * LANES, xs)
-                                for col in range(ow - ow % PU, ow):  # the rest of the row, one at a time
+                                for col in range(ow):
+                                    xq = xb + r * wp + col
+                                    tq = tb + (r * ow + col) * op
                                     for ti in range(TR):
                                         for j in range(KW):
-                                            xs = planes[_u(xr + col + ti * wp + j)]
+                                            xs = planes[_u(xq + ti * wp + j)]
                                             for v in range(OV):
-                                                vfma(acc, (ti * KW + j) * OV + v, dt, tr_ + col * op + v * LANES, xs)
+                                                vfma(acc, (ti * KW + j) * OV + v, dt, tq + v * LANES, xs)
                         for ti in range(TR):
                             for j in range(KW):
                                 t0 = ((ch * kh + i0 + ti) * kw + j) * op + bo * bc
