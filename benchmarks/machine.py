@@ -5,7 +5,7 @@ BLAS library and the CPU kernels it picked, the variables that steer them) for
 each result file's ``meta``; ``set_threads`` gives numba, OpenBLAS and PyTorch
 one thread count; ``openblas_pin`` says when OPENBLAS_CORETYPE keeps OpenBLAS
 from the kernels it would pick itself (an AVX-512 CPU run on AVX2 kernels:
-Net2's products 1.6x slower, benchmarks/notes/cpu-speed.md, "OpenBLAS's kernels").
+Net2's products 1.6x slower, benchmarks/notes/cpu-speed-blas.md, "OpenBLAS's kernels").
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def warn_openblas_pin(pin: dict | None, file=None) -> None:
         print(f"warning: OPENBLAS_CORETYPE={pin['variable']} runs OpenBLAS's {pin['running']} kernels where "
               f"it would pick {pin['autodetected']} on this CPU: minicnn's CPU matrix products (numpy and "
               "numba backends) run on those; PyTorch's convolutions do not read the variable. Unset it "
-              "for the speed this CPU gives (benchmarks/notes/cpu-speed.md, \"OpenBLAS's kernels\").",
+              "for the speed this CPU gives (benchmarks/notes/cpu-speed-blas.md, \"OpenBLAS's kernels\").",
               file=file or sys.stderr)
 
 
