@@ -7,8 +7,9 @@ here without the column matrix that im2col + BLAS writes and reads. Every input 
 zero-padded to Hp x Wp first, so tap (i, j) of output position (r, q) reads the padded plane
 at (r + i)*Wp + q + j, with no bounds tests.
 
-Two kinds of tile, each kernel compiled per tile shape (the shape's numbers are constants of
-its compiled copy, ``_specialised``, so that LLVM unrolls the loops over the tile):
+Two kinds of tile, each kernel compiled per tile shape and, for the forwards, per kernel size
+(these numbers are constants of its compiled copy, ``_specialised``, so that LLVM unrolls the
+loops over the tile and the taps):
 
 * positions in the lanes: the output accumulated on the padded plane's row pitch (p = r*Wp +
   q; the Wp - OW entries after each row are junk and never copied out), so a tap of a tile of
@@ -63,7 +64,7 @@ OB = QV = Q = NACC = OV = P = NACC_F = KH = KW = TS = 0
 
 # forward tile: 8 output channels x 2 vectors of positions with 32 vector registers (AVX-512);
 # with 16 (AVX2), 3 x 4: 12 independent sums hide the multiply-add's latency, where 4 x 2's 8
-# ran at 26-40 GFLOP/s against 50-67 on a Zen 3 core (benchmarks/notes/cpu-direct.md, "Eight
+# ran at 25-40 GFLOP/s against 50-67 on a Zen 3 core (benchmarks/notes/cpu-direct.md, "Eight
 # lanes"); SLOTS: the accumulator slots a tile may use besides the loaded vectors
 FWD_OB, FWD_QV = (8, 2) if LANES == 16 else (3, 4)
 SLOTS = 24 if LANES == 16 else 12
@@ -204,8 +205,8 @@ def _forward_impl(x, wf, w0, so, sc, b, has_bias, ph, pw, y, bounds):
 def _forward_channels_impl(x, wt, b, has_bias, ph, pw, y, bounds):
     """y (N, O, OH, OW) as ``_forward_impl``, with output channels in the lanes: a tile of P
     output positions x OV vectors of channels (constants of the compiled copy, like the KH x KW
-    taps), each tap's weights loaded as OV vectors of wt (C, KH, KW, OP) (the weight transposed, OP = O padded
-    to a multiple of OV * LANES) and each position's input value broadcast. Only real output
+    taps), each tap's weights loaded as OV vectors of wt (C, KH, KW, OP) (the weight transposed,
+    OP = O padded to a multiple of OV * LANES) and each position's input value broadcast. Only real output
     positions are computed (no junk columns), which pays on small planes."""
     n, c, h, wd = x.shape
     o, oh, ow = y.shape[1], y.shape[2], y.shape[3]
@@ -261,7 +262,7 @@ def channels_in_lanes(c_in: int, c_out: int, kh: int, kw: int) -> bool:
     kernel: with 16 lanes, at least 16 input channels and 64 output channels, or 32 for a 5x5
     kernel or larger (where it was the faster of the two on the nets' layers: benchmarks/notes/
     cpu-direct.md, "Register-blocked direct convolution"); with 8, never (the positions' 3 x 4
-    tile beat it on every layer of the nets: 50-67 GFLOP/s against 35-55, "Eight lanes")."""
+    tile beat it on every layer of the nets: 50-67 GFLOP/s against 39-55, "Eight lanes")."""
     return LANES == 16 and c_in >= 16 and (c_out >= 64 or (c_out >= 32 and kh * kw >= 25))
 
 

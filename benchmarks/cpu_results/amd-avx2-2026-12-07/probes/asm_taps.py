@@ -1,9 +1,12 @@
 """Static check, no run: the positions-in-lanes forward's innermost loop as LLVM compiles it for
-a given CPU, with the taps at run time (commit 350ca82's kernel, rebuilt here from its text) and
-as constants (today's). Counts the instructions of the loop that holds the most multiply-adds:
-FMAs, vector loads/broadcasts, stack reloads, all. Usage (AVX-512 code on any x86 machine):
-NUMBA_CPU_NAME=skylake-avx512 MINICNN_CPU_LANES=16 NUMBA_CACHE_DIR=$(mktemp -d) PYTHONPATH=. python .../asm_taps.py
-(a fresh cache directory: code loaded from a cache cannot be inspected)"""
+a given CPU, with the taps at run time (commit 350ca82's kernel, rebuilt here from its text; on
+8 lanes also its old 4 x 2 tile) and as constants (today's), and with a packed weight
+(probes/fwd_packed.py). Counts the instructions of the innermost loop that holds the most
+multiply-adds: FMAs, vector loads/broadcasts, stack accesses, all. Usage (from the repository
+root; a fresh cache directory, since code loaded from a cache cannot be inspected):
+  AVX-512 on any x86 machine: NUMBA_CPU_NAME=skylake-avx512 NUMBA_CPU_FEATURES=+avx512f,+avx512vl,...
+      (the full list in asm_taps.txt) NUMBA_CACHE_DIR=$(mktemp -d) PYTHONPATH=. python .../asm_taps.py
+  Zen 3: NUMBA_CPU_NAME=znver3 NUMBA_CACHE_DIR=$(mktemp -d) PYTHONPATH=. python .../asm_taps.py"""
 import re, subprocess, types, numpy as np
 from numba import types as nt
 from minicnn.kernels.cpu import direct_blocked as db
@@ -41,9 +44,10 @@ def inner(asm):
 
 
 OB, QV, L = db.FWD_OB, db.FWD_QV, db.LANES
-k_old = db._specialised(old_impl, OB=OB, QV=QV, Q=QV * L, NACC=OB * QV)
-k_old.compile((A4, A1, I1, nt.int64, nt.int64, A1, nt.boolean, nt.int64, nt.int64, A4, I1))
-print(f"LANES {L}, tile {OB}x{QV}, taps at run time:", inner(list(k_old.inspect_asm().values())[0]))
+for ob, qv in ((OB, QV),) + (((4, 2),) if L == 8 else ()):  # 4 x 2: the 8-lane tile before a5859d3
+    k_old = db._specialised(old_impl, OB=ob, QV=qv, Q=qv * L, NACC=ob * qv)
+    k_old.compile((A4, A1, I1, nt.int64, nt.int64, A1, nt.boolean, nt.int64, nt.int64, A4, I1))
+    print(f"LANES {L}, tile {ob}x{qv}, taps at run time:", inner(list(k_old.inspect_asm().values())[0]))
 for kh, ts in ((5, 1), (5, -1), (3, 1)):
     k_new = db._specialised(db._forward_impl, OB=OB, QV=QV, Q=QV * L, NACC=OB * QV, KH=kh, KW=kh, TS=ts)
     k_new.compile((A4, A1, nt.int64, nt.int64, nt.int64, A1, nt.boolean, nt.int64, nt.int64, A4, I1))
