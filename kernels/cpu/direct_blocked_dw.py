@@ -13,6 +13,15 @@ dW[o, c, i, j] = sum over n (in order) of sum_p d[n, o, p] * xpad[n, c, p + i*Wp
 
 Each batch range (``bounds``) gets its own sums, written to its own row of ``dws`` (R, O*C*kh*kw);
 ``weight_grad`` adds the rows in range order, as the conv schedule added its shares' gradients.
+
+Why the channels kernel is compiled per plane width (OW): Numba compiles a ``parallel=True``
+kernel's ``prange`` body as a library of its own, then links it into the kernel's module and
+optimises it a second time, and its on-disk cache keeps that second copy, which every later
+process runs. With the row's length known only at run time, the second pass unrolled the row
+loop again and spilled: loaded from the cache, the parallel build ran at 39-59 GFLOP/s where
+the serial one ran at 62-82 (one range, Zen 3). With OW a constant the first pass settles
+the loop: 75-81 for the cached parallel build, 67-86 for the serial one, the same bits
+(benchmarks/notes/cpu-direct.md, "Eight lanes").
 """
 
 from __future__ import annotations
@@ -28,8 +37,8 @@ KW_MAX = 7  # the widest kernel the weight gradient's tile (OB x kw vectors) tak
 GROUP = 1 << 18  # float32 elements of the weight gradient's per-group planes (1 MiB)
 
 # The tile constants, set in each compiled copy: OB channels x KW taps (NACC_DW = OB * KW_MAX
-# slots); channels in the lanes, OV vectors x TR rows x KW taps (NACC_C).
-OB = KW = NACC_DW = OV = TR = NACC_C = 0
+# slots); channels in the lanes, OV vectors x TR rows x KW taps (NACC_C), and the plane's width OW.
+OB = KW = NACC_DW = OV = TR = NACC_C = OW = 0
 
 
 def weight_grad_tile(kw: int) -> int:
@@ -135,7 +144,7 @@ def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, bounds):
                             xb = (s * c + ch) * pl + i0 * wp
                             tb = s * npos * op + bo * bc
                             for r in range(oh):
-                                for col in range(ow):
+                                for col in range(OW):  # a constant of this copy (module doc)
                                     xq = xb + r * wp + col
                                     tq = tb + (r * ow + col) * op
                                     for ti in range(TR):
@@ -181,7 +190,7 @@ def weight_grad(x, d, ph, pw, kh, kw, dw, ranges=None):
     o = d.shape[1]
     if o >= 64 or (o >= LANES and d.shape[2] * d.shape[3] <= 256):
         ov, tr = channel_tile(o, kh, kw)
-        run(_weight_grad_channels_impl, dict(OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw),
+        run(_weight_grad_channels_impl, dict(OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw, OW=int(d.shape[3])),
             (x, d, ph, pw, kh, kw, dws), bounds)
     else:
         ob = weight_grad_tile(kw)
