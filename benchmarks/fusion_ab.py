@@ -162,10 +162,10 @@ def main(argv=None) -> None:
     ap.add_argument("--switch", default="fusion", choices=sorted(SWITCHES),
                     help="what each pair of blocks turns on and off: fusion; the CPU conv schedule's "
                          "transposed weight-gradient sum or a small batch on BLAS's threads against "
-                         "run_split for every call (numba only); the wide conv layout; direct convolution (no column matrix; GPU: "
-                         "layers with at most --direct-max weights, CPU: its rule's layers under that cap); "
-                         "on the cupy backends TF32 for the "
-                         "convolutions (kernels are timed only for fusion on numba)")
+                         "run_split for every call (numba only); the wide conv layout; direct convolution "
+                         "(no column matrix; GPU: layers with at most --direct-max weights, CPU: its rule's "
+                         "layers under that cap); on the cupy backends TF32 for the convolutions (kernels "
+                         "are timed only for fusion on numba)")
     ap.add_argument("--wide-max-pixels", type=int, default=None,
                     help="with --switch wide: only layers with at most this many output pixels go wide")
     ap.add_argument("--direct-max", type=int, default=DIRECT_MAX,

@@ -1,6 +1,7 @@
 """Batch-chunk parallelism for the CPU backend: ``run_split`` and ``run_shares_blas_threads``,
 the two ways the conv schedule's ``split`` (``split_chooser.py``) runs a layer's shares, and
-``numba_team``, which lets the direct kernels run their batch ranges on Numba's own threads.
+``numba_team``, which lets the direct kernels run their batch ranges on Numba's own threads
+(and ``element_wise`` the fused ReLU + max-pool, batch norm and ReLU their parallel builds).
 
 A large convolution is computed a batch chunk at a time (see
 ``minicnn/nn/conv.py``): im2col of the chunk, a GEMM, a store (col2im in
