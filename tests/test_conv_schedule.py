@@ -349,11 +349,11 @@ def test_direct_max_picks_the_direct_kernels_by_weight_size():
     assert ConvSchedule(kernels, keep=0, chunk=1, direct_max=512).direct(w3, 1, (2, 2))  # no rule: the size alone
 
 
-def test_the_cpu_schedule_sends_stride_1_layers_on_large_planes_to_the_direct_kernels():
+def test_the_cpu_schedule_sends_its_layers_to_the_direct_kernels():
     """The CPU's rule, on the layers of the nets here (a ConvTranspose2d: the Conv2d it is the
     adjoint of, whose output channels are the transpose's input channels). float32: the
-    register-blocked kernels, every stride-1 layer up to 7 taps wide; float64: the passes, few
-    output channels on a large plane."""
+    register-blocked kernels, every layer up to 7 taps wide with a stride up to its kernel's;
+    float64: the passes, stride 1, few output channels on a large plane."""
     if "numba" not in mc.available_backends():
         pytest.skip("numba is not installed")
     from minicnn.kernels import cpu
@@ -375,7 +375,10 @@ def test_the_cpu_schedule_sends_stride_1_layers_on_large_planes_to_the_direct_ke
                                     ((16, 16, 9, 9), 32 * 32, False, False)):  # wider than the blocked kernels go
         assert sched.direct(np.zeros(shape, np.float32), pixels, (1, 1)) == f32, (shape, pixels)
         assert sched.direct(np.zeros(shape, np.float64), pixels, (1, 1)) == f64, (shape, pixels)
-    assert not sched.direct(np.zeros((6, 3, 5, 5), np.float32), 28 * 28, (2, 2))  # stride 2: im2col
+    for shape, pixels in (((32, 16, 3, 3), 16 * 16), ((64, 32, 3, 3), 8 * 8)):  # ResNet's stride-2 layers
+        assert sched.direct(np.zeros(shape, np.float32), pixels, (2, 2))
+        assert not sched.direct(np.zeros(shape, np.float64), pixels, (2, 2))  # the passes: stride 1 only
+    assert not sched.direct(np.zeros((32, 16, 1, 1), np.float32), 16 * 16, (2, 2))  # a 1x1 projection: im2col
 
 
 @pytest.mark.parametrize("split", [False, True], ids=["whole", "shares"])

@@ -4,7 +4,8 @@ layer math of ``minicnn.nn.conv`` (im2col, product, col2im on the reference kern
 They sum in another order than im2col + BLAS, so the comparison is to float rounding
 (float64: 1e-12 of the largest value; float32: 1e-5), on hand-picked and seeded-random
 geometries: stride 1 with and without padding (the kernels' own path), padding as large as
-the kernel (the input gradient's fallback), strides above 1 and float16 (the im2col
+the kernel (the input gradient's fallback), strides above 1 (float32: the register-blocked
+kernels on the input cut into phases; float64: the im2col fallback), float16 (the im2col
 fallback), rectangular kernels with 1 to 7 taps per row (every group size of the row
 passes), batch 1 and an empty batch. Also: ``out=``, the checks on bad shapes, and that
 the same call gives the same bits twice.
@@ -30,7 +31,7 @@ CASES = [
     (2, 2, 9, 7, 3, 4, 6, 1, 1, 1, 2),  # 6 = 5 + 1, 4 = 3 + 1
     (2, 3, 7, 6, 2, 2, 2, 1, 1, 0, 1),  # 2 taps
     (2, 2, 6, 6, 3, 3, 3, 1, 1, 3, 3),  # padding as large as the kernel
-    (2, 3, 9, 7, 5, 3, 3, 2, 1, 1, 1),  # stride 2: the fallback
+    (2, 3, 9, 7, 5, 3, 3, 2, 1, 1, 1),  # stride (2, 1): phases in float32, the fallback in float64
     (1, 2, 4, 4, 3, 1, 1, 1, 1, 0, 0),  # 1x1
 ]
 _r = np.random.default_rng(77)
@@ -92,12 +93,18 @@ BLOCKED_CASES = [
     (2, 2, 9, 30, 3, 3, 8, 1, 1, 1, 0),  # wider than KW_MAX: the weight gradient's row passes
     (2, 16, 8, 8, 64, 3, 3, 1, 1, 1, 1),  # the forward with channels in the lanes
     (2, 32, 9, 7, 40, 5, 5, 1, 1, 2, 2),  # ... forward and input gradient, 40 and 32 channels
+    # strides: the input cut into phases (the input gradient one phase at a time)
+    (2, 16, 16, 16, 32, 3, 3, 2, 2, 1, 1),  # ResNet's stride-2 layer, smaller
+    (2, 5, 13, 9, 70, 5, 5, 2, 2, 2, 2),  # odd planes; the weight gradient's channels kind
+    (2, 2, 10, 15, 3, 4, 6, 3, 2, 1, 2),  # stride (3, 2), a non-square kernel
+    (2, 3, 9, 9, 4, 3, 3, 2, 2, 2, 2),  # an input-gradient phase past dy's padding: its fallback
+    (2, 3, 9, 10, 4, 2, 2, 3, 3, 1, 1),  # stride past the kernel: phases with no tap (zero)
 ]
 
 
 @pytest.mark.parametrize("channels", [False, True], ids=["positions", "channels"])
 @pytest.mark.parametrize("case", [(2, 5, 9, 9, 40, 3, 3, 1, 1, 1, 1), (3, 7, 6, 5, 33, 3, 2, 1, 1, 0, 1),
-                                  (1, 3, 4, 4, 70, 5, 5, 1, 1, 2, 2)], ids=str)
+                                  (1, 3, 4, 4, 70, 5, 5, 1, 1, 2, 2), (2, 5, 11, 9, 40, 3, 3, 2, 2, 1, 1)], ids=str)
 def test_both_blocked_forwards_equal_the_layer_math(case, channels):
     """The forward kernel of either kind (positions or channels in the lanes, forced), on output
     channels that are no multiple of a tile's and positions no multiple of the channels tile's,
@@ -107,14 +114,30 @@ def test_both_blocked_forwards_equal_the_layer_math(case, channels):
     (x, w, b, dy), (y, dx, dw), (stride, (ph, pw)) = _case(case, np.float32, seed=9)
     kh, kw = w.shape[2:]
     got = np.empty_like(y)
-    direct_blocked.forward(x, w, b, True, ph, pw, got, channels=channels)
+    direct_blocked.forward(x, w, b, True, ph, pw, got, channels=channels, stride=stride)
     _close(got, y, np.float32)
+    if stride != (1, 1):
+        return  # the flipped weight at stride 1 only (a strided input gradient: input_grad_phases)
     if channels and direct_blocked.forward_channels_tile(w.shape[1]) is None:
         return  # too few input channels for the flipped weight's channels tile
     gdx = np.empty_like(dx)
     direct_blocked.forward(dy, w, w.reshape(-1)[:w.shape[1]], False, kh - 1 - ph, kw - 1 - pw, gdx, flipped=True,
                            channels=channels)
     _close(gdx, dx, np.float32)
+
+
+def test_a_strided_input_gradient_runs_by_phases_unless_a_phase_needs_a_negative_padding():
+    """ResNet's stride-2 3x3 layer (padding 1) takes the phases; with padding 2, phase 1 would
+    need dy cropped (its first row is past the kernel's reach): None, the caller's fallback."""
+    from minicnn.kernels.cpu import direct_blocked
+
+    for case, runs in (((2, 4, 10, 10, 6, 3, 3, 2, 2, 1, 1), True), ((2, 3, 9, 9, 4, 3, 3, 2, 2, 2, 2), False)):
+        (x, w, b, dy), (y, dx, dw), (stride, (ph, pw)) = _case(case, np.float32, seed=4)
+        got = np.full_like(dx, np.nan)
+        res = direct_blocked.input_grad_phases(dy, w, ph, pw, got, stride)
+        assert (res is not None) == runs
+        if runs:
+            _close(res, dx, np.float32)
 
 
 @pytest.mark.parametrize("case", BLOCKED_CASES, ids=str)
@@ -282,8 +305,8 @@ def test_compiled_names_do_not_depend_on_the_hash_seed():
 
 
 def test_the_cpu_rule_picks_the_direct_layers():
-    """float32 (the blocked kernels): stride 1, kw <= KW_MAX; float64 (the passes): at most 16
-    output channels and 4096 weights, 512 pixels."""
+    """float32 (the blocked kernels): kw <= KW_MAX, a stride up to the kernel's; float64 (the
+    passes): stride 1, at most 16 output channels and 4096 weights, 512 pixels."""
     from minicnn.kernels import cpu
 
     def rule(o, c, k, pixels, dtype=np.float32, stride=(1, 1)):
@@ -292,7 +315,9 @@ def test_the_cpu_rule_picks_the_direct_layers():
     assert rule(64, 32, 5, 16 * 16)  # Net2's conv2
     assert rule(128, 64, 5, 8 * 8)  # Net2's conv3: a 5x5 kernel on 8x8
     assert rule(64, 64, 3, 8 * 8)  # ResNet's 64-channel stage
-    assert not rule(16, 16, 3, 32 * 32, stride=(2, 2))
+    assert rule(32, 16, 3, 16 * 16, stride=(2, 2))  # ResNet's stride-2 layers
+    assert not rule(32, 16, 1, 16 * 16, stride=(2, 2))  # a 1x1 projection with stride 2: im2col
+    assert not rule(16, 16, 3, 16 * 16, np.float64, stride=(2, 2))
     assert not rule(4, 4, 9, 100 * 100)  # wider than KW_MAX
     assert rule(16, 16, 3, 32 * 32, np.float64) and not rule(32, 16, 3, 32 * 32, np.float64)
     assert not rule(16, 32, 3, 32 * 32, np.float64)  # 4608 weights

@@ -30,7 +30,9 @@ CASES = [
     (32, 9, 7, 40, 5, 5, 1, 1, 2, 2, np.float32),  # ... forward and input gradient
     (2, 9, 30, 3, 3, 8, 1, 1, 1, 0, np.float32),  # wider than KW_MAX: the weight gradient's row passes
     (3, 10, 10, 4, 5, 5, 1, 1, 2, 2, np.float64),  # the passes
-    (3, 9, 7, 5, 3, 3, 2, 1, 1, 1, np.float32),  # stride 2: the im2col fallback
+    (3, 9, 7, 5, 3, 3, 2, 1, 1, 1, np.float32),  # stride (2, 1): the input cut into phases
+    (3, 9, 9, 4, 3, 3, 2, 2, 2, 2, np.float32),  # ... an input-gradient phase past the padding: im2col fallback
+    (3, 9, 7, 5, 3, 3, 2, 1, 1, 1, np.float64),  # stride 2 in float64: the im2col fallback
 ]
 
 

@@ -20,7 +20,7 @@ Convolutions. The ``conv2d_*`` and ``conv_transpose2d_*`` entries are a
 batch chunk at a time, the chunks dealt to one thread per core by
 ``run_split`` (``threads.py``; ``split_chooser.py`` can send a small batch's
 products to BLAS's threads instead). ``CONV_SCHEDULE`` holds its limits; the
-layers of ``direct_rule`` (every float32 stride-1 one up to 7 wide) run the
+layers of ``direct_rule`` (every float32 one up to 7 wide, stride up to its kernel's) run the
 direct kernels (``direct.py``) instead, their batch ranges in one call on
 Numba's threads.
 
@@ -116,9 +116,10 @@ TABLE: dict = {
 # another with BLAS's threads inside each product (split_chooser.py). The wide
 # layout (wide=True) is not used here: no faster on whole CPU training steps
 # (benchmarks/notes/cpu-kernels.md, "The wide layout and the weight-gradient sum on the CPU").
-# The direct kernels (no column matrix at all) take every float32 stride-1 layer up to 7 taps
-# wide (direct_blocked.py: tiles of output values held in vector registers) and, in float64, the
-# layers with few output channels on a large plane (direct.py's row passes; direct_rule).
+# The direct kernels (no column matrix at all) take every float32 layer up to 7 taps wide with a
+# stride up to its kernel's (direct_blocked.py: tiles of output values held in vector registers)
+# and, in float64, the stride-1 layers with few output channels on a large plane (direct.py's
+# row passes; direct_rule).
 # Training steps with them took 0.51-0.68x as long as through im2col + BLAS for the tutorial
 # net, DeconvNet, Net2 and ResNet-20 at batch 64 and 256, 0.86-1.07x at batch 4
 # (benchmarks/notes/cpu-direct.md, "Register-blocked direct convolution").
@@ -132,20 +133,21 @@ DIRECT_MIN_PIXELS = 512  # output pixels per sample (a ConvTranspose2d: input pi
 
 def direct_rule(w, pixels: int, stride) -> bool:
     """The CPU schedule's choice of the direct kernels for a layer with weight ``w`` (O, C, kh, kw)
-    whose Conv2d has ``pixels`` output pixels per sample; stride 1 always (the kernels' own path;
-    other strides would run their im2col fallback).
+    whose Conv2d has ``pixels`` output pixels per sample.
 
     float32 (the register-blocked kernels): every kernel at most ``direct_blocked_dw.KW_MAX``
-    wide; they beat im2col + BLAS on every such layer of the nets here, small planes too
-    (Net2's 5x5 conv3 on 8x8). float64 (the passes): few output channels, a large plane, a
-    kernel 3 or 5 wide (the widths with a two-channel pass)."""
-    kw = w.shape[3]
-    if tuple(stride) != (1, 1):
-        return False
+    wide, with a stride no larger than the kernel (a strided layer's input is cut into its
+    phases, and a 1x1 kernel with stride 2 would read one phase in four); they beat im2col +
+    BLAS on every such layer of the nets here, small planes too (Net2's 5x5 conv3 on 8x8) and
+    ResNet-20's stride-2 3x3 layers (benchmarks/notes/cpu-direct.md, "Strided layers").
+    float64 (the passes, stride 1 only): few output channels, a large plane, a kernel 3 or 5
+    wide (the widths with a two-channel pass)."""
+    kh, kw = w.shape[2], w.shape[3]
+    sh, sw = (int(s) for s in stride)
     if w.dtype == _np.float32:
-        return kw <= KW_MAX
-    return (w.shape[0] <= DIRECT_MAX_CHANNELS and w.size <= DIRECT_MAX_ROWS and pixels >= DIRECT_MIN_PIXELS
-            and kw in (3, 5))
+        return kw <= KW_MAX and sh <= kh and sw <= kw
+    return (tuple(stride) == (1, 1) and w.shape[0] <= DIRECT_MAX_CHANNELS and w.size <= DIRECT_MAX_ROWS
+            and pixels >= DIRECT_MIN_PIXELS and kw in (3, 5))
 
 
 def _direct_max_from_environment(default: int = DIRECT_MAX) -> int:

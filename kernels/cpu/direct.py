@@ -59,7 +59,7 @@ from .. import reference as _ref
 from ..conv_ranges import sum_in_order
 from . import direct_blocked, direct_blocked_dw, direct_rows, threads
 from ._jit import compiled_for, serial
-from .conv import _destination
+from .conv import _destination, col2im
 from .direct_rows import (pad_plane, row3_dots_pair, row3_taps_pair, row5_dots_pair, row5_taps_pair, row_dots,
                           row_taps)
 
@@ -143,9 +143,13 @@ _forward = serial(_forward_impl, depends=(direct_rows,))  # its passes are compi
 _weight_grad = serial(_weight_grad_impl, depends=(direct_rows,))
 
 
-def _fast(stride, *arrays) -> bool:
-    """Whether the kernels take this call: stride 1, float32/float64 arrays of one dtype."""
-    return tuple(stride) == (1, 1) and compiled_for(*arrays) and len({a.dtype for a in arrays}) == 1
+def _fast(stride, *arrays, any_stride=False) -> bool:
+    """Whether the kernels take this call: float32/float64 arrays of one dtype, stride 1; with
+    ``any_stride`` float32 at any stride too (the register-blocked forward and weight gradient,
+    which cut a strided layer's input into phases)."""
+    if not (compiled_for(*arrays) and len({a.dtype for a in arrays}) == 1):
+        return False
+    return tuple(stride) == (1, 1) or (any_stride and _blocked(arrays[0]))
 
 
 def _blocked(a) -> bool:
@@ -172,7 +176,7 @@ def conv2d_direct(x, w, b, stride, padding, out=None, ranges=None):
     oh, ow = _ref.check_geometry("conv2d_direct", kh, kw, sh, sw, ph, pw, h, wd)
     dtype = np.result_type(x, w)
     y = _destination("conv2d_direct", out, (n, o, oh, ow), dtype, x, w, *(() if b is None else (b,)))
-    fast = _fast(stride, x, w, *(() if b is None else (b,)))
+    fast = _fast(stride, x, w, *(() if b is None else (b,)), any_stride=True)
     if ranges is not None and not (fast and _blocked(x)):
         direct_blocked.bounds_of(ranges, n)  # (checks them)
         _each_range(lambda i, j: conv2d_direct(x[i:j], w, b, stride, padding, out=y[i:j]), ranges)
@@ -185,7 +189,7 @@ def conv2d_direct(x, w, b, stride, padding, out=None, ranges=None):
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     bias = np.ascontiguousarray(b) if b is not None else w.reshape(-1)[:o]  # not read without a bias
     if _blocked(x):
-        return direct_blocked.forward(x, w, bias, b is not None, ph, pw, y, ranges=ranges)
+        return direct_blocked.forward(x, w, bias, b is not None, ph, pw, y, ranges=ranges, stride=(sh, sw))
     return _forward(x, w, bias, b is not None, ph, pw, x.dtype.type(0), y)
 
 
@@ -201,14 +205,20 @@ def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None, ranges=Non
     n, o = dy.shape[:2]
     c = w.shape[1]
     dx = _destination("conv2d_direct_input_grad", out, (n, c, h, wd), np.result_type(dy, w), dy, w)
-    fast = _fast(stride, dy, w) and ph <= kh - 1 and pw <= kw - 1
+    fast = _fast(stride, dy, w, any_stride=True) and ph <= kh - 1 and pw <= kw - 1
+    if fast and (sh, sw) != (1, 1):  # float32: phase by phase (None: a phase would need a negative padding)
+        strided = direct_blocked.input_grad_phases(np.ascontiguousarray(dy), np.ascontiguousarray(w), ph, pw, dx,
+                                                   (sh, sw), ranges=ranges)
+        if strided is not None:
+            return strided
+        fast = False
     if ranges is not None and not (fast and _blocked(dy)):
         direct_blocked.bounds_of(ranges, n)
         _each_range(lambda i, j: conv2d_direct_input_grad(dy[i:j], w, h, wd, stride, padding, out=dx[i:j]), ranges)
         return dx
-    if not fast:
+    if not fast:  # the im2col composition, its col2im compiled (float32/float64)
         dcols = _ref.matmul(w.reshape(o, -1).T, dy.reshape(n, o, dy.shape[2] * dy.shape[3]))  # (no -1: n may be 0)
-        return _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx)
+        return col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw, out=dx)
     dy = np.ascontiguousarray(dy)
     if _blocked(dy):  # the flipped transpose read from w in place
         w = np.ascontiguousarray(w)
@@ -234,7 +244,7 @@ def conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, out=None, ranges=N
                          f"{tuple(x.shape)}; expected ({n}, O, {want[0]}, {want[1]})")
     o = dy.shape[1]
     dw = _destination("conv2d_direct_weight_grad", out, (o, c, kh, kw), np.result_type(x, dy), x, dy)
-    fast = _fast(stride, x, dy)
+    fast = _fast(stride, x, dy, any_stride=kw <= direct_blocked_dw.KW_MAX)
     if ranges is not None and not (fast and _blocked(x) and kw <= direct_blocked_dw.KW_MAX):
         direct_blocked.bounds_of(ranges, n)
         dw[...] = sum_in_order(_each_range(lambda i, j: conv2d_direct_weight_grad(x[i:j], dy[i:j], kh, kw, stride,
@@ -247,5 +257,5 @@ def conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, out=None, ranges=N
         return dw
     x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
     if _blocked(x) and kw <= direct_blocked_dw.KW_MAX:
-        return direct_blocked_dw.weight_grad(x, dy, ph, pw, kh, kw, dw, ranges=ranges)
+        return direct_blocked_dw.weight_grad(x, dy, ph, pw, kh, kw, dw, ranges=ranges, stride=(sh, sw))
     return _weight_grad(x, dy, ph, pw, x.dtype.type(0), dw)

@@ -57,9 +57,11 @@ from .simd import LANES, bank, vfma, vstore, vzero
 
 # The constants set in each compiled copy (``_specialised``): forward OB channels x QV
 # vectors (Q = QV * LANES positions, NACC = OB * QV slots); channels-in-lanes forward P
-# positions x OV vectors (NACC_F); both forwards' KH x KW taps, and TS, the sign of the
-# positions-in-lanes forward's tap stride in its weight. (The weight gradient's: direct_blocked_dw.py.)
-OB = QV = Q = NACC = OV = P = NACC_F = KH = KW = TS = 0
+# positions x OV vectors (NACC_F); both forwards' KH x KW taps and SH x SW stride; TS, TI and
+# TJ, the positions-in-lanes forward's steps between taps in its weight (sign, row, column).
+# (The weight gradient's: direct_blocked_dw.py.)
+OB = QV = Q = NACC = OV = P = NACC_F = KH = KW = TS = TI = TJ = 0
+SH = SW = 1
 
 
 # forward tile: 8 output channels x 2 vectors of positions with 32 vector registers (AVX-512);
@@ -121,6 +123,48 @@ def _pad_into(src, s0, h, w, ph, pw, wp, dst, d0):
 _pad_into = serial(_pad_into)
 
 
+def _pad_phases_into(src, s0, h, w, ph, pw, sh, sw, wq, pl, dst, d0):
+    """The zero-padded plane of ``_pad_into`` cut into its sh x sw phases (a strided layer's
+    input, module doc): phase (a, b) is the plane dst[d0 + (a*sw + b)*pl:] of pitch wq, holding
+    xpad[sh*u + a, sw*v + b] at u*wq + v (its border stays zero)."""
+    for y in range(h):
+        yy = y + ph
+        row = d0 + (yy % sh) * sw * pl + (yy // sh) * wq
+        s = s0 + y * w
+        for b in range(sw):
+            x0 = (b - pw) % sw  # the first column of phase b
+            d = row + b * pl + (x0 + pw) // sw
+            for x in range(x0, w, sw):
+                dst[_u(d)] = src[_u(s + x)]
+                d += 1
+
+
+_pad_phases_into = serial(_pad_phases_into)
+
+
+def _pad_sample(xf, s, c, h, wd, ph, pw, sh, sw, wq, pl, dst, d0):
+    """Sample s of x (flat, (N, C, H, W)) into dst from d0: each channel's zero-padded plane
+    (stride 1: one plane of pitch wq = W + 2*pw per channel, ``pl`` apart) or its sh x sw
+    phases (``_pad_phases_into``: sh*sw planes per channel)."""
+    for ch in range(c):
+        if sh == 1 and sw == 1:
+            _pad_into(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wq, dst, d0 + ch * pl)
+        else:
+            _pad_phases_into(xf, (s * c + ch) * h * wd, h, wd, ph, pw, sh, sw, wq, pl, dst, d0 + ch * sh * sw * pl)
+
+
+_pad_sample = serial(_pad_sample)
+
+
+def phase_geometry(h, wd, ph, pw, sh, sw):
+    """(hq, wq): the rows and pitch of each phase plane of an h x wd plane padded by (ph, pw),
+    cut into sh x sw phases (stride 1: the padded plane itself)."""
+    return (h + 2 * ph + sh - 1) // sh, (wd + 2 * pw + sw - 1) // sw
+
+
+phase_geometry = serial(phase_geometry)
+
+
 def _aligned_empty(n):
     """n uninitialised float32 starting on a 64-byte boundary (a cache line): a vector load at a
     multiple of 16 elements from there never straddles two lines. NumPy and Numba align to 16 or
@@ -153,28 +197,33 @@ _plane_length = serial(_plane_length)
 _HERE = sys.modules[__name__]  # this module: its helpers are compiled into every kernel (``_specialised``)
 
 
-def _forward_impl(x, wf, w0, so, sc, b, has_bias, ph, pw, y, bounds):
-    """y (N, O, OH, OW) = the stride-1 convolution of x (N, C, H, W) with the KH x KW weight read
-    from the flat array wf: w[o, c, i, j] = wf[w0 + o*so + c*sc + TS*(i*KW + j)] (a Conv2d
-    weight: TS = 1; its flipped transpose, the input gradient's weight: TS = -1); KH, KW and TS
-    are constants of the compiled copy, like the tile; the batch ranges of ``bounds`` at once
-    in the parallel build (module doc)."""
+def _forward_impl(x, wf, w0, so, sc, b, has_bias, ph, pw, y, grid, bounds):
+    """y (N, O, OH, OW) = the convolution of x (N, C, H, W) with stride SH x SW and the KH x KW
+    weight read from the flat array wf: w[o, c, i, j] = wf[w0 + o*so + c*sc + TS*(i*TI + j*TJ)]
+    (a Conv2d weight: TS = 1, TI = KW, TJ = 1; its flipped transpose, the input gradient's
+    weight: TS = -1, stride 1; one phase of it for a strided layer: TI, TJ step over the other
+    phases' taps, ``input_grad_phases``); KH, KW, SH, SW, TS, TI and TJ are constants of the
+    compiled copy, like the tile. ``grid`` (oh, ow, r0, q0, rs, qs): the oh x ow outputs computed
+    go to y[n, o, r0 + rs*r, q0 + qs*q] (a Conv2d: (OH, OW, 0, 0, 1, 1)); the padded plane has
+    room for them (zero rows and columns past x's padding where they need more). The batch
+    ranges of ``bounds`` at once in the parallel build (module doc)."""
     n, c, h, wd = x.shape
-    o, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    o, yh, yw = y.shape[1], y.shape[2], y.shape[3]
+    oh, ow, r0, c0, rs, cs = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
     nb = (o + OB - 1) // OB
-    hp, wp = h + 2 * ph, wd + 2 * pw
-    span = (oh - 1) * wp + ow
+    hq, wq = phase_geometry(h, wd, ph, pw, SH, SW)
+    hq, wq = max(hq, oh + (KH - 1) // SH), max(wq, ow + (KW - 1) // SW)
+    span = (oh - 1) * wq + ow
     nq = (span + Q - 1) // Q * Q
-    pl = _plane_length(hp, wp, KH, KW, nq)
+    pl = _plane_length(hq, wq, (KH - 1) // SH + 1, (KW - 1) // SW + 1, nq)
     xf, yf = x.reshape(x.size), y.reshape(y.size)
     for rg in prange(bounds.size - 1):
-        xpad = _aligned_zeros(c * pl)
-        wide = _aligned_zeros(nb * OB * nq)  # one sample's output planes on the pitch wp
+        xpad = _aligned_zeros(c * SH * SW * pl)
+        wide = _aligned_zeros(nb * OB * nq)  # one sample's output planes on the pitch wq
         base = np.empty(OB, np.int64)  # where each channel of the tile starts in wf
         acc = bank(NACC)
         for s in range(bounds[rg], bounds[rg + 1]):
-            for ch in range(c):
-                _pad_into(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, xpad, ch * pl)
+            _pad_sample(xf, s, c, h, wd, ph, pw, SH, SW, wq, pl, xpad, 0)
             for blk in range(nb):
                 for bb in range(OB):  # channels past the last repeat it (their planes are not copied out)
                     base[bb] = w0 + min(blk * OB + bb, o - 1) * so
@@ -183,9 +232,9 @@ def _forward_impl(x, wf, w0, so, sc, b, has_bias, ph, pw, y, bounds):
                         vzero(acc, a)
                     for ch in range(c):
                         for i in range(KH):  # constants: the taps unroll, their offsets are immediates
-                            for j in range(KW):
-                                xb = ch * pl + q0 + i * wp + j
-                                t = ch * sc + TS * (i * KW + j)
+                            for j in range(KW):  # tap (i, j): phase (i % SH, j % SW), shifted (i // SH, j // SW)
+                                xb = ((ch * SH + i % SH) * SW + j % SW) * pl + q0 + (i // SH) * wq + j // SW
+                                t = ch * sc + TS * (i * TI + j * TJ)
                                 for v in range(QV):
                                     for bb in range(OB):
                                         vfma(acc, bb * QV + v, xpad, xb + v * LANES, wf[_u(base[bb] + t)])
@@ -195,10 +244,10 @@ def _forward_impl(x, wf, w0, so, sc, b, has_bias, ph, pw, y, bounds):
             for k in range(o):
                 add = b[k] if has_bias else np.float32(0)
                 for r in range(oh):
-                    d = ((s * o + k) * oh + r) * ow
-                    a0 = k * nq + r * wp
+                    d = ((s * o + k) * yh + r0 + r * rs) * yw + c0
+                    a0 = k * nq + r * wq
                     for q in range(ow):
-                        yf[_u(d + q)] = wide[_u(a0 + q)] + add  # the bias last, as in the layer's math
+                        yf[_u(d + q * cs)] = wide[_u(a0 + q)] + add  # the bias last, as in the layer's math
     return y
 
 
@@ -213,28 +262,27 @@ def _forward_channels_impl(x, wt, b, has_bias, ph, pw, y, bounds):
     op = wt.shape[3]
     bc = OV * LANES
     nbo = op // bc
-    hp, wp = h + 2 * ph, wd + 2 * pw
-    pl, npos = hp * wp, oh * ow
+    hq, wq = phase_geometry(h, wd, ph, pw, SH, SW)
+    pl, npos = hq * wq, oh * ow
     xf, wf, yf = x.reshape(x.size), wt.reshape(wt.size), y.reshape(y.size)
     for rg in prange(bounds.size - 1):
-        xpad = _aligned_zeros(c * pl)
-        pos = np.empty(P, np.int64)  # the tile's positions in the padded plane
+        xpad = _aligned_zeros(c * SH * SW * pl)
+        pos = np.empty(P, np.int64)  # the tile's positions in the padded plane (or its phases)
         tile = _aligned_zeros(P * bc)  # the tile's outputs, (position, channel)
         acc = bank(NACC_F)
         for s in range(bounds[rg], bounds[rg + 1]):
-            for ch in range(c):
-                _pad_into(xf, (s * c + ch) * h * wd, h, wd, ph, pw, wp, xpad, ch * pl)
+            _pad_sample(xf, s, c, h, wd, ph, pw, SH, SW, wq, pl, xpad, 0)
             for p0 in range(0, npos, P):
                 for t in range(P):  # past the last position: the last again (not copied out)
                     q = min(p0 + t, npos - 1)
-                    pos[t] = (q // ow) * wp + q % ow
+                    pos[t] = (q // ow) * wq + q % ow
                 for bo in range(nbo):
                     for a in range(NACC_F):
                         vzero(acc, a)
                     for ch in range(c):
                         for i in range(KH):
                             for j in range(KW):
-                                xo = ch * pl + i * wp + j
+                                xo = ((ch * SH + i % SH) * SW + j % SW) * pl + (i // SH) * wq + j // SW
                                 wb = ((ch * KH + i) * KW + j) * op + bo * bc
                                 for t in range(P):
                                     xs = xpad[_u(xo + pos[t])]
@@ -266,14 +314,18 @@ def channels_in_lanes(c_in: int, c_out: int, kh: int, kw: int) -> bool:
     return LANES == 16 and c_in >= 16 and (c_out >= 64 or (c_out >= 32 and kh * kw >= 25))
 
 
-def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None, ranges=None):
-    """y = conv(x, w) (+ b) for float32 C-contiguous x (N, C, H, W), w (O, C, kh, kw) and y
-    (stride 1). ``flipped``: convolve with w's flipped transpose (C, O, kh, kw) instead, the
-    input gradient's weight, read from w in place. ``channels``: the channels-in-lanes kernel
-    (with a transposed copy of the weight, made once for all ranges) or not; None: as
-    ``channels_in_lanes`` says. ``ranges``: batch ranges to run at once (``bounds_of``)."""
+def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None, ranges=None, stride=(1, 1)):
+    """y = conv(x, w) (+ b) for float32 C-contiguous x (N, C, H, W), w (O, C, kh, kw) and y, with
+    ``stride`` (sh, sw). ``flipped``: convolve with w's flipped transpose (C, O, kh, kw) instead,
+    the input gradient's weight, read from w in place (stride 1 only). ``channels``: the
+    channels-in-lanes kernel (with a transposed copy of the weight, made once for all ranges) or
+    not; None: as ``channels_in_lanes`` says. ``ranges``: batch ranges to run at once
+    (``bounds_of``)."""
     bounds = bounds_of(ranges, x.shape[0])
     o, c, kh, kw = w.shape
+    sh, sw = (int(s) for s in stride)
+    if flipped and (sh, sw) != (1, 1):
+        raise ValueError(f"direct_blocked.forward: the flipped weight takes stride 1, got {(sh, sw)}")
     c_in, c_out = (o, c) if flipped else (c, o)
     if channels is None:
         channels = channels_in_lanes(c_in, c_out, kh, kw)
@@ -284,11 +336,56 @@ def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None, ranges=N
         bc = ov * LANES
         wpad = _aligned_zeros(c_in * kh * kw * (-(-c_out // bc) * bc)).reshape(c_in, kh, kw, -1)
         wpad[..., :c_out] = wt
-        return run(_forward_channels_impl, dict(OV=ov, P=p, NACC_F=ov * p, KH=kh, KW=kw),
+        return run(_forward_channels_impl, dict(OV=ov, P=p, NACC_F=ov * p, KH=kh, KW=kw, SH=sh, SW=sw),
                    (x, wpad, b, has_bias, ph, pw, y), bounds)
     if flipped:  # w'[a, b, i, j] = w[b, a, kh-1-i, kw-1-j]: from the last tap, backwards
         w0, so, sc, ts = kh * kw - 1, kh * kw, c * kh * kw, -1
     else:
         w0, so, sc, ts = 0, c * kh * kw, kh * kw, 1
-    return run(_forward_impl, dict(OB=FWD_OB, QV=FWD_QV, Q=FWD_QV * LANES, NACC=FWD_OB * FWD_QV, KH=kh, KW=kw, TS=ts),
-               (x, w.reshape(-1), w0, so, sc, b, has_bias, ph, pw, y), bounds)
+    grid = np.array([y.shape[2], y.shape[3], 0, 0, 1, 1], np.int64)
+    return run(_forward_impl, _positions_consts(kh, kw, ts, kw, 1, sh, sw),
+               (x, w.reshape(-1), w0, so, sc, b, has_bias, ph, pw, y, grid), bounds)
+
+
+def _positions_consts(kh, kw, ts, ti, tj, sh, sw) -> dict:
+    """The constants of a positions-in-lanes forward's compiled copy (``_forward_impl``)."""
+    return dict(OB=FWD_OB, QV=FWD_QV, Q=FWD_QV * LANES, NACC=FWD_OB * FWD_QV, KH=kh, KW=kw, TS=ts, TI=ti, TJ=tj,
+                SH=sh, SW=sw)
+
+
+def input_grad_phases(dy, w, ph, pw, dx, stride, ranges=None):
+    """dx (N, C, H, W) of a Conv2d with stride (sh, sw) > 1 from dy (N, O, OH, OW) and w (O, C,
+    kh, kw), float32 C-contiguous, no column matrix; returns dx, or None where a phase would need
+    a negative padding of dy (a padding past the kernel: the caller's fallback).
+
+    The zero-padded input's pixel (sh*u + a, sw*v + b) took only the taps (sh*m + a, sw*k + b) of
+    the kernel, so phase (a, b) of dx is the stride-1 input gradient of the sub-kernel w[:, :,
+    a::sh, b::sw] (``_forward_impl`` reading that sub-kernel flipped, in place): one call per
+    phase, written straight to its rows and columns of dx (every sh-th row from the first with
+    (row + ph) % sh == a). A phase that takes no tap (sh > kh) is zero."""
+    n, c, h, wd = dx.shape
+    o, _, kh, kw = w.shape
+    sh, sw = stride
+    bounds = bounds_of(ranges, n)
+    calls = []
+    for a in range(sh):
+        r0, ka = (a - ph) % sh, -(-(kh - a) // sh)  # first row of the phase, its taps
+        rows, top = -(-(h - r0) // sh), ka - 1 - (r0 + ph - a) // sh  # its rows, dy's zero rows above
+        for b_ in range(sw):
+            c0, kb = (b_ - pw) % sw, -(-(kw - b_) // sw)
+            cols, left = -(-(wd - c0) // sw), kb - 1 - (c0 + pw - b_) // sw
+            if rows <= 0 or cols <= 0:
+                continue
+            if ka <= 0 or kb <= 0:
+                dx[:, :, r0::sh, c0::sw] = 0
+                continue
+            if top < 0 or left < 0:
+                return None
+            w0 = (sh * (ka - 1) + a) * kw + sw * (kb - 1) + b_  # the sub-kernel's last tap: read backwards
+            grid = np.array([rows, cols, r0, c0, sh, sw], np.int64)
+            calls.append((ka, kb, w0, top, left, grid))
+    wf = w.reshape(-1)
+    for ka, kb, w0, top, left, grid in calls:
+        run(_forward_impl, _positions_consts(ka, kb, -1, sh * kw, sw, 1, 1),
+            (dy, wf, w0, kh * kw, c * kh * kw, wf[:c], False, top, left, dx, grid), bounds)
+    return dx

@@ -30,15 +30,18 @@ import numpy as np
 from numba import prange
 from numba import uint64 as _u
 
-from .direct_blocked import LANES, SLOTS, _aligned_empty, _aligned_zeros, _pad_into, _plane_length, bounds_of, run
+from .direct_blocked import (LANES, SLOTS, _aligned_empty, _aligned_zeros, _pad_sample, _plane_length, bounds_of,
+                             phase_geometry, run)
 from .simd import bank, vadd_to, vfma, vfma2, vstore, vzero
 
 KW_MAX = 7  # the widest kernel the weight gradient's tile (OB x kw vectors) takes
 GROUP = 1 << 18  # float32 elements of the weight gradient's per-group planes (1 MiB)
 
 # The tile constants, set in each compiled copy: OB channels x KW taps (NACC_DW = OB * KW_MAX
-# slots); channels in the lanes, OV vectors x TR rows x KW taps (NACC_C), and the plane's width OW.
+# slots); channels in the lanes, OV vectors x TR rows x KW taps (NACC_C), and the plane's width
+# OW; both kinds' stride SH x SW (the input cut into phases, as in ``direct_blocked.py``).
 OB = KW = NACC_DW = OV = TR = NACC_C = OW = 0
+SH = SW = 1
 
 
 def weight_grad_tile(kw: int) -> int:
@@ -48,48 +51,49 @@ def weight_grad_tile(kw: int) -> int:
 
 
 def _weight_grad_impl(x, d, ph, pw, kh, kw, dws, bounds):
-    """dws[r] (O*C*kh*kw) = the stride-1 weight gradient of batch range r from x (N, C, H, W),
-    d (N, O, OH, OW); kw == KW, a constant of this compiled copy, like OB (``weight_grad``)."""
+    """dws[r] (O*C*kh*kw) = the weight gradient (stride SH x SW) of batch range r from x (N, C, H,
+    W), d (N, O, OH, OW); kw == KW, a constant of this compiled copy, like OB (``weight_grad``)."""
     n, c, h, wd = x.shape
     o, oh, ow = d.shape[1], d.shape[2], d.shape[3]
     nb = (o + OB - 1) // OB
-    hp, wp = h + 2 * ph, wd + 2 * pw
-    span = (oh - 1) * wp + ow
+    hq, wq = phase_geometry(h, wd, ph, pw, SH, SW)
+    span = (oh - 1) * wq + ow
     nq = (span + LANES - 1) // LANES * LANES
-    pl = _plane_length(hp, wp, kh, kw, nq)
+    pl = _plane_length(hq, wq, (kh - 1) // SH + 1, (KW - 1) // SW + 1, nq)
     xf, df = x.reshape(x.size), d.reshape(d.size)
-    per = c * pl + nb * OB * nq  # one sample's padded planes and d planes
+    cp = c * SH * SW * pl  # one sample's padded planes (or their phases)
+    per = cp + nb * OB * nq  # ... and d planes
     for rg in prange(bounds.size - 1):
         n0, n1 = bounds[rg], bounds[rg + 1]
         out = dws[rg]
         part = _aligned_zeros(o * c * kh * KW_MAX * LANES)  # each weight's sum, still in SIMD lanes
         g = max(1, min(n1 - n0, GROUP // per))  # samples per group: each tile's sums run over all of a group
-        planes = _aligned_zeros(g * c * pl)
-        dp = _aligned_zeros(g * nb * OB * nq)  # d planes on the pitch wp, zero junk entries
+        planes = _aligned_zeros(g * cp)
+        dp = _aligned_zeros(g * nb * OB * nq)  # d planes on the pitch wq, zero junk entries
         acc = bank(NACC_DW)
         for s0 in range(n0, n1, g):
             m = min(g, n1 - s0)
             for s in range(m):
                 for k in range(o):
                     for r in range(oh):
-                        a = (s * nb * OB + k) * nq + r * wp
+                        a = (s * nb * OB + k) * nq + r * wq
                         e = (((s0 + s) * o + k) * oh + r) * ow
                         for q in range(ow):
                             dp[_u(a + q)] = df[_u(e + q)]
-                for ch in range(c):
-                    _pad_into(xf, ((s0 + s) * c + ch) * h * wd, h, wd, ph, pw, wp, planes, (s * c + ch) * pl)
+                _pad_sample(xf, s0 + s, c, h, wd, ph, pw, SH, SW, wq, pl, planes, s * cp)
             for ch in range(c):
                 for blk in range(nb):
                     for i in range(kh):
                         for a in range(NACC_DW):
                             vzero(acc, a)
-                        for s in range(m):
-                            xb = (s * c + ch) * pl + i * wp
+                        for s in range(m):  # row i of the kernel: phase row i % SH, shifted i // SH
+                            xb = s * cp + (ch * SH + i % SH) * SW * pl + (i // SH) * wq
                             db = (s * nb + blk) * OB * nq
                             for q0 in range(0, nq, LANES):
                                 for bb in range(OB):
                                     for j in range(KW):  # a constant: after unrolling, each slot is a register
-                                        vfma2(acc, bb * KW_MAX + j, planes, xb + q0 + j, dp, db + bb * nq + q0)
+                                        vfma2(acc, bb * KW_MAX + j, planes, xb + (j % SW) * pl + j // SW + q0, dp,
+                                              db + bb * nq + q0)
                         for bb in range(min(OB, o - blk * OB)):
                             p0 = ((((blk * OB + bb) * c + ch) * kh + i) * KW_MAX) * LANES
                             for j in range(KW):
@@ -111,19 +115,20 @@ def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, bounds):
     with the plane value broadcast; no lane sums at the end, no junk positions."""
     n, c, h, wd = x.shape
     o, oh, ow = d.shape[1], d.shape[2], d.shape[3]
-    hp, wp = h + 2 * ph, wd + 2 * pw
+    hq, wq = phase_geometry(h, wd, ph, pw, SH, SW)
     bc = OV * LANES  # channels per tile
     nbo = (o + bc - 1) // bc
     op = nbo * bc  # channels, padded with zero ones
-    npos, pl = oh * ow, hp * wp
+    npos, pl = oh * ow, hq * wq
+    cp = c * SH * SW * pl  # one sample's padded planes (or their phases)
     taps = c * kh * kw
     xf, df = x.reshape(x.size), d.reshape(d.size)
     for rg in prange(bounds.size - 1):
         n0, n1 = bounds[rg], bounds[rg + 1]
         out = dws[rg]
         dwt = _aligned_zeros(taps * op) if n1 == n0 else _aligned_empty(taps * op)  # dW^T (C, kh, kw, op)
-        g = max(1, min(n1 - n0, GROUP // (c * pl + npos * op)))  # samples per group
-        planes = _aligned_zeros(g * c * pl)
+        g = max(1, min(n1 - n0, GROUP // (cp + npos * op)))  # samples per group
+        planes = _aligned_zeros(g * cp)
         dt = _aligned_zeros(g * npos * op)  # d^T of each sample: (position, channel)
         acc = bank(NACC_C)
         for s0 in range(n0, n1, g):
@@ -133,23 +138,24 @@ def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, bounds):
                     e = ((s0 + s) * o + k) * npos
                     for q in range(npos):
                         dt[_u((s * npos + q) * op + k)] = df[_u(e + q)]
-                for ch in range(c):
-                    _pad_into(xf, ((s0 + s) * c + ch) * h * wd, h, wd, ph, pw, wp, planes, (s * c + ch) * pl)
+                _pad_sample(xf, s0 + s, c, h, wd, ph, pw, SH, SW, wq, pl, planes, s * cp)
             for ch in range(c):
                 for bo in range(nbo):
                     for i0 in range(0, kh, TR):
                         for a in range(NACC_C):
                             vzero(acc, a)
                         for s in range(m):
-                            xb = (s * c + ch) * pl + i0 * wp
+                            xb = s * cp + ch * SH * SW * pl
                             tb = s * npos * op + bo * bc
                             for r in range(oh):
                                 for col in range(OW):  # a constant of this copy (module doc)
-                                    xq = xb + r * wp + col
+                                    xq = xb + r * wq + col
                                     tq = tb + (r * ow + col) * op
                                     for ti in range(TR):
-                                        for j in range(KW):
-                                            xs = planes[_u(xq + ti * wp + j)]
+                                        for j in range(KW):  # tap (i, j): its phase, shifted (i // SH, j // SW)
+                                            i = i0 + ti
+                                            xs = planes[_u(xq + ((i % SH) * SW + j % SW) * pl + (i // SH) * wq
+                                                           + j // SW)]
                                             for v in range(OV):
                                                 vfma(acc, (ti * KW + j) * OV + v, dt, tq + v * LANES, xs)
                         for ti in range(TR):
@@ -177,24 +183,27 @@ def channel_tile(o: int, kh: int, kw: int) -> tuple:
     return max(1, min(ov_all, SLOTS // kw)), 1
 
 
-def weight_grad(x, d, ph, pw, kh, kw, dw, ranges=None):
-    """dW of a stride-1 Conv2d (kw <= KW_MAX) for float32 C-contiguous x, d and dw: channels in
-    the lanes for 64 output channels and more, or LANES and more on a plane of at most 256
-    pixels; positions in the lanes otherwise (the faster of the two on the nets' layers,
-    benchmarks/notes/cpu-direct.md, "Register-blocked direct convolution"). ``ranges``: batch
-    ranges run at once (``direct_blocked.bounds_of``), each with its own sum, the sums added
-    in range order."""
+def weight_grad(x, d, ph, pw, kh, kw, dw, ranges=None, stride=(1, 1)):
+    """dW of a Conv2d (kw <= KW_MAX, stride (sh, sw)) for float32 C-contiguous x, d and dw:
+    channels in the lanes for 64 output channels and more, or LANES and more on a plane of at
+    most 256 pixels; positions in the lanes otherwise (the faster of the two on the nets'
+    layers, benchmarks/notes/cpu-direct.md, "Register-blocked direct convolution"). ``ranges``:
+    batch ranges run at once (``direct_blocked.bounds_of``), each with its own sum, the sums
+    added in range order."""
     bounds = bounds_of(ranges, x.shape[0])
     parts = bounds.size - 1
     dws = dw.reshape(1, -1) if parts == 1 else np.empty((parts, dw.size), np.float32)
     o = d.shape[1]
+    sh, sw = (int(s) for s in stride)
     if o >= 64 or (o >= LANES and d.shape[2] * d.shape[3] <= 256):
         ov, tr = channel_tile(o, kh, kw)
-        run(_weight_grad_channels_impl, dict(OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw, OW=int(d.shape[3])),
+        run(_weight_grad_channels_impl, dict(OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw, OW=int(d.shape[3]),
+                                             SH=sh, SW=sw),
             (x, d, ph, pw, kh, kw, dws), bounds)
     else:
         ob = weight_grad_tile(kw)
-        run(_weight_grad_impl, dict(OB=ob, KW=int(kw), NACC_DW=ob * KW_MAX), (x, d, ph, pw, kh, kw, dws), bounds)
+        run(_weight_grad_impl, dict(OB=ob, KW=int(kw), NACC_DW=ob * KW_MAX, SH=sh, SW=sw),
+            (x, d, ph, pw, kh, kw, dws), bounds)
     if parts > 1:
         flat = dw.reshape(-1)
         flat[...] = dws[0]
