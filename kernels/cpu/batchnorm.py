@@ -70,16 +70,14 @@ _row_sq_dev = serial(_row_sq_dev, fastmath=_SUMS)
 _row_dot = serial(_row_dot, fastmath=_SUMS)
 
 
-def _normalize_row(xf, hf, yf, base, m, mu, s, g, b, write_y):
-    """xhat = (x - mu) * s and (write_y) y = xhat * g + b over one row, in the scalars' type:
-    float64 in training (the statistics are float64), the array's dtype in evaluation
-    (the reference's operations, so its values bit for bit)."""
+def _normalize_row(xf, hf, yf, base, m, mu, s, g, b):
+    """xhat = (x - mu) * s and y = xhat * g + b over one row, in the scalars' type (float64:
+    the training statistics)."""
     for k in range(m):
         j = _u(base + k)
         h = (xf[j] - mu) * s
         hf[j] = h
-        if write_y:
-            yf[j] = h * g + b
+        yf[j] = h * g + b
 
 
 _normalize_row = serial(_normalize_row)
@@ -105,7 +103,7 @@ def _bn_fwd_impl(x, gamma, beta, eps, affine, m, y, xhat, mean, var, inv_std):
         g = np.float64(gamma[ch]) if affine else 1.0
         b = np.float64(beta[ch]) if affine else 0.0
         for i in range(n):
-            _normalize_row(xf, hf, yf, (i * c + ch) * m, m, mu, istd, g, b, True)
+            _normalize_row(xf, hf, yf, (i * c + ch) * m, m, mu, istd, g, b)
         mean[ch] = mu
         var[ch] = v
         inv_std[ch] = istd
@@ -139,16 +137,22 @@ def _bn_bwd_impl(dy, xhat, inv_std, gamma, affine, m, dx, dgamma, dbeta):
     return dx, dgamma, dbeta
 
 
-def _bn_eval_impl(x, gamma, beta, affine, mean, inv_std, m, y, xhat):
+def _bn_eval_impl(x, gamma, beta, affine, mean, inv_std, m, y):
+    """y = xhat * gamma + beta (affine) or xhat, xhat = (x - mean) * inv_std, in x's dtype; one
+    pass, xhat not written."""
     n = x.shape[0]
     c = x.shape[1]
     xf = x.reshape(x.size)
     yf = y.reshape(y.size)
-    hf = xhat.reshape(xhat.size)
     for ch in prange(c):
+        mu, s, g, b = mean[ch], inv_std[ch], gamma[ch], beta[ch]
         for i in range(n):
-            _normalize_row(xf, hf, yf, (i * c + ch) * m, m, mean[ch], inv_std[ch], gamma[ch], beta[ch], affine)
-    return y, xhat
+            base = (i * c + ch) * m
+            for k in range(m):
+                j = _u(base + k)
+                h = (xf[j] - mu) * s
+                yf[j] = h * g + b if affine else h
+    return y
 
 
 _bn_fwd_ser, _bn_fwd_par = dual(_bn_fwd_impl)
@@ -218,7 +222,8 @@ def batchnorm_backward(dy, xhat, inv_std, gamma):
 
 
 def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
-    """Evaluation mode: (y, xhat, inv_std), see the reference; one pass over x.
+    """Evaluation mode: (y, inv_std), see the reference; one pass over x, y the only array
+    written.
 
     x (N, C, *); gamma, beta (C,) or both None; mean, var (C,). Every value is
     formed by the reference's operations in x's dtype, in its order (no
@@ -239,8 +244,7 @@ def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
     inv_std = 1.0 / np.sqrt(_per_channel(var, c, x.dtype, "var") + eps)  # the reference's expression
     g = _per_channel(gamma, c, x.dtype, "gamma")
     b = _per_channel(beta if affine else None, c, x.dtype, "beta")
-    xhat = np.empty_like(x)
-    y = np.empty_like(x) if affine else xhat
+    y = np.empty_like(x)
     threads.element_wise(_bn_eval_ser, _bn_eval_par, x.size, BN_PAR_MIN, BN_TEAM_MIN,
-                         x, g, b, affine, mean, inv_std, m, y, xhat)
-    return y, xhat, inv_std
+                         x, g, b, affine, mean, inv_std, m, y)
+    return y, inv_std

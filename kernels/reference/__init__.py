@@ -41,8 +41,8 @@ batchnorm_forward      x (N, C, *), gamma, beta (C,) or None, eps -> (y, mean,
 batchnorm_backward     dy, xhat (N, C, *), inv_std, gamma (C,) or None
                        -> (dx, dgamma, dbeta)
 batchnorm_forward_eval x (N, C, *), gamma, beta (C,) or None, mean, var (C,),
-                       eps -> (y, xhat, inv_std (C,)): evaluation mode, the
-                       given (running) statistics
+                       eps -> (y, inv_std (C,)): evaluation mode, the given
+                       (running) statistics (xhat is not kept)
 sgd_update             in place: param, grad, buf, lr, momentum, dampening,
                        nesterov, weight_decay, first (bool: buf not yet set)
 adam_update            in place: param, grad, exp_avg, exp_avg_sq, step (>=1),

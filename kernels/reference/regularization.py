@@ -47,14 +47,15 @@ def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
     inv_std = 1 / sqrt(var + eps), y = xhat * gamma + beta (y is xhat without affine).
 
     x (N, C, *); gamma, beta (C,) or both None; mean, var (C,) (the running
-    statistics). Returns (y, xhat, inv_std (C,)); what backward needs is xhat
-    and inv_std (dx = dy * gamma * inv_std, dgamma = sum(dy * xhat)).
+    statistics). Returns (y, inv_std (C,)). Backward needs xhat only for dgamma =
+    sum(dy * xhat), so it is not returned: the layer keeps x and forms xhat again
+    with the same operations (``minicnn.nn.norm.batchnorm_backward``).
     """
     _, shape = _bn_axes(x)
     inv_std = 1.0 / _xp(var).sqrt(var + eps)
     xhat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
     y = xhat * gamma.reshape(shape) + beta.reshape(shape) if gamma is not None else xhat
-    return y, xhat, inv_std
+    return y, inv_std
 
 
 def batchnorm_backward(dy, xhat, inv_std, gamma):

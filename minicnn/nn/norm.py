@@ -43,23 +43,28 @@ def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
     inv_std = 1 / sqrt(var + eps).
 
     x (N, C, *); gamma, beta (C,) or None; mean, var (C,). Kernel:
-    ``ops.batchnorm_forward_eval``. cache: ("eval", (xhat, inv_std, gamma, reduction
-    axes)), inv_std and gamma shaped (1, C, 1, ...) to broadcast against x.
+    ``ops.batchnorm_forward_eval`` (one pass, writes y only). cache: ("eval", (x, mean,
+    inv_std, gamma, reduction axes)), mean, inv_std and gamma shaped (1, C, 1, ...) to
+    broadcast against x: x itself, not xhat, so that inference writes one array per layer.
     """
-    y, xhat, inv_std = backend.current().ops.batchnorm_forward_eval(x, gamma, beta, mean, var, eps)
+    y, inv_std = backend.current().ops.batchnorm_forward_eval(x, gamma, beta, mean, var, eps)
     bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     gamma = gamma.reshape(bshape) if gamma is not None else None
-    return y, ("eval", (xhat, inv_std.reshape(bshape), gamma, (0,) + tuple(range(2, x.ndim))))
+    saved = (x, mean.reshape(bshape), inv_std.reshape(bshape), gamma, (0,) + tuple(range(2, x.ndim)))
+    return y, ("eval", saved)
 
 
 def batchnorm_backward(dout, cache):
     """(dx, dgamma, dbeta). Training mode: the formula above (``ops.batchnorm_backward``).
-    Evaluation mode: the statistics are constants, so dx = dout * gamma * inv_std."""
+    Evaluation mode: the statistics are constants, so dx = dout * gamma * inv_std, and
+    dgamma = sum(dout * xhat) with xhat = (x - mean) * inv_std formed again (the forward's
+    operations, its values)."""
     mode, saved = cache
     if mode == "train":
         return backend.current().ops.batchnorm_backward(dout, *saved)
-    xhat, inv_std, gamma, axes = saved
+    x, mean, inv_std, gamma, axes = saved
     dx = dout * (inv_std * gamma if gamma is not None else inv_std)
+    xhat = (x - mean) * inv_std
     return dx, (dout * xhat).sum(axis=axes), dout.sum(axis=axes)
 
 
