@@ -19,6 +19,12 @@ windows tile the input (stride == kernel, no padding; the seed nets' 2x2 pools):
 
 One pass over x instead of three (ReLU writes y and its mask, the pool reads y), and
 no x-sized ReLU output or mask held for backward.
+
+``add_relu`` -- ``ReLU()`` applied to a sum, the residual block's merge ``relu(main +
+shortcut)``:
+
+* forward: ``y, mask = relu_forward(a + b)``, one pass over a and b instead of two (the
+  sum is never written); backward is the ReLU's own (``relu_backward(dout, mask)``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from __future__ import annotations
 from . import reference as _ref
 
 #: The kernel-table entries of the fused operations (a backend that has them fuses).
-ENTRIES = ("relu_maxpool2d_forward", "relu_maxpool2d_backward")
+ENTRIES = ("relu_maxpool2d_forward", "relu_maxpool2d_backward", "add_relu_forward")
 
 
 def relu_maxpool2d_tiles(kh: int, kw: int, sh: int, sw: int, ph: int, pw: int) -> bool:
@@ -47,3 +53,8 @@ def relu_maxpool2d_backward(dout, out, idx, h: int, w: int, kh: int, kw: int):
     (``kh, kw``: the window, as given to the forward; the kernels that gather need it)."""
     xp = _ref.array_module(dout)
     return _ref.maxpool2d_backward(xp.where(out > 0, dout, 0).astype(dout.dtype, copy=False), idx, h, w)
+
+
+def add_relu_forward(a, b):
+    """a, b of one shape and dtype -> (y, mask): y = max(a + b, 0), mask = a + b > 0 (bool)."""
+    return _ref.relu_forward(a + b)

@@ -11,7 +11,9 @@ numbers, parameters, ``state_dict`` and module tree.
 Fused today, where the backend's kernel table has the entry (numba):
 
 * ``ReLU() -> MaxPool2d(k)`` when the pool's windows tile the input (stride ==
-  kernel, no padding) -- :class:`ReLUMaxPool2d`, entries ``relu_maxpool2d_*``.
+  kernel, no padding) -- :class:`ReLUMaxPool2d`, entries ``relu_maxpool2d_*``;
+* a ReLU of a sum, the residual blocks' merge ``relu(main + shortcut)`` -- :func:`add_relu`
+  (called by the block, as it has no Sequential to fuse in), entry ``add_relu_forward``.
 
 A run is left alone when a module could behave otherwise than its class says:
 a ReLU with a visualisation rule (``backward_mode`` other than ``"normal"``), a
@@ -98,6 +100,20 @@ class ReLUMaxPool2d:
 
 
 _RUNS = (ReLUMaxPool2d,)  # the fused steps, each with fits(a, b) over two modules
+
+
+def add_relu(relu: ReLU, a, b):
+    """``relu(a + b)`` for a ReLU module and two arrays of one shape and dtype, in one pass
+    (``ops.add_relu_forward``: the sum is never written) where the backend has it and ``relu``
+    is a plain ReLU with the normal rule; the module keeps its usual cache (the mask), so its
+    ``backward`` is unchanged. Otherwise, or with fusion off, ``relu(a + b)`` itself."""
+    ops = backend.current().ops
+    if (not _enabled or not hasattr(ops, "add_relu_forward") or not (_plain(relu, ReLU) and
+                                                                       relu.backward_mode == "normal")
+            or getattr(a, "shape", None) != getattr(b, "shape", None) or getattr(a, "dtype", None) != b.dtype):
+        return relu(a + b)
+    y, relu._cache = ops.add_relu_forward(a, b)
+    return y
 
 
 def steps(seq) -> list:

@@ -5,6 +5,8 @@
   zeros of both signs, windows of negatives and NaNs, for float32 and float64.
 * A Sequential on the numba backend gives the same output, input gradient, parameter
   gradients and switches with fusion on and off, and fuses only the runs it may.
+* The numba add + ReLU kernel (the residual merge) equals relu(a + b) bit for bit, and a
+  ResNet gives the same bits with it and without.
 """
 
 from __future__ import annotations
@@ -155,3 +157,58 @@ def test_after_a_fused_forward_the_modules_hold_no_stale_cache(restore_backend):
     with pytest.raises(RuntimeError, match="backward\\(\\) called before forward"):
         relu.backward(np.ones_like(x))
     assert seq.backward(np.ones_like(y)).shape == x.shape
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "prange"])
+def test_numba_add_relu_is_relu_of_the_sum(dtype, parallel, monkeypatch):
+    """Zeros of both signs, sums that cancel to +-0, NaNs and infinities that meet."""
+    a = hostile_input((2, 3, 9, 7), dtype, seed=1)
+    b = hostile_input((2, 3, 9, 7), dtype, seed=2)
+    b.reshape(-1)[:8] = -a.reshape(-1)[:8]  # exact cancellation
+    a.reshape(-1)[-2:], b.reshape(-1)[-2:] = np.inf, -np.inf  # inf - inf = NaN
+    if parallel:
+        monkeypatch.setattr(cpu_fused, "ADD_RELU_PAR_MIN", 0)
+    with np.errstate(invalid="ignore"):  # inf - inf
+        want_y, want_mask = ref.relu_forward(a + b)
+        for y, mask in (cpu_fused.add_relu_forward(a, b), ref_fused.add_relu_forward(a, b)):
+            same_bits(y, want_y)
+            same_bits(mask, want_mask)
+        a16, b16 = a.astype(np.float16), b.astype(np.float16)
+        same_bits(cpu_fused.add_relu_forward(a16, b16)[0], ref.relu_forward(a16 + b16)[0])  # not compiled for
+        same_bits(cpu_fused.add_relu_forward(a, b[:1])[0], ref.relu_forward(a + b[:1])[0])  # broadcast: the definition
+
+
+@pytest.mark.parametrize("shortcut", ["A", "B"])
+def test_residual_merge_fused_and_unfused_are_equal(restore_backend, shortcut):
+    """ResNet-20's blocks merge through fusion.add_relu on numba: the same output, input
+    gradient and parameter gradients as relu2(main + shortcut) with fusion off; a ReLU with
+    a visualisation rule is not fused."""
+    mc.set_backend("numba")
+    mc.manual_seed(0)
+    model = models.resnet20(shortcut=shortcut)
+    x = np.random.default_rng(4).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    calls = []
+    real = mc.backend.current().ops.add_relu_forward
+
+    def counted(a, b):
+        calls.append(a.shape)
+        return real(a, b)
+
+    mc.backend.current().ops.add_relu_forward = counted
+    try:
+        fused = _pass(model, x)
+        assert len(calls) == 9  # every block's merge
+        fusion.set_enabled(False)
+        try:
+            plain = _pass(model, x)
+        finally:
+            fusion.set_enabled(True)
+        assert len(calls) == 9
+        model.layer1[0].relu2.backward_mode = "guided"
+        model(x)
+        assert len(calls) == 9 + 8  # that block's merge ran the module
+    finally:
+        mc.backend.current().ops.add_relu_forward = real
+    for a, b in zip(fused[:2] + tuple(fused[2]), plain[:2] + tuple(plain[2])):
+        same_bits(a, b)

@@ -170,10 +170,12 @@ CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmu
                              direct_max=_direct_max_from_environment(), direct_rule=direct_rule)
 TABLE.update(CONV_SCHEDULE.table())
 
-# Fused operations (kernels.fused): minicnn.fusion runs ReLU -> MaxPool2d through them.
-from .fused import relu_maxpool2d_backward, relu_maxpool2d_forward  # noqa: E402
+# Fused operations (kernels.fused): minicnn.fusion runs ReLU -> MaxPool2d and the residual
+# blocks' relu(main + shortcut) through them.
+from .fused import add_relu_forward, relu_maxpool2d_backward, relu_maxpool2d_forward  # noqa: E402
 
-TABLE.update(relu_maxpool2d_forward=relu_maxpool2d_forward, relu_maxpool2d_backward=relu_maxpool2d_backward)
+TABLE.update(relu_maxpool2d_forward=relu_maxpool2d_forward, relu_maxpool2d_backward=relu_maxpool2d_backward,
+             add_relu_forward=add_relu_forward)
 
 from . import activations as _activations
 from . import batchnorm as _batchnorm

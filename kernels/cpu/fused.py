@@ -1,5 +1,8 @@
 """Fused operations as Numba kernels (definitions and signatures: ``kernels.fused``).
 
+``add_relu``: one pass over a and b, each element's sum ReLU'd as ``relu_forward`` does
+(``activations.py``), the sum never written.
+
 ``relu_maxpool2d``: one thread per (n, c) plane, as the pooling kernels.
 
 * forward: each window of x is read once; the ReLU is applied to each value as it is
@@ -191,3 +194,28 @@ def relu_maxpool2d_backward(dout, out, idx, h, w, kh, kw):
     if bad:
         raise IndexError(f"relu_maxpool2d_backward: {bad} index value(s) outside the plane of {h * w} elements")
     return dx
+
+
+def _add_relu_impl(a, b, zero, y, mask):
+    af, bf = a.reshape(a.size), b.reshape(b.size)
+    yf, mf = y.reshape(y.size), mask.reshape(mask.size)
+    for i in prange(a.size):
+        v = af[i] + bf[i]
+        mf[i] = v > zero
+        yf[i] = _relu(v, zero)
+    return y, mask
+
+
+_add_relu_ser, _add_relu_par = dual(_add_relu_impl)
+# as the ReLU's own kernel (activations.py): a cheap pass, Numba's threads from 2^16 elements
+ADD_RELU_PAR_MIN, ADD_RELU_TEAM_MIN = 1 << 20, 1 << 16
+
+
+def add_relu_forward(a, b):
+    """(y, mask) of ``kernels.fused.add_relu_forward``: y = max(a + b, 0) in one pass. Arrays of
+    two shapes or dtypes, or dtypes other than float32/float64, go to the definition."""
+    if a.shape != b.shape or a.dtype != b.dtype or not compiled_for(a, b):
+        return _fused.add_relu_forward(a, b)
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    return threads.element_wise(_add_relu_ser, _add_relu_par, a.size, ADD_RELU_PAR_MIN, ADD_RELU_TEAM_MIN,
+                                a, b, a.dtype.type(0), np.empty_like(a), np.empty(a.shape, np.bool_))

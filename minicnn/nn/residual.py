@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from minicnn import backend
+from minicnn import backend, fusion
 from minicnn.nn._checks import check_input
 from minicnn.nn.activation import ReLU
 from minicnn.nn.conv import Conv2d
@@ -120,7 +120,8 @@ class BasicBlock(Module):
     x (N, C_in, H, W) -> (N, C_out, OH, OW), OH = ceil(H / stride) (3x3 convs,
     padding 1, no bias; conv1 carries the stride). ``shortcut``: ``"A"`` or
     ``"B"``, used only when the shape changes (else identity). Each layer caches
-    what its own backward needs; the block adds nothing.
+    what its own backward needs; the block adds nothing. The merge runs in one pass
+    where the backend has the kernel (``fusion.add_relu``: relu2 keeps its mask as usual).
     """
 
     expansion = 1
@@ -138,7 +139,7 @@ class BasicBlock(Module):
 
     def forward(self, x):
         main = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))  # F(x)
-        return self.relu2(main + self.shortcut(x))                        # merge: a sum
+        return fusion.add_relu(self.relu2, main, self.shortcut(x))        # merge: relu2(main + shortcut(x))
 
     def backward(self, dout):
         """dx = main-path backward + shortcut backward (None when the block is a model's
