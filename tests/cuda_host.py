@@ -291,6 +291,7 @@ _MODULE_OF = {  # first match wins: relu_maxpool2d before relu
     "maxpool2d": "pool",
     "maxunpool2d": "pool",
     "relu": "activation",
+    "add_relu": "activation",
     "leaky": "activation",
     "elu": "activation",
     "gelu": "activation",

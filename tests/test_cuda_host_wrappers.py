@@ -44,7 +44,7 @@ def test_host_build_has_every_kernel(host):
         for s, ix in itertools.product(["f32", "f64"], ["i32", "i64"]):
             assert f"{base}_{s}_{ix}" in names
     assert {"maxunpool2d_claim_i32", "maxunpool2d_claim_i64"} <= names
-    for base in ["relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward", "elu_forward",
+    for base in ["relu_forward", "add_relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward", "elu_forward",
                  "elu_backward", "gelu_forward", "gelu_backward", "sgd_update", "adam_update",
                  "sgd_update_multi", "adam_update_multi", "cross_entropy_forward", "cross_entropy_backward"]:
         assert {f"{base}_f32", f"{base}_f64"} <= names
@@ -135,6 +135,11 @@ def test_wrappers_activations(emulated, dtype):
     assert_same(y, r_y, "relu y")
     assert mask.dtype == np.bool_ and (mask == r_mask).all()
     assert_same(ops.relu_backward(dy, mask), ref.relu_backward(dy, r_mask), "relu dx")
+    y, mask = ops.add_relu_forward(x, dy)  # the residual merge (kernels/fused.py)
+    r_y, r_mask = fused_ops.add_relu_forward(x, dy)
+    assert emulated[-1] == f"add_relu_forward_{SFX[dtype]}"
+    assert_same(y, r_y, "add relu y")
+    assert mask.dtype == np.bool_ and (mask == r_mask).all()
     y, mask = ops.leaky_relu_forward(x, 0.2)
     r_y, r_mask = ref.leaky_relu_forward(x, 0.2)
     assert_same(y, r_y, "leaky y")

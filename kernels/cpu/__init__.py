@@ -139,7 +139,7 @@ def direct_rule(w, pixels: int, stride) -> bool:
     wide, with a stride no larger than the kernel (a strided layer's input is cut into its
     phases, and a 1x1 kernel with stride 2 would read one phase in four); they beat im2col +
     BLAS on every such layer of the nets here, small planes too (Net2's 5x5 conv3 on 8x8) and
-    ResNet-20's stride-2 3x3 layers (benchmarks/notes/cpu-direct.md, "Strided layers").
+    ResNet-20's stride-2 3x3 layers (benchmarks/notes/cpu-resnet.md, "Strided layers").
     float64 (the passes, stride 1 only): few output channels, a large plane, a kernel 3 or 5
     wide (the widths with a two-channel pass)."""
     kh, kw = w.shape[2], w.shape[3]

@@ -64,6 +64,7 @@ from minicnn.kernels.conv_schedule import MiB, ConvSchedule
 
 from . import launch
 from .activation import (
+    add_relu_forward,
     elu_backward,
     elu_forward,
     gelu_backward,
@@ -135,9 +136,11 @@ TABLE: dict = {
     "batchnorm_forward": _ref.batchnorm_forward,
     "batchnorm_backward": _ref.batchnorm_backward,
     "batchnorm_forward_eval": _ref.batchnorm_forward_eval,
-    # fused operations (kernels/fused.py; minicnn.fusion runs ReLU -> MaxPool2d through them)
+    # fused operations (kernels/fused.py; minicnn.fusion runs ReLU -> MaxPool2d and the residual
+    # merge relu(main + shortcut) through them)
     "relu_maxpool2d_forward": relu_maxpool2d_forward,
     "relu_maxpool2d_backward": relu_maxpool2d_backward,
+    "add_relu_forward": add_relu_forward,
 }
 
 # Convolutions (kernels/conv_schedule.py): no column matrix is kept for backward

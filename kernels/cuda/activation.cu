@@ -5,6 +5,7 @@
 // numpy casts a Python float against a float32 array):
 //   relu_forward        y = x > 0 ? x : (NaN stays NaN, else +0); mask = x > 0
 //   relu_backward       dx = mask ? dy : 0
+//   add_relu_forward    relu_forward of a + b (kernels/fused.py; the sum is never stored)
 //   leaky_relu_forward  y = x > 0 ? x : x * slope; mask = x > 0
 //   leaky_relu_backward dx = mask ? dy : dy * slope
 //   elu_forward         y = x > 0 ? x : alpha * expm1(min(x, 0))
@@ -37,6 +38,17 @@ __device__ __forceinline__ void relu_fwd_body(const T* __restrict__ x, T* __rest
                                               bool* __restrict__ mask, long long n) {
     MINICNN_GRID_STRIDE(i, n) {
         const T v = x[i];
+        const bool m = v > T(0);
+        y[i] = (m || m_isnan(v)) ? v : T(0);
+        mask[i] = m;
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void add_relu_fwd_body(const T* __restrict__ a, const T* __restrict__ b,
+                                                  T* __restrict__ y, bool* __restrict__ mask, long long n) {
+    MINICNN_GRID_STRIDE(i, n) {
+        const T v = a[i] + b[i];
         const bool m = v > T(0);
         y[i] = (m || m_isnan(v)) ? v : T(0);
         mask[i] = m;
@@ -135,6 +147,11 @@ __device__ __forceinline__ void gelu_bwd_body(const T* __restrict__ dy, const T*
     extern "C" __global__ void relu_forward_##SUF(const T* __restrict__ x, T* __restrict__ y,   \
                                                   bool* __restrict__ mask, long long n) {       \
         minicnn::relu_fwd_body<T>(x, y, mask, n);                                               \
+    }                                                                                           \
+    extern "C" __global__ void add_relu_forward_##SUF(const T* __restrict__ a,                  \
+                                                      const T* __restrict__ b, T* __restrict__ y, \
+                                                      bool* __restrict__ mask, long long n) {     \
+        minicnn::add_relu_fwd_body<T>(a, b, y, mask, n);                                          \
     }                                                                                           \
     extern "C" __global__ void relu_backward_##SUF(const T* __restrict__ dy,                    \
                                                    const bool* __restrict__ mask,               \

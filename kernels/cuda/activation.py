@@ -5,14 +5,16 @@ them flat. float32 / float64 CuPy arrays run the kernels (the arrays named
 ``x`` in ``_SPECS`` must share the first one's dtype; masks are made bool);
 anything else runs the reference function of the same name.
 
-The eight wrappers differ only in their ``_SPECS`` row; ``_elementwise``
-does the rest.
+The nine wrappers differ only in their ``_SPECS`` row; ``_elementwise``
+does the rest. ``add_relu_forward`` is the fused operation of ``kernels/fused.py``
+(its definition is the fallback).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from minicnn.kernels import fused as _fused
 from minicnn.kernels import reference as _ref
 
 from . import launch
@@ -28,6 +30,7 @@ from .launch import _i32, _i64, _launch, _scalar, _suffix
 _SPECS = {
     "relu_forward": ("x", "", "ym"),
     "relu_backward": ("xm", "", "y"),
+    "add_relu_forward": ("xx", "", "ym"),
     "leaky_relu_forward": ("x", "T", "ym"),
     "leaky_relu_backward": ("xm", "T", "y"),
     "elu_forward": ("x", "T", "y"),
@@ -50,7 +53,7 @@ def _elementwise(kernel: str, *args):
         and all(a.dtype == first.dtype for a, kind in zip(arrays, inputs) if kind == "x")
     )
     if not ok:
-        return getattr(_ref, kernel)(*args)
+        return getattr(_ref if hasattr(_ref, kernel) else _fused, kernel)(*args)
     xp = launch._cupy()
     dt, n = first.dtype, first.size
     arrays = [xp.ascontiguousarray(a, dtype=np.bool_ if kind == "m" else None) for a, kind in zip(arrays, inputs)]
@@ -64,6 +67,11 @@ def _elementwise(kernel: str, *args):
 def relu_forward(x):
     """x -> (y, mask): y = max(x, 0), mask = x > 0 (bool)."""
     return _elementwise("relu_forward", x)
+
+
+def add_relu_forward(a, b):
+    """(y, mask) of relu(a + b) in one pass (``kernels/fused.py``)."""
+    return _elementwise("add_relu_forward", a, b)
 
 
 def relu_backward(dy, mask):

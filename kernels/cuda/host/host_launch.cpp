@@ -123,6 +123,7 @@ const std::vector<Kernel>& registry() {
         K(relu_maxpool2d_backward_f64_i32), K(relu_maxpool2d_backward_f64_i64),
         // activation.cu
         K(relu_forward_f32), K(relu_forward_f64), K(relu_backward_f32), K(relu_backward_f64),
+        K(add_relu_forward_f32), K(add_relu_forward_f64),
         K(leaky_relu_forward_f32), K(leaky_relu_forward_f64),
         K(leaky_relu_backward_f32), K(leaky_relu_backward_f64),
         K(elu_forward_f32), K(elu_forward_f64), K(elu_backward_f32), K(elu_backward_f64),
