@@ -25,6 +25,13 @@ shortcut)``:
 
 * forward: ``y, mask = relu_forward(a + b)``, one pass over a and b instead of two (the
   sum is never written); backward is the ReLU's own (``relu_backward(dout, mask)``).
+
+``batchnorm_relu_eval`` -- ``ReLU()`` applied to an evaluation-mode batch norm (running
+statistics), the residual block's ``relu1(bn1(.))`` and ResNet's stem at inference:
+
+* forward: ``z, inv_std = batchnorm_forward_eval(x, ...)``; ``y, mask = relu_forward(z)``,
+  one pass over x instead of two (z is never written); backward is the two layers' own
+  (the ReLU's from its mask, the batch norm's from x, mean and inv_std).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from __future__ import annotations
 from . import reference as _ref
 
 #: The kernel-table entries of the fused operations (a backend that has them fuses).
-ENTRIES = ("relu_maxpool2d_forward", "relu_maxpool2d_backward", "add_relu_forward")
+ENTRIES = ("relu_maxpool2d_forward", "relu_maxpool2d_backward", "add_relu_forward", "batchnorm_relu_forward_eval")
 
 
 def relu_maxpool2d_tiles(kh: int, kw: int, sh: int, sw: int, ph: int, pw: int) -> bool:
@@ -58,3 +65,11 @@ def relu_maxpool2d_backward(dout, out, idx, h: int, w: int, kh: int, kw: int):
 def add_relu_forward(a, b):
     """a, b of one shape and dtype -> (y, mask): y = max(a + b, 0), mask = a + b > 0 (bool)."""
     return _ref.relu_forward(a + b)
+
+
+def batchnorm_relu_forward_eval(x, gamma, beta, mean, var, eps):
+    """x (N, C, *), gamma, beta (C,) or both None, mean, var (C,) -> (y, inv_std, mask): y =
+    max(z, 0) and mask = z > 0 (bool) of z = ``batchnorm_forward_eval``'s y; inv_std (C,) its."""
+    z, inv_std = _ref.batchnorm_forward_eval(x, gamma, beta, mean, var, eps)
+    y, mask = _ref.relu_forward(z)
+    return y, inv_std, mask

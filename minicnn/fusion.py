@@ -13,7 +13,12 @@ Fused today, where the backend's kernel table has the entry (numba):
 * ``ReLU() -> MaxPool2d(k)`` when the pool's windows tile the input (stride ==
   kernel, no padding) -- :class:`ReLUMaxPool2d`, entries ``relu_maxpool2d_*``;
 * a ReLU of a sum, the residual blocks' merge ``relu(main + shortcut)`` -- :func:`add_relu`
-  (called by the block, as it has no Sequential to fuse in), entry ``add_relu_forward``.
+  (called by the block, as it has no Sequential to fuse in), entry ``add_relu_forward``;
+* ``BatchNorm1d/2d -> ReLU`` in evaluation mode (running statistics, every array of x's
+  dtype) -- :func:`batchnorm_relu`, in a Sequential through :class:`BatchNormReLU` and in the
+  residual blocks (``relu1(bn1(.))``) called by the block, entry ``batchnorm_relu_forward_eval``;
+  in training mode the two layers run as they are. Both keep their usual caches, so their
+  own ``backward`` calls work after it.
 
 A run is left alone when a module could behave otherwise than its class says:
 a ReLU with a visualisation rule (``backward_mode`` other than ``"normal"``), a
@@ -33,6 +38,7 @@ import os
 from minicnn import backend
 from minicnn.kernels.fused import relu_maxpool2d_tiles
 from minicnn.nn.activation import ReLU
+from minicnn.nn.norm import BatchNorm1d, BatchNorm2d, eval_cache
 from minicnn.nn.pool import MaxPool2d
 
 _enabled = os.environ.get("MINICNN_FUSION", "1").strip().lower() not in ("0", "false", "no", "off")
@@ -99,7 +105,54 @@ class ReLUMaxPool2d:
         return f"ReLUMaxPool2d(kernel_size={self.pool.kernel_size})"
 
 
-_RUNS = (ReLUMaxPool2d,)  # the fused steps, each with fits(a, b) over two modules
+def batchnorm_relu(bn, relu: ReLU, x):
+    """``relu(bn(x))`` for a batch norm and a ReLU module: in evaluation mode (running
+    statistics), with x, the affine parameters and the statistics of one dtype, in one pass
+    (``ops.batchnorm_relu_forward_eval``), both modules' caches set as their own forwards set
+    them (so ``relu.backward`` then ``bn.backward`` work as usual); else, or with fusion off,
+    ``relu(bn(x))`` itself."""
+    ops = backend.current().ops
+    if not (_enabled and hasattr(ops, "batchnorm_relu_forward_eval") and BatchNormReLU.fits(bn, relu)
+            and not bn.training and bn.track_running_stats):
+        return relu(bn(x))
+    bn._check(x)
+    gamma, beta = (bn.weight.data, bn.bias.data) if bn.affine else (None, None)
+    mean, var = bn.running_mean, bn.running_var
+    if any(a.dtype != x.dtype for a in (mean, var) + ((gamma, beta) if bn.affine else ())):
+        return relu(bn(x))
+    y, inv_std, relu._cache = ops.batchnorm_relu_forward_eval(x, gamma, beta, mean, var, bn.eps)
+    bn._cache = eval_cache(x, mean, inv_std, gamma)
+    return y
+
+
+class BatchNormReLU:
+    """``ReLU()(BatchNorm2d(c)(x))`` (or BatchNorm1d) in a Sequential through
+    :func:`batchnorm_relu`: fused in evaluation mode, the two modules in training mode;
+    backward is always the two modules' own (their caches are set either way)."""
+
+    def __init__(self, bn, relu: ReLU):
+        self.bn, self.relu = bn, relu
+
+    @staticmethod
+    def fits(a, b) -> bool:
+        """Whether modules ``a``, ``b`` (in this order) form a run this step computes."""
+        return (_plain(a, BatchNorm2d) or _plain(a, BatchNorm1d)) and _plain(b, ReLU) and b.backward_mode == "normal"
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def forward(self, x):
+        return batchnorm_relu(self.bn, self.relu, x)
+
+    def backward(self, dout):
+        return self.bn.backward(self.relu.backward(dout))
+
+    def __repr__(self) -> str:
+        return f"BatchNormReLU({self.bn.num_features})"
+
+
+# the fused steps, each with fits(a, b) over two modules, and the kernel-table entry it needs
+_RUNS = ((ReLUMaxPool2d, "relu_maxpool2d_forward"), (BatchNormReLU, "batchnorm_relu_forward_eval"))
 
 
 def add_relu(relu: ReLU, a, b):
@@ -120,16 +173,28 @@ def steps(seq) -> list:
     """What ``seq.forward`` runs: its children in order, each run of two that the
     current backend fuses replaced by its fused step."""
     mods = list(seq._modules.values())
-    if not _enabled or not hasattr(backend.current().ops, "relu_maxpool2d_forward"):
+    ops = backend.current().ops
+    runs = [cls for cls, entry in _RUNS if hasattr(ops, entry)]
+    if not _enabled or not runs:
         return mods
+
+    def first_fit(i):
+        """Index in ``runs`` of the first run that mods[i], mods[i + 1] form, or None."""
+        if i + 1 >= len(mods):
+            return None
+        return next((k for k, cls in enumerate(runs) if cls.fits(mods[i], mods[i + 1])), None)
+
     out, i = [], 0
     while i < len(mods):
-        nxt = mods[i + 1] if i + 1 < len(mods) else None
-        run = next((cls for cls in _RUNS if nxt is not None and cls.fits(mods[i], nxt)), None)
+        k = first_fit(i)
+        later = first_fit(i + 1) if k is not None else None
+        if later is not None and later < k:  # the run listed first gets a module two runs share
+            k = None                         # (BatchNorm2d, ReLU, MaxPool2d: ReLUMaxPool2d)
+        run = None if k is None else runs[k]
         if run is None:
             out.append(mods[i])
             i += 1
         else:
-            out.append(run(mods[i], nxt))
+            out.append(run(mods[i], mods[i + 1]))
             i += 2
     return out

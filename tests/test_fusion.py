@@ -7,6 +7,9 @@
   gradients and switches with fusion on and off, and fuses only the runs it may.
 * The numba add + ReLU kernel (the residual merge) equals relu(a + b) bit for bit, and a
   ResNet gives the same bits with it and without.
+* The numba evaluation batch norm + ReLU kernel equals the composition bit for bit, and a
+  ResNet in evaluation mode gives the same output and gradients with it and without; which
+  batch norm -> ReLU runs a Sequential fuses (ReLU -> MaxPool2d keeps a ReLU both want).
 """
 
 from __future__ import annotations
@@ -212,3 +215,121 @@ def test_residual_merge_fused_and_unfused_are_equal(restore_backend, shortcut):
         mc.backend.current().ops.add_relu_forward = real
     for a, b in zip(fused[:2] + tuple(fused[2]), plain[:2] + tuple(plain[2])):
         same_bits(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 3, 9, 7), (5, 4), (2, 3, 6)], ids=str)
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "prange"])
+def test_numba_batchnorm_relu_eval_is_the_composition(dtype, shape, affine, parallel, monkeypatch):
+    """relu(batch norm with running statistics): values that normalise to exactly +-0 (x at
+    the mean), NaNs and infinities; y, inv_std and the mask bit for bit."""
+    c = shape[1]
+    rng = np.random.default_rng(5)
+    x = hostile_input(shape, dtype, seed=3) if len(shape) == 4 else rng.integers(-3, 3, size=shape).astype(dtype)
+    mean = rng.integers(-1, 2, size=c).astype(dtype)
+    var = rng.uniform(0.5, 2.0, size=c).astype(dtype)
+    gamma = rng.standard_normal(c).astype(dtype) if affine else None
+    beta = np.zeros(c, dtype) if affine else None  # z = 0 * gamma + 0 where x == mean: signed zeros
+    x.reshape(-1)[:2] = [np.inf, -np.inf]
+    if parallel:
+        monkeypatch.setattr(cpu_fused, "BN_PAR_MIN", 0)
+    with np.errstate(invalid="ignore"):
+        z, want_inv = ref.batchnorm_forward_eval(x, gamma, beta, mean, var, 1e-5)
+        want_y, want_mask = ref.relu_forward(z)
+        for y, inv_std, mask in (cpu_fused.batchnorm_relu_forward_eval(x, gamma, beta, mean, var, 1e-5),
+                                 ref_fused.batchnorm_relu_forward_eval(x, gamma, beta, mean, var, 1e-5)):
+            same_bits(y, want_y)
+            same_bits(inv_std, want_inv)
+            same_bits(mask, want_mask)
+        assert want_mask.any() and not want_mask.all()
+        x16 = x.astype(np.float16)  # not compiled for: the definition
+        same_bits(cpu_fused.batchnorm_relu_forward_eval(x16, None, None, mean, var, 1e-5)[0],
+                  ref_fused.batchnorm_relu_forward_eval(x16, None, None, mean, var, 1e-5)[0])
+    with pytest.raises(ValueError, match="mean has 2 values, expected one per channel"):
+        cpu_fused.batchnorm_relu_forward_eval(x, gamma, beta, mean[:2], var, 1e-5)
+
+
+def _eval_pass(model, x, seed=0):
+    """Output, input gradient and parameter gradients of one evaluation-mode pass."""
+    model.zero_grad()
+    y = model(x)
+    dx = model.backward(np.random.default_rng(seed).standard_normal(y.shape).astype(y.dtype))
+    return (y, dx) + tuple(p.grad.copy() for p in model.parameters())
+
+
+@pytest.mark.parametrize("shortcut", ["A", "B"])
+def test_resnet_evaluation_batchnorm_relu_fused_and_unfused_are_equal(restore_backend, shortcut):
+    """In evaluation mode ResNet-20's stem (a Sequential run) and every block's relu1(bn1(.))
+    run through ops.batchnorm_relu_forward_eval on numba: the same output, input gradient
+    and parameter gradients as with fusion off; in training mode the layers run as they are."""
+    mc.set_backend("numba")
+    mc.manual_seed(0)
+    model = models.resnet20(shortcut=shortcut)
+    rng = np.random.default_rng(6)
+    for m in model.modules():  # running statistics that are not 0 and 1
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean[...] = rng.standard_normal(m.num_features).astype(np.float32) * 0.1
+            m.running_var[...] = rng.uniform(0.5, 2.0, m.num_features).astype(np.float32)
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    calls = []
+    ops = mc.backend.current().ops
+    real = ops.batchnorm_relu_forward_eval
+
+    def counted(*args):
+        calls.append(args[0].shape)
+        return real(*args)
+
+    ops.batchnorm_relu_forward_eval = counted
+    try:
+        model.eval()
+        fused = _eval_pass(model, x)
+        assert len(calls) == 1 + 9  # the stem and every block's bn1 -> relu1
+        fusion.set_enabled(False)
+        try:
+            plain = _eval_pass(model, x)
+        finally:
+            fusion.set_enabled(True)
+        model.train()
+        model(x)
+        assert len(calls) == 10
+    finally:
+        ops.batchnorm_relu_forward_eval = real
+    for a, b in zip(fused, plain):
+        same_bits(a, b)
+
+
+def test_which_batchnorm_relu_runs_are_fused(restore_backend):
+    mc.set_backend("numba")
+
+    def kinds(*mods):
+        return [type(s).__name__ for s in fusion.steps(nn.Sequential(*mods))]
+
+    assert kinds(nn.BatchNorm2d(3), nn.ReLU()) == ["BatchNormReLU"]
+    assert kinds(nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 2)) == ["BatchNormReLU", "Linear"]
+    assert kinds(nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2)) == ["BatchNorm2d", "ReLUMaxPool2d"]
+    assert kinds(nn.BatchNorm2d(3), nn.ReLU(backward_mode="guided")) == ["BatchNorm2d", "ReLU"]
+    assert kinds(nn.BatchNorm2d(3), nn.LeakyReLU()) == ["BatchNorm2d", "LeakyReLU"]
+
+
+def test_batchnorm_relu_of_mixed_dtypes_runs_the_modules(restore_backend):
+    """float64 running statistics with a float32 input: the layers' own promotions, not fused."""
+    mc.set_backend("numba")
+    bn, relu = nn.BatchNorm2d(3), nn.ReLU()
+    bn.eval()
+    bn._buffers["running_var"] = bn.running_var.astype(np.float64)
+    x = np.random.default_rng(7).standard_normal((2, 3, 4, 4)).astype(np.float32)
+    calls = []
+    ops = mc.backend.current().ops
+    real = ops.batchnorm_relu_forward_eval
+    ops.batchnorm_relu_forward_eval = lambda *a: calls.append(1) or real(*a)
+    try:
+        got = fusion.batchnorm_relu(bn, relu, x)
+    finally:
+        ops.batchnorm_relu_forward_eval = real
+    assert not calls
+    fusion.set_enabled(False)
+    try:
+        same_bits(got, relu(bn(x)))
+    finally:
+        fusion.set_enabled(True)

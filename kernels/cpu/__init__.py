@@ -170,12 +170,13 @@ CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmu
                              direct_max=_direct_max_from_environment(), direct_rule=direct_rule)
 TABLE.update(CONV_SCHEDULE.table())
 
-# Fused operations (kernels.fused): minicnn.fusion runs ReLU -> MaxPool2d and the residual
-# blocks' relu(main + shortcut) through them.
-from .fused import add_relu_forward, relu_maxpool2d_backward, relu_maxpool2d_forward  # noqa: E402
+# Fused operations (kernels.fused): minicnn.fusion runs ReLU -> MaxPool2d, the residual
+# blocks' relu(main + shortcut) and an evaluation batch norm's ReLU through them.
+from .fused import (add_relu_forward, batchnorm_relu_forward_eval, relu_maxpool2d_backward,  # noqa: E402
+                    relu_maxpool2d_forward)
 
 TABLE.update(relu_maxpool2d_forward=relu_maxpool2d_forward, relu_maxpool2d_backward=relu_maxpool2d_backward,
-             add_relu_forward=add_relu_forward)
+             add_relu_forward=add_relu_forward, batchnorm_relu_forward_eval=batchnorm_relu_forward_eval)
 
 from . import activations as _activations
 from . import batchnorm as _batchnorm

@@ -3,6 +3,10 @@
 ``add_relu``: one pass over a and b, each element's sum ReLU'd as ``relu_forward`` does
 (``activations.py``), the sum never written.
 
+``batchnorm_relu_eval``: one pass over x, one thread per channel, each value normalised by
+the evaluation batch norm's operations (``batchnorm.py``'s ``_bn_eval_impl``, in x's dtype, in
+the reference's order) and ReLU'd as ``add_relu``, the normalised value never written.
+
 ``relu_maxpool2d``: one thread per (n, c) plane, as the pooling kernels.
 
 * forward: each window of x is read once; the ReLU is applied to each value as it is
@@ -25,6 +29,7 @@ from numba import uint64 as _u
 
 from .. import fused as _fused
 from . import threads
+from .batchnorm import BN_PAR_MIN, BN_TEAM_MIN, _per_channel, _same_float
 from ._jit import compiled_for, dual, serial
 
 # input elements above which the parallel variant runs when parallel mode is on (see
@@ -219,3 +224,49 @@ def add_relu_forward(a, b):
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     return threads.element_wise(_add_relu_ser, _add_relu_par, a.size, ADD_RELU_PAR_MIN, ADD_RELU_TEAM_MIN,
                                 a, b, a.dtype.type(0), np.empty_like(a), np.empty(a.shape, np.bool_))
+
+
+def _bn_relu_eval_impl(x, gamma, beta, affine, mean, inv_std, m, zero, y, mask):
+    """y = relu(z), mask = z > 0, z = (x - mean) * inv_std * gamma + beta (affine) or its xhat,
+    per channel, as ``_bn_eval_impl`` forms it; z not written."""
+    n = x.shape[0]
+    c = x.shape[1]
+    xf, yf, mf = x.reshape(x.size), y.reshape(y.size), mask.reshape(mask.size)
+    for ch in prange(c):
+        mu, s, g, b = mean[ch], inv_std[ch], gamma[ch], beta[ch]
+        for i in range(n):
+            base = (i * c + ch) * m
+            for k in range(m):
+                j = _u(base + k)
+                h = (xf[j] - mu) * s
+                v = h * g + b if affine else h
+                mf[j] = v > zero
+                yf[j] = _relu(v, zero)
+    return y, mask
+
+
+_bn_relu_ser, _bn_relu_par = dual(_bn_relu_eval_impl)
+
+
+def batchnorm_relu_forward_eval(x, gamma, beta, mean, var, eps):
+    """(y, inv_std, mask) of ``kernels.fused.batchnorm_relu_forward_eval`` in one pass over x
+    (N, C, *), the same bits; batch norm's thresholds for Numba's threads. Mixed dtypes and
+    dtypes other than float32/float64 go to the definition."""
+    x = np.ascontiguousarray(x)
+    if x.ndim < 2:
+        raise ValueError(f"batchnorm_relu_forward_eval: expected x of shape (N, C, ...), got {x.shape}")
+    if (gamma is None) != (beta is None):
+        raise ValueError("batchnorm_relu_forward_eval: gamma and beta must both be given (affine) or both be None")
+    if not _same_float(x, gamma, beta, mean, var):
+        return _fused.batchnorm_relu_forward_eval(x, gamma, beta, mean, var, eps)
+    n, c = x.shape[:2]
+    m = x.size // (n * c) if n * c else 0
+    affine = gamma is not None
+    mean = _per_channel(mean, c, x.dtype, "mean")
+    inv_std = 1.0 / np.sqrt(_per_channel(var, c, x.dtype, "var") + eps)  # the reference's expression
+    g = _per_channel(gamma, c, x.dtype, "gamma")
+    b = _per_channel(beta if affine else None, c, x.dtype, "beta")
+    y, mask = threads.element_wise(_bn_relu_ser, _bn_relu_par, x.size, BN_PAR_MIN, BN_TEAM_MIN,
+                                   x, g, b, affine, mean, inv_std, m, x.dtype.type(0), np.empty_like(x),
+                                   np.empty(x.shape, np.bool_))
+    return y, inv_std, mask

@@ -28,10 +28,11 @@ launch.py                        sources, NVRTC compilation, launching, and the
 The ``conv2d_*`` / ``conv_transpose2d_*`` entries run the layers' products
 through a ``ConvSchedule`` (``CONV_SCHEDULE`` below) on these kernels.
 
-``dropout_forward``, ``batchnorm_forward``, ``batchnorm_backward`` and
-``batchnorm_forward_eval`` have no CUDA C of their own: their entries are the
-reference functions, which already run on CuPy arrays as CuPy's element-wise
-and reduction kernels.
+``dropout_forward``, ``batchnorm_forward``, ``batchnorm_backward``,
+``batchnorm_forward_eval`` and the fused ``batchnorm_relu_forward_eval`` have no
+CUDA C of their own: their entries are the reference functions (the latter
+``kernels/fused.py``'s definition), which already run on CuPy arrays as CuPy's
+element-wise and reduction kernels.
 
 Each ``.cu`` file is compiled once per device with ``cupy.RawModule``
 (NVRTC), the first time one of its kernels is called; ``common.cuh`` is
@@ -59,6 +60,7 @@ from __future__ import annotations
 import os as _os
 from types import SimpleNamespace
 
+from minicnn.kernels import fused as _fused
 from minicnn.kernels import reference as _ref
 from minicnn.kernels.conv_schedule import MiB, ConvSchedule
 
@@ -141,6 +143,8 @@ TABLE: dict = {
     "relu_maxpool2d_forward": relu_maxpool2d_forward,
     "relu_maxpool2d_backward": relu_maxpool2d_backward,
     "add_relu_forward": add_relu_forward,
+    # ... and batch norm (evaluation) + ReLU, CuPy array code like batchnorm_forward_eval
+    "batchnorm_relu_forward_eval": _fused.batchnorm_relu_forward_eval,
 }
 
 # Convolutions (kernels/conv_schedule.py): no column matrix is kept for backward

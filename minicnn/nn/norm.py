@@ -48,10 +48,16 @@ def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
     broadcast against x: x itself, not xhat, so that inference writes one array per layer.
     """
     y, inv_std = backend.current().ops.batchnorm_forward_eval(x, gamma, beta, mean, var, eps)
+    return y, eval_cache(x, mean, inv_std, gamma)
+
+
+def eval_cache(x, mean, inv_std, gamma):
+    """The evaluation forward's cache (see ``batchnorm_forward_eval``) from x, mean, inv_std (C,)
+    and gamma (C,) or None."""
     bshape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
     gamma = gamma.reshape(bshape) if gamma is not None else None
     saved = (x, mean.reshape(bshape), inv_std.reshape(bshape), gamma, (0,) + tuple(range(2, x.ndim)))
-    return y, ("eval", saved)
+    return ("eval", saved)
 
 
 def batchnorm_backward(dout, cache):

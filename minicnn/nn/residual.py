@@ -120,8 +120,9 @@ class BasicBlock(Module):
     x (N, C_in, H, W) -> (N, C_out, OH, OW), OH = ceil(H / stride) (3x3 convs,
     padding 1, no bias; conv1 carries the stride). ``shortcut``: ``"A"`` or
     ``"B"``, used only when the shape changes (else identity). Each layer caches
-    what its own backward needs; the block adds nothing. The merge runs in one pass
-    where the backend has the kernel (``fusion.add_relu``: relu2 keeps its mask as usual).
+    what its own backward needs; the block adds nothing. The merge, and relu1(bn1(.))
+    in evaluation mode, run in one pass where the backend has the kernel
+    (``fusion.add_relu``, ``fusion.batchnorm_relu``: the layers keep their caches as usual).
     """
 
     expansion = 1
@@ -138,7 +139,7 @@ class BasicBlock(Module):
         self.relu2 = ReLU()
 
     def forward(self, x):
-        main = self.bn2(self.conv2(self.relu1(self.bn1(self.conv1(x)))))  # F(x)
+        main = self.bn2(self.conv2(fusion.batchnorm_relu(self.bn1, self.relu1, self.conv1(x))))  # F(x)
         return fusion.add_relu(self.relu2, main, self.shortcut(x))        # merge: relu2(main + shortcut(x))
 
     def backward(self, dout):

@@ -147,6 +147,42 @@ def test_relu_maxpool_fused(shape, k, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+def test_add_relu_fused(dtype):
+    """The residual merge relu(a + b) in one kernel equals the composition, bit for bit (one
+    rounding of the sum either way), exact cancellations, NaN and inf - inf included."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(-3, 3, size=(4, 16, 9, 7)).astype(dtype)
+    b = rng.standard_normal(a.shape).astype(dtype)
+    b.reshape(-1)[:50] = -a.reshape(-1)[:50]
+    a.reshape(-1)[-3:], b.reshape(-1)[-3:] = [np.inf, np.nan, 1.0], [-np.inf, 1.0, np.nan]
+    want_y, want_mask = ref.relu_forward(a + b)
+    y, mask = K.add_relu_forward(cupy.asarray(a), cupy.asarray(b))
+    assert_bitwise_equal(y, want_y, "add_relu y (the bits)")
+    assert_exact(mask, want_mask, "add_relu mask")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
+@pytest.mark.parametrize("affine", [True, False])
+def test_batchnorm_relu_eval_fused(dtype, affine):
+    """Evaluation batch norm + ReLU (CuPy array code, kernels/fused.py's definition) against the
+    NumPy reference composition: y to rounding (the GPU may contract x * g + b), the mask
+    consistent with y, inv_std to rounding."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 16, 8, 8)).astype(dtype)
+    mean, gamma, beta = (rng.standard_normal(16).astype(dtype) for _ in range(3))
+    var = rng.uniform(0.5, 2.0, 16).astype(dtype)
+    g, b = (gamma, beta) if affine else (None, None)
+    z, want_inv = ref.batchnorm_forward_eval(x, g, b, mean, var, 1e-5)
+    want_y = np.maximum(z, 0)
+    y, inv_std, mask = K.TABLE["batchnorm_relu_forward_eval"](*(cupy.asarray(v) if v is not None else None
+                                                                for v in (x, g, b, mean, var)), 1e-5)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(cupy.asnumpy(y), want_y, rtol=tol, atol=tol)
+    np.testing.assert_allclose(cupy.asnumpy(inv_std), want_inv, rtol=tol)
+    np.testing.assert_array_equal(cupy.asnumpy(mask), cupy.asnumpy(y) > 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DT_IDS)
 @pytest.mark.parametrize("kind", ["pool3s1", "pool2s2", "random"])
 def test_maxunpool(kind, dtype):
     rng = np.random.default_rng(2)
