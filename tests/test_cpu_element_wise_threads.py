@@ -61,3 +61,17 @@ def test_small_arrays_and_shares_keep_the_serial_build(monkeypatch):
     monkeypatch.setattr(threads._local, "inside", True, raising=False)  # inside a run_split share
     fused.relu_maxpool2d_forward(np.ones((4, 16, 32, 32), np.float32), 2, 2)
     assert seen == []
+
+
+def test_each_parallel_threshold_name_is_one_modules():
+    """``set_parallel`` finds the thresholds by name (``*_PAR_MIN``): a name that two modules
+    share (one importing the other's) would leave one of them out."""
+    import minicnn.kernels.cpu as cpu
+
+    seen = {}
+    for mod in cpu._THRESHOLD_MODULES:
+        for name in dir(mod):
+            if name.endswith("_PAR_MIN"):
+                assert name not in seen, f"{name} in {seen.get(name)} and {mod.__name__}"
+                seen[name] = mod.__name__
+    assert set(seen) == set(cpu._DEFAULT_THRESHOLDS)

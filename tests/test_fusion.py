@@ -233,7 +233,7 @@ def test_numba_batchnorm_relu_eval_is_the_composition(dtype, shape, affine, para
     beta = np.zeros(c, dtype) if affine else None  # z = 0 * gamma + 0 where x == mean: signed zeros
     x.reshape(-1)[:2] = [np.inf, -np.inf]
     if parallel:
-        monkeypatch.setattr(cpu_fused, "BN_PAR_MIN", 0)
+        monkeypatch.setattr(cpu_fused, "BN_RELU_PAR_MIN", 0)
     with np.errstate(invalid="ignore"):
         z, want_inv = ref.batchnorm_forward_eval(x, gamma, beta, mean, var, 1e-5)
         want_y, want_mask = ref.relu_forward(z)

@@ -29,7 +29,7 @@ from numba import uint64 as _u
 
 from .. import fused as _fused
 from . import threads
-from .batchnorm import BN_PAR_MIN, BN_TEAM_MIN, _per_channel, _same_float
+from .batchnorm import _per_channel, _same_float
 from ._jit import compiled_for, dual, serial
 
 # input elements above which the parallel variant runs when parallel mode is on (see
@@ -246,11 +246,14 @@ def _bn_relu_eval_impl(x, gamma, beta, affine, mean, inv_std, m, zero, y, mask):
 
 
 _bn_relu_ser, _bn_relu_par = dual(_bn_relu_eval_impl)
+# as batch norm's own kernels (batchnorm.py); names of their own: __init__'s set_parallel finds
+# the thresholds by name in each module
+BN_RELU_PAR_MIN = BN_RELU_TEAM_MIN = 1 << 16
 
 
 def batchnorm_relu_forward_eval(x, gamma, beta, mean, var, eps):
     """(y, inv_std, mask) of ``kernels.fused.batchnorm_relu_forward_eval`` in one pass over x
-    (N, C, *), the same bits; batch norm's thresholds for Numba's threads. Mixed dtypes and
+    (N, C, *), the same bits. Mixed dtypes and
     dtypes other than float32/float64 go to the definition."""
     x = np.ascontiguousarray(x)
     if x.ndim < 2:
@@ -266,7 +269,7 @@ def batchnorm_relu_forward_eval(x, gamma, beta, mean, var, eps):
     inv_std = 1.0 / np.sqrt(_per_channel(var, c, x.dtype, "var") + eps)  # the reference's expression
     g = _per_channel(gamma, c, x.dtype, "gamma")
     b = _per_channel(beta if affine else None, c, x.dtype, "beta")
-    y, mask = threads.element_wise(_bn_relu_ser, _bn_relu_par, x.size, BN_PAR_MIN, BN_TEAM_MIN,
+    y, mask = threads.element_wise(_bn_relu_ser, _bn_relu_par, x.size, BN_RELU_PAR_MIN, BN_RELU_TEAM_MIN,
                                    x, g, b, affine, mean, inv_std, m, x.dtype.type(0), np.empty_like(x),
                                    np.empty(x.shape, np.bool_))
     return y, inv_std, mask
