@@ -230,13 +230,26 @@ def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
     float64 here), so the results equal the reference's bit for bit. Mixed
     dtypes and dtypes other than float32/float64 go to the reference.
     """
+    args = eval_arguments("batchnorm_forward_eval", x, gamma, beta, mean, var, eps)
+    if args is None:
+        return _ref.batchnorm_forward_eval(x, gamma, beta, mean, var, eps)
+    x, inv_std = args[0], args[5]
+    y = np.empty_like(x)
+    threads.element_wise(_bn_eval_ser, _bn_eval_par, x.size, BN_PAR_MIN, BN_TEAM_MIN, *args, y)
+    return y, inv_std
+
+
+def eval_arguments(name, x, gamma, beta, mean, var, eps):
+    """The evaluation kernels' arguments (x contiguous, gamma, beta, affine, mean, inv_std, m) after
+    the checks (``name``: the caller, for the messages); None where a dtype is mixed or other than
+    float32/float64 (the caller then runs its definition)."""
     x = np.ascontiguousarray(x)
     if x.ndim < 2:
-        raise ValueError(f"batchnorm_forward_eval: expected x of shape (N, C, ...), got {x.shape}")
+        raise ValueError(f"{name}: expected x of shape (N, C, ...), got {x.shape}")
     if (gamma is None) != (beta is None):
-        raise ValueError("batchnorm_forward_eval: gamma and beta must both be given (affine) or both be None")
+        raise ValueError(f"{name}: gamma and beta must both be given (affine) or both be None")
     if not _same_float(x, gamma, beta, mean, var):
-        return _ref.batchnorm_forward_eval(x, gamma, beta, mean, var, eps)
+        return None
     n, c = x.shape[:2]
     m = x.size // (n * c) if n * c else 0
     affine = gamma is not None
@@ -244,7 +257,4 @@ def batchnorm_forward_eval(x, gamma, beta, mean, var, eps):
     inv_std = 1.0 / np.sqrt(_per_channel(var, c, x.dtype, "var") + eps)  # the reference's expression
     g = _per_channel(gamma, c, x.dtype, "gamma")
     b = _per_channel(beta if affine else None, c, x.dtype, "beta")
-    y = np.empty_like(x)
-    threads.element_wise(_bn_eval_ser, _bn_eval_par, x.size, BN_PAR_MIN, BN_TEAM_MIN,
-                         x, g, b, affine, mean, inv_std, m, y)
-    return y, inv_std
+    return x, g, b, affine, mean, inv_std, m

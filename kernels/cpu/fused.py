@@ -29,7 +29,7 @@ from numba import uint64 as _u
 
 from .. import fused as _fused
 from . import threads
-from .batchnorm import _per_channel, _same_float
+from .batchnorm import eval_arguments
 from ._jit import compiled_for, dual, serial
 
 # input elements above which the parallel variant runs when parallel mode is on (see
@@ -253,23 +253,12 @@ BN_RELU_PAR_MIN = BN_RELU_TEAM_MIN = 1 << 16
 
 def batchnorm_relu_forward_eval(x, gamma, beta, mean, var, eps):
     """(y, inv_std, mask) of ``kernels.fused.batchnorm_relu_forward_eval`` in one pass over x
-    (N, C, *), the same bits. Mixed dtypes and
-    dtypes other than float32/float64 go to the definition."""
-    x = np.ascontiguousarray(x)
-    if x.ndim < 2:
-        raise ValueError(f"batchnorm_relu_forward_eval: expected x of shape (N, C, ...), got {x.shape}")
-    if (gamma is None) != (beta is None):
-        raise ValueError("batchnorm_relu_forward_eval: gamma and beta must both be given (affine) or both be None")
-    if not _same_float(x, gamma, beta, mean, var):
+    (N, C, *), the same bits. Mixed dtypes and dtypes other than float32/float64 go to the
+    definition."""
+    args = eval_arguments("batchnorm_relu_forward_eval", x, gamma, beta, mean, var, eps)
+    if args is None:
         return _fused.batchnorm_relu_forward_eval(x, gamma, beta, mean, var, eps)
-    n, c = x.shape[:2]
-    m = x.size // (n * c) if n * c else 0
-    affine = gamma is not None
-    mean = _per_channel(mean, c, x.dtype, "mean")
-    inv_std = 1.0 / np.sqrt(_per_channel(var, c, x.dtype, "var") + eps)  # the reference's expression
-    g = _per_channel(gamma, c, x.dtype, "gamma")
-    b = _per_channel(beta if affine else None, c, x.dtype, "beta")
-    y, mask = threads.element_wise(_bn_relu_ser, _bn_relu_par, x.size, BN_RELU_PAR_MIN, BN_RELU_TEAM_MIN,
-                                   x, g, b, affine, mean, inv_std, m, x.dtype.type(0), np.empty_like(x),
-                                   np.empty(x.shape, np.bool_))
+    x, inv_std = args[0], args[5]
+    y, mask = threads.element_wise(_bn_relu_ser, _bn_relu_par, x.size, BN_RELU_PAR_MIN, BN_RELU_TEAM_MIN, *args,
+                                   x.dtype.type(0), np.empty_like(x), np.empty(x.shape, np.bool_))
     return y, inv_std, mask
