@@ -8,7 +8,7 @@ through it: :func:`steps` turns a ``Sequential``'s children into the list its
 ``backward`` walks the same list in reverse. Nothing else changes: the same
 numbers, parameters, ``state_dict`` and module tree.
 
-Fused today, where the backend's kernel table has the entry (numba):
+Fused today, where the backend's kernel table has the entry (numba and cupy):
 
 * ``ReLU() -> MaxPool2d(k)`` when the pool's windows tile the input (stride ==
   kernel, no padding) -- :class:`ReLUMaxPool2d`, entries ``relu_maxpool2d_*``;
