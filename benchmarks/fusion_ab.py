@@ -1,13 +1,14 @@
 """Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating (or, with
 ``--switch``, another setting: the CPU conv schedule's transposed weight-gradient sum or its
-small-batch BLAS-threads way, or on the cupy backends TF32 convolutions; on either, the wide
+small-batch BLAS-threads way or its kernels' kept scratch blocks, or on the cupy backends TF32
+convolutions; on either, the wide
 conv layout and direct convolution: on the GPU for the layers with at most ``--direct-max``
 weights, on the CPU for those its rule picks (``kernels/cpu/__init__.py``, ``direct_rule``)
 with at most that many).
 
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
-        [--switch fusion|dw-transposed|cpu-split|tf32-conv|wide|direct] [--wide-max-pixels L]
+        [--switch fusion|dw-transposed|cpu-split|tf32-conv|wide|direct|kept] [--wide-max-pixels L]
         [--direct-max K]
 
 * Training steps (``benchmarks.common``'s runner: forward, loss, zero_grad, backward,
@@ -83,15 +84,24 @@ def _set_direct(flag: bool) -> None:
     CONV_SCHEDULE.direct_max = cpu.CONV_SCHEDULE.direct_max = DIRECT_MAX if flag else 0
 
 
+def _set_kept(flag: bool) -> None:
+    """The CPU kernels' kept scratch blocks (``kernels/cpu/workspace.py``), or a fresh block on
+    every call (as before they were kept)."""
+    from minicnn.kernels.cpu import workspace
+
+    workspace.KEPT_MAX = 32 * 1024 * 1024 if flag else -1
+
+
 # --switch: (setter, label when on, label when off)
 SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "dw-transposed": (_set_dw_transposed, "dW^T", "dW"),
             "cpu-split": (_set_cpu_split, "blas-small", "threads"),
             "tf32-conv": (_set_tf32_conv, "TF32-conv", "FP32-conv"),
             "wide": (_set_wide, "wide", "per-sample"),
-            "direct": (_set_direct, "direct", "im2col")}
+            "direct": (_set_direct, "direct", "im2col"),
+            "kept": (_set_kept, "kept", "fresh")}
 GPU_SWITCHES = ("tf32-conv",)  # the cupy backend's
-CPU_SWITCHES = ("dw-transposed", "cpu-split")  # the numba backend's (direct and wide: both)
+CPU_SWITCHES = ("dw-transposed", "cpu-split", "kept")  # the numba backend's (direct and wide: both)
 
 
 def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float, switch: str = "fusion") -> str:
@@ -162,7 +172,8 @@ def main(argv=None) -> None:
     ap.add_argument("--switch", default="fusion", choices=sorted(SWITCHES),
                     help="what each pair of blocks turns on and off: fusion; the CPU conv schedule's "
                          "transposed weight-gradient sum or a small batch on BLAS's threads against "
-                         "run_split for every call (numba only); the wide conv layout; direct convolution "
+                         "run_split for every call, or kept scratch blocks against fresh ones (numba only); "
+                         "the wide conv layout; direct convolution "
                          "(no column matrix; GPU: layers with at most --direct-max weights, CPU: its rule's "
                          "layers under that cap); on the cupy backends TF32 for the convolutions (kernels "
                          "are timed only for fusion on numba)")

@@ -13,6 +13,10 @@ dW[o, c, i, j] = sum over n (in order) of sum_p d[n, o, p] * xpad[n, c, p + i*Wp
 
 Each batch range (``bounds``) gets its own sums, written to its own row of ``dws`` (R, O*C*kh*kw);
 ``weight_grad`` adds the rows in range order, as the conv schedule added its shares' gradients.
+A range's buffers (its lane sums or dW^T, its group's padded planes and d planes) are carved
+from its row of ``scratch`` (R, length), and ``dws`` and ``scratch`` are kept blocks
+(``workspace.py``): fresh ones page-faulted on every call (Net2's conv3 at batch 4: 784 faults,
+2.4-2.7 ms a call against 0.8-1.0 ms kept). The kernels zero what they read before writing it.
 
 Why the channels kernel is compiled per plane width (OW): Numba compiles a ``parallel=True``
 kernel's ``prange`` body as a library of its own, then links it into the kernel's module and
@@ -30,8 +34,9 @@ import numpy as np
 from numba import prange
 from numba import uint64 as _u
 
-from .direct_blocked import (LANES, SLOTS, _aligned_empty, _aligned_zeros, _pad_sample, _plane_length, bounds_of,
-                             phase_geometry, run)
+from . import workspace
+from ._jit import serial
+from .direct_blocked import LANES, SLOTS, _pad_sample, _plane_length, bounds_of, phase_geometry, run
 from .simd import bank, vadd_to, vfma, vfma2, vstore, vzero
 
 KW_MAX = 7  # the widest kernel the weight gradient's tile (OB x kw vectors) takes
@@ -50,26 +55,78 @@ def weight_grad_tile(kw: int) -> int:
     return max(1, min(8, SLOTS // kw))
 
 
-def _weight_grad_impl(x, d, ph, pw, kh, kw, dws, bounds):
+def _group(m, per):
+    """Samples per group of a range of m samples, ``per`` elements of buffers each: as many as
+    fit GROUP (at least 1)."""
+    return max(1, min(m, GROUP // per))
+
+
+def _widest(bounds):
+    """The most samples in one range of ``bounds``."""
+    m = 0
+    for r in range(bounds.size - 1):
+        m = max(m, bounds[r + 1] - bounds[r])
+    return m
+
+
+def _line(n):
+    """n rounded up to whole 64-byte lines of float32 (each buffer of a scratch row starts on one)."""
+    return (n + 15) // 16 * 16
+
+
+def _zeroed(row, start, n):
+    """row[start:start + n], zeroed."""
+    a = row[start:start + n]
+    a[:] = 0
+    return a
+
+
+def _positions_geometry(c, h, wd, o, oh, ow, ph, pw, kh, sh, sw, ob, kwc, lanes):
+    """(nb, wq, nq, pl, cp) of the positions-in-lanes weight gradient: tiles of ob output
+    channels, the phase planes' pitch, the padded span of positions, one (phase) plane's length
+    and one sample's planes."""
+    nb = (o + ob - 1) // ob
+    hq, wq = phase_geometry(h, wd, ph, pw, sh, sw)
+    span = (oh - 1) * wq + ow
+    nq = (span + lanes - 1) // lanes * lanes
+    pl = _plane_length(hq, wq, (kh - 1) // sh + 1, (kwc - 1) // sw + 1, nq)
+    return nb, wq, nq, pl, c * sh * sw * pl
+
+
+def _positions_lengths(o, c, kh, nb, nq, cp, ob, kw_max, lanes, g):
+    """The lengths, in whole lines, of a range's buffers in the positions-in-lanes weight
+    gradient's scratch row: the lane sums, g samples' planes and their d planes."""
+    return _line(o * c * kh * kw_max * lanes), _line(g * cp), _line(g * nb * ob * nq)
+
+
+def _channels_lengths(taps, op, cp, npos, g):
+    """The same for the channels-in-lanes weight gradient: dW^T, g samples' planes and their
+    d^T."""
+    return _line(taps * op), _line(g * cp), _line(g * npos * op)
+
+
+_group, _widest, _line, _zeroed = (serial(f) for f in (_group, _widest, _line, _zeroed))
+_positions_geometry, _positions_lengths, _channels_lengths = (
+    serial(f) for f in (_positions_geometry, _positions_lengths, _channels_lengths))
+
+
+def _weight_grad_impl(x, d, ph, pw, kh, kw, dws, scratch, bounds):
     """dws[r] (O*C*kh*kw) = the weight gradient (stride SH x SW) of batch range r from x (N, C, H,
-    W), d (N, O, OH, OW); kw == KW, a constant of this compiled copy, like OB (``weight_grad``)."""
+    W), d (N, O, OH, OW); kw == KW, a constant of this compiled copy, like OB (``weight_grad``).
+    scratch[r]: range r's buffers (``_positions_lengths``), kept from call to call."""
     n, c, h, wd = x.shape
     o, oh, ow = d.shape[1], d.shape[2], d.shape[3]
-    nb = (o + OB - 1) // OB
-    hq, wq = phase_geometry(h, wd, ph, pw, SH, SW)
-    span = (oh - 1) * wq + ow
-    nq = (span + LANES - 1) // LANES * LANES
-    pl = _plane_length(hq, wq, (kh - 1) // SH + 1, (KW - 1) // SW + 1, nq)
+    nb, wq, nq, pl, cp = _positions_geometry(c, h, wd, o, oh, ow, ph, pw, kh, SH, SW, OB, KW, LANES)
     xf, df = x.reshape(x.size), d.reshape(d.size)
-    cp = c * SH * SW * pl  # one sample's padded planes (or their phases)
-    per = cp + nb * OB * nq  # ... and d planes
+    per = cp + nb * OB * nq  # one sample's padded planes (or their phases) and d planes
+    lp, lx, _ = _positions_lengths(o, c, kh, nb, nq, cp, OB, KW_MAX, LANES, _group(_widest(bounds), per))
     for rg in prange(bounds.size - 1):
         n0, n1 = bounds[rg], bounds[rg + 1]
         out = dws[rg]
-        part = _aligned_zeros(o * c * kh * KW_MAX * LANES)  # each weight's sum, still in SIMD lanes
-        g = max(1, min(n1 - n0, GROUP // per))  # samples per group: each tile's sums run over all of a group
-        planes = _aligned_zeros(g * cp)
-        dp = _aligned_zeros(g * nb * OB * nq)  # d planes on the pitch wq, zero junk entries
+        g = _group(n1 - n0, per)  # samples per group: each tile's sums run over all of a group
+        part = _zeroed(scratch[rg], 0, o * c * kh * KW_MAX * LANES)  # each weight's sum, still in SIMD lanes
+        planes = _zeroed(scratch[rg], lp, g * cp)
+        dp = _zeroed(scratch[rg], lp + lx, g * nb * OB * nq)  # d planes on the pitch wq, zero junk entries
         acc = bank(NACC_DW)
         for s0 in range(n0, n1, g):
             m = min(g, n1 - s0)
@@ -108,7 +165,7 @@ def _weight_grad_impl(x, d, ph, pw, kh, kw, dws, bounds):
     return dws
 
 
-def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, bounds):
+def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, scratch, bounds):
     """dws[r] as ``_weight_grad_impl``, with output channels in the lanes: a tile of OV vectors
     of channels x TR kernel rows x KW taps (constants of the compiled copy, TR 1 or kh), each
     slot summing d[n, o, p] * xpad[n, c, p + tap] over every position p of a group of samples
@@ -123,13 +180,16 @@ def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, bounds):
     cp = c * SH * SW * pl  # one sample's padded planes (or their phases)
     taps = c * kh * kw
     xf, df = x.reshape(x.size), d.reshape(d.size)
+    lt, lx, _ = _channels_lengths(taps, op, cp, npos, _group(_widest(bounds), cp + npos * op))
     for rg in prange(bounds.size - 1):
         n0, n1 = bounds[rg], bounds[rg + 1]
         out = dws[rg]
-        dwt = _aligned_zeros(taps * op) if n1 == n0 else _aligned_empty(taps * op)  # dW^T (C, kh, kw, op)
-        g = max(1, min(n1 - n0, GROUP // (cp + npos * op)))  # samples per group
-        planes = _aligned_zeros(g * cp)
-        dt = _aligned_zeros(g * npos * op)  # d^T of each sample: (position, channel)
+        dwt = scratch[rg, :taps * op]  # dW^T (C, kh, kw, op)
+        if n1 == n0:
+            dwt[:] = 0
+        g = _group(n1 - n0, cp + npos * op)  # samples per group
+        planes = _zeroed(scratch[rg], lt, g * cp)
+        dt = _zeroed(scratch[rg], lt + lx, g * npos * op)  # d^T of each sample: (position, channel)
         acc = bank(NACC_C)
         for s0 in range(n0, n1, g):
             m = min(g, n1 - s0)
@@ -192,18 +252,25 @@ def weight_grad(x, d, ph, pw, kh, kw, dw, ranges=None, stride=(1, 1)):
     added in range order."""
     bounds = bounds_of(ranges, x.shape[0])
     parts = bounds.size - 1
-    dws = dw.reshape(1, -1) if parts == 1 else np.empty((parts, dw.size), np.float32)
-    o = d.shape[1]
+    dws = dw.reshape(1, -1) if parts == 1 else workspace.kept("dw_ranges", (parts, dw.size))
+    n, c, h, wd = x.shape
+    o, oh, ow = d.shape[1], d.shape[2], d.shape[3]
     sh, sw = (int(s) for s in stride)
-    if o >= 64 or (o >= LANES and d.shape[2] * d.shape[3] <= 256):
+    widest = int(_widest(bounds)) if parts else 0
+    if o >= 64 or (o >= LANES and oh * ow <= 256):
         ov, tr = channel_tile(o, kh, kw)
-        run(_weight_grad_channels_impl, dict(OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw, OW=int(d.shape[3]),
+        hq, wq = phase_geometry(h, wd, ph, pw, sh, sw)
+        op, cp, npos = -(-o // (ov * LANES)) * ov * LANES, c * sh * sw * hq * wq, oh * ow
+        row = sum(_channels_lengths(c * kh * kw, op, cp, npos, _group(widest, cp + npos * op)))
+        run(_weight_grad_channels_impl, dict(OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw, OW=int(ow),
                                              SH=sh, SW=sw),
-            (x, d, ph, pw, kh, kw, dws), bounds)
+            (x, d, ph, pw, kh, kw, dws, workspace.kept("dw_scratch", (parts, row))), bounds)
     else:
         ob = weight_grad_tile(kw)
+        nb, _, nq, _, cp = _positions_geometry(c, h, wd, o, oh, ow, ph, pw, kh, sh, sw, ob, kw, LANES)
+        row = sum(_positions_lengths(o, c, kh, nb, nq, cp, ob, KW_MAX, LANES, _group(widest, cp + nb * ob * nq)))
         run(_weight_grad_impl, dict(OB=ob, KW=int(kw), NACC_DW=ob * KW_MAX, SH=sh, SW=sw),
-            (x, d, ph, pw, kh, kw, dws), bounds)
+            (x, d, ph, pw, kh, kw, dws, workspace.kept("dw_scratch", (parts, row))), bounds)
     if parts > 1:
         flat = dw.reshape(-1)
         flat[...] = dws[0]
