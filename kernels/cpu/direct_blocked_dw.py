@@ -16,7 +16,8 @@ Each batch range (``bounds``) gets its own sums, written to its own row of ``dws
 A range's buffers (its lane sums or dW^T, its group's padded planes and d planes) are carved
 from its row of ``scratch`` (R, length), and ``dws`` and ``scratch`` are kept blocks
 (``workspace.py``): fresh ones page-faulted on every call (Net2's conv3 at batch 4: 784 faults,
-2.4-2.7 ms a call against 0.8-1.0 ms kept). The kernels zero what they read before writing it.
+2.4-2.7 ms a call against 0.96 ms kept; benchmarks/notes/cpu-faults.md). The kernels zero what they
+read before writing it.
 
 Why the channels kernel is compiled per plane width (OW): Numba compiles a ``parallel=True``
 kernel's ``prange`` body as a library of its own, then links it into the kernel's module and

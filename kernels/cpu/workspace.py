@@ -5,8 +5,8 @@ example) used to be fresh arrays on every call. glibc serves an array of this si
 top of its heap and gives the top back to the system (``trim``) when a free leaves more than
 its trim threshold there, so a call whose temporaries peak above that threshold page-faults on
 every one of their pages, every call: Net2's conv3 weight gradient at batch 4 (two ranges,
-800 KiB each) took 784 faults and 2.4-2.7 ms a call, 0.8-0.9 ms with the heap held
-(benchmarks/notes/cpu-direct.md, "Kept scratch"). ``kept`` hands out the same block again
+800 KiB each) took 784 faults and 2.4-2.7 ms a call, 0.91 ms with the heap held and 0.96 ms
+with kept blocks (benchmarks/notes/cpu-faults.md). ``kept`` hands out the same block again
 instead: a per-thread buffer for each name, grown when a call needs more, never shrunk.
 
 What a kept block holds is left over from the last call: a kernel that needs zeros zeroes it
