@@ -1,14 +1,15 @@
 """Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating (or, with
 ``--switch``, another setting: the CPU conv schedule's transposed weight-gradient sum or its
-small-batch BLAS-threads way or its kernels' kept scratch blocks, or on the cupy backends TF32
-convolutions; on either, the wide
-conv layout and direct convolution: on the GPU for the layers with at most ``--direct-max``
-weights, on the CPU for those its rule picks (``kernels/cpu/__init__.py``, ``direct_rule``)
-with at most that many).
+small-batch BLAS-threads way, its kernels' kept scratch blocks or the blocked forward's
+whole-row vectors, or on the cupy backends TF32 convolutions; on either, the wide conv layout
+and direct convolution: on the GPU for the layers with at most ``--direct-max`` weights, on the
+CPU for those its rule picks (``kernels/cpu/__init__.py``, ``direct_rule``) with at most that
+many).
 
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
-        [--switch fusion|dw-transposed|cpu-split|tf32-conv|wide|direct|kept] [--wide-max-pixels L]
+        [--switch fusion|dw-transposed|cpu-split|tf32-conv|wide|direct|kept|row-vectors]
+        [--wide-max-pixels L]
         [--direct-max K]
 
 * Training steps (``benchmarks.common``'s runner: forward, loss, zero_grad, backward,
@@ -92,6 +93,14 @@ def _set_kept(flag: bool) -> None:
     workspace.KEPT_MAX = 32 * 1024 * 1024 if flag else -1
 
 
+def _set_row_vectors(flag: bool) -> None:
+    """The positions-in-lanes forward's whole-row vectors where its rule takes them
+    (``kernels/cpu/direct_blocked.py``, ``_row_vectors``), or the flat span everywhere."""
+    from minicnn.kernels.cpu import direct_blocked
+
+    direct_blocked.ROW_VECTORS = flag
+
+
 # --switch: (setter, label when on, label when off)
 SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "dw-transposed": (_set_dw_transposed, "dW^T", "dW"),
@@ -99,9 +108,10 @@ SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "tf32-conv": (_set_tf32_conv, "TF32-conv", "FP32-conv"),
             "wide": (_set_wide, "wide", "per-sample"),
             "direct": (_set_direct, "direct", "im2col"),
-            "kept": (_set_kept, "kept", "fresh")}
+            "kept": (_set_kept, "kept", "fresh"),
+            "row-vectors": (_set_row_vectors, "rows", "flat")}
 GPU_SWITCHES = ("tf32-conv",)  # the cupy backend's
-CPU_SWITCHES = ("dw-transposed", "cpu-split", "kept")  # the numba backend's (direct and wide: both)
+CPU_SWITCHES = ("dw-transposed", "cpu-split", "kept", "row-vectors")  # the numba backend's (direct and wide: both)
 
 
 def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float, switch: str = "fusion") -> str:
@@ -172,7 +182,8 @@ def main(argv=None) -> None:
     ap.add_argument("--switch", default="fusion", choices=sorted(SWITCHES),
                     help="what each pair of blocks turns on and off: fusion; the CPU conv schedule's "
                          "transposed weight-gradient sum or a small batch on BLAS's threads against "
-                         "run_split for every call, or kept scratch blocks against fresh ones (numba only); "
+                         "run_split for every call, kept scratch blocks against fresh ones, or whole-row "
+                         "vectors against the flat span (numba only); "
                          "the wide conv layout; direct convolution "
                          "(no column matrix; GPU: layers with at most --direct-max weights, CPU: its rule's "
                          "layers under that cap); on the cupy backends TF32 for the convolutions (kernels "

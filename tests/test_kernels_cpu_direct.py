@@ -129,12 +129,12 @@ def test_both_blocked_forwards_equal_the_layer_math(case, channels):
 def test_a_strided_input_gradient_runs_by_phases_unless_a_phase_needs_a_negative_padding():
     """ResNet's stride-2 3x3 layer (padding 1) takes the phases; with padding 2, phase 1 would
     need dy cropped (its first row is past the kernel's reach): None, the caller's fallback."""
-    from minicnn.kernels.cpu import direct_blocked
+    from minicnn.kernels.cpu import direct_phases
 
     for case, runs in (((2, 4, 10, 10, 6, 3, 3, 2, 2, 1, 1), True), ((2, 3, 9, 9, 4, 3, 3, 2, 2, 2, 2), False)):
         (x, w, b, dy), (y, dx, dw), (stride, (ph, pw)) = _case(case, np.float32, seed=4)
         got = np.full_like(dx, np.nan)
-        res = direct_blocked.input_grad_phases(dy, w, ph, pw, got, stride)
+        res = direct_phases.input_grad_phases(dy, w, ph, pw, got, stride)
         assert (res is not None) == runs
         if runs:
             _close(res, dx, np.float32)

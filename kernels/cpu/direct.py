@@ -57,7 +57,7 @@ from numba import uint64 as _u
 
 from .. import reference as _ref
 from ..conv_ranges import sum_in_order
-from . import direct_blocked, direct_blocked_dw, direct_rows, threads
+from . import direct_blocked, direct_blocked_dw, direct_phases, direct_rows, threads
 from ._jit import compiled_for, serial
 from .conv import _destination, col2im
 from .direct_rows import (pad_plane, row3_dots_pair, row3_taps_pair, row5_dots_pair, row5_taps_pair, row_dots,
@@ -207,7 +207,7 @@ def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None, ranges=Non
     dx = _destination("conv2d_direct_input_grad", out, (n, c, h, wd), np.result_type(dy, w), dy, w)
     fast = _fast(stride, dy, w, any_stride=True) and ph <= kh - 1 and pw <= kw - 1
     if fast and (sh, sw) != (1, 1):  # float32: phase by phase (None: a phase would need a negative padding)
-        strided = direct_blocked.input_grad_phases(np.ascontiguousarray(dy), np.ascontiguousarray(w), ph, pw, dx,
+        strided = direct_phases.input_grad_phases(np.ascontiguousarray(dy), np.ascontiguousarray(w), ph, pw, dx,
                                                    (sh, sw), ranges=ranges)
         if strided is not None:
             return strided

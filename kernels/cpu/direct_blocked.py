@@ -17,7 +17,10 @@ loops over the tile and the taps):
   - ``_forward_impl``: y[n, o] = sum over (c, i, j), in that order, of w[o, c, i, j] * x
     shifted, + b; a tile of OB output channels x QV vectors of positions. The weight is read
     in place through its strides (the input gradient's flipped transpose is no copy); a tile
-    past the last output channel repeats it, and those planes are not copied out;
+    past the last output channel repeats it, and those planes are not copied out. On a small
+    plane whose rows are a whole number of vectors the vectors are whole output rows instead
+    (RV, ``_row_vectors``): the same addressing, no junk columns, so an 8x8 output takes 2
+    tiles of 4 vectors where the flat span of (OH - 1)*Wp + OW positions took 3;
   - ``_weight_grad_impl`` (in ``direct_blocked_dw.py``, like the other weight gradient):
     dW[o, c, i, j] = sum over n (in order) of sum_p d[n, o, p] * xpad[n, c, p + i*Wp + j];
     OB output channels x one kernel row's taps of vector partial
@@ -60,7 +63,7 @@ from .simd import LANES, bank, vfma, vstore, vzero
 # positions x OV vectors (NACC_F); both forwards' KH x KW taps and SH x SW stride; TS, TI and
 # TJ, the positions-in-lanes forward's steps between taps in its weight (sign, row, column).
 # (The weight gradient's: direct_blocked_dw.py.)
-OB = QV = Q = NACC = OV = P = NACC_F = KH = KW = TS = TI = TJ = 0
+OB = QV = Q = NACC = OV = P = NACC_F = KH = KW = TS = TI = TJ = RV = 0
 SH = SW = 1
 
 
@@ -70,6 +73,9 @@ SH = SW = 1
 # lanes"); SLOTS: the accumulator slots a tile may use besides the loaded vectors
 FWD_OB, FWD_QV = (8, 2) if LANES == 16 else (3, 4)
 SLOTS = 24 if LANES == 16 else 12
+# the positions-in-lanes forward's vectors: whole output rows where a row is a whole number of
+# vectors (no junk columns; ``_forward_impl``), else the flat span on the padded pitch
+ROW_VECTORS = True
 
 
 _COMPILED = {}
@@ -202,7 +208,7 @@ def _forward_impl(x, wf, w0, so, sc, b, has_bias, ph, pw, y, grid, bounds):
     weight read from the flat array wf: w[o, c, i, j] = wf[w0 + o*so + c*sc + TS*(i*TI + j*TJ)]
     (a Conv2d weight: TS = 1, TI = KW, TJ = 1; its flipped transpose, the input gradient's
     weight: TS = -1, stride 1; one phase of it for a strided layer: TI, TJ step over the other
-    phases' taps, ``input_grad_phases``); KH, KW, SH, SW, TS, TI and TJ are constants of the
+    phases' taps, ``direct_phases.input_grad_phases``); KH, KW, SH, SW, TS, TI and TJ are constants of the
     compiled copy, like the tile. ``grid`` (oh, ow, r0, q0, rs, qs): the oh x ow outputs computed
     go to y[n, o, r0 + rs*r, q0 + qs*q] (a Conv2d: (OH, OW, 0, 0, 1, 1)); the padded plane has
     room for them (zero rows and columns past x's padding where they need more). The batch
@@ -213,7 +219,9 @@ def _forward_impl(x, wf, w0, so, sc, b, has_bias, ph, pw, y, grid, bounds):
     nb = (o + OB - 1) // OB
     hq, wq = phase_geometry(h, wd, ph, pw, SH, SW)
     hq, wq = max(hq, oh + (KH - 1) // SH), max(wq, ow + (KW - 1) // SW)
-    span = (oh - 1) * wq + ow
+    cpr = ow // LANES  # RV: vectors per output row
+    nv = oh * cpr  # RV: vectors of real positions
+    span = nv * LANES if RV else (oh - 1) * wq + ow
     nq = (span + Q - 1) // Q * Q
     pl = _plane_length(hq, wq, (KH - 1) // SH + 1, (KW - 1) // SW + 1, nq)
     xf, yf = x.reshape(x.size), y.reshape(y.size)
@@ -221,6 +229,7 @@ def _forward_impl(x, wf, w0, so, sc, b, has_bias, ph, pw, y, grid, bounds):
         xpad = _aligned_zeros(c * SH * SW * pl)
         wide = _aligned_zeros(nb * OB * nq)  # one sample's output planes on the pitch wq
         base = np.empty(OB, np.int64)  # where each channel of the tile starts in wf
+        at = np.zeros(QV, np.int64)  # RV: where each vector of the tile starts in a plane
         acc = bank(NACC)
         for s in range(bounds[rg], bounds[rg + 1]):
             _pad_sample(xf, s, c, h, wd, ph, pw, SH, SW, wq, pl, xpad, 0)
@@ -230,14 +239,19 @@ def _forward_impl(x, wf, w0, so, sc, b, has_bias, ph, pw, y, grid, bounds):
                 for q0 in range(0, nq, Q):
                     for a in range(NACC):
                         vzero(acc, a)
+                    if RV:  # vector m: output row m // cpr, columns from (m % cpr) * LANES
+                        for v in range(QV):
+                            m = min(q0 // LANES + v, nv - 1)  # past the last: the last again
+                            at[v] = (m // cpr) * wq + (m % cpr) * LANES
                     for ch in range(c):
                         for i in range(KH):  # constants: the taps unroll, their offsets are immediates
                             for j in range(KW):  # tap (i, j): phase (i % SH, j % SW), shifted (i // SH, j // SW)
-                                xb = ((ch * SH + i % SH) * SW + j % SW) * pl + q0 + (i // SH) * wq + j // SW
+                                xb = ((ch * SH + i % SH) * SW + j % SW) * pl + (i // SH) * wq + j // SW
                                 t = ch * sc + TS * (i * TI + j * TJ)
                                 for v in range(QV):
+                                    xv = xb + (at[v] if RV else q0 + v * LANES)
                                     for bb in range(OB):
-                                        vfma(acc, bb * QV + v, xpad, xb + v * LANES, wf[_u(base[bb] + t)])
+                                        vfma(acc, bb * QV + v, xpad, xv, wf[_u(base[bb] + t)])
                     for bb in range(OB):
                         for v in range(QV):
                             vstore(acc, bb * QV + v, wide, (blk * OB + bb) * nq + q0 + v * LANES)
@@ -245,7 +259,7 @@ def _forward_impl(x, wf, w0, so, sc, b, has_bias, ph, pw, y, grid, bounds):
                 add = b[k] if has_bias else np.float32(0)
                 for r in range(oh):
                     d = ((s * o + k) * yh + r0 + r * rs) * yw + c0
-                    a0 = k * nq + r * wq
+                    a0 = k * nq + r * (ow if RV else wq)  # RV: the planes hold only real positions
                     for q in range(ow):
                         yf[_u(d + q * cs)] = wide[_u(a0 + q)] + add  # the bias last, as in the layer's math
     return y
@@ -342,50 +356,32 @@ def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None, ranges=N
         w0, so, sc, ts = kh * kw - 1, kh * kw, c * kh * kw, -1
     else:
         w0, so, sc, ts = 0, c * kh * kw, kh * kw, 1
-    grid = np.array([y.shape[2], y.shape[3], 0, 0, 1, 1], np.int64)
-    return run(_forward_impl, _positions_consts(kh, kw, ts, kw, 1, sh, sw),
+    oh, ow = y.shape[2], y.shape[3]
+    grid = np.array([oh, ow, 0, 0, 1, 1], np.int64)
+    rv = _row_vectors(oh, ow, phase_geometry(x.shape[2], x.shape[3], ph, pw, sh, sw)[1], kw, sw)
+    return run(_forward_impl, _positions_consts(kh, kw, ts, kw, 1, sh, sw, rv),
                (x, w.reshape(-1), w0, so, sc, b, has_bias, ph, pw, y, grid), bounds)
 
 
-def _positions_consts(kh, kw, ts, ti, tj, sh, sw) -> dict:
-    """The constants of a positions-in-lanes forward's compiled copy (``_forward_impl``)."""
+def _positions_consts(kh, kw, ts, ti, tj, sh, sw, rv) -> dict:
+    """The constants of a positions-in-lanes forward's compiled copy (``_forward_impl``); ``rv``:
+    its vectors are whole output rows (``_row_vectors``)."""
     return dict(OB=FWD_OB, QV=FWD_QV, Q=FWD_QV * LANES, NACC=FWD_OB * FWD_QV, KH=kh, KW=kw, TS=ts, TI=ti, TJ=tj,
-                SH=sh, SW=sw)
+                SH=sh, SW=sw, RV=int(rv))
 
 
-def input_grad_phases(dy, w, ph, pw, dx, stride, ranges=None):
-    """dx (N, C, H, W) of a Conv2d with stride (sh, sw) > 1 from dy (N, O, OH, OW) and w (O, C,
-    kh, kw), float32 C-contiguous, no column matrix; returns dx, or None where a phase would need
-    a negative padding of dy (a padding past the kernel: the caller's fallback).
-
-    The zero-padded input's pixel (sh*u + a, sw*v + b) took only the taps (sh*m + a, sw*k + b) of
-    the kernel, so phase (a, b) of dx is the stride-1 input gradient of the sub-kernel w[:, :,
-    a::sh, b::sw] (``_forward_impl`` reading that sub-kernel flipped, in place): one call per
-    phase, written straight to its rows and columns of dx (every sh-th row from the first with
-    (row + ph) % sh == a). A phase that takes no tap (sh > kh) is zero."""
-    n, c, h, wd = dx.shape
-    o, _, kh, kw = w.shape
-    sh, sw = stride
-    bounds = bounds_of(ranges, n)
-    calls = []
-    for a in range(sh):
-        r0, ka = (a - ph) % sh, -(-(kh - a) // sh)  # first row of the phase, its taps
-        rows, top = -(-(h - r0) // sh), ka - 1 - (r0 + ph - a) // sh  # its rows, dy's zero rows above
-        for b_ in range(sw):
-            c0, kb = (b_ - pw) % sw, -(-(kw - b_) // sw)
-            cols, left = -(-(wd - c0) // sw), kb - 1 - (c0 + pw - b_) // sw
-            if rows <= 0 or cols <= 0:
-                continue
-            if ka <= 0 or kb <= 0:
-                dx[:, :, r0::sh, c0::sw] = 0
-                continue
-            if top < 0 or left < 0:
-                return None
-            w0 = (sh * (ka - 1) + a) * kw + sw * (kb - 1) + b_  # the sub-kernel's last tap: read backwards
-            grid = np.array([rows, cols, r0, c0, sh, sw], np.int64)
-            calls.append((ka, kb, w0, top, left, grid))
-    wf = w.reshape(-1)
-    for ka, kb, w0, top, left, grid in calls:
-        run(_forward_impl, _positions_consts(ka, kb, -1, sh * kw, sw, 1, 1),
-            (dy, wf, w0, kh * kw, c * kh * kw, wf[:c], False, top, left, dx, grid), bounds)
-    return dx
+def _row_vectors(oh: int, ow: int, wq: int, kw: int, sw: int) -> bool:
+    """Whether the positions-in-lanes forward of an oh x ow output, read from planes of pitch wq
+    (before ``_forward_impl`` widens it to fit kw taps at stride sw), takes whole output rows as
+    its vectors (``ROW_VECTORS``): where a row is a whole number of vectors and that needs at
+    most 4/5 of the tiles of the flat span on the pitch. Net2's and ResNet-20's 8x8 layers need
+    2 tiles instead of 3 (forward and input gradient 1.4-1.6x faster), 16x16 with a 5x5 kernel 8
+    instead of 10; where the saving was smaller (ResNet-20's 16x16 and 32x32 3x3 layers: 8 of
+    9, 32 of 34 tiles) the tile's scattered vectors cost more than they saved
+    (benchmarks/notes/cpu-row-vectors.md)."""
+    if not ROW_VECTORS or ow % LANES:
+        return False
+    wq = max(wq, ow + (kw - 1) // sw)
+    q = FWD_QV * LANES
+    flat, rows = -(-((oh - 1) * wq + ow) // q), -(-(oh * ow) // q)
+    return 5 * rows <= 4 * flat
