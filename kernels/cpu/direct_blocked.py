@@ -208,11 +208,12 @@ def _forward_impl(x, wf, w0, so, sc, b, has_bias, ph, pw, y, grid, bounds):
     weight read from the flat array wf: w[o, c, i, j] = wf[w0 + o*so + c*sc + TS*(i*TI + j*TJ)]
     (a Conv2d weight: TS = 1, TI = KW, TJ = 1; its flipped transpose, the input gradient's
     weight: TS = -1, stride 1; one phase of it for a strided layer: TI, TJ step over the other
-    phases' taps, ``direct_phases.input_grad_phases``); KH, KW, SH, SW, TS, TI and TJ are constants of the
-    compiled copy, like the tile. ``grid`` (oh, ow, r0, q0, rs, qs): the oh x ow outputs computed
-    go to y[n, o, r0 + rs*r, q0 + qs*q] (a Conv2d: (OH, OW, 0, 0, 1, 1)); the padded plane has
-    room for them (zero rows and columns past x's padding where they need more). The batch
-    ranges of ``bounds`` at once in the parallel build (module doc)."""
+    phases' taps, ``direct_phases.input_grad_phases``); KH, KW, SH, SW, TS, TI, TJ and RV
+    (whole output rows as the vectors) are constants of the compiled copy, like the tile.
+    ``grid`` (oh, ow, r0, q0, rs, qs): the oh x ow outputs computed go to y[n, o, r0 + rs*r,
+    q0 + qs*q] (a Conv2d: (OH, OW, 0, 0, 1, 1)); the padded plane has room for them (zero rows
+    and columns past x's padding where they need more). The batch ranges of ``bounds`` at once
+    in the parallel build (module doc)."""
     n, c, h, wd = x.shape
     o, yh, yw = y.shape[1], y.shape[2], y.shape[3]
     oh, ow, r0, c0, rs, cs = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
@@ -227,7 +228,7 @@ def _forward_impl(x, wf, w0, so, sc, b, has_bias, ph, pw, y, grid, bounds):
     xf, yf = x.reshape(x.size), y.reshape(y.size)
     for rg in prange(bounds.size - 1):
         xpad = _aligned_zeros(c * SH * SW * pl)
-        wide = _aligned_zeros(nb * OB * nq)  # one sample's output planes on the pitch wq
+        wide = _aligned_zeros(nb * OB * nq)  # one sample's output planes on the pitch wq (RV: ow)
         base = np.empty(OB, np.int64)  # where each channel of the tile starts in wf
         at = np.zeros(QV, np.int64)  # RV: where each vector of the tile starts in a plane
         acc = bank(NACC)
