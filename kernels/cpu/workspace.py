@@ -49,13 +49,6 @@ def kept(name: str, shape, dtype=np.float32) -> np.ndarray:
     return block[:nbytes].view(dtype).reshape(shape)
 
 
-def row_length(n: int, dtype=np.float32) -> int:
-    """n rounded up to a whole number of 64-byte lines of ``dtype``: the row length that keeps
-    every row of a kept (rows, length) array on a cache-line boundary."""
-    per = ALIGN // np.dtype(dtype).itemsize
-    return -(-int(n) // per) * per
-
-
 def clear() -> None:
     """Drop this thread's blocks (their memory goes back to the allocator)."""
     _local.__dict__.pop("blocks", None)
