@@ -94,6 +94,16 @@ def _positions_geometry(c, h, wd, o, oh, ow, ph, pw, kh, sh, sw, ob, kwc, lanes)
     return nb, wq, nq, pl, c * sh * sw * pl
 
 
+def _channels_geometry(c, h, wd, o, oh, ow, ph, pw, sh, sw, bc):
+    """(wq, nbo, op, npos, pl, cp) of the channels-in-lanes weight gradient with bc channels per
+    tile: the phase planes' pitch, the tiles, the channels padded with zero ones, the output
+    positions, one (phase) plane's length and one sample's planes."""
+    hq, wq = phase_geometry(h, wd, ph, pw, sh, sw)
+    nbo = (o + bc - 1) // bc
+    pl = hq * wq
+    return wq, nbo, nbo * bc, oh * ow, pl, c * sh * sw * pl
+
+
 def _positions_lengths(o, c, kh, nb, nq, cp, ob, kw_max, lanes, g):
     """The lengths, in whole lines, of a range's buffers in the positions-in-lanes weight
     gradient's scratch row: the lane sums, g samples' planes and their d planes."""
@@ -107,8 +117,8 @@ def _channels_lengths(taps, op, cp, npos, g):
 
 
 _group, _widest, _line, _zeroed = (serial(f) for f in (_group, _widest, _line, _zeroed))
-_positions_geometry, _positions_lengths, _channels_lengths = (
-    serial(f) for f in (_positions_geometry, _positions_lengths, _channels_lengths))
+_positions_geometry, _channels_geometry, _positions_lengths, _channels_lengths = (
+    serial(f) for f in (_positions_geometry, _channels_geometry, _positions_lengths, _channels_lengths))
 
 
 def _weight_grad_impl(x, d, ph, pw, kh, kw, dws, scratch, bounds):
@@ -173,12 +183,8 @@ def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, scratch, bounds):
     with the plane value broadcast; no lane sums at the end, no junk positions."""
     n, c, h, wd = x.shape
     o, oh, ow = d.shape[1], d.shape[2], d.shape[3]
-    hq, wq = phase_geometry(h, wd, ph, pw, SH, SW)
     bc = OV * LANES  # channels per tile
-    nbo = (o + bc - 1) // bc
-    op = nbo * bc  # channels, padded with zero ones
-    npos, pl = oh * ow, hq * wq
-    cp = c * SH * SW * pl  # one sample's padded planes (or their phases)
+    wq, nbo, op, npos, pl, cp = _channels_geometry(c, h, wd, o, oh, ow, ph, pw, SH, SW, bc)
     taps = c * kh * kw
     xf, df = x.reshape(x.size), d.reshape(d.size)
     lt, lx, _ = _channels_lengths(taps, op, cp, npos, _group(_widest(bounds), cp + npos * op))
@@ -260,8 +266,7 @@ def weight_grad(x, d, ph, pw, kh, kw, dw, ranges=None, stride=(1, 1)):
     widest = int(_widest(bounds)) if parts else 0
     if o >= 64 or (o >= LANES and oh * ow <= 256):
         ov, tr = channel_tile(o, kh, kw)
-        hq, wq = phase_geometry(h, wd, ph, pw, sh, sw)
-        op, cp, npos = -(-o // (ov * LANES)) * ov * LANES, c * sh * sw * hq * wq, oh * ow
+        _, _, op, npos, _, cp = _channels_geometry(c, h, wd, o, oh, ow, ph, pw, sh, sw, ov * LANES)
         row = sum(_channels_lengths(c * kh * kw, op, cp, npos, _group(widest, cp + npos * op)))
         run(_weight_grad_channels_impl, dict(OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw, OW=int(ow),
                                              SH=sh, SW=sw),
