@@ -84,11 +84,13 @@ _COMPILED = {}
 def _specialised(impl, parallel_build=False, **consts):
     """``impl`` compiled with the given module constants (one cached kernel per set; LANES is
     one of them, so that a cached kernel of the other width is never loaded), its serial build
-    or with ``parallel_build`` its parallel one (the ranges' ``prange`` on Numba's threads)."""
-    consts = dict(consts, LANES=LANES)
-    key = (impl.__name__, parallel_build) + tuple(sorted(consts.items()))
+    or with ``parallel_build`` its parallel one (the ranges' ``prange`` on Numba's threads).
+    Looked up by the constants in the caller's order (each call site passes them in one
+    order; no sorting on the hot path: ~60 calls a ResNet-20 step)."""
+    key = (impl, parallel_build, *consts.items())
     kernel = _COMPILED.get(key)
     if kernel is None:
+        consts = dict(consts, LANES=LANES)
         suffix = "_" + "_".join(f"{k.lower()}{v}" for k, v in sorted(consts.items()))
         fn = types.FunctionType(impl.__code__, dict(impl.__globals__, **consts), impl.__name__ + suffix)
         fn.__qualname__, fn.__module__ = impl.__qualname__ + suffix, impl.__module__

@@ -228,8 +228,7 @@ def run_split(fn, items):
     return [value for _, value in results]
 
 
-@contextlib.contextmanager
-def numba_team(parts: int):
+class numba_team:
     """``with numba_team(parts) as together:`` whether a kernel may run its ``parts`` batch
     ranges at once on Numba's own threads now (its ``parallel=True`` build, one ``prange``
     iteration per range) rather than one after another in the calling thread. The ranges
@@ -247,16 +246,37 @@ def numba_team(parts: int):
     child (GNU OpenMP, Numba's layer on Linux, terminates a child that starts a parallel
     region after its parent did). BLAS, while held, is set back to one thread as
     ``run_split`` does, so the Linear products after a conv call see the same count as
-    before."""
-    if getattr(_local, "inside", False) or not _busy.acquire(blocking=False):
-        yield False
-        return
-    try:
-        if _held is not None and _blas_now != 1:  # left at workers() by run_shares_blas_threads
-            _set_held_blas(1)
-        yield parts > 1 and workers() > 1 and not _forked
-    finally:
-        _busy.release()
+    before.
+
+    A class rather than a ``contextlib.contextmanager`` generator: it is entered around every
+    direct conv kernel and element-wise call (ResNet-20's batch-4 step: ~180 times), and the
+    generator's entry and exit cost 4.3 us a time here against ~1 us
+    (benchmarks/notes/cpu-overhead.md)."""
+
+    __slots__ = ("parts", "locked")
+
+    def __init__(self, parts: int):
+        self.parts = parts
+        self.locked = False
+
+    def __enter__(self) -> bool:
+        if getattr(_local, "inside", False) or not _busy.acquire(blocking=False):
+            return False
+        try:
+            if _held is not None and _blas_now != 1:  # left at workers() by run_shares_blas_threads
+                _set_held_blas(1)
+            together = self.parts > 1 and not _forked and workers() > 1
+        except BaseException:
+            _busy.release()
+            raise
+        self.locked = True
+        return together
+
+    def __exit__(self, *exc) -> bool:
+        if self.locked:
+            self.locked = False
+            _busy.release()
+        return False
 
 
 def element_wise(serial_kernel, parallel_kernel, size: int, par_min: int, team_min: int, *args):

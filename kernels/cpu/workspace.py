@@ -18,6 +18,7 @@ a one-off huge layer does not pin its memory.
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -38,8 +39,8 @@ def kept(name: str, shape, dtype=np.float32) -> np.ndarray:
     """An uninitialised C-contiguous ``shape`` array of ``dtype`` starting on a 64-byte
     boundary: this thread's block ``name``, kept for its next call (module doc)."""
     dtype = np.dtype(dtype)
-    shape = tuple(int(s) for s in shape)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    shape = tuple(map(int, shape))
+    nbytes = math.prod(shape) * dtype.itemsize  # (not np.prod: 5 us of a 7 us call)
     if nbytes > KEPT_MAX:
         return _aligned(nbytes).view(dtype).reshape(shape)
     blocks = _local.__dict__.setdefault("blocks", {})
