@@ -8,7 +8,7 @@ many).
 
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
-        [--switch fusion|dw-transposed|cpu-split|tf32-conv|wide|direct|kept|row-vectors]
+        [--switch fusion|dw-transposed|cpu-split|tf32-conv|wide|direct|kept|row-vectors|dw-rows]
         [--wide-max-pixels L]
         [--direct-max K]
 
@@ -101,6 +101,15 @@ def _set_row_vectors(flag: bool) -> None:
     direct_blocked.ROW_VECTORS = flag
 
 
+def _set_dw_rows(flag: bool) -> None:
+    """The channels weight gradient's one-row tile on wide stride-1 planes
+    (``kernels/cpu/direct_blocked_dw.py``, ``channel_tile``), or the whole-kernel tile wherever
+    it fits."""
+    from minicnn.kernels.cpu import direct_blocked_dw
+
+    direct_blocked_dw.WHOLE_KERNEL_OW = 8 if flag else 0
+
+
 # --switch: (setter, label when on, label when off)
 SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "dw-transposed": (_set_dw_transposed, "dW^T", "dW"),
@@ -109,9 +118,10 @@ SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "wide": (_set_wide, "wide", "per-sample"),
             "direct": (_set_direct, "direct", "im2col"),
             "kept": (_set_kept, "kept", "fresh"),
-            "row-vectors": (_set_row_vectors, "rows", "flat")}
+            "row-vectors": (_set_row_vectors, "rows", "flat"),
+            "dw-rows": (_set_dw_rows, "dW-rows", "dW-whole")}
 GPU_SWITCHES = ("tf32-conv",)  # the cupy backend's
-CPU_SWITCHES = ("dw-transposed", "cpu-split", "kept", "row-vectors")  # the numba backend's (direct and wide: both)
+CPU_SWITCHES = ("dw-transposed", "cpu-split", "kept", "row-vectors", "dw-rows")  # the numba backend's (direct and wide: both)
 
 
 def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float, switch: str = "fusion") -> str:
@@ -183,7 +193,8 @@ def main(argv=None) -> None:
                     help="what each pair of blocks turns on and off: fusion; the CPU conv schedule's "
                          "transposed weight-gradient sum or a small batch on BLAS's threads against "
                          "run_split for every call, kept scratch blocks against fresh ones, or whole-row "
-                         "vectors against the flat span (numba only); "
+                         "vectors against the flat span, the channels weight gradient's row tile on wide "
+                         "planes against its whole-kernel tile (numba only); "
                          "the wide conv layout; direct convolution "
                          "(no column matrix; GPU: layers with at most --direct-max weights, CPU: its rule's "
                          "layers under that cap); on the cupy backends TF32 for the convolutions (kernels "

@@ -191,6 +191,29 @@ def test_the_blocked_weight_gradient_over_several_sample_groups():
     np.testing.assert_array_equal(direct.conv2d_direct_weight_grad(x, dy, 3, 3, stride, padding), got)
 
 
+def test_the_channels_weight_gradient_tiles_give_the_same_bits(monkeypatch):
+    """A stride-1 3x3 layer on a 16-wide plane with 32 output channels (ResNet-20's second stage):
+    with 8 lanes the channels weight gradient takes one kernel row of two vectors there and the
+    whole kernel on an 8-wide plane or a strided layer (``channel_tile``); each weight's sum runs
+    over the positions in the same order either way, so both tiles give the same bits, and the
+    layer math's numbers."""
+    from minicnn.kernels.cpu import direct_blocked_dw as dd
+
+    if dd.LANES == 8:
+        assert dd.channel_tile(32, 3, 3, 16, 1) == (2, 1)
+        assert dd.channel_tile(64, 3, 3, 16, 1) == (2, 1)
+        assert dd.channel_tile(32, 3, 3, 8, 1) == (1, 3) == dd.channel_tile(32, 3, 3, 16, 2)
+    assert dd.channel_tile(64, 5, 5, 16, 1) == dd.channel_tile(64, 5, 5, 8, 1)  # 5x5: one row anyway
+    case = (3, 8, 16, 16, 32, 3, 3, 1, 1, 1, 1)
+    (x, w, b, dy), (y, dx, dw), (stride, padding) = _case(case, np.float32, seed=9)
+    rows = direct.conv2d_direct_weight_grad(x, dy, 3, 3, stride, padding, ranges=[(0, 1), (1, 3)])
+    monkeypatch.setattr(dd, "WHOLE_KERNEL_OW", 0)  # the whole-kernel tile wherever it fits
+    assert dd.channel_tile(32, 3, 3, 16, 1) == (1, 3)
+    whole = direct.conv2d_direct_weight_grad(x, dy, 3, 3, stride, padding, ranges=[(0, 1), (1, 3)])
+    np.testing.assert_array_equal(rows, whole)
+    _close(rows, dw, np.float32)
+
+
 def test_direct_kernels_write_into_out_and_repeat_their_bits():
     (x, w, b, dy), (y, dx, dw), (stride, padding) = _case(CASES[2], np.float32)
     kh, kw = w.shape[2:]

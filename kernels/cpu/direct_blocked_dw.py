@@ -240,12 +240,30 @@ def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, scratch, bounds):
     return dws
 
 
-def channel_tile(o: int, kh: int, kw: int) -> tuple:
-    """(OV, TR) of the channels-in-lanes weight gradient: the whole kernel (TR = kh) when
-    enough of it fits SLOTS slots with at least 8 of them busy, else one kernel row."""
+# the whole-kernel channels tile only on planes at most this wide (or a strided layer's), with 8
+# lanes; wider stride-1 planes take one kernel row of two vectors (``channel_tile``). 0: the
+# whole kernel wherever it fits, as before.
+WHOLE_KERNEL_OW = 8
+
+
+def channel_tile(o: int, kh: int, kw: int, ow: int = 0, sw: int = 1) -> tuple:
+    """(OV, TR) of the channels-in-lanes weight gradient of an ``ow``-wide output with column
+    stride ``sw``: the whole kernel (TR = kh) when enough of it fits SLOTS slots with at least
+    8 of them busy, else one kernel row.
+
+    Except, with 8 lanes, a stride-1 kh x kw kernel (kh > 1) on a plane wider than
+    ``WHOLE_KERNEL_OW``: one row of (at most) two vectors. ResNet-20's stride-1 16x16 3x3
+    layers took 1.35-1.38x as long with the whole-kernel tile (1 vector x 9 taps) as with
+    this one at batch 128 (32 and 64 channels, 2 ranges), 1.25x at batch 4 (32 channels),
+    while on 8x8 planes and the stride-2 layers (16x16 outputs too) the whole kernel stayed
+    1.12-1.26x ahead; three or four vectors of a row were slower than two
+    (benchmarks/notes/cpu-direct.md, "The channels weight gradient's tile on wider planes").
+    Untimed with 16 lanes, which keep the rule above."""
     ov_all = -(-o // LANES)
     ov = min(ov_all, SLOTS // (kh * kw))
     if ov >= 1 and ov * kh * kw >= 8:
+        if LANES == 8 and WHOLE_KERNEL_OW and kh > 1 and sw == 1 and ow > WHOLE_KERNEL_OW:
+            return min(ov_all, 2), 1
         return ov, kh
     return max(1, min(ov_all, SLOTS // kw)), 1
 
@@ -265,7 +283,7 @@ def weight_grad(x, d, ph, pw, kh, kw, dw, ranges=None, stride=(1, 1)):
     sh, sw = (int(s) for s in stride)
     widest = int(_widest(bounds)) if parts else 0
     if o >= 64 or (o >= LANES and oh * ow <= 256):
-        ov, tr = channel_tile(o, kh, kw)
+        ov, tr = channel_tile(o, kh, kw, ow, sw)
         _, _, op, npos, _, cp = _channels_geometry(c, h, wd, o, oh, ow, ph, pw, sh, sw, ov * LANES)
         row = sum(_channels_lengths(c * kh * kw, op, cp, npos, _group(widest, cp + npos * op)))
         run(_weight_grad_channels_impl, dict(OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw, OW=int(ow),
