@@ -249,9 +249,9 @@ class numba_team:
     before.
 
     A class rather than a ``contextlib.contextmanager`` generator: it is entered around every
-    direct conv kernel and element-wise call (ResNet-20's batch-4 step: ~180 times), and the
-    generator's entry and exit cost 4.3 us a time here against ~1 us
-    (benchmarks/notes/cpu-overhead.md)."""
+    direct conv kernel and element-wise call (ResNet-20's batch-4 step: ~90 times), and the
+    generator's entry and exit took 4.3 us a time here against the class's 3.3 (most of that
+    ``numba.get_num_threads()``; benchmarks/notes/cpu-overhead.md)."""
 
     __slots__ = ("parts", "locked")
 
