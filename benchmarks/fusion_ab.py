@@ -1,14 +1,15 @@
 """Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating (or, with
 ``--switch``, another setting: the CPU conv schedule's transposed weight-gradient sum or its
-small-batch BLAS-threads way, its kernels' kept scratch blocks or the blocked forward's
-whole-row vectors, or on the cupy backends TF32 convolutions; on either, the wide conv layout
+small-batch BLAS-threads way, its kernels' kept scratch blocks, the blocked forward's
+whole-row vectors or the blocked kernels' plans made once per shape, or on the cupy backends TF32 convolutions; on either, the wide conv layout
 and direct convolution: on the GPU for the layers with at most ``--direct-max`` weights, on the
 CPU for those its rule picks (``kernels/cpu/__init__.py``, ``direct_rule``) with at most that
 many).
 
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
-        [--switch fusion|dw-transposed|cpu-split|tf32-conv|wide|direct|kept|row-vectors|dw-rows]
+        [--switch fusion|dw-transposed|cpu-split|tf32-conv|wide|direct|kept|row-vectors|dw-rows|
+                  plans]
         [--wide-max-pixels L]
         [--direct-max K]
 
@@ -95,10 +96,10 @@ def _set_kept(flag: bool) -> None:
 
 def _set_row_vectors(flag: bool) -> None:
     """The positions-in-lanes forward's whole-row vectors where its rule takes them
-    (``kernels/cpu/direct_blocked.py``, ``_row_vectors``), or the flat span everywhere."""
-    from minicnn.kernels.cpu import direct_blocked
+    (``kernels/cpu/direct_tiles.py``, ``_row_vectors``), or the flat span everywhere."""
+    from minicnn.kernels.cpu import direct_tiles
 
-    direct_blocked.ROW_VECTORS = flag
+    direct_tiles.ROW_VECTORS = flag
 
 
 def _set_dw_rows(flag: bool) -> None:
@@ -110,6 +111,14 @@ def _set_dw_rows(flag: bool) -> None:
     direct_blocked_dw.WHOLE_KERNEL_OW = 8 if flag else 0
 
 
+def _set_plans(flag: bool) -> None:
+    """The blocked kernels' plans kept per shape (``kernels/cpu/plans.py``), or worked out again
+    on every call (what the code did before them, plus building the plan object)."""
+    from minicnn.kernels.cpu.plans import Plans
+
+    Plans.enabled = flag
+
+
 # --switch: (setter, label when on, label when off)
 SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "dw-transposed": (_set_dw_transposed, "dW^T", "dW"),
@@ -119,9 +128,10 @@ SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "direct": (_set_direct, "direct", "im2col"),
             "kept": (_set_kept, "kept", "fresh"),
             "row-vectors": (_set_row_vectors, "rows", "flat"),
-            "dw-rows": (_set_dw_rows, "dW-rows", "dW-whole")}
+            "dw-rows": (_set_dw_rows, "dW-rows", "dW-whole"),
+            "plans": (_set_plans, "planned", "unplanned")}
 GPU_SWITCHES = ("tf32-conv",)  # the cupy backend's
-CPU_SWITCHES = ("dw-transposed", "cpu-split", "kept", "row-vectors", "dw-rows")  # the numba backend's (direct and wide: both)
+CPU_SWITCHES = ("dw-transposed", "cpu-split", "kept", "row-vectors", "dw-rows", "plans")  # the numba backend's (direct and wide: both)
 
 
 def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float, switch: str = "fusion") -> str:

@@ -1,5 +1,5 @@
-"""The positions-in-lanes forward with whole output rows as its vectors (``direct_blocked``,
-``ROW_VECTORS``, ``_row_vectors``): where the rule takes them (small planes whose rows are a
+"""The positions-in-lanes forward with whole output rows as its vectors (``direct_blocked``;
+``direct_tiles.ROW_VECTORS``, ``_row_vectors``): where the rule takes them (small planes whose rows are a
 whole number of vectors) the forward and the input gradient give the very bits of the flat span
 on the padded pitch, which computes every output with the same multiply-adds in the same order;
 and the rule takes them for the layers it was measured on."""
@@ -24,7 +24,7 @@ CASES = [
 
 
 def _run(case, rows: bool, monkeypatch):
-    from minicnn.kernels.cpu import direct, direct_blocked
+    from minicnn.kernels.cpu import direct, direct_tiles
 
     n, c, o, h, w, k, s, p, ranges = case
     rng = np.random.default_rng(3)
@@ -33,7 +33,7 @@ def _run(case, rows: bool, monkeypatch):
     b = rng.standard_normal(o, dtype=np.float32)
     oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     dy = rng.standard_normal((n, o, oh, ow), dtype=np.float32)
-    monkeypatch.setattr(direct_blocked, "ROW_VECTORS", rows)
+    monkeypatch.setattr(direct_tiles, "ROW_VECTORS", rows)
     y = direct.conv2d_direct(x, wt, b, (s, s), (p, p), ranges=ranges)
     dx = direct.conv2d_direct_input_grad(dy, wt, h, w, (s, s), (p, p), ranges=ranges)
     return (x, wt, b, dy), y, dx
@@ -57,7 +57,7 @@ def test_row_vectors_give_the_bits_of_the_flat_span(case, monkeypatch, restore_b
 
 
 def test_the_rule_takes_row_vectors_where_they_save_tiles(monkeypatch):
-    from minicnn.kernels.cpu import direct_blocked as db
+    from minicnn.kernels.cpu import direct_tiles as db
 
     lanes = db.LANES
     assert db._row_vectors(16, 16, 20, 5, 1)  # 16x16, 5x5: 8 tiles instead of 10 (8 or 16 lanes)

@@ -125,8 +125,10 @@ def _destination(name, out, shape, dtype, *sources):
         return np.empty(shape, dtype=dtype)
     if not isinstance(out, np.ndarray):
         raise ValueError(f"{name}: out must be a NumPy array, got {type(out).__name__}")
-    for source in sources:
-        _ref.check_out(name, out, shape, dtype, source=source)
+    _ref.check_out(name, out, shape, dtype)  # checked once; then only the overlaps, each source's
+    for source in sources:  # own check_out (with its message) only where one overlaps
+        if isinstance(source, np.ndarray) and np.may_share_memory(out, source):
+            _ref.check_out(name, out, shape, dtype, source=source)
     return out
 
 

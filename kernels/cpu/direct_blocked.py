@@ -33,8 +33,10 @@ loops over the tile and the taps):
     kernel, summed over every position of a group of samples, no lane sums.
 
 ``forward`` and ``weight_grad`` choose the kind (``channels_in_lanes``, and the output channels
-and plane for the weight gradient) and the tile. The weight-gradient kernels are in
-``direct_blocked_dw.py``; this file holds the forward kernels and what both share.
+and plane for the weight gradient) and the tile, by the rules of ``direct_tiles.py`` (the
+forward's) and ``direct_blocked_dw.py``, once per shape: the choice, the constants and the
+batch ranges' bounds are kept as a plan (``plans.py``; a ``Launch`` runs it). The weight-gradient
+kernels are in ``direct_blocked_dw.py``; this file holds the forward kernels and what both share.
 
 Batch ranges. Every kernel takes ``bounds`` (range r is samples bounds[r] to bounds[r + 1])
 and its outer loop is a ``prange`` over the ranges, each with its own buffers: the serial
@@ -55,6 +57,9 @@ from numba import uint64 as _u
 
 from . import simd, threads
 from ._jit import parallel, serial
+from . import direct_tiles
+from .direct_tiles import _positions_consts, _row_vectors, channels_in_lanes, forward_channels_tile
+from .plans import Plans, ranges_key
 from .simd import LANES, bank, vfma, vstore, vzero
 
 
@@ -65,17 +70,6 @@ from .simd import LANES, bank, vfma, vstore, vzero
 # (The weight gradient's: direct_blocked_dw.py.)
 OB = QV = Q = NACC = OV = P = NACC_F = KH = KW = TS = TI = TJ = RV = 0
 SH = SW = 1
-
-
-# forward tile: 8 output channels x 2 vectors of positions with 32 vector registers (AVX-512);
-# with 16 (AVX2), 3 x 4: 12 independent sums hide the multiply-add's latency, where 4 x 2's 8
-# ran at 25-40 GFLOP/s against 50-67 on a Zen 3 core (benchmarks/notes/cpu-direct.md, "Eight
-# lanes"); SLOTS: the accumulator slots a tile may use besides the loaded vectors
-FWD_OB, FWD_QV = (8, 2) if LANES == 16 else (3, 4)
-SLOTS = 24 if LANES == 16 else 12
-# the positions-in-lanes forward's vectors: whole output rows where a row is a whole number of
-# vectors (no junk columns; ``_forward_impl``), else the flat span on the padded pitch
-ROW_VECTORS = True
 
 
 _COMPILED = {}
@@ -111,12 +105,26 @@ def bounds_of(ranges, n: int) -> np.ndarray:
     return np.array(starts + [n], np.int64)
 
 
-def run(impl, consts: dict, args: tuple, bounds: np.ndarray):
-    """``impl`` (specialised with ``consts``) on ``args`` + (bounds,): its ranges at once on
-    Numba's threads where ``threads.numba_team`` allows, else one after another (the same
-    numbers)."""
-    with threads.numba_team(bounds.size - 1) as together:
-        return _specialised(impl, parallel_build=together, **consts)(*args, bounds)
+class Launch:
+    """A kernel call's shape-derived part, kept in a plan (``plans.py``): ``impl`` specialised
+    with ``consts``, and the ``bounds`` of its batch ranges. ``launch(*args)`` runs it on
+    ``args`` + (bounds,): the ranges at once on Numba's threads where ``threads.numba_team``
+    allows, else one after another (the same numbers). The compiled copy is looked up in
+    ``_COMPILED`` by the key ``_specialised`` files it under, made here once."""
+
+    __slots__ = ("impl", "consts", "bounds", "parts", "keys")
+
+    def __init__(self, impl, consts: dict, bounds: np.ndarray):
+        self.impl, self.consts, self.bounds, self.parts = impl, consts, bounds, bounds.size - 1
+        items = tuple(consts.items())
+        self.keys = ((impl, False, *items), (impl, True, *items))  # _specialised's, serial and parallel
+
+    def __call__(self, *args):
+        with threads.numba_team(self.parts) as together:
+            kernel = _COMPILED.get(self.keys[together])
+            if kernel is None:
+                kernel = _specialised(self.impl, parallel_build=together, **self.consts)
+            return kernel(*args, self.bounds)
 
 
 def _pad_into(src, s0, h, w, ph, pw, wp, dst, d0):
@@ -315,20 +323,7 @@ def _forward_channels_impl(x, wt, b, has_bias, ph, pw, y, bounds):
     return y
 
 
-def forward_channels_tile(o: int):
-    """(OV, P) of the channels-in-lanes forward for o output channels, or None where it is not
-    used (fewer than 2 * LANES channels: too few multiply-adds per broadcast)."""
-    ov = min(-(-o // LANES), 4 if LANES == 16 else 2)
-    return None if ov < 2 else (ov, SLOTS // ov)
-
-
-def channels_in_lanes(c_in: int, c_out: int, kh: int, kw: int) -> bool:
-    """Whether a forward with c_in input and c_out output channels takes the channels-in-lanes
-    kernel: with 16 lanes, at least 16 input channels and 64 output channels, or 32 for a 5x5
-    kernel or larger (where it was the faster of the two on the nets' layers: benchmarks/notes/
-    cpu-direct.md, "Register-blocked direct convolution"); with 8, never (the positions' 3 x 4
-    tile beat it on every layer of the nets: 50-67 GFLOP/s against 39-55, "Eight lanes")."""
-    return LANES == 16 and c_in >= 16 and (c_out >= 64 or (c_out >= 32 and kh * kw >= 25))
+_FORWARD_PLANS = Plans()
 
 
 def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None, ranges=None, stride=(1, 1)):
@@ -337,9 +332,28 @@ def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None, ranges=N
     the input gradient's weight, read from w in place (stride 1 only). ``channels``: the
     channels-in-lanes kernel (with a transposed copy of the weight, made once for all ranges) or
     not; None: as ``channels_in_lanes`` says. ``ranges``: batch ranges to run at once
-    (``bounds_of``)."""
-    bounds = bounds_of(ranges, x.shape[0])
-    o, c, kh, kw = w.shape
+    (``bounds_of``). The choices are made once per shape (``_forward_plan``)."""
+    key = (x.shape, w.shape, y.shape, ph, pw, flipped, channels, ranges_key(ranges), tuple(stride),
+           direct_tiles.ROW_VECTORS)
+    launch, fixed = _FORWARD_PLANS.get(key, _forward_plan, x.shape, w.shape, y.shape, ph, pw, flipped, channels,
+                                       ranges, stride)
+    if launch.impl is _forward_channels_impl:  # the weight transposed, (C_in, kh, kw, C_out) padded to whole tiles
+        c_in, c_out, bc = fixed
+        kh, kw = w.shape[2:]
+        wt = w[:, :, ::-1, ::-1].transpose(0, 2, 3, 1) if flipped else w.transpose(1, 2, 3, 0)
+        wpad = _aligned_zeros(c_in * kh * kw * (-(-c_out // bc) * bc)).reshape(c_in, kh, kw, -1)
+        wpad[..., :c_out] = wt
+        return launch(x, wpad, b, has_bias, ph, pw, y)
+    w0, so, sc, grid = fixed
+    return launch(x, w.reshape(-1), w0, so, sc, b, has_bias, ph, pw, y, grid)
+
+
+def _forward_plan(x_shape, w_shape, y_shape, ph, pw, flipped, channels, ranges, stride):
+    """(Launch, fixed) of ``forward`` for these shapes: the kernel, its constants and bounds,
+    and ``fixed``, the arguments that follow from the shapes (channels in the lanes: (C_in,
+    C_out, channels per tile); positions: (w0, so, sc, grid), where the weight is read from)."""
+    bounds = bounds_of(ranges, x_shape[0])
+    o, c, kh, kw = w_shape
     sh, sw = (int(s) for s in stride)
     if flipped and (sh, sw) != (1, 1):
         raise ValueError(f"direct_blocked.forward: the flipped weight takes stride 1, got {(sh, sw)}")
@@ -349,42 +363,13 @@ def forward(x, w, b, has_bias, ph, pw, y, flipped=False, channels=None, ranges=N
     tile = forward_channels_tile(c_out) if channels else None
     if tile is not None:
         ov, p = tile
-        wt = w[:, :, ::-1, ::-1].transpose(0, 2, 3, 1) if flipped else w.transpose(1, 2, 3, 0)  # (C_in, kh, kw, C_out)
-        bc = ov * LANES
-        wpad = _aligned_zeros(c_in * kh * kw * (-(-c_out // bc) * bc)).reshape(c_in, kh, kw, -1)
-        wpad[..., :c_out] = wt
-        return run(_forward_channels_impl, dict(OV=ov, P=p, NACC_F=ov * p, KH=kh, KW=kw, SH=sh, SW=sw),
-                   (x, wpad, b, has_bias, ph, pw, y), bounds)
+        return (Launch(_forward_channels_impl, dict(OV=ov, P=p, NACC_F=ov * p, KH=kh, KW=kw, SH=sh, SW=sw), bounds),
+                (c_in, c_out, ov * LANES))
     if flipped:  # w'[a, b, i, j] = w[b, a, kh-1-i, kw-1-j]: from the last tap, backwards
         w0, so, sc, ts = kh * kw - 1, kh * kw, c * kh * kw, -1
     else:
         w0, so, sc, ts = 0, c * kh * kw, kh * kw, 1
-    oh, ow = y.shape[2], y.shape[3]
+    oh, ow = y_shape[2], y_shape[3]
     grid = np.array([oh, ow, 0, 0, 1, 1], np.int64)
-    rv = _row_vectors(oh, ow, phase_geometry(x.shape[2], x.shape[3], ph, pw, sh, sw)[1], kw, sw)
-    return run(_forward_impl, _positions_consts(kh, kw, ts, kw, 1, sh, sw, rv),
-               (x, w.reshape(-1), w0, so, sc, b, has_bias, ph, pw, y, grid), bounds)
-
-
-def _positions_consts(kh, kw, ts, ti, tj, sh, sw, rv) -> dict:
-    """The constants of a positions-in-lanes forward's compiled copy (``_forward_impl``); ``rv``:
-    its vectors are whole output rows (``_row_vectors``)."""
-    return dict(OB=FWD_OB, QV=FWD_QV, Q=FWD_QV * LANES, NACC=FWD_OB * FWD_QV, KH=kh, KW=kw, TS=ts, TI=ti, TJ=tj,
-                SH=sh, SW=sw, RV=int(rv))
-
-
-def _row_vectors(oh: int, ow: int, wq: int, kw: int, sw: int) -> bool:
-    """Whether the positions-in-lanes forward of an oh x ow output, read from planes of pitch wq
-    (before ``_forward_impl`` widens it to fit kw taps at stride sw), takes whole output rows as
-    its vectors (``ROW_VECTORS``): where a row is a whole number of vectors and that needs at
-    most 4/5 of the tiles of the flat span on the pitch. Net2's and ResNet-20's 8x8 layers need
-    2 tiles instead of 3 (forward and input gradient 1.4-1.6x faster), 16x16 with a 5x5 kernel 8
-    instead of 10; where the saving was smaller (ResNet-20's 16x16 and 32x32 3x3 layers: 8 of
-    9, 32 of 34 tiles) the tile's scattered vectors cost more than they saved
-    (benchmarks/notes/cpu-row-vectors.md)."""
-    if not ROW_VECTORS or ow % LANES:
-        return False
-    wq = max(wq, ow + (kw - 1) // sw)
-    q = FWD_QV * LANES
-    flat, rows = -(-((oh - 1) * wq + ow) // q), -(-(oh * ow) // q)
-    return 5 * rows <= 4 * flat
+    rv = _row_vectors(oh, ow, phase_geometry(x_shape[2], x_shape[3], ph, pw, sh, sw)[1], kw, sw)
+    return Launch(_forward_impl, _positions_consts(kh, kw, ts, kw, 1, sh, sw, rv), bounds), (w0, so, sc, grid)

@@ -37,7 +37,9 @@ from numba import uint64 as _u
 
 from . import workspace
 from ._jit import serial
-from .direct_blocked import LANES, SLOTS, _pad_sample, _plane_length, bounds_of, phase_geometry, run
+from .direct_blocked import LANES, Launch, _pad_sample, _plane_length, bounds_of, phase_geometry
+from .direct_tiles import SLOTS
+from .plans import Plans, ranges_key
 from .simd import bank, vadd_to, vfma, vfma2, vstore, vzero
 
 KW_MAX = 7  # the widest kernel the weight gradient's tile (OB x kw vectors) takes
@@ -268,36 +270,46 @@ def channel_tile(o: int, kh: int, kw: int, ow: int = 0, sw: int = 1) -> tuple:
     return max(1, min(ov_all, SLOTS // kw)), 1
 
 
+_PLANS = Plans()
+
+
 def weight_grad(x, d, ph, pw, kh, kw, dw, ranges=None, stride=(1, 1)):
     """dW of a Conv2d (kw <= KW_MAX, stride (sh, sw)) for float32 C-contiguous x, d and dw:
     channels in the lanes for 64 output channels and more, or LANES and more on a plane of at
     most 256 pixels; positions in the lanes otherwise (the faster of the two on the nets'
     layers, benchmarks/notes/cpu-direct.md, "Register-blocked direct convolution"). ``ranges``:
     batch ranges run at once (``direct_blocked.bounds_of``), each with its own sum, the sums
-    added in range order."""
-    bounds = bounds_of(ranges, x.shape[0])
-    parts = bounds.size - 1
+    added in range order. The kernel, tile and scratch length are worked out once per shape
+    (``_weight_grad_plan``)."""
+    key = (x.shape, d.shape, ph, pw, kh, kw, ranges_key(ranges), tuple(stride), WHOLE_KERNEL_OW)
+    launch, row = _PLANS.get(key, _weight_grad_plan, x.shape, d.shape, ph, pw, kh, kw, ranges, stride)
+    parts = launch.parts
     dws = dw.reshape(1, -1) if parts == 1 else workspace.kept("dw_ranges", (parts, dw.size))
-    n, c, h, wd = x.shape
-    o, oh, ow = d.shape[1], d.shape[2], d.shape[3]
-    sh, sw = (int(s) for s in stride)
-    widest = int(_widest(bounds)) if parts else 0
-    if o >= 64 or (o >= LANES and oh * ow <= 256):
-        ov, tr = channel_tile(o, kh, kw, ow, sw)
-        _, _, op, npos, _, cp = _channels_geometry(c, h, wd, o, oh, ow, ph, pw, sh, sw, ov * LANES)
-        row = sum(_channels_lengths(c * kh * kw, op, cp, npos, _group(widest, cp + npos * op)))
-        run(_weight_grad_channels_impl, dict(OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw, OW=int(ow),
-                                             SH=sh, SW=sw),
-            (x, d, ph, pw, kh, kw, dws, workspace.kept("dw_scratch", (parts, row))), bounds)
-    else:
-        ob = weight_grad_tile(kw)
-        nb, _, nq, _, cp = _positions_geometry(c, h, wd, o, oh, ow, ph, pw, kh, sh, sw, ob, kw, LANES)
-        row = sum(_positions_lengths(o, c, kh, nb, nq, cp, ob, KW_MAX, LANES, _group(widest, cp + nb * ob * nq)))
-        run(_weight_grad_impl, dict(OB=ob, KW=int(kw), NACC_DW=ob * KW_MAX, SH=sh, SW=sw),
-            (x, d, ph, pw, kh, kw, dws, workspace.kept("dw_scratch", (parts, row))), bounds)
+    launch(x, d, ph, pw, kh, kw, dws, workspace.kept("dw_scratch", (parts, row)))
     if parts > 1:
         flat = dw.reshape(-1)
         flat[...] = dws[0]
         for r in range(1, parts):  # in range order (as the shares' sums were added)
             flat += dws[r]
     return dw
+
+
+def _weight_grad_plan(x_shape, d_shape, ph, pw, kh, kw, ranges, stride):
+    """(Launch, row) of ``weight_grad`` for these shapes: the kernel with its tile, stride and
+    bounds, and the length of each range's row of scratch."""
+    bounds = bounds_of(ranges, x_shape[0])
+    parts = bounds.size - 1
+    n, c, h, wd = x_shape
+    o, oh, ow = d_shape[1], d_shape[2], d_shape[3]
+    sh, sw = (int(s) for s in stride)
+    widest = int(_widest(bounds)) if parts else 0
+    if o >= 64 or (o >= LANES and oh * ow <= 256):
+        ov, tr = channel_tile(o, kh, kw, ow, sw)
+        _, _, op, npos, _, cp = _channels_geometry(c, h, wd, o, oh, ow, ph, pw, sh, sw, ov * LANES)
+        row = sum(_channels_lengths(c * kh * kw, op, cp, npos, _group(widest, cp + npos * op)))
+        return Launch(_weight_grad_channels_impl, dict(OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw, OW=int(ow),
+                                                       SH=sh, SW=sw), bounds), row
+    ob = weight_grad_tile(kw)
+    nb, _, nq, _, cp = _positions_geometry(c, h, wd, o, oh, ow, ph, pw, kh, sh, sw, ob, kw, LANES)
+    row = sum(_positions_lengths(o, c, kh, nb, nq, cp, ob, KW_MAX, LANES, _group(widest, cp + nb * ob * nq)))
+    return Launch(_weight_grad_impl, dict(OB=ob, KW=int(kw), NACC_DW=ob * KW_MAX, SH=sh, SW=sw), bounds), row
