@@ -194,3 +194,27 @@ def test_a_shared_module_is_listed_once_and_saved_under_every_name():
     tnet = torch.nn.Sequential(torch.nn.Linear(3, 3), tshared, tshared)
     assert [n for n, _ in tnet.named_modules()] == [n for n, _ in net.named_modules()]
     assert list(tnet.state_dict()) == list(sd)
+
+
+def test_parameters_and_submodules_are_plain_attributes_kept_in_step_with_their_tables():
+    """``Module.__setattr__`` registers a parameter or sub-module in its table and also as a plain
+    attribute (an ordinary lookup, no ``__getattr__``); replacing or deleting one updates both."""
+    conv = nn.Conv2d(3, 4, 3)
+    assert vars(conv)["weight"] is conv._parameters["weight"] is conv.weight
+    seq = nn.Sequential(nn.ReLU())
+    assert vars(seq)["0"] is seq._modules["0"]
+    conv.weight = nn.Parameter(np.zeros((4, 3, 3, 3), np.float32))  # a new parameter: both places
+    assert vars(conv)["weight"] is conv._parameters["weight"] and not conv.weight.data.any()
+    conv.bias = None  # a parameter replaced by a plain value leaves the table
+    assert "bias" not in conv._parameters and conv.bias is None
+    assert [n for n, _ in conv.named_parameters()] == ["weight"]
+    del conv.weight
+    assert "weight" not in conv._parameters and "weight" not in vars(conv)
+    with pytest.raises(AttributeError, match="no attribute 'weight'"):
+        conv.weight
+    with pytest.raises(AttributeError, match="no attribute 'weight'"):
+        del conv.weight
+    conv.register_buffer("scale", np.ones(4, np.float32))  # buffers stay behind __getattr__
+    assert "scale" not in vars(conv) and conv.scale is conv._buffers["scale"]
+    del conv.scale
+    assert "scale" not in conv._buffers

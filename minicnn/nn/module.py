@@ -69,6 +69,12 @@ class Module:
         object.__setattr__(self, "training", True)
 
     # -- registration -------------------------------------------------------
+    # A parameter or sub-module is registered in its table (what the traversals, state_dict and
+    # the optimisers read) and also kept as a plain attribute, so that ``self.weight`` or
+    # ``self.conv1`` is an ordinary lookup: through ``__getattr__`` (Python's fallback after a
+    # failed lookup, as PyTorch does it) each cost about 1 us, ~40 times a step in the tutorial
+    # net (benchmarks/notes/cpu-overhead.md). Buffers stay behind ``__getattr__``: code replaces
+    # them in ``_buffers`` directly (``load_state_dict``, ``to``).
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
@@ -78,8 +84,16 @@ class Module:
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
-        else:
-            object.__setattr__(self, name, value)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        found = False
+        for d in (self._parameters, self._buffers, self._modules):
+            found = d.pop(name, None) is not None or found
+        if name in self.__dict__:
+            object.__delattr__(self, name)
+        elif not found:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __getattr__(self, name):
         d = self.__dict__
