@@ -68,9 +68,10 @@ def test_what_the_kernels_do_not_take_runs_the_reference(loss, monkeypatch):
     loss.cross_entropy_forward(x16, np.array([0, 1]))  # float16
     with np.errstate(invalid="ignore"):  # the mean of nothing
         loss.cross_entropy_forward(np.zeros((0, 3), np.float32), np.zeros(0, np.int64))  # an empty batch
+    loss.cross_entropy_forward(np.zeros((2, 3), np.float32), np.array([0, 1], ">i8"))  # big-endian labels
     probs = np.full((2, 3), 1 / 3, np.float32)
     loss.cross_entropy_backward(probs, np.array([0, 1]), np.array([0.5, 0.5])[:, None])  # an array scale
-    assert calls == ["cross_entropy_forward"] * 2 + ["cross_entropy_backward"]
+    assert calls == ["cross_entropy_forward"] * 3 + ["cross_entropy_backward"]
 
 
 def test_the_numba_backend_trains_with_them(restore_backend):

@@ -218,3 +218,6 @@ def test_parameters_and_submodules_are_plain_attributes_kept_in_step_with_their_
     assert "scale" not in vars(conv) and conv.scale is conv._buffers["scale"]
     del conv.scale
     assert "scale" not in conv._buffers
+    conv.register_buffer("unset", None)  # a buffer that holds None is deleted like any other
+    del conv.unset
+    assert "unset" not in conv._buffers

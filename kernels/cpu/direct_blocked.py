@@ -55,9 +55,8 @@ import numpy as np
 from numba import prange
 from numba import uint64 as _u
 
-from . import simd, threads
+from . import direct_tiles, simd, threads
 from ._jit import parallel, serial
-from . import direct_tiles
 from .direct_tiles import _positions_consts, _row_vectors, channels_in_lanes, forward_channels_tile
 from .plans import Plans, ranges_key
 from .simd import LANES, bank, vfma, vstore, vzero

@@ -70,7 +70,7 @@ def _rows_ok(x, target) -> bool:
     """The kernels take float32/float64 (N, C) with N, C >= 1 and integer labels (N,)."""
     return (type(x) is np.ndarray and compiled_for(x) and x.ndim == 2 and x.shape[0] >= 1 and x.shape[1] >= 1
             and type(target) is np.ndarray and target.ndim == 1 and target.shape[0] == x.shape[0]
-            and target.dtype.kind in "iu")
+            and target.dtype.kind in "iu" and target.dtype.isnative)
 
 
 def cross_entropy_forward(logits, target, reduction="mean"):
