@@ -33,18 +33,15 @@ class Plans:
         self.limit = int(limit)
 
     def get(self, key, make, *args):
-        plan = self._table.get(key) if Plans.enabled else None
+        if not Plans.enabled:
+            return make(*args)
+        plan = self._table.get(key)
         if plan is None:
             plan = make(*args)
-            if not Plans.enabled:
-                return plan
             if len(self._table) >= self.limit:
                 self._table.clear()
             self._table[key] = plan
         return plan
-
-    def clear(self) -> None:
-        self._table.clear()
 
     def __len__(self) -> int:
         return len(self._table)
