@@ -1,7 +1,8 @@
 """Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating (or, with
 ``--switch``, another setting: the CPU conv schedule's transposed weight-gradient sum or its
 small-batch BLAS-threads way, its kernels' kept scratch blocks, the blocked forward's
-whole-row vectors or the blocked kernels' plans made once per shape, or on the cupy backends TF32 convolutions; on either, the wide conv layout
+whole-row vectors, the blocked kernels' plans made once per shape or the channels weight
+gradient's cut by input channel, or on the cupy backends TF32 convolutions; on either, the wide conv layout
 and direct convolution: on the GPU for the layers with at most ``--direct-max`` weights, on the
 CPU for those its rule picks (``kernels/cpu/__init__.py``, ``direct_rule``) with at most that
 many).
@@ -9,7 +10,7 @@ many).
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
         [--switch fusion|dw-transposed|cpu-split|tf32-conv|wide|direct|kept|row-vectors|dw-rows|
-                  plans]
+                  plans|dw-channels]
         [--wide-max-pixels L]
         [--direct-max K]
 
@@ -119,6 +120,14 @@ def _set_plans(flag: bool) -> None:
     Plans.enabled = flag
 
 
+def _set_dw_channels(flag: bool) -> None:
+    """The channels weight gradient cut by input channel where dW is larger than x and d
+    together (``kernels/cpu/direct_blocked_dw.py``, ``channel_parts``), or by batch range always."""
+    from minicnn.kernels.cpu import direct_blocked_dw
+
+    direct_blocked_dw.CHANNEL_PARTS = flag
+
+
 # --switch: (setter, label when on, label when off)
 SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "dw-transposed": (_set_dw_transposed, "dW^T", "dW"),
@@ -129,9 +138,11 @@ SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "kept": (_set_kept, "kept", "fresh"),
             "row-vectors": (_set_row_vectors, "rows", "flat"),
             "dw-rows": (_set_dw_rows, "dW-rows", "dW-whole"),
-            "plans": (_set_plans, "planned", "unplanned")}
+            "plans": (_set_plans, "planned", "unplanned"),
+            "dw-channels": (_set_dw_channels, "dW-channels", "dW-ranges")}
 GPU_SWITCHES = ("tf32-conv",)  # the cupy backend's
-CPU_SWITCHES = ("dw-transposed", "cpu-split", "kept", "row-vectors", "dw-rows", "plans")  # the numba backend's (direct and wide: both)
+CPU_SWITCHES = ("dw-transposed", "cpu-split", "kept", "row-vectors", "dw-rows", "plans",
+                "dw-channels")  # the numba backend's (direct and wide: both)
 
 
 def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float, switch: str = "fusion") -> str:

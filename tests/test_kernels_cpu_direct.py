@@ -372,7 +372,7 @@ def test_the_kernels_cache_names_follow_the_passes_source():
 def test_the_blocked_kernels_with_8_lanes():
     """The 8-lane kernels (an AVX2 machine's; MINICNN_CPU_LANES=8 on any machine), in a fresh
     process, against the layer math on the blocked cases, and their parallel builds with batch
-    ranges against one call per range."""
+    ranges against one call per range (and the weight gradient cut by channel against one call)."""
     import os
     import subprocess
     import sys
@@ -387,10 +387,13 @@ def test_the_blocked_kernels_with_8_lanes():
         "    t.test_the_blocked_kernels_equal_the_layer_math(case) if case in t.BLOCKED_CASES else "
         "t.test_direct_kernels_equal_the_layer_math(case, np.float32)\n"
         "import test_kernels_cpu_direct_ranges as r\n"  # and the parallel builds, ranges at once
-        "from minicnn.kernels.cpu import threads\n"
+        "from minicnn.kernels.cpu import threads, direct_blocked_dw as dd\n"
         "threads.workers = lambda: 2\n"
-        "for case in r.CASES[:4]:\n"
-        "    r.test_ranges_give_the_numbers_of_one_call_per_range(case, None)\n"
+        "for case in r.CHANNEL_CASES:\n"
+        "    dd.CHANNEL_PARTS = True\n"
+        "    r.check_channel_cut(case, lambda cut: setattr(dd, 'CHANNEL_PARTS', cut))\n"
+        "for case in r.CASES[:4]:\n"  # by batch range (CHANNEL_PARTS is False now)
+        "    r.test_ranges_give_the_numbers_of_one_call_per_range(case, None, None)\n"
         "print('ok')\n" % os.path.dirname(__file__))
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "MINICNN_CPU_LANES": "8"},
                          capture_output=True, text=True, timeout=600)

@@ -2,7 +2,8 @@
 register-blocked float32 kernels run them at once on Numba's threads (their parallel build),
 the float64 passes and the fallbacks through ``threads.run_split``. Either way the numbers are
 bit for bit those of one call per range, the weight gradient being the ranges' sums added in
-range order. Also: when ``threads.numba_team`` lets a kernel use Numba's threads, the checks
+range order (where the channels weight gradient is cut by input channel instead, one call's
+numbers). Also: when ``threads.numba_team`` lets a kernel use Numba's threads, the checks
 on the ranges, and a forked child (GNU OpenMP terminates a child that starts a parallel region
 after its parent did: the child runs the serial build)."""
 
@@ -53,8 +54,25 @@ def _arrays(case, seed=0):
     return x, wt, b, dy, (sh, sw), (ph, pw)
 
 
+def _range_sums(x, dy, kh, kw, stride, padding, ranges):
+    """The weight gradient of one call per range, added in range order."""
+    parts = [direct.conv2d_direct_weight_grad(x[i:j], dy[i:j], kh, kw, stride, padding) for i, j in ranges]
+    want = parts[0].copy()
+    for part in parts[1:]:
+        want += part
+    return want
+
+
+@pytest.fixture
+def batch_parts(monkeypatch):
+    """The channels weight gradient cut by batch range only (``direct_blocked_dw.CHANNEL_PARTS``)."""
+    from minicnn.kernels.cpu import direct_blocked_dw
+
+    monkeypatch.setattr(direct_blocked_dw, "CHANNEL_PARTS", False)
+
+
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_ranges_give_the_numbers_of_one_call_per_range(case, two_workers):
+def test_ranges_give_the_numbers_of_one_call_per_range(case, two_workers, batch_parts):
     x, w, b, dy, stride, padding = _arrays(case)
     kh, kw = w.shape[2:]
     h, wd = x.shape[2:]
@@ -65,15 +83,67 @@ def test_ranges_give_the_numbers_of_one_call_per_range(case, two_workers):
     np.testing.assert_array_equal(dx, np.concatenate([direct.conv2d_direct_input_grad(dy[i:j], w, h, wd, stride,
                                                                                       padding) for i, j in RANGES]))
     dw = direct.conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, ranges=RANGES)
-    parts = [direct.conv2d_direct_weight_grad(x[i:j], dy[i:j], kh, kw, stride, padding) for i, j in RANGES]
-    want = parts[0].copy()
-    for part in parts[1:]:
-        want += part
-    np.testing.assert_array_equal(dw, want)
+    np.testing.assert_array_equal(dw, _range_sums(x, dy, kh, kw, stride, padding, RANGES))
     # and into out=, a second time: the same bits
     out = np.empty_like(dw)
     direct.conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, out=out, ranges=RANGES)
     np.testing.assert_array_equal(out, dw)
+
+
+# (c, h, w, o, k, stride): 5 samples, 2 ranges, padding 1; all but the last have dW larger than
+# x and d together
+CHANNEL_CASES = [
+    (64, 6, 6, 72, 5, 1),  # Net2's conv3 on a small plane
+    (16, 3, 3, 64, 3, 1),  # 8 input channels a part
+    (32, 7, 7, 64, 3, 2),  # stride 2: the input's phases
+    (16, 8, 8, 64, 3, 1),  # dW smaller: cut by batch range
+]
+
+
+@pytest.mark.parametrize("case", CHANNEL_CASES, ids=str)
+def test_the_channel_cut_gives_the_numbers_of_one_call(case, two_workers, monkeypatch):
+    """Where dW is larger than x and d together, the channels weight gradient is cut by input
+    channel (``channel_parts``): each part sums the whole batch straight into its channels' block
+    of dW, so the bits are those of one call without ranges; elsewhere those of the ranges' sums.
+    Without the cut (``CHANNEL_PARTS = False``) the ranges' sums, as before."""
+    from minicnn.kernels.cpu import direct_blocked_dw as dd
+
+    check_channel_cut(case, lambda cut: monkeypatch.setattr(dd, "CHANNEL_PARTS", cut))
+
+
+def check_channel_cut(case, set_cut):
+    """The test above, with ``set_cut(flag)`` setting ``CHANNEL_PARTS`` (also run in a fresh
+    process with 8 lanes, ``test_kernels_cpu_direct.py``)."""
+    from minicnn.kernels.cpu import direct_blocked_dw as dd
+
+    c, h, w, o, k, s = case
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, c, h, w)).astype(np.float32)
+    oh, ow = (h + 2 - k) // s + 1, (w + 2 - k) // s + 1
+    dy = rng.standard_normal((5, o, oh, ow)).astype(np.float32)
+    ranges, stride, padding = [(0, 3), (3, 5)], (s, s), (1, 1)
+    cut = dd.channel_parts(5, c, o * c * k * k, x.size, dy.size, 2)
+    assert (cut is not None) == (case != CHANNEL_CASES[-1])
+    one = direct.conv2d_direct_weight_grad(x, dy, k, k, stride, padding)
+    sums = _range_sums(x, dy, k, k, stride, padding, ranges)
+    assert not np.array_equal(one, sums)  # the two orders of summing differ in the last bits
+    got = direct.conv2d_direct_weight_grad(x, dy, k, k, stride, padding, ranges=ranges)
+    np.testing.assert_array_equal(got, one if cut is not None else sums)
+    set_cut(False)
+    np.testing.assert_array_equal(direct.conv2d_direct_weight_grad(x, dy, k, k, stride, padding, ranges=ranges),
+                                  sums)
+
+
+def test_the_channel_cut_rule():
+    from minicnn.kernels.cpu import direct_blocked_dw as dd
+
+    net2_conv3 = dict(dw_size=128 * 64 * 25, x_size=4 * 64 * 64, d_size=4 * 128 * 64)
+    parts = dd.channel_parts(4, 64, ranges=2, **net2_conv3)
+    assert parts.tolist() == [[0, 4, 0, 32, 0], [0, 4, 32, 64, 0]]
+    assert dd.channel_parts(4, 64, ranges=1, **net2_conv3) is None  # one range: nothing to cut
+    assert dd.channel_parts(64, 64, 128 * 64 * 25, 64 * 64 * 64, 64 * 128 * 64, 2) is None  # batch 64
+    assert dd.channel_parts(4, 15, 128 * 15 * 25, 4 * 15 * 64, 4 * 128 * 64, 2) is None  # under 8 a part
+    assert dd.channel_parts(4, 16, 128 * 16 * 25, 4 * 16 * 64, 4 * 128 * 64, 2).shape == (2, 5)
 
 
 def test_the_blocked_kernels_ran_their_parallel_build(two_workers):

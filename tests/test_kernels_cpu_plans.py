@@ -1,7 +1,8 @@
 """The blocked kernels' plans (``kernels/cpu/plans.py``): what a call works out from shapes is kept
 per key, so a key must hold every input of that work. A switch flipped after a plan was made
-(``direct_tiles.ROW_VECTORS``, ``direct_blocked_dw.WHOLE_KERNEL_OW``) must reach the next call;
-a kept plan gives the bits of a plan made afresh; a bad call is refused every time."""
+(``direct_tiles.ROW_VECTORS``, ``direct_blocked_dw.WHOLE_KERNEL_OW`` and ``CHANNEL_PARTS``) must
+reach the next call; a kept plan gives the bits of a plan made afresh; a bad call is refused
+every time."""
 
 from __future__ import annotations
 
@@ -74,6 +75,26 @@ def test_the_weight_gradient_tile_switch_reaches_the_next_call(launched, monkeyp
         direct.conv2d_direct_weight_grad(x, dy, 3, 3, (1, 1), (1, 1))
         tiles.append(launched[-1]["TR"])
     assert tiles == [1, 3, 1]  # one kernel row, the whole kernel, one row again
+
+
+def test_the_channel_cut_switch_reaches_the_next_call(monkeypatch):
+    from minicnn.kernels.cpu import direct, direct_blocked, direct_blocked_dw
+
+    monkeypatch.setattr("minicnn.kernels.cpu.threads.workers", lambda: 2)
+    seen = []  # the parts each weight-gradient launch ran
+    call = direct_blocked.Launch.__call__
+
+    def spy(self, *args):
+        seen.append(self.bounds.tolist())
+        return call(self, *args)
+
+    monkeypatch.setattr(direct_blocked.Launch, "__call__", spy)
+    x, w, b, dy = _arrays(4, 64, 128, 8, 5, 1, 2)  # Net2's conv3 at batch 4: dW larger than x and dy
+    for cut in (True, False, True):
+        monkeypatch.setattr(direct_blocked_dw, "CHANNEL_PARTS", cut)
+        direct.conv2d_direct_weight_grad(x, dy, 5, 5, (1, 1), (2, 2), ranges=[(0, 2), (2, 4)])
+    by_channel, by_range = [[0, 4, 0, 32, 0], [0, 4, 32, 64, 0]], [[0, 2, 0, 64, 0], [2, 4, 0, 64, 1]]
+    assert seen == [by_channel, by_range, by_channel]
 
 
 CASES = [  # (n, c, o, h, k, stride, pad, ranges)

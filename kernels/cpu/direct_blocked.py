@@ -106,15 +106,17 @@ def bounds_of(ranges, n: int) -> np.ndarray:
 
 class Launch:
     """A kernel call's shape-derived part, kept in a plan (``plans.py``): ``impl`` specialised
-    with ``consts``, and the ``bounds`` of its batch ranges. ``launch(*args)`` runs it on
-    ``args`` + (bounds,): the ranges at once on Numba's threads where ``threads.numba_team``
+    with ``consts``, and the ``bounds`` of its batch ranges (1-D; or, 2-D, a row per part of
+    the work, as the channels weight gradient takes them). ``launch(*args)`` runs it on
+    ``args`` + (bounds,): the parts at once on Numba's threads where ``threads.numba_team``
     allows, else one after another (the same numbers). The compiled copy is looked up in
     ``_COMPILED`` by the key ``_specialised`` files it under, made here once."""
 
     __slots__ = ("impl", "consts", "bounds", "parts", "keys")
 
     def __init__(self, impl, consts: dict, bounds: np.ndarray):
-        self.impl, self.consts, self.bounds, self.parts = impl, consts, bounds, bounds.size - 1
+        self.impl, self.consts, self.bounds = impl, consts, bounds
+        self.parts = bounds.shape[0] if bounds.ndim == 2 else bounds.size - 1
         items = tuple(consts.items())
         self.keys = ((impl, False, *items), (impl, True, *items))  # _specialised's, serial and parallel
 

@@ -13,7 +13,9 @@ dW[o, c, i, j] = sum over n (in order) of sum_p d[n, o, p] * xpad[n, c, p + i*Wp
 
 Each batch range (``bounds``) gets its own sums, written to its own row of ``dws`` (R, O*C*kh*kw);
 ``weight_grad`` adds the rows in range order, as the conv schedule added its shares' gradients.
-A range's buffers (its lane sums or dW^T, its group's padded planes and d planes) are carved
+Except where dW is larger than x and d together (``channel_parts``): the channels kernel is then
+cut by input channel, each part over the whole batch straight into dW, and its numbers are
+those of one call without ranges. A range's (part's) buffers (its lane sums or dW^T, its group's padded planes and d planes) are carved
 from its row of ``scratch`` (R, length), and ``dws`` and ``scratch`` are kept blocks
 (``workspace.py``): fresh ones page-faulted on every call (Net2's conv3 at batch 4: 784 faults,
 2.4-2.7 ms a call against 0.96 ms kept; benchmarks/notes/cpu-faults.md). The kernels zero what they
@@ -72,6 +74,14 @@ def _widest(bounds):
     return m
 
 
+def _widest_part(parts):
+    """The most samples in one part of ``parts`` (rows n0, n1, ...)."""
+    m = 0
+    for r in range(parts.shape[0]):
+        m = max(m, parts[r, 1] - parts[r, 0])
+    return m
+
+
 def _line(n):
     """n rounded up to whole 64-byte lines of float32 (each buffer of a scratch row starts on one)."""
     return (n + 15) // 16 * 16
@@ -118,7 +128,8 @@ def _channels_lengths(taps, op, cp, npos, g):
     return _line(taps * op), _line(g * cp), _line(g * npos * op)
 
 
-_group, _widest, _line, _zeroed = (serial(f) for f in (_group, _widest, _line, _zeroed))
+_group, _widest, _widest_part, _line, _zeroed = (
+    serial(f) for f in (_group, _widest, _widest_part, _line, _zeroed))
 _positions_geometry, _channels_geometry, _positions_lengths, _channels_lengths = (
     serial(f) for f in (_positions_geometry, _channels_geometry, _positions_lengths, _channels_lengths))
 
@@ -178,22 +189,26 @@ def _weight_grad_impl(x, d, ph, pw, kh, kw, dws, scratch, bounds):
     return dws
 
 
-def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, scratch, bounds):
-    """dws[r] as ``_weight_grad_impl``, with output channels in the lanes: a tile of OV vectors
-    of channels x TR kernel rows x KW taps (constants of the compiled copy, TR 1 or kh), each
-    slot summing d[n, o, p] * xpad[n, c, p + tap] over every position p of a group of samples
-    with the plane value broadcast; no lane sums at the end, no junk positions."""
+def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, scratch, parts):
+    """The weight gradient with output channels in the lanes: a tile of OV vectors of channels x
+    TR kernel rows x KW taps (constants of the compiled copy, TR 1 or kh), each slot summing
+    d[n, o, p] * xpad[n, c, p + tap] over every position p of a group of samples with the plane
+    value broadcast; no lane sums at the end, no junk positions. Part r, row r of ``parts``
+    (n0, n1, c0, c1, row), sums samples n0:n1 for input channels c0:c1 into dws[row]: a batch
+    range's own row (``bounds`` of ``_weight_grad_impl``), or one row that every part fills
+    with its channels (``channel_parts``)."""
     n, c, h, wd = x.shape
     o, oh, ow = d.shape[1], d.shape[2], d.shape[3]
     bc = OV * LANES  # channels per tile
     wq, nbo, op, npos, pl, cp = _channels_geometry(c, h, wd, o, oh, ow, ph, pw, SH, SW, bc)
     taps = c * kh * kw
     xf, df = x.reshape(x.size), d.reshape(d.size)
-    lt, lx, _ = _channels_lengths(taps, op, cp, npos, _group(_widest(bounds), cp + npos * op))
-    for rg in prange(bounds.size - 1):
-        n0, n1 = bounds[rg], bounds[rg + 1]
-        out = dws[rg]
-        dwt = scratch[rg, :taps * op]  # dW^T (C, kh, kw, op)
+    lt, lx, _ = _channels_lengths(taps, op, cp, npos, _group(_widest_part(parts), cp + npos * op))
+    for rg in prange(parts.shape[0]):
+        n0, n1, c0, c1 = parts[rg, 0], parts[rg, 1], parts[rg, 2], parts[rg, 3]
+        out = dws[parts[rg, 4]]
+        ptaps = (c1 - c0) * kh * kw  # this part's taps: its channels' (C, kh, kw) block of dW's rows
+        dwt = scratch[rg, :ptaps * op]  # its dW^T (c1 - c0, kh, kw, op)
         if n1 == n0:
             dwt[:] = 0
         g = _group(n1 - n0, cp + npos * op)  # samples per group
@@ -208,7 +223,7 @@ def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, scratch, bounds):
                     for q in range(npos):
                         dt[_u((s * npos + q) * op + k)] = df[_u(e + q)]
                 _pad_sample(xf, s0 + s, c, h, wd, ph, pw, SH, SW, wq, pl, planes, s * cp)
-            for ch in range(c):
+            for ch in range(c0, c1):
                 for bo in range(nbo):
                     for i0 in range(0, kh, TR):
                         for a in range(NACC_C):
@@ -229,16 +244,17 @@ def _weight_grad_channels_impl(x, d, ph, pw, kh, kw, dws, scratch, bounds):
                                                 vfma(acc, (ti * KW + j) * OV + v, dt, tq + v * LANES, xs)
                         for ti in range(TR):
                             for j in range(KW):
-                                t0 = ((ch * kh + i0 + ti) * kw + j) * op + bo * bc
+                                t0 = (((ch - c0) * kh + i0 + ti) * kw + j) * op + bo * bc
                                 for v in range(OV):
                                     if s0 == n0:  # the first group's sums: every slot of dwt is written
                                         vstore(acc, (ti * KW + j) * OV + v, dwt, t0 + v * LANES)
                                     else:
                                         vadd_to(acc, (ti * KW + j) * OV + v, dwt, t0 + v * LANES)
-        for u0 in range(0, taps, 16):  # out = dwt's transpose, 16 taps at a time (cache lines, not strides)
+        t1 = c0 * kh * kw  # the part's first tap in a row of dW (O, C*kh*kw)
+        for u0 in range(0, ptaps, 16):  # out = dwt's transpose, 16 taps at a time (cache lines, not strides)
             for k in range(o):
-                for t in range(u0, min(taps, u0 + 16)):
-                    out[_u(k * taps + t)] = dwt[_u(t * op + k)]
+                for t in range(u0, min(ptaps, u0 + 16)):
+                    out[_u(k * taps + t1 + t)] = dwt[_u(t * op + k)]
     return dws
 
 
@@ -281,35 +297,64 @@ def weight_grad(x, d, ph, pw, kh, kw, dw, ranges=None, stride=(1, 1)):
     batch ranges run at once (``direct_blocked.bounds_of``), each with its own sum, the sums
     added in range order. The kernel, tile and scratch length are worked out once per shape
     (``_weight_grad_plan``)."""
-    key = (x.shape, d.shape, ph, pw, kh, kw, ranges_key(ranges), tuple(stride), WHOLE_KERNEL_OW)
-    launch, row = _PLANS.get(key, _weight_grad_plan, x.shape, d.shape, ph, pw, kh, kw, ranges, stride)
-    parts = launch.parts
-    dws = dw.reshape(1, -1) if parts == 1 else workspace.kept("dw_ranges", (parts, dw.size))
-    launch(x, d, ph, pw, kh, kw, dws, workspace.kept("dw_scratch", (parts, row)))
-    if parts > 1:
+    key = (x.shape, d.shape, ph, pw, kh, kw, ranges_key(ranges), tuple(stride), WHOLE_KERNEL_OW, CHANNEL_PARTS)
+    launch, rows, row = _PLANS.get(key, _weight_grad_plan, x.shape, d.shape, ph, pw, kh, kw, ranges, stride)
+    dws = dw.reshape(1, -1) if rows == 1 else workspace.kept("dw_ranges", (rows, dw.size))
+    launch(x, d, ph, pw, kh, kw, dws, workspace.kept("dw_scratch", (launch.parts, row)))
+    if rows > 1:
         flat = dw.reshape(-1)
         flat[...] = dws[0]
-        for r in range(1, parts):  # in range order (as the shares' sums were added)
+        for r in range(1, rows):  # in range order (as the shares' sums were added)
             flat += dws[r]
     return dw
 
 
+# Cut a channels-kernel weight gradient by input channel rather than by batch range when dW has
+# more elements than x and d together (``channel_parts``); False: always by batch range.
+CHANNEL_PARTS = True
+CHANNELS_PER_PART = 8  # ... and only when each part gets at least this many input channels
+
+
+def channel_parts(n: int, c: int, dw_size: int, x_size: int, d_size: int, ranges: int):
+    """The (n0, n1, c0, c1, row) rows of a weight gradient cut into ``ranges`` blocks of input
+    channels, each over the whole batch, all into row 0 (one dW, no sums to add); None where
+    the batch ranges are the cheaper cut. Cut by batch range, each range writes a dW of its own
+    and the ranges' dWs are added: (ranges - 1) extra dWs written and read. Cut by channel,
+    each part pads and transposes the whole batch's x and d: (ranges - 1) extra of those. So
+    the channel cut where dW is the larger: Net2's conv3 (64 -> 128, 5x5, 8x8) at batch 4 (dW
+    204,800 elements, x and d 49,152), ResNet-20's 64-channel 3x3 8x8 layers at batch 4
+    (36,864 against 32,768); never at batch 64 on these nets. The call alone: 0.76-0.79 ->
+    0.66-0.69 ms and 0.22 -> 0.20 ms; the layers the rule keeps on ranges were slower cut by
+    channel, up to 1.3x (benchmarks/notes/cpu-resnet.md, "the weight gradient cut by input
+    channel"). Its numbers are those of one call over the whole batch (``ranges=None``)."""
+    if not CHANNEL_PARTS or ranges < 2 or c < CHANNELS_PER_PART * ranges or dw_size <= x_size + d_size:
+        return None
+    blocks = [c * r // ranges for r in range(ranges + 1)]
+    return np.array([(0, n, blocks[r], blocks[r + 1], 0) for r in range(ranges)], np.int64)
+
+
 def _weight_grad_plan(x_shape, d_shape, ph, pw, kh, kw, ranges, stride):
-    """(Launch, row) of ``weight_grad`` for these shapes: the kernel with its tile, stride and
-    bounds, and the length of each range's row of scratch."""
+    """(Launch, rows, row) of ``weight_grad`` for these shapes: the kernel with its tile, stride
+    and parts, how many rows of dW sums it writes, and the length of each part's row of
+    scratch."""
     bounds = bounds_of(ranges, x_shape[0])
-    parts = bounds.size - 1
+    nr = bounds.size - 1
     n, c, h, wd = x_shape
     o, oh, ow = d_shape[1], d_shape[2], d_shape[3]
     sh, sw = (int(s) for s in stride)
-    widest = int(_widest(bounds)) if parts else 0
     if o >= 64 or (o >= LANES and oh * ow <= 256):
         ov, tr = channel_tile(o, kh, kw, ow, sw)
         _, _, op, npos, _, cp = _channels_geometry(c, h, wd, o, oh, ow, ph, pw, sh, sw, ov * LANES)
+        parts = channel_parts(n, c, o * c * kh * kw, n * c * h * wd, n * o * oh * ow, nr)
+        rows = 1 if parts is not None else nr
+        if parts is None:  # one part per batch range, into its own row
+            parts = np.array([(bounds[r], bounds[r + 1], 0, c, r) for r in range(nr)], np.int64).reshape(-1, 5)
+        widest = int(_widest_part(parts)) if nr else 0
         row = sum(_channels_lengths(c * kh * kw, op, cp, npos, _group(widest, cp + npos * op)))
         return Launch(_weight_grad_channels_impl, dict(OV=ov, TR=tr, KW=int(kw), NACC_C=ov * tr * kw, OW=int(ow),
-                                                       SH=sh, SW=sw), bounds), row
+                                                       SH=sh, SW=sw), parts), rows, row
+    widest = int(_widest(bounds)) if nr else 0
     ob = weight_grad_tile(kw)
     nb, _, nq, _, cp = _positions_geometry(c, h, wd, o, oh, ow, ph, pw, kh, sh, sw, ob, kw, LANES)
     row = sum(_positions_lengths(o, c, kh, nb, nq, cp, ob, KW_MAX, LANES, _group(widest, cp + nb * ob * nq)))
-    return Launch(_weight_grad_impl, dict(OB=ob, KW=int(kw), NACC_DW=ob * KW_MAX, SH=sh, SW=sw), bounds), row
+    return Launch(_weight_grad_impl, dict(OB=ob, KW=int(kw), NACC_DW=ob * KW_MAX, SH=sh, SW=sw), bounds), nr, row
