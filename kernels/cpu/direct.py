@@ -42,7 +42,9 @@ Batch ranges (``ranges=[(start, stop), ...]``, the conv schedule's shares of the
 register-blocked kernels run them at once on Numba's threads (``direct_blocked.py``); the passes
 and the fallbacks hand them to ``threads.run_split``'s shares. Each range is computed as if
 alone, and the weight gradient is the ranges' sums added in range order, so the numbers are
-those of one call per range.
+those of one call per range; except where the register-blocked weight gradient cuts the call by
+input channel instead (dW larger than x and dy together, ``direct_blocked_dw.channel_parts``):
+then its numbers are those of one call without ranges.
 
 Other strides, dtypes other than float32/float64 or arrays of two dtypes, and a
 padding of more than kh - 1 in the input gradient run the im2col composition instead (the same
@@ -231,8 +233,8 @@ def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None, ranges=Non
 def conv2d_direct_weight_grad(x, dy, kh, kw, stride, padding, out=None, ranges=None):
     """dW (O, C, kh, kw) of a Conv2d from its input x (N, C, H, W) and dy (N, O, OH, OW), no
     column matrix (the kernels add the samples' contributions in order; with ``ranges``, each
-    range's sum, the sums added in range order). ``out`` and ``ranges`` as for
-    ``conv2d_direct``."""
+    range's sum, the sums added in range order, or one sum where the call is cut by input
+    channel: module doc). ``out`` and ``ranges`` as for ``conv2d_direct``."""
     (sh, sw), (ph, pw) = stride, padding
     kh, kw = int(kh), int(kw)
     if x.ndim != 4:

@@ -295,8 +295,9 @@ def weight_grad(x, d, ph, pw, kh, kw, dw, ranges=None, stride=(1, 1)):
     most 256 pixels; positions in the lanes otherwise (the faster of the two on the nets'
     layers, benchmarks/notes/cpu-direct.md, "Register-blocked direct convolution"). ``ranges``:
     batch ranges run at once (``direct_blocked.bounds_of``), each with its own sum, the sums
-    added in range order. The kernel, tile and scratch length are worked out once per shape
-    (``_weight_grad_plan``)."""
+    added in range order; or, where ``channel_parts`` cuts the channels kernel by input channel
+    instead, as many parts over the whole batch, straight into dw. The kernel, tile, parts and
+    scratch length are worked out once per shape (``_weight_grad_plan``)."""
     key = (x.shape, d.shape, ph, pw, kh, kw, ranges_key(ranges), tuple(stride), WHOLE_KERNEL_OW, CHANNEL_PARTS)
     launch, rows, row = _PLANS.get(key, _weight_grad_plan, x.shape, d.shape, ph, pw, kh, kw, ranges, stride)
     dws = dw.reshape(1, -1) if rows == 1 else workspace.kept("dw_ranges", (rows, dw.size))
