@@ -2,7 +2,7 @@
 ``--switch``, another setting: the CPU conv schedule's transposed weight-gradient sum or its
 small-batch BLAS-threads way, its kernels' kept scratch blocks, the blocked forward's
 whole-row vectors, the blocked kernels' plans made once per shape or the channels weight
-gradient's cut by input channel, or on the cupy backends TF32 convolutions; on either, the wide conv layout
+gradient's cut by input channel, or small direct calls split over the cores too, or on the cupy backends TF32 convolutions; on either, the wide conv layout
 and direct convolution: on the GPU for the layers with at most ``--direct-max`` weights, on the
 CPU for those its rule picks (``kernels/cpu/__init__.py``, ``direct_rule``) with at most that
 many).
@@ -10,9 +10,9 @@ many).
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
         [--switch fusion|dw-transposed|cpu-split|tf32-conv|wide|direct|kept|row-vectors|dw-rows|
-                  plans|dw-channels]
+                  plans|dw-channels|direct-split]
         [--wide-max-pixels L]
-        [--direct-max K]
+        [--direct-max K] [--direct-split-min M]
 
 * Training steps (``benchmarks.common``'s runner: forward, loss, zero_grad, backward,
   SGD): for each net and batch size, ``--rounds`` pairs of timed blocks, one with
@@ -128,6 +128,20 @@ def _set_dw_channels(flag: bool) -> None:
     direct_blocked_dw.CHANNEL_PARTS = flag
 
 
+DIRECT_SPLIT_MIN = None  # --direct-split-min: with --switch direct-split, the limit when on (default the CPU's)
+
+
+def _set_direct_split(flag: bool) -> None:
+    """The numba backend's direct conv calls cut into one batch range per core from
+    ``DIRECT_SPLIT_MIN`` multiply-adds (``ConvSchedule.direct_split_min_macs``; by default
+    ``kernels/cpu/__init__.py``'s ``DIRECT_SPLIT_MIN_MACS``), or from ``split_min_macs`` (4 Mi)
+    as the products are."""
+    from minicnn.kernels import cpu
+
+    on = cpu.DIRECT_SPLIT_MIN_MACS if DIRECT_SPLIT_MIN is None else DIRECT_SPLIT_MIN
+    cpu.CONV_SCHEDULE.direct_split_min_macs = on if flag else cpu.CONV_SCHEDULE.split_min_macs
+
+
 # --switch: (setter, label when on, label when off)
 SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "dw-transposed": (_set_dw_transposed, "dW^T", "dW"),
@@ -139,10 +153,11 @@ SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "row-vectors": (_set_row_vectors, "rows", "flat"),
             "dw-rows": (_set_dw_rows, "dW-rows", "dW-whole"),
             "plans": (_set_plans, "planned", "unplanned"),
-            "dw-channels": (_set_dw_channels, "dW-channels", "dW-ranges")}
+            "dw-channels": (_set_dw_channels, "dW-channels", "dW-ranges"),
+            "direct-split": (_set_direct_split, "split-from-limit", "split-4Mi")}
 GPU_SWITCHES = ("tf32-conv",)  # the cupy backend's
 CPU_SWITCHES = ("dw-transposed", "cpu-split", "kept", "row-vectors", "dw-rows", "plans",
-                "dw-channels")  # the numba backend's (direct and wide: both)
+                "dw-channels", "direct-split")  # the numba backend's (direct and wide: both)
 
 
 def step_ab(backend: str, net: str, batch: int, rounds: int, min_time: float, switch: str = "fusion") -> str:
@@ -206,7 +221,7 @@ def _load() -> str:
 
 
 def main(argv=None) -> None:
-    global WIDE_MAX_PIXELS, DIRECT_MAX
+    global WIDE_MAX_PIXELS, DIRECT_MAX, DIRECT_SPLIT_MIN
     ap = argparse.ArgumentParser(description="minicnn.fusion on vs off: training steps and kernels")
     ap.add_argument("--backend", default="numba", choices=("numba", "cupy", "cupy-graph"))
     ap.add_argument("--nets", nargs="+", default=["net2", "tutorial"], choices=sorted(common.NETS))
@@ -224,6 +239,9 @@ def main(argv=None) -> None:
                     help="with --switch wide: only layers with at most this many output pixels go wide")
     ap.add_argument("--direct-max", type=int, default=DIRECT_MAX,
                     help=f"with --switch direct: the cap on a direct layer's weights (default {DIRECT_MAX})")
+    ap.add_argument("--direct-split-min", type=int, default=None,
+                    help="with --switch direct-split: the multiply-adds from which a direct call is split "
+                         "when on (default the CPU's DIRECT_SPLIT_MIN_MACS)")
     ap.add_argument("--batch-sizes", nargs="+", type=int, default=[4, 64])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--min-time", type=float, default=0.3, help="seconds per timed block")
@@ -234,7 +252,7 @@ def main(argv=None) -> None:
         ap.error(f"--switch {a.switch} is the numba backend's schedule")
     if a.switch in GPU_SWITCHES and not a.backend.startswith("cupy"):
         ap.error(f"--switch {a.switch} is the cupy backend's")
-    WIDE_MAX_PIXELS, DIRECT_MAX = a.wide_max_pixels, a.direct_max
+    WIDE_MAX_PIXELS, DIRECT_MAX, DIRECT_SPLIT_MIN = a.wide_max_pixels, a.direct_max, a.direct_split_min
     threads = machine.set_threads(a.threads, torch_too=False)
     print(f"load average {_load()}; backend {a.backend}, numba threads {threads}")
     for net in a.nets:

@@ -92,7 +92,7 @@ class ConvSchedule(DirectPaths):
     def __init__(self, ops, *, keep: int, chunk: int, split=None, kept_split: int = 8,
                  split_min_macs: int = 1 << 22, stack_limit: int | None = None, dw_transposed: bool = False,
                  wide: bool = False, wide_max_pixels: int | None = None, direct_max: int = 0,
-                 direct_rule=None, scratch_max: int = 0):
+                 direct_rule=None, scratch_max: int = 0, direct_split_min_macs: int | None = None):
         self.ops = ops
         self.scratch_max = int(scratch_max)
         self._local = threading.local()  # each thread's scratch buffers
@@ -103,6 +103,9 @@ class ConvSchedule(DirectPaths):
         self.keep, self.chunk = int(keep), int(chunk)
         self.split = split
         self.kept_split, self.split_min_macs = int(kept_split), int(split_min_macs)
+        # the same limit for direct calls whose kernels run the ranges themselves (``direct_items``)
+        self.direct_split_min_macs = self.split_min_macs if direct_split_min_macs is None \
+            else int(direct_split_min_macs)
         self.stack_limit = stack_limit
         self.dw_transposed = bool(dw_transposed)
 

@@ -28,9 +28,12 @@ class DirectPaths:
     def direct_items(self, n: int, macs: int):
         """The batch ranges of a direct call: one per worker when the split says how many it has
         (a kernel call then keeps its sums and buffers over a whole share: Net2's conv2 10-17 %
-        faster than in 8 ranges, benchmarks/notes/cpu-direct.md), else as for the products."""
+        faster than in 8 ranges, benchmarks/notes/cpu-direct.md), else as for the products.
+        Below ``split_min_macs`` one range, run by the caller; where the backend's kernels run
+        the ranges themselves (``ranges_in_kernels``), below ``direct_split_min_macs``."""
         workers = getattr(self.split, "workers", None)
-        if workers is None or macs < self.split_min_macs:
+        least = self.direct_split_min_macs if self.ranges_in_kernels() else self.split_min_macs
+        if workers is None or macs < least:
             return self.work_items(n, [(0, n)], macs)
         per = -(-n // max(1, int(workers())))
         return [(i, min(n, i + per)) for i in range(0, n, per)]

@@ -227,6 +227,35 @@ def test_limits_pick_the_paths():
     assert ConvSchedule(None, keep=100, chunk=30).work_items(10, [(0, 10)], 10**9) == [(0, 10)]  # no split
 
 
+def test_direct_calls_split_from_their_own_limit():
+    """A direct call is cut into one range per worker from ``split_min_macs`` multiply-adds, or,
+    where the backend's kernels run the ranges themselves (``ops.direct_ranges``, the CPU's on
+    Numba's threads), from ``direct_split_min_macs`` (by default the same limit)."""
+    split = SimpleNamespace(workers=lambda: 2)
+    ops = SimpleNamespace(conv2d_direct=None, direct_ranges=True)
+    s = ConvSchedule(ops, keep=0, chunk=10**9, split=split, kept_split=4, split_min_macs=1000,
+                     direct_split_min_macs=100)
+    assert s.direct_items(4, 99) == [(0, 4)]
+    assert s.direct_items(4, 100) == [(0, 2), (2, 4)]
+    ops.direct_ranges = False  # one call per range on the split's threads: the products' limit
+    assert s.direct_items(4, 999) == [(0, 4)]
+    assert s.direct_items(4, 1000) == [(0, 2), (2, 4)]
+    assert ConvSchedule(ops, keep=0, chunk=1, split_min_macs=7).direct_split_min_macs == 7
+
+
+def test_the_cpu_splits_small_direct_calls_from_its_limit():
+    """The numba backend's limit: the tutorial net's convs stay one range at batch 4 (0.96 and
+    1.41 Mi multiply-adds: slower split, measured) and are split at batch 8."""
+    from minicnn.kernels import cpu
+
+    s = cpu.CONV_SCHEDULE
+    assert s.ranges_in_kernels() and s.direct_split_min_macs == cpu.DIRECT_SPLIT_MIN_MACS < s.split_min_macs
+    for n, conv1_macs, conv2_macs in ((4, 4 * 6 * 75 * 784, 4 * 16 * 150 * 100), (8, 8 * 6 * 75 * 784,
+                                                                                  8 * 16 * 150 * 100)):
+        for macs in (conv1_macs, conv2_macs):
+            assert (macs >= s.direct_split_min_macs) == (n == 8)
+
+
 @pytest.mark.parametrize("wide", [False, True])
 def test_the_wide_switch_picks_the_layout_and_one_product_per_range(wide):
     """With ``wide`` every column matrix is built, and every gradient scattered, in the wide

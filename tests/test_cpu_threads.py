@@ -291,6 +291,7 @@ def numba_split(request, monkeypatch, three_workers):
     from minicnn.kernels.cpu.split_chooser import SplitChooser
 
     monkeypatch.setattr(CONV_SCHEDULE, "split_min_macs", 0)
+    monkeypatch.setattr(CONV_SCHEDULE, "direct_split_min_macs", 0)
     calls = []
     real = SplitChooser(force=request.param)
 

@@ -233,6 +233,7 @@ def test_layers_give_the_bits_of_one_call_per_share(layer, two_workers, monkeypa
     from minicnn.kernels.cpu import CONV_SCHEDULE
 
     monkeypatch.setattr(CONV_SCHEDULE, "split_min_macs", 0)
+    monkeypatch.setattr(CONV_SCHEDULE, "direct_split_min_macs", 0)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((5, 8, 10, 10)).astype(np.float32)
     g = rng.standard_normal((5, 16, 10, 10)).astype(np.float32)

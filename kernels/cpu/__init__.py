@@ -160,6 +160,16 @@ def _direct_max_from_environment(default: int = DIRECT_MAX) -> int:
     return int(raw)
 
 
+# A direct call runs its batch ranges on Numba's threads (2-5 us a parallel region), not the
+# split's helper threads (~110 us a hand-over, what split_min_macs' 4 Mi multiply-adds was set
+# for): it takes one range per core from 1.5 Mi. In training steps, split from any size / from
+# 4 Mi: the tutorial net 1.031 and DeconvNet 1.048 at batch 4 (their convs 0.96-1.41 Mi: each
+# call alone was faster split, the step was not); from 1.5 Mi / from 4 Mi at batch 8 (1.9-2.8
+# Mi) the tutorial net 0.951 and 0.987, DeconvNet 0.969 twice, at batch 16 0.925-0.987 and
+# 0.849-0.850, ResNet-20 (its 3 -> 16 conv1 1.77 Mi at batch 4) 1.000-1.011
+# (benchmarks/notes/cpu-overhead.md, "Small direct calls on both cores").
+DIRECT_SPLIT_MIN_MACS = 3 << 19
+
 CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=matmul,
                                              im2col_wide=im2col_wide, col2im_wide=col2im_wide,
                                              conv2d_direct=conv2d_direct,
@@ -168,7 +178,8 @@ CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmu
                                              direct_ranges=True),
                              keep=2 * MiB, chunk=1 * MiB, split=_split_chooser(), stack_limit=1 * MiB,
                              dw_transposed=True, scratch_max=4 * MiB,
-                             direct_max=_direct_max_from_environment(), direct_rule=direct_rule)
+                             direct_max=_direct_max_from_environment(), direct_rule=direct_rule,
+                             direct_split_min_macs=DIRECT_SPLIT_MIN_MACS)
 TABLE.update(CONV_SCHEDULE.table())
 
 # Fused operations (kernels.fused): minicnn.fusion runs ReLU -> MaxPool2d, the residual
