@@ -69,6 +69,8 @@ class ReLUMaxPool2d:
     other instead, so their own checks and messages apply.
     """
 
+    first = (ReLU,)  # the classes a run can start with (``fits`` wants exactly one of them)
+
     def __init__(self, relu: ReLU, pool: MaxPool2d):
         self.relu, self.pool = relu, pool
         self._cache = None
@@ -130,6 +132,8 @@ class BatchNormReLU:
     :func:`batchnorm_relu`: fused in evaluation mode, the two modules in training mode;
     backward is always the two modules' own (their caches are set either way)."""
 
+    first = (BatchNorm2d, BatchNorm1d)
+
     def __init__(self, bn, relu: ReLU):
         self.bn, self.relu = bn, relu
 
@@ -153,6 +157,8 @@ class BatchNormReLU:
 
 # the fused steps, each with fits(a, b) over two modules, and the kernel-table entry it needs
 _RUNS = ((ReLUMaxPool2d, "relu_maxpool2d_forward"), (BatchNormReLU, "batchnorm_relu_forward_eval"))
+# the classes any run starts with: steps() asks fits() only at those (it runs on every forward)
+_FIRSTS = frozenset(c for run, _ in _RUNS for c in run.first)
 
 
 def add_relu(relu: ReLU, a, b):
@@ -180,7 +186,7 @@ def steps(seq) -> list:
 
     def first_fit(i):
         """Index in ``runs`` of the first run that mods[i], mods[i + 1] form, or None."""
-        if i + 1 >= len(mods):
+        if i + 1 >= len(mods) or type(mods[i]) not in _FIRSTS:
             return None
         return next((k for k, cls in enumerate(runs) if cls.fits(mods[i], mods[i + 1])), None)
 
