@@ -1,11 +1,11 @@
 """Fusion on vs off (``minicnn.fusion``), in one process, blocks alternating (or, with
 ``--switch``, another setting: the CPU conv schedule's transposed weight-gradient sum or its
 small-batch BLAS-threads way, its kernels' kept scratch blocks, the blocked forward's
-whole-row vectors, the blocked kernels' plans made once per shape or the channels weight
-gradient's cut by input channel, or small direct calls split over the cores too, or on the cupy backends TF32 convolutions; on either, the wide conv layout
-and direct convolution: on the GPU for the layers with at most ``--direct-max`` weights, on the
-CPU for those its rule picks (``kernels/cpu/__init__.py``, ``direct_rule``) with at most that
-many).
+whole-row vectors, the blocked kernels' plans made once per shape, the channels weight
+gradient's cut by input channel or small direct calls split over the cores too; or on the
+cupy backends TF32 convolutions; on either, the wide conv layout and direct convolution: on
+the GPU for the layers with at most ``--direct-max`` weights, on the CPU for those its rule
+picks (``kernels/cpu/__init__.py``, ``direct_rule``) with at most that many).
 
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]

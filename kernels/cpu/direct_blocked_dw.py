@@ -15,11 +15,11 @@ Each batch range (``bounds``) gets its own sums, written to its own row of ``dws
 ``weight_grad`` adds the rows in range order, as the conv schedule added its shares' gradients.
 Except where dW is larger than x and d together (``channel_parts``): the channels kernel is then
 cut by input channel, each part over the whole batch straight into dW, and its numbers are
-those of one call without ranges. A range's (part's) buffers (its lane sums or dW^T, its group's padded planes and d planes) are carved
-from its row of ``scratch`` (R, length), and ``dws`` and ``scratch`` are kept blocks
-(``workspace.py``): fresh ones page-faulted on every call (Net2's conv3 at batch 4: 784 faults,
-2.4-2.7 ms a call against 0.96 ms kept; benchmarks/notes/cpu-faults.md). The kernels zero what they
-read before writing it.
+those of one call without ranges. A range's (or part's) buffers (its lane sums or dW^T, its
+group's padded planes and d planes) are carved from its row of ``scratch`` (R, length), and
+``dws`` and ``scratch`` are kept blocks (``workspace.py``): fresh ones page-faulted on every
+call (Net2's conv3 at batch 4: 784 faults, 2.4-2.7 ms a call against 0.96 ms kept;
+benchmarks/notes/cpu-faults.md). The kernels zero what they read before writing it.
 
 Why the channels kernel is compiled per plane width (OW): Numba compiles a ``parallel=True``
 kernel's ``prange`` body as a library of its own, then links it into the kernel's module and
