@@ -57,7 +57,9 @@ the batch is cut up:
   weight gradient through ``conv2d_direct_weight_grad`` where the backend has one
   (the CPU's; else through im2col and a product). For the small first layers of
   these nets, where the column matrix is 25x the image and the product is tiny.
-  The batch is dealt to the shares as for the products. ``direct_max=0`` (the
+  The batch is dealt to the shares as for the products; where the backend's kernels
+  run the ranges themselves (``ops.direct_ranges``, the CPU's), from
+  ``direct_split_min_macs`` multiply-adds rather than ``split_min_macs``. ``direct_max=0`` (the
   default): never. ``direct_rule(w, pixels, stride)``, when given, must also hold:
   the backend's own choice by the weight, the output plane's pixels and the stride
   (the CPU's: few output channels on a large plane, stride 1, ``kernels/cpu/__init__.py``);
