@@ -73,8 +73,8 @@ class Module:
     # the optimisers read) and also kept as a plain attribute, so that ``self.weight`` or
     # ``self.conv1`` is an ordinary lookup: through ``__getattr__`` (Python's fallback after a
     # failed lookup, as PyTorch does it) each took 0.88 us, 25 times a batch-4 step of the
-    # tutorial net and 245 of ResNet-20 (benchmarks/notes/cpu-overhead.md). Buffers stay behind ``__getattr__``: code replaces
-    # them in ``_buffers`` directly (``load_state_dict``, ``to``).
+    # tutorial net and 245 of ResNet-20 (benchmarks/notes/cpu-overhead.md). Buffers stay behind
+    # ``__getattr__``: code replaces them in ``_buffers`` directly (``load_state_dict``, ``to``).
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
