@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -385,37 +386,49 @@ def test_non_finite_evaluation_stops_the_run_cleanly(tmp_path):
     assert not (tmp_path / "best.npz").exists()
 
 
-def test_compile_notice_before_the_first_numba_step(tmp_path, monkeypatch):
-    from minicnn.train import trainer as trainer_module
+def _slow_first_steps(trainer, seconds):
+    """Make each of ``trainer``'s first two steps sleep ``seconds`` (a stand-in for compiling)."""
+    step = trainer.train_step
+    calls = []
+
+    def slow(x, y):
+        calls.append(1)
+        if len(calls) <= 2:
+            time.sleep(seconds)
+        return step(x, y)
+
+    trainer.train_step = slow
+
+
+@pytest.mark.parametrize("backend_name", ["numba", "numpy"])
+def test_compile_notice_when_the_first_step_is_slow(tmp_path, monkeypatch, backend_name):
+    """The notice goes out once a fit, during its first step, and only on numba; a second fit
+    (a resume) gets its own; a fast first step gets none."""
+    from minicnn.train import progress
     from minicnn.train.progress import COMPILE_NOTICE
 
-    for need, expected in ((True, 1), (False, 0)):
-        monkeypatch.setattr(trainer_module, "kernels_need_compiling", lambda: need)
-        lines = []
-        make_trainer(tmp_path / str(need), epochs=1, log=lines.append).fit()
-        assert lines.count(COMPILE_NOTICE) == expected
-        if expected:
-            assert lines.index(COMPILE_NOTICE) < min(i for i, ln in enumerate(lines) if ln.startswith("[1,"))
+    if backend_name not in mc.available_backends():
+        pytest.skip(f"{backend_name} backend not available")
+    mc.set_backend(backend_name)  # (the numpy_backend fixture restores numpy)
+    monkeypatch.setattr(progress, "COMPILE_NOTICE_AFTER_S", 0.05)
+    lines = []
+    tr = make_trainer(tmp_path / "slow", epochs=2, log=lines.append)
+    _slow_first_steps(tr, 1.0)  # the first step and the second: only the first may give a notice
+    tr.fit()
+    expected = 1 if backend_name == "numba" else 0
+    assert lines.count(COMPILE_NOTICE) == expected
+    if expected:
+        assert lines.index(COMPILE_NOTICE) < min(i for i, ln in enumerate(lines) if ln.startswith("[1,"))
+    tr2 = make_trainer(tmp_path / "slow", epochs=3, log=lines.append)  # resumed: a fit of its own
+    _slow_first_steps(tr2, 1.0)
+    tr2.fit(resume=True)
+    assert lines.count(COMPILE_NOTICE) == 2 * expected
+
+    monkeypatch.setattr(progress, "COMPILE_NOTICE_AFTER_S", 60.0)
+    fast = []
+    make_trainer(tmp_path / "fast", epochs=1, log=fast.append).fit()
+    assert COMPILE_NOTICE not in fast
     assert "compiling kernels (first run only" in COMPILE_NOTICE
-
-
-def test_kernels_need_compiling_reads_numbas_cache(tmp_path):
-    """True with an empty numba cache (checked in a fresh process, nothing compiled), False on numpy
-    and once the kernels ran in this process."""
-    from minicnn.train.progress import kernels_need_compiling
-
-    if "numba" not in mc.available_backends():
-        pytest.skip("numba backend not available")
-    code = ("import minicnn as mc; from minicnn.train.progress import kernels_need_compiling;"
-            "mc.set_backend('numba'); print(kernels_need_compiling())")
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "True"
-    assert kernels_need_compiling() is False  # numpy backend
-    mc.set_backend("numba")  # (the numpy_backend fixture restores numpy)
-    make_trainer(tmp_path / "run", epochs=1).fit()
-    assert kernels_need_compiling() is False
 
 
 def test_console_lines_name_a_combined_loss(tmp_path):

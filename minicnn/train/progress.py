@@ -1,16 +1,51 @@
 """What the user sees while a run trains: the epoch's progress bar, and the notice that
-the numba backend compiles its kernels before the first step."""
+the numba backend is compiling its kernels when a run's first step is slow."""
 
 from __future__ import annotations
+
+import threading
 
 from tqdm.auto import tqdm
 
 from minicnn import backend
 
 COMPILE_NOTICE = ("compiling kernels (first run only: numba keeps them in its on-disk cache); "
-                  "the first step takes a few seconds")
-MAYBE_COMPILE_NOTICE = ("the first step compiles the numba kernels, unless numba's on-disk cache holds them "
-                        "(compiling kernels: first run only, a few seconds)")
+                  "the first step may take a minute")
+
+#: A run's first step on numba slower than this is taken to be compiling (a whole step of the
+#: nets here at batch 128 takes under a second once compiled; loading the kernels from numba's
+#: cache takes about a second, README's table of task runs).
+COMPILE_NOTICE_AFTER_S = 5.0
+
+
+class FirstStepNotice:
+    """``with FirstStepNotice(log):`` around a run's first training step: on the numba backend,
+    if the step is still running after ``COMPILE_NOTICE_AFTER_S`` seconds (numba compiling the
+    kernels its on-disk cache does not hold yet), ``log(COMPILE_NOTICE)`` from a timer thread.
+    Told by the clock rather than foretold: which kernels a step compiles depends on the
+    model, its shapes and what the cache already holds. ``fired``: whether the notice went out."""
+
+    def __init__(self, log):
+        self._log = log
+        self.fired = False
+        self._timer = None
+
+    def _fire(self) -> None:
+        self.fired = True
+        self._log(COMPILE_NOTICE)
+
+    def __enter__(self) -> "FirstStepNotice":
+        if backend.backend_name() == "numba":
+            self._timer = threading.Timer(COMPILE_NOTICE_AFTER_S, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer.join()  # a notice being written finishes before the step's own lines
+        return False
 
 
 class EpochBar:
@@ -34,23 +69,3 @@ class EpochBar:
     def close(self, batch: int) -> None:
         self.show(batch)
         self.bar.close()
-
-
-def kernels_need_compiling() -> bool | None:
-    """Whether the next step on the active backend will compile numba kernels.
-
-    True: the backend is ``numba`` and its convolution kernel is neither compiled
-    in this process nor in numba's on-disk cache (absent, or stale after an edit).
-    False: another backend, or the kernels are ready. None: numba, but it cannot
-    be told (numba's internals moved).
-    """
-    if backend.backend_name() != "numba":
-        return False
-    try:
-        from minicnn.kernels.cpu import conv
-        variants = (conv._im2col_ser, conv._im2col_par)  # the serial and the parallel build
-        if any(d.signatures for d in variants):  # compiled (or loaded from the cache) in this process already
-            return False
-        return not any(d._cache._cache_file._load_index() for d in variants)  # {} when absent or stale
-    except Exception:
-        return None

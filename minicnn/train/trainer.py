@@ -71,7 +71,7 @@ from .interrupt import CtrlC
 from .lock import RunLock
 from .meters import EpochMeters
 from .objectives import Objective
-from .progress import COMPILE_NOTICE, MAYBE_COMPILE_NOTICE, EpochBar, kernels_need_compiling
+from .progress import EpochBar, FirstStepNotice
 from .resume import ResumeError
 
 __all__ = ["CHECKPOINT_FORMAT", "NonFiniteLossError", "Trainer"]
@@ -129,6 +129,7 @@ class Trainer(Checkpoints):
         self.was_complete = False  # fit(resume=True) found the run already trained to config.epochs
         self._ctrl_c = CtrlC(self._log)
         self._updating = False  # True while the parameters are ahead of the position and meters
+        self._first_step = False  # True until fit() has run its first step (FirstStepNotice)
 
     def _make_graphed_step(self) -> GraphedTrainStep | None:
         if not (self.config.cuda_graph and backend.current().is_gpu):
@@ -146,6 +147,7 @@ class Trainer(Checkpoints):
         with RunLock(self.out_dir, log=self._log):
             if not self._start_or_resume(resume):
                 return self.history  # already complete: nothing to train, nothing written
+            self._first_step = True
             try:
                 with self._ctrl_c:
                     while self.epoch < self.config.epochs and not self.stopped_early():
@@ -168,16 +170,17 @@ class Trainer(Checkpoints):
         self.model.train()
         bar = EpochBar(len(self.train_loader), self.batch, f"epoch {self.epoch + 1}/{self.config.epochs}",
                        self.config.progress)
-        compiling = kernels_need_compiling()
-        if compiling is not False:
-            self._log(COMPILE_NOTICE if compiling else MAYBE_COMPILE_NOTICE)
         self._start_clock()
         try:
             for x, y in self.train_loader.iter_epoch(self.epoch, start_batch=self.batch):
-                self.train_step(x, y)
-                if compiling is not False:  # the compile time stays out of the bar's rate and ETA
-                    bar.restart_clock()
-                    compiling = False
+                if self._first_step:  # this fit's first: a notice if it is slow (numba compiling)
+                    with FirstStepNotice(self._log) as notice:
+                        self.train_step(x, y)
+                    self._first_step = False
+                    if notice.fired:  # the compile time stays out of the bar's rate and ETA
+                        bar.restart_clock()
+                else:
+                    self.train_step(x, y)
                 self._log_window()
                 self._show_progress(bar)
                 self._periodic_checkpoint()
