@@ -12,9 +12,10 @@ from minicnn import backend
 COMPILE_NOTICE = ("compiling kernels (first run only: numba keeps them in its on-disk cache); "
                   "the first step may take a minute")
 
-#: A run's first step on numba slower than this is taken to be compiling (a whole step of the
-#: nets here at batch 128 takes under a second once compiled; loading the kernels from numba's
-#: cache takes about a second, README's table of task runs).
+#: A run's first step on numba slower than this is taken to be compiling: task1 on 2 % of the
+#: data took 4.5 s in all with the kernels in numba's cache and 27.7 s compiling them
+#: (benchmarks/cpu_results/amd-avx2-2026-12-07/readme_refresh/run.log); once compiled, the
+#: slowest step of its throughput table (ResNet-20, batch 256) takes 0.72 s.
 COMPILE_NOTICE_AFTER_S = 5.0
 
 
