@@ -385,13 +385,14 @@ def test_non_finite_evaluation_stops_the_run_cleanly(tmp_path):
 
 
 def _slow_first_steps(trainer, seconds):
-    """Make each of ``trainer``'s first two steps sleep ``seconds`` (a stand-in for compiling)."""
+    """Make ``trainer``'s first two steps, and the first step of every epoch, sleep ``seconds``
+    (a stand-in for compiling)."""
     step = trainer.train_step
     calls = []
 
     def slow(x, y):
         calls.append(1)
-        if len(calls) <= 2:
+        if len(calls) <= 2 or trainer.batch == 0:
             time.sleep(seconds)
         return step(x, y)
 
@@ -411,7 +412,7 @@ def test_compile_notice_when_the_first_step_is_slow(tmp_path, monkeypatch, backe
     monkeypatch.setattr(progress, "COMPILE_NOTICE_AFTER_S", 0.05)
     lines = []
     tr = make_trainer(tmp_path / "slow", epochs=2, log=lines.append)
-    _slow_first_steps(tr, 1.0)  # the first step and the second: only the first may give a notice
+    _slow_first_steps(tr, 1.0)  # steps 1, 2 and epoch 2's first: only the fit's first may give a notice
     tr.fit()
     expected = 1 if backend_name == "numba" else 0
     assert lines.count(COMPILE_NOTICE) == expected
