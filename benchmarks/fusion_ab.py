@@ -3,14 +3,15 @@
 small-batch BLAS-threads way, its kernels' kept scratch blocks, the blocked forward's
 whole-row vectors, the blocked kernels' plans made once per shape, the channels weight
 gradient's cut by input channel or small direct calls split over the cores too; or on the
-cupy backends TF32 convolutions; on either, the wide conv layout and direct convolution: on
+cupy backends TF32 convolutions or the implicit-GEMM convolution kernels; on either, the wide
+conv layout and direct convolution: on
 the GPU for the layers with at most ``--direct-max`` weights, on the CPU for those its rule
 picks (``kernels/cpu/__init__.py``, ``direct_rule``) with at most that many).
 
     python -m benchmarks.fusion_ab [--backend numba|cupy|cupy-graph] [--nets net2 tutorial]
         [--batch-sizes 4 64] [--rounds 15] [--min-time 0.3] [--threads N] [--no-kernels]
-        [--switch fusion|dw-transposed|cpu-split|tf32-conv|wide|direct|kept|row-vectors|dw-rows|
-                  plans|dw-channels|direct-split]
+        [--switch fusion|dw-transposed|cpu-split|tf32-conv|implicit|wide|direct|kept|row-vectors|
+                  dw-rows|plans|dw-channels|direct-split]
         [--wide-max-pixels L]
         [--direct-max K] [--direct-split-min M]
 
@@ -87,6 +88,14 @@ def _set_direct(flag: bool) -> None:
     CONV_SCHEDULE.direct_max = cpu.CONV_SCHEDULE.direct_max = DIRECT_MAX if flag else 0
 
 
+def _set_implicit(flag: bool) -> None:
+    """The cupy backend's convolutions through the implicit-GEMM kernels (``kernels/cuda/conv_igemm.cu``:
+    output, input and weight gradients without a column matrix), or as imported (im2col + cuBLAS)."""
+    from minicnn.kernels import cuda
+
+    cuda.use_implicit_gemm(flag)
+
+
 def _set_kept(flag: bool) -> None:
     """The CPU kernels' kept scratch blocks (``kernels/cpu/workspace.py``), or a fresh block on
     every call (as before they were kept)."""
@@ -149,13 +158,14 @@ SWITCHES = {"fusion": (fusion.set_enabled, "fused", "unfused"),
             "tf32-conv": (_set_tf32_conv, "TF32-conv", "FP32-conv"),
             "wide": (_set_wide, "wide", "per-sample"),
             "direct": (_set_direct, "direct", "im2col"),
+            "implicit": (_set_implicit, "implicit-GEMM", "im2col"),
             "kept": (_set_kept, "kept", "fresh"),
             "row-vectors": (_set_row_vectors, "rows", "flat"),
             "dw-rows": (_set_dw_rows, "dW-rows", "dW-whole"),
             "plans": (_set_plans, "planned", "unplanned"),
             "dw-channels": (_set_dw_channels, "dW-channels", "dW-ranges"),
             "direct-split": (_set_direct_split, "split-from-limit", "split-4Mi")}
-GPU_SWITCHES = ("tf32-conv",)  # the cupy backend's
+GPU_SWITCHES = ("tf32-conv", "implicit")  # the cupy backend's
 CPU_SWITCHES = ("dw-transposed", "cpu-split", "kept", "row-vectors", "dw-rows", "plans",
                 "dw-channels", "direct-split")  # the numba backend's (direct and wide: both)
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One prepared GPU check, in order of what it decides: the GPU tests; in-process A/Bs of
-# minicnn's GPU settings (TF32 convolutions, the wide conv layout MINICNN_CONV_WIDE, direct
-# convolution MINICNN_CONV_DIRECT_MAX, fusion; ab.log); the cupy-vs-PyTorch-CUDA throughput
+# minicnn's GPU settings (TF32 convolutions, the implicit-GEMM convolutions
+# MINICNN_CONV_IMPLICIT, the wide conv layout MINICNN_CONV_WIDE, direct convolution
+# MINICNN_CONV_DIRECT_MAX, fusion; ab.log); the cupy-vs-PyTorch-CUDA throughput
 # table (cupy-graph beside PyTorch's whole-step CUDA graph); a short task2 run on the cupy
 # backend; a per-layer profile of the cupy training step at batch 256, the host time of
 # matmul and the GPU memory of a training step (profile.log).
@@ -79,8 +80,9 @@ step "GPU tests" gpu_tests.log 150 \
   python -m pytest tests/gpu tests/test_data_loader.py -q -rs -p no:cacheprovider
 
 # minicnn's GPU settings: CUDA-graph training steps, one process per switch, on/off blocks alternating
-# (TF32 convolutions, the default; the wide conv layout; direct convolution for layers <= 4096 weights; fusion)
-for sw in tf32-conv wide direct fusion; do
+# (TF32 convolutions, the default; the implicit-GEMM convolutions; the wide conv layout; direct convolution for
+# layers <= 4096 weights; fusion)
+for sw in tf32-conv implicit wide direct fusion; do
   step "A/B --switch $sw" ab.log 60 \
     python -m benchmarks.fusion_ab --backend cupy-graph --switch "$sw" --nets tutorial deconv net2 \
       --batch-sizes 64 256 --rounds 5 --min-time 0.1 --no-kernels

@@ -69,6 +69,8 @@ class HostKernels:
         lib.host_kernel_name.argtypes = [ctypes.c_int]
         lib.host_kernel_signature.restype = ctypes.c_char_p
         lib.host_kernel_signature.argtypes = [ctypes.c_int]
+        lib.host_kernel_is_block.restype = ctypes.c_int
+        lib.host_kernel_is_block.argtypes = [ctypes.c_int]
         lib.host_launch.restype = ctypes.c_int
         lib.host_launch.argtypes = [
             ctypes.c_char_p,
@@ -82,6 +84,9 @@ class HostKernels:
             lib.host_kernel_name(i).decode(): lib.host_kernel_signature(i).decode()
             for i in range(lib.host_kernel_count())
         }
+        # block kernels: shared memory and barriers, run a block at a time as fibers
+        self.block_kernels = {lib.host_kernel_name(i).decode() for i in range(lib.host_kernel_count())
+                              if lib.host_kernel_is_block(i) == 1}
 
     def launch(self, name, grid, block, args, order=0, strict=False):
         """Run kernel ``name`` on a grid x block 1-D grid with ``args``.
@@ -113,6 +118,8 @@ class HostKernels:
             *[ctypes.cast(ctypes.pointer(h), ctypes.c_void_p) for h in holders]
         )
         rc = self.lib.host_launch(name.encode(), grid, block, argv, order)
+        assert rc != -2, f"host_launch({name}): a barrier not every thread of a block reached"
+        assert rc != -3, f"host_launch({name}): __syncthreads() in a kernel not registered as a block kernel"
         assert rc == 0, f"host_launch({name}) returned {rc}"
 
 
@@ -286,6 +293,8 @@ class _FakeCupy:
 _MODULE_OF = {  # first match wins: relu_maxpool2d before relu
     "relu_maxpool2d": "pool",
     "conv2d_direct": "conv",
+    "conv2d_igemm": "conv_igemm",
+    "igemm_sum_splits": "conv_igemm",
     "im2col": "conv",
     "col2im": "conv",
     "maxpool2d": "pool",

@@ -66,6 +66,9 @@ def expected_kernels() -> dict[str, set[str]]:
             )
         }
         out["optim"] |= {f"sgd_update_{s}", f"adam_update_{s}"}
+        out["conv_igemm"] |= {f"igemm_sum_splits_{s}"}
+        out["conv_igemm"] |= {f"conv2d_igemm_{k}_m{bm}_{s}_{ix}" for k in ("forward", "input_grad", "weight_grad")
+                              for bm in (16, 32, 64) for ix in ("i32", "i64")}
     return out
 
 
@@ -147,13 +150,21 @@ def test_nvcc_compiles(nvcc_results, label):
         assert not missing, f"{name}.cu: kernels missing from the PTX: {sorted(missing)}"
 
 
+BLOCK_SOURCES = ("conv_igemm",)  # block kernels: shared memory and barriers, run by the host build's fibers
+
+
 def test_sources_have_no_float_atomics_or_barriers():
-    """Host emulation is only faithful without __syncthreads/shared memory/float atomics."""
+    """Host emulation is only faithful without float atomics and warp-level operations anywhere,
+    and without __syncthreads / shared memory outside the block kernels' sources (whose kernels
+    the host build runs as block kernels: tests/test_cuda_host_igemm.py checks that)."""
     for name in cuda_kernels.SOURCES:
         text = (CUDA_DIR / f"{name}.cu").read_text()
         code = re.sub(r"//[^\n]*", "", text)
-        for banned in ("__syncthreads", "__shared__", "atomicAdd", "__syncwarp", "__shfl"):
-            assert banned not in code, f"{name}.cu uses {banned}"
+        banned = ("atomicAdd", "__syncwarp", "__shfl")
+        if name not in BLOCK_SOURCES:
+            banned += ("__syncthreads", "__shared__")
+        for word in banned:
+            assert word not in code, f"{name}.cu uses {word}"
 
 
 # --------------------------------------------------------------------------

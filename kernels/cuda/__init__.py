@@ -8,6 +8,10 @@ conv.cu / conv.py                im2col, col2im (a gather: one thread per image
                                  pixel), and their _wide forms (the batch's
                                  blocks side by side); direct convolution
                                  (output, input gradient) for small layers
+conv_igemm.cu / conv_igemm.py    implicit-GEMM convolution (output + bias, input
+                                 gradient, weight gradient): tiled products whose
+                                 tile loads gather from x and dy, no column matrix
+                                 (block kernels: shared memory and barriers)
 pool.cu / pool.py                maxpool2d forward/backward (backward a gather),
                                  maxunpool2d forward (integer-atomic claim +
                                  gather) / backward
@@ -77,6 +81,7 @@ from .activation import (
     relu_forward,
 )
 from .conv import col2im, col2im_wide, conv2d_direct, conv2d_direct_input_grad, im2col, im2col_wide
+from .conv_igemm import conv2d_igemm, conv2d_igemm_input_grad, conv2d_igemm_weight_grad
 from .launch import BLOCK, MAX_GRID, NVRTC_OPTIONS, SOURCES, array_address, get_function, kernel_source
 from .loss import cross_entropy_backward, cross_entropy_forward
 from .optim import adam_update, adam_update_multi, sgd_update, sgd_update_multi
@@ -159,11 +164,38 @@ TABLE: dict = {
 # MINICNN_CONV_DIRECT_MAX=K (read at import): layers whose weight has at most K elements
 # compute their output and input gradient with the direct kernels, without a column matrix
 # (ConvSchedule(direct_max=)); 0, the default, until a device run shows it faster.
+# MINICNN_CONV_IMPLICIT=1 (read at import; ``use_implicit_gemm`` at run time): every
+# convolution's output, input gradient and weight gradient through the implicit-GEMM
+# kernels (conv_igemm.cu), no column matrix at all; it takes the place of DIRECT_MAX. Off
+# until a device run shows it faster (benchmarks/gpu_check.sh's A/B --switch implicit).
 WIDE = _os.environ.get("MINICNN_CONV_WIDE", "0").strip().lower() in ("1", "true", "yes", "on")
 DIRECT_MAX = int(_os.environ.get("MINICNN_CONV_DIRECT_MAX", "0") or 0)
+IMPLICIT = IMPLICIT_AT_IMPORT = _os.environ.get("MINICNN_CONV_IMPLICIT", "0").strip().lower() in ("1", "true",
+                                                                                                   "yes", "on")
 CONV_SCHEDULE = ConvSchedule(SimpleNamespace(im2col=im2col, col2im=col2im, matmul=conv_matmul,
                                              im2col_wide=im2col_wide, col2im_wide=col2im_wide,
                                              conv2d_direct=conv2d_direct,
                                              conv2d_direct_input_grad=conv2d_direct_input_grad),
                              keep=0, chunk=512 * MiB, wide=WIDE, direct_max=DIRECT_MAX)
 TABLE.update(CONV_SCHEDULE.table())
+
+
+def use_implicit_gemm(flag: bool) -> None:
+    """On: every convolution (Conv2d and ConvTranspose2d: output, input gradient, weight gradient)
+    runs on the schedule's direct paths through the implicit-GEMM kernels. Off: the direct
+    kernels for the layers with at most ``DIRECT_MAX`` weights (output and input gradient),
+    im2col + cuBLAS for the rest and for every weight gradient."""
+    global IMPLICIT
+    IMPLICIT = bool(flag)
+    ops = CONV_SCHEDULE.ops
+    if IMPLICIT:
+        ops.conv2d_direct, ops.conv2d_direct_input_grad = conv2d_igemm, conv2d_igemm_input_grad
+        ops.conv2d_direct_weight_grad = conv2d_igemm_weight_grad
+        CONV_SCHEDULE.direct_max = 2**62
+    else:
+        ops.conv2d_direct, ops.conv2d_direct_input_grad = conv2d_direct, conv2d_direct_input_grad
+        ops.__dict__.pop("conv2d_direct_weight_grad", None)
+        CONV_SCHEDULE.direct_max = DIRECT_MAX
+
+
+use_implicit_gemm(IMPLICIT)

@@ -11,8 +11,11 @@
 //     few device intrinsics used here, and runs every (block, thread) in turn.
 //
 // Rules the kernels follow so that the host build is a faithful test:
-//   * one-dimensional grid-stride loops only (MINICNN_GRID_STRIDE);
-//   * no shared memory, no barriers, no float atomics; every output element is
+//   * one-dimensional grid-stride loops only (MINICNN_GRID_STRIDE), except the
+//     block kernels of conv_igemm.cu (tiled products: a fixed grid of blocks);
+//   * no shared memory and no barriers outside those block kernels, which the host
+//     build runs a block at a time, its threads as fibers meeting at each barrier;
+//   * no float atomics, no warp-level operations; every output element is
 //     written by exactly one thread (scatters are written as gathers);
 //   * the loop index is 64-bit; the kernels that decompose a flat index with
 //     / and % are compiled twice, with int (`_i32`, used when every array has

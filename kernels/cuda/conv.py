@@ -100,47 +100,67 @@ def _write(name, out, result, like):
     return out
 
 
-def conv2d_direct(x, w, b, stride, padding, out=None):
-    """y (N, O, OH, OW) = Conv2d of x (N, C, H, W) with w (O, C, kh, kw) (+ b (O,)): one thread per
-    output element, no column matrix. What the kernels don't take runs im2col + matmul (reference).
-    ``out``: an optional C-contiguous device array of y's shape and dtype to write into."""
+def conv_forward(name, x, w, b, stride, padding, out, run):
+    """The checks, the fallback and the output of a kernel computing Conv2d's y (N, O, OH, OW) from
+    x (N, C, H, W), w (O, C, kh, kw) and b (O,) or None: ``run(x, w, bias, y, sizes, has_bias)``
+    launches it, sizes = (n, c, h, w, o, kh, kw, sh, sw, ph, pw, oh, ow) (``conv2d_direct`` here,
+    ``conv_igemm.conv2d_igemm``). What the kernels don't take runs im2col + matmul (reference)."""
     (sh, sw), (ph, pw) = stride, padding
-    _ref.check_direct("conv2d_direct", x, 1, w, 1, b)
+    _ref.check_direct(name, x, 1, w, 1, b)
     n, c, h, wd = (int(s) for s in x.shape)
     o, _, kh, kw = (int(s) for s in w.shape)
     oh, ow = _ref.conv_out_size(h, kh, sh, ph), _ref.conv_out_size(wd, kw, sw, pw)
     if not (_direct_ok(x, w, stride, padding) and oh >= 1 and ow >= 1 and (b is None or b.dtype == x.dtype)):
         y = _ref.matmul(w.reshape(o, -1), _ref.im2col(x, kh, kw, sh, sw, ph, pw))
-        return _write("conv2d_direct", out, (y if b is None else y + b.reshape(1, o, 1)).reshape(n, o, oh, ow), x)
+        return _write(name, out, (y if b is None else y + b.reshape(1, o, 1)).reshape(n, o, oh, ow), x)
     xp = launch._cupy()
     x, w = xp.ascontiguousarray(x), xp.ascontiguousarray(w)
     y = xp.empty((n, o, oh, ow), dtype=x.dtype) if out is None else \
-        _ref.check_out("conv2d_direct", out, (n, o, oh, ow), x.dtype, like=x)
+        _ref.check_out(name, out, (n, o, oh, ow), x.dtype, like=x)
     bias = xp.ascontiguousarray(b) if b is not None else y  # not read when has_bias is 0
-    kernel = f"conv2d_direct_forward_{_suffix(x.dtype)}_{_ix(x.size, y.size, w.size)}"
-    sizes = map(_i64, (c, h, wd, o, kh, kw, sh, sw, ph, pw, oh, ow))
-    _launch("conv", kernel, y.size, (x, w, bias, y, _i64(y.size), *sizes, launch._i32(b is not None)))
+    run(x, w, bias, y, (n, c, h, wd, o, kh, kw, sh, sw, ph, pw, oh, ow), b is not None)
     return y
 
 
-def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None):
-    """dx (N, C, h, wd) of a Conv2d from dy (N, O, OH, OW) and w (O, C, kh, kw): one thread per
-    input pixel, no column matrix (the reference: col2im of W^T @ dy). ``out`` as for ``conv2d_direct``."""
+def conv_input_grad(name, dy, w, h, wd, stride, padding, out, run):
+    """The same for a kernel computing Conv2d's dx (N, C, h, wd) from dy (N, O, OH, OW) and w:
+    ``run(dy, w, dx, sizes)``, sizes as for ``conv_forward``. The fallback: col2im of W^T @ dy."""
     (sh, sw), (ph, pw) = stride, padding
     h, wd = int(h), int(wd)
     kh, kw = (int(s) for s in w.shape[2:]) if w.ndim == 4 else (1, 1)  # (a wrong rank is refused below)
-    _ref.check_direct("conv2d_direct_input_grad", dy, 1, w, 0, out_size=tuple(int(s) for s in dy.shape[2:]),
+    _ref.check_direct(name, dy, 1, w, 0, out_size=tuple(int(s) for s in dy.shape[2:]),
                       want=(_ref.conv_out_size(h, kh, sh, ph), _ref.conv_out_size(wd, kw, sw, pw)))
     n, o, oh, ow = (int(s) for s in dy.shape)
     _, c, kh, kw = (int(s) for s in w.shape)
     if not _direct_ok(dy, w, stride, padding):
         dcols = _ref.matmul(w.reshape(o, -1).T, dy.reshape(n, o, oh * ow))
-        return _write("conv2d_direct_input_grad", out, _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw), dy)
+        return _write(name, out, _ref.col2im(dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw), dy)
     xp = launch._cupy()
     dy, w = xp.ascontiguousarray(dy), xp.ascontiguousarray(w)
     dx = xp.empty((n, c, h, wd), dtype=dy.dtype) if out is None else \
-        _ref.check_out("conv2d_direct_input_grad", out, (n, c, h, wd), dy.dtype, like=dy)
-    kernel = f"conv2d_direct_input_grad_{_suffix(dy.dtype)}_{_ix(dx.size, dy.size, w.size)}"
-    sizes = map(_i64, (c, h, wd, o, kh, kw, sh, sw, ph, pw, oh, ow))
-    _launch("conv", kernel, dx.size, (dy, w, dx, _i64(dx.size), *sizes))
+        _ref.check_out(name, out, (n, c, h, wd), dy.dtype, like=dy)
+    run(dy, w, dx, (n, c, h, wd, o, kh, kw, sh, sw, ph, pw, oh, ow))
     return dx
+
+
+def conv2d_direct(x, w, b, stride, padding, out=None):
+    """y (N, O, OH, OW) = Conv2d of x (N, C, H, W) with w (O, C, kh, kw) (+ b (O,)): one thread per
+    output element, no column matrix. What the kernels don't take runs im2col + matmul (reference).
+    ``out``: an optional C-contiguous device array of y's shape and dtype to write into."""
+
+    def run(x, w, bias, y, sizes, has_bias):
+        kernel = f"conv2d_direct_forward_{_suffix(x.dtype)}_{_ix(x.size, y.size, w.size)}"
+        _launch("conv", kernel, y.size, (x, w, bias, y, _i64(y.size), *map(_i64, sizes[1:]), launch._i32(has_bias)))
+
+    return conv_forward("conv2d_direct", x, w, b, stride, padding, out, run)
+
+
+def conv2d_direct_input_grad(dy, w, h, wd, stride, padding, out=None):
+    """dx (N, C, h, wd) of a Conv2d from dy (N, O, OH, OW) and w (O, C, kh, kw): one thread per
+    input pixel, no column matrix (the reference: col2im of W^T @ dy). ``out`` as for ``conv2d_direct``."""
+
+    def run(dy, w, dx, sizes):
+        kernel = f"conv2d_direct_input_grad_{_suffix(dy.dtype)}_{_ix(dx.size, dy.size, w.size)}"
+        _launch("conv", kernel, dx.size, (dy, w, dx, _i64(dx.size), *map(_i64, sizes[1:])))
+
+    return conv_input_grad("conv2d_direct_input_grad", dy, w, h, wd, stride, padding, out, run)

@@ -28,7 +28,7 @@ import numpy as np
 from minicnn.kernels import reference as _ref
 
 #: Source files (without ``.cu``), i.e. the RawModules.
-SOURCES = ("conv", "pool", "activation", "optim", "loss")
+SOURCES = ("conv", "pool", "activation", "optim", "loss", "conv_igemm")
 #: NVRTC options of each source. ``--fmad=false`` (no multiply-add
 #: contraction, so every operation rounds as in NumPy) only where bit-for-bit
 #: equality with the reference is asked for: the optimiser updates
@@ -36,7 +36,8 @@ SOURCES = ("conv", "pool", "activation", "optim", "loss")
 #: one FMA, as PyTorch's kernels do: im2col/col2im and pool only move and sum data
 #: (nothing to contract, so they stay exact); the direct convolutions (conv.cu),
 #: the activations and the loss are compared with the reference within float rounding.
-NVRTC_OPTIONS = {"conv": (), "pool": (), "activation": (), "optim": ("--fmad=false",), "loss": ()}
+NVRTC_OPTIONS = {"conv": (), "pool": (), "activation": (), "optim": ("--fmad=false",), "loss": (),
+                 "conv_igemm": ()}
 #: Threads per block and the largest grid the wrappers launch; larger
 #: inputs are covered by the kernels' grid-stride loops.
 BLOCK = 256
@@ -117,6 +118,16 @@ def _launch(module: str, kernel: str, n: int, args: tuple) -> None:
         return
     grid = min((n + BLOCK - 1) // BLOCK, MAX_GRID)
     get_function(module, kernel)((grid,), (BLOCK,), args)
+
+
+def _launch_blocks(module: str, kernel: str, blocks: int, threads: int, args: tuple) -> None:
+    """Launch a block kernel (shared memory and barriers, e.g. ``conv_igemm.cu``'s) on exactly
+    ``blocks`` blocks of ``threads`` threads: it has no grid-stride loop (none if blocks == 0)."""
+    if blocks <= 0:
+        return
+    if blocks > 2**31 - 1:
+        raise ValueError(f"{kernel}: {blocks} blocks, more than a 1-D grid holds (2**31 - 1)")
+    get_function(module, kernel)((int(blocks),), (int(threads),), args)
 
 
 # --------------------------------------------------------------------------

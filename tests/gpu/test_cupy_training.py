@@ -75,6 +75,26 @@ def test_training_steps_match_numpy(make, shape, two, opt_name):
         np.testing.assert_allclose(gpu_state[k], v, rtol=rtol, atol=atol, err_msg=k)
 
 
+@pytest.mark.parametrize("make,shape,two", MODELS)
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_training_steps_with_implicit_gemm_match_numpy(make, shape, two, opt_name):
+    """The same steps with every convolution through the implicit-GEMM kernels
+    (``use_implicit_gemm``, MINICNN_CONV_IMPLICIT=1)."""
+    from minicnn.kernels import cuda
+
+    dtype = np.float32 if opt_name == "sgd" else np.float64
+    rtol, atol = (1e-3, 1e-5) if dtype == np.float32 else (1e-9, 1e-12)
+    ref_losses, ref_state = _steps("numpy", make, shape, 3, two, opt_name, dtype)
+    cuda.use_implicit_gemm(True)
+    try:
+        gpu_losses, gpu_state = _steps("cupy", make, shape, 3, two, opt_name, dtype)
+    finally:
+        cuda.use_implicit_gemm(cuda.IMPLICIT_AT_IMPORT)
+    np.testing.assert_allclose(gpu_losses, ref_losses, rtol=1e-4 if dtype == np.float32 else 1e-10)
+    for k, v in ref_state.items():
+        np.testing.assert_allclose(gpu_state[k], v, rtol=rtol, atol=atol, err_msg=k)
+
+
 def test_dropout_model_runs_on_gpu():
     # MNISTNet uses dropout drawn on the device: check shapes and that training moves the loss.
     losses, _ = _steps("cupy", MNISTNet, (16, 1, 28, 28), 5)

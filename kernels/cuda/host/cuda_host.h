@@ -6,10 +6,17 @@
 // NVRTC never see this file.
 //
 // A "launch" runs the kernel body once per (block, thread), one after the
-// other.  That is exact for minicnn's kernels because they are grid-stride
-// loops without shared memory or barriers in which every output element has
-// one owner thread; running the threads in reverse order as well (see
+// other.  That is exact for minicnn's grid-stride kernels, which have no
+// shared memory or barriers and in which every output element has one owner
+// thread; running the threads in reverse order as well (see
 // minicnn_host::set_order) checks that no result depends on thread order.
+//
+// Block kernels (the tiled implicit GEMM of conv_igemm.cu) use __shared__
+// memory and __syncthreads(). minicnn_host::run_blocks runs them one block
+// at a time, the block's threads as fibers (ucontext) that take turns between
+// barriers; __shared__ becomes `static`, which is then exactly one block's
+// shared memory. A barrier that not every thread of the block reaches (a
+// kernel bug: undefined behaviour on a GPU) fails the launch.
 #ifndef MINICNN_CUDA_HOST_H
 #define MINICNN_CUDA_HOST_H
 
@@ -20,11 +27,17 @@
 #include <math.h>
 #include <string.h>
 
+#include <ucontext.h>
+
+#include <vector>
+
 #define __global__
 #define __device__
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
+#define __shared__ static
+#define __syncthreads() minicnn_host::sync_block()
 
 struct minicnn_uint3 {
     unsigned int x, y, z;
@@ -84,6 +97,109 @@ void run(unsigned int grid, unsigned int block, F body) {
     }
     threadIdx = {0u, 0u, 0u};
     blockIdx = {0u, 0u, 0u};
+}
+
+// Block kernels run each thread of a block as a fiber (ucontext) on the calling thread:
+// a fiber runs until its next __syncthreads() or its end, then the next fiber runs; the
+// barrier is passed when every fiber of the block has reached it. Deterministic, and far
+// cheaper than OS threads (a barrier is `block` context switches).
+struct Fiber {
+    ucontext_t ctx;
+    std::vector<char> stack;
+    enum State { RUNNING, WAITING, DONE } state = RUNNING;
+};
+
+struct BlockRun {
+    ucontext_t scheduler;
+    std::vector<Fiber> fibers;
+    unsigned current = 0;
+    void (*body)(void*) = nullptr;
+    void* closure = nullptr;
+};
+
+inline BlockRun*& current_block() {
+    static BlockRun* b = nullptr;
+    return b;
+}
+
+// Set when __syncthreads() ran outside run_blocks (a kernel that needs its block's
+// threads together, launched one thread at a time): host_launch reports it.
+inline bool& stray_sync() {
+    static bool s = false;
+    return s;
+}
+
+// __syncthreads() of the host build: back to the scheduler until the whole block is here.
+inline void sync_block() {
+    BlockRun* b = current_block();
+    if (b == nullptr) {
+        stray_sync() = true;
+        return;
+    }
+    Fiber& f = b->fibers[b->current];
+    f.state = Fiber::WAITING;
+    swapcontext(&f.ctx, &b->scheduler);
+}
+
+inline void fiber_entry() {
+    BlockRun* b = current_block();
+    b->body(b->closure);
+    b->fibers[b->current].state = Fiber::DONE;  // then uc_link returns to the scheduler
+}
+
+// Run `body` for every (block, thread) of a 1-D grid: blocks one after the other (in
+// increasing or, with order 1, decreasing order), each block's threads as fibers that
+// meet at __syncthreads(); __shared__ (static) memory is then exactly one block's shared
+// memory. Returns false when a barrier was not reached by every thread of a block (some
+// ended while others waited: undefined behaviour on a GPU).
+template <typename F>
+bool run_blocks(unsigned int grid, unsigned int block, F body) {
+    const size_t stack_bytes = 256 * 1024;
+    BlockRun run;
+    run.fibers.resize(block);
+    for (Fiber& f : run.fibers) f.stack.resize(stack_bytes);
+    run.body = [](void* c) { (*static_cast<F*>(c))(); };
+    run.closure = &body;
+    current_block() = &run;
+    gridDim = {grid, 1u, 1u};
+    blockDim = {block, 1u, 1u};
+    bool ok = true;
+    for (unsigned int k = 0; k < grid && ok; ++k) {
+        blockIdx = {order == 1 ? grid - 1 - k : k, 0u, 0u};
+        for (Fiber& f : run.fibers) {
+            getcontext(&f.ctx);
+            f.ctx.uc_stack.ss_sp = f.stack.data();
+            f.ctx.uc_stack.ss_size = f.stack.size();
+            f.ctx.uc_link = &run.scheduler;
+            makecontext(&f.ctx, fiber_entry, 0);
+            f.state = Fiber::RUNNING;
+        }
+        for (;;) {  // one round: every unfinished fiber runs to its next barrier or its end
+            unsigned waiting = 0, done = 0;
+            for (unsigned int i = 0; i < block; ++i) {
+                const unsigned t = order == 1 ? block - 1 - i : i;
+                Fiber& f = run.fibers[t];
+                if (f.state == Fiber::DONE) {
+                    ++done;
+                    continue;
+                }
+                f.state = Fiber::RUNNING;
+                run.current = t;
+                threadIdx = {t, 0u, 0u};
+                swapcontext(&run.scheduler, &f.ctx);
+                (f.state == Fiber::DONE ? done : waiting) += 1;
+            }
+            if (done == block) break;
+            if (waiting != block) {  // some ended while others wait at a barrier
+                ok = false;
+                break;
+            }
+        }
+    }
+    current_block() = nullptr;
+    threadIdx = {0u, 0u, 0u};
+    blockIdx = {0u, 0u, 0u};
+    return ok;
 }
 
 }  // namespace minicnn_host
