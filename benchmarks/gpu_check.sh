@@ -89,6 +89,8 @@ for sw in tf32-conv implicit wide direct fusion; do
 done
 MINICNN_CONV_WIDE=1 step "GPU memory with the wide layout, net2 b256" ab.log 40 \
   python -m benchmarks.gpu_memory --net net2 --batch-size 256 --timeout 25 --out "$TP"
+MINICNN_CONV_IMPLICIT=1 step "GPU memory with the implicit-GEMM convolutions (no column matrix), net2 b256" ab.log 40 \
+  python -m benchmarks.gpu_memory --net net2 --batch-size 256 --timeout 25 --out "$TP"
 
 step "throughput: cupy (eager, and training replayed from a CUDA graph) vs PyTorch CUDA (eager, and its whole step as a CUDA graph)" \
   throughput.log 180 \

@@ -63,8 +63,8 @@ __device__ __forceinline__ void mainloop(const Op& op, I M, I P, I k_begin, I k_
                                          T (&acc)[TM][TN]) {
     constexpr int BN = AREA / BM;
     constexpr int A_LOADS = BM * BK / THREADS, B_LOADS = BN * BK / THREADS;  // per thread, per step
-    __shared__ T As[BK][BM + PAD];
-    __shared__ T Bs[BK][BN + PAD];
+    __shared__ __align__(16) T As[BK][BM + PAD];  // rows of a multiple of 16 bytes: a thread's
+    __shared__ __align__(16) T Bs[BK][BN + PAD];  // TM (TN) entries can load as one vector
     __shared__ typename Op::KInfo kinfo[BK];
     __shared__ bool kvalid[BK];
     __shared__ typename Op::Col colinfo[BN];
@@ -91,22 +91,22 @@ __device__ __forceinline__ void mainloop(const Op& op, I M, I P, I k_begin, I k_
             kinfo[t] = op.k_info(k < k_end ? k : k0);
         }
         __syncthreads();  // kinfo ready; and every thread is done with the last step's tiles
-        for (int r = 0; r < A_LOADS; ++r) {
+        MINICNN_UNROLL for (int r = 0; r < A_LOADS; ++r) {
             const int mm = a_m + A_ROWS * r;
             const I m = m0 + mm;
             As[a_k][mm] = (m < M && kvalid[a_k]) ? op.a(m, kinfo[a_k]) : T(0);
         }
-        for (int r = 0; r < B_LOADS; ++r) {
+        MINICNN_UNROLL for (int r = 0; r < B_LOADS; ++r) {
             const int kk = b_k + b_k_step * r, pp = b_p + b_p_step * r;
             Bs[kk][pp] = (colvalid[pp] && kvalid[kk]) ? op.b(kinfo[kk], colinfo[pp]) : T(0);
         }
         __syncthreads();  // tiles ready
-        for (int kk = 0; kk < BK; ++kk) {
+        MINICNN_UNROLL for (int kk = 0; kk < BK; ++kk) {
             T av[TM], bv[TN];
-            for (int i = 0; i < TM; ++i) av[i] = As[kk][ty * TM + i];
-            for (int j = 0; j < TN; ++j) bv[j] = Bs[kk][tx * TN + j];
-            for (int i = 0; i < TM; ++i)
-                for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
+            MINICNN_UNROLL for (int i = 0; i < TM; ++i) av[i] = As[kk][ty * TM + i];
+            MINICNN_UNROLL for (int j = 0; j < TN; ++j) bv[j] = Bs[kk][tx * TN + j];
+            MINICNN_UNROLL for (int i = 0; i < TM; ++i)
+                MINICNN_UNROLL for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
         }
         // No barrier here: the next step writes kinfo (read only before the barrier above)
         // and the tiles only after its first barrier, which waits for this compute.
