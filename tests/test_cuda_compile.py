@@ -51,6 +51,9 @@ def expected_kernels() -> dict[str, set[str]]:
             f"maxunpool2d_backward_{s}_{ix}",
             f"maxunpool2d_claim_{ix}",
         }
+    for s in ("f32", "tf32", "f64"):
+        out["conv_igemm"] |= {f"conv2d_igemm_{k}_m{bm}_{s}_{ix}" for k in ("forward", "input_grad", "weight_grad")
+                              for bm in (16, 32, 64) for ix in ("i32", "i64")}
     for s in ("f32", "f64"):
         out["activation"] |= {
             f"{k}_{s}"
@@ -67,8 +70,6 @@ def expected_kernels() -> dict[str, set[str]]:
         }
         out["optim"] |= {f"sgd_update_{s}", f"adam_update_{s}"}
         out["conv_igemm"] |= {f"igemm_sum_splits_{s}"}
-        out["conv_igemm"] |= {f"conv2d_igemm_{k}_m{bm}_{s}_{ix}" for k in ("forward", "input_grad", "weight_grad")
-                              for bm in (16, 32, 64) for ix in ("i32", "i64")}
     return out
 
 

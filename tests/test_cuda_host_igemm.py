@@ -52,9 +52,20 @@ def _case(g, dtype, seed=0):
     return x, wt, b, dy, (oh, ow)
 
 
-def _want(g, x, wt, b, dy):
-    """Forward (+ b), dx and dW by the reference composition, in float64."""
+def tf32(a):
+    """float32 ``a`` rounded to TF32 as cvt.rna.tf32.f32 does (10 mantissa bits, to nearest, ties
+    away from zero), as float32."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+    finite = (u & 0x7F800000) != 0x7F800000
+    return np.where(finite, (u + np.uint32(0x1000)) & np.uint32(0xFFFFE000), u).view(np.float32)
+
+
+def _want(g, x, wt, b, dy, round_inputs=False):
+    """Forward (+ b), dx and dW by the reference composition, in float64 (``round_inputs``: from
+    the TF32-rounded operands, what the tensor cores multiply; the bias is added unrounded)."""
     n, c, h, w, o, kh, kw, sh, sw, ph, pw = g
+    if round_inputs:
+        x, wt, dy = tf32(x), tf32(wt), tf32(dy)
     x, wt, b, dy = (a.astype(np.float64) for a in (x, wt, b, dy))
     cols = ref.im2col(x, kh, kw, sh, sw, ph, pw)
     y = ref.matmul(wt.reshape(o, -1), cols) + b.reshape(1, o, 1)
@@ -65,7 +76,8 @@ def _want(g, x, wt, b, dy):
 
 
 def _close(got, want, dtype, what):
-    """Within the rounding of another summation order: relative to the largest entry."""
+    """Within the rounding of another summation order (FP32 or FP64 sums): relative to the
+    largest entry."""
     tol = 2e-5 if dtype == np.float32 else 1e-12
     scale = max(1.0, float(np.abs(want).max()))
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * scale, err_msg=what)
@@ -76,28 +88,32 @@ def _sizes(g, oh, ow):
     return (n, c, h, w, o, kh, kw, sh, sw, ph, pw, oh, ow)
 
 
+ARITHMETIC = {"f32": np.float32, "tf32": np.float32, "f64": np.float64}
+
+
 @pytest.mark.parametrize("g", CASES, ids=IDS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_igemm_kernels_against_the_reference(host, g, dtype):
+@pytest.mark.parametrize("arith", list(ARITHMETIC))
+def test_igemm_kernels_against_the_reference(host, g, arith):
     """Every tile height (16 x 256, 32 x 128, 64 x 64) with 32-bit indices, blocks in both orders
-    (bitwise equal); the 64-bit index kernels once per case."""
+    (bitwise equal); the 64-bit index kernels once per case. The TF32 kernels (their mma.sync
+    fragments emulated lane by lane) against the reference on TF32-rounded operands."""
     n, c, h, w, o, kh, kw, sh, sw, ph, pw = g
+    dtype = ARITHMETIC[arith]
     x, wt, b, dy, (oh, ow) = _case(g, dtype)
-    want_y, want_dx, want_dw = _want(g, x, wt, b, dy)
+    want_y, want_dx, want_dw = _want(g, x, wt, b, dy, round_inputs=arith == "tf32")
     sizes = _sizes(g, oh, ow)
-    sfx = SFX[dtype]
     for bm, ix in [(16, "i32"), (32, "i32"), (64, "i32"), (32, "i64")]:
         both = ix == "i32"
 
         def launch(kind, rows, cols, make_args, out):
-            name, grid = f"conv2d_igemm_{kind}_m{bm}_{sfx}_{ix}", _tiles(rows, cols, bm)
+            name, grid = f"conv2d_igemm_{kind}_m{bm}_{arith}_{ix}", _tiles(rows, cols, bm)
             if both:
                 return run_both_orders(host, name, make_args, [out], grid=grid, block=THREADS)[0]
             args = make_args()
             host.launch(name, grid, THREADS, args)
             return args[out]
 
-        what = f"m{bm} {ix}"
+        what = f"{arith} m{bm} {ix}"
         y = launch("forward", o, n * oh * ow, lambda: (x, wt, b, filled(dy.shape, dtype), *sizes, 1), 3)
         _close(y, want_y, dtype, f"forward {what}")
         y0 = launch("forward", o, n * oh * ow, lambda: (x, wt, b, filled(dy.shape, dtype), *sizes, 0), 3)
@@ -106,6 +122,26 @@ def test_igemm_kernels_against_the_reference(host, g, dtype):
         _close(dx, want_dx, dtype, f"input gradient {what}")
         dw = launch("weight_grad", o, c * kh * kw, lambda: (x, dy, filled(wt.shape, dtype), *sizes, 1, 16 * 1000), 2)
         _close(dw, want_dw, dtype, f"weight gradient {what}")
+
+
+def test_tf32_kernels_round_their_operands(host):
+    """The TF32 kernels differ from the exact ones by the operands' rounding: on inputs whose low
+    13 mantissa bits are not zero they disagree with the exact FP32 kernel by far more than FP32
+    summation error, and agree with the reference on rounded operands."""
+    g = (2, 5, 6, 6, 7, 3, 3, 1, 1, 1, 1)
+    n, c, h, w, o, kh, kw, sh, sw, ph, pw = g
+    x, wt, b, dy, (oh, ow) = _case(g, np.float32, seed=9)
+    sizes, grid = _sizes(g, oh, ow), _tiles(o, n * oh * ow, 16)
+    out = {}
+    for arith in ("f32", "tf32"):
+        y = filled(dy.shape, np.float32)
+        host.launch(f"conv2d_igemm_forward_m16_{arith}_i32", grid, THREADS, (x, wt, b, y, *sizes, 1))
+        out[arith] = y.astype(np.float64)
+    exact, _, _ = _want(g, x, wt, b, dy)
+    rounded, _, _ = _want(g, x, wt, b, dy, round_inputs=True)
+    assert np.abs(out["f32"] - exact).max() < 1e-5 * np.abs(exact).max()
+    assert np.abs(out["tf32"] - rounded).max() < 1e-5 * np.abs(exact).max()
+    assert np.abs(out["tf32"] - exact).max() > 1e-4 * np.abs(exact).max()  # TF32's 2^-11 per operand
 
 
 def test_tile_rows():
@@ -148,26 +184,31 @@ def test_split_plan():
     assert conv_igemm.split_plan(4, 4, 0) == (1, conv_igemm.STEP)
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_wrappers_conv2d_igemm(emulated, dtype, monkeypatch):
-    rng = np.random.default_rng(5)
+@pytest.mark.parametrize("arith", list(ARITHMETIC))
+def test_wrappers_conv2d_igemm(emulated, arith, monkeypatch):
+    """float32 runs the TF32 kernels when ``minicnn.backend.tf32.conv`` allows it, else the exact
+    ones; float64 always the exact ones."""
+    from minicnn import backend
+
+    monkeypatch.setattr(backend.tf32, "conv", arith == "tf32")
+    dtype = ARITHMETIC[arith]
     g = (4, 3, 9, 7, 5, 3, 2, 2, 1, 1, 1)
     n, c, h, w, o, kh, kw, sh, sw, ph, pw = g
     x, wt, b, dy, (oh, ow) = _case(g, dtype, seed=5)
-    want_y, want_dx, want_dw = _want(g, x, wt, b, dy)
+    want_y, want_dx, want_dw = _want(g, x, wt, b, dy, round_inputs=arith == "tf32")
     stride, padding = (sh, sw), (ph, pw)
-    sfx = SFX[dtype]
+    sfx = SFX[dtype]  # the split sum's kernel
     y = conv_igemm.conv2d_igemm(x, wt, b, stride, padding)
-    assert emulated[-1] == f"conv2d_igemm_forward_m16_{sfx}_i32"
+    assert emulated[-1] == f"conv2d_igemm_forward_m16_{arith}_i32"
     _close(y, want_y, dtype, "forward")
     out = filled(y.shape, dtype)
     assert conv_igemm.conv2d_igemm(x, wt, None, stride, padding, out=out) is out
     _close(out, want_y - b.reshape(1, o, 1, 1), dtype, "forward into out, no bias")
     dx = conv_igemm.conv2d_igemm_input_grad(dy, wt, h, w, stride, padding)
-    assert emulated[-1] == f"conv2d_igemm_input_grad_m16_{sfx}_i32"
+    assert emulated[-1] == f"conv2d_igemm_input_grad_m16_{arith}_i32"
     _close(dx, want_dx, dtype, "input gradient")
     dw = conv_igemm.conv2d_igemm_weight_grad(x, dy, kh, kw, stride, padding)
-    assert emulated[-1] == f"conv2d_igemm_weight_grad_m16_{sfx}_i32"  # one split: written straight into dW
+    assert emulated[-1] == f"conv2d_igemm_weight_grad_m16_{arith}_i32"  # one split: written straight into dW
     _close(dw, want_dw, dtype, "weight gradient")
     # a split sum through the wrapper: workspace slices, then the ordered sum
     monkeypatch.setattr(conv_igemm, "MIN_SPLIT_STEPS", 1)
@@ -175,7 +216,7 @@ def test_wrappers_conv2d_igemm(emulated, dtype, monkeypatch):
     assert splits > 1
     out = filled(wt.shape, dtype)
     assert conv_igemm.conv2d_igemm_weight_grad(x, dy, kh, kw, stride, padding, out=out) is out
-    assert emulated[-2:] == [f"conv2d_igemm_weight_grad_m16_{sfx}_i32", f"igemm_sum_splits_{sfx}"]
+    assert emulated[-2:] == [f"conv2d_igemm_weight_grad_m16_{arith}_i32", f"igemm_sum_splits_{sfx}"]
     _close(out, want_dw, dtype, f"weight gradient in {splits} splits")
     # shapes that do not fit are refused before any launch
     launches = len(emulated)
@@ -234,7 +275,7 @@ def test_every_kernel_with_barriers_is_a_block_kernel_in_the_host_build(host):
     from test_cuda_compile import expected_kernels
 
     tiled = {k for k in expected_kernels()["conv_igemm"] if k.startswith("conv2d_igemm_")}
-    assert len(tiled) == 36 and tiled <= set(host.signatures)
+    assert len(tiled) == 54 and tiled <= set(host.signatures)
     assert host.block_kernels - {"host_test_shared_reverse", "host_test_divergent_barrier"} == tiled
 
 

@@ -11,7 +11,9 @@ conv.cu / conv.py                im2col, col2im (a gather: one thread per image
 conv_igemm.cu / conv_igemm.py    implicit-GEMM convolution (output + bias, input
                                  gradient, weight gradient): tiled products whose
                                  tile loads gather from x and dy, no column matrix
-                                 (block kernels: shared memory and barriers)
+                                 (block kernels: shared memory and barriers; the
+                                 tile's main loop, FP32/FP64 multiply-adds or TF32
+                                 mma.sync, in igemm_tile.cuh)
 pool.cu / pool.py                maxpool2d forward/backward (backward a gather),
                                  maxunpool2d forward (integer-atomic claim +
                                  gather) / backward

@@ -2,10 +2,12 @@
 // the GEMM's tile loads, so no column matrix is ever written to global memory.
 //
 // Each kernel is one product C (M, P) = A (M, K) B (K, P), tiled BM x BN per block of 256
-// threads (each thread owns a 4 x 4 piece of C), K walked in steps of BK = 16 through
-// shared memory. The tile is 64 x 64, 32 x 128 or 16 x 256 (one kernel each, `_m<BM>` in
-// the name): M is a layer's channel count, often 16 or 32 here, and a 64-row tile over
-// 16 channels would compute 48 rows of zeros.
+// threads, K walked in steps of BK = 16 through shared memory (the tile's main loop, shared
+// by all three, is igemm_tile.cuh). The tile is 64 x 64, 32 x 128 or 16 x 256 (one kernel
+// each, `_m<BM>` in the name): M is a layer's channel count, often 16 or 32 here, and a
+// 64-row tile over 16 channels would compute 48 rows of zeros. float32 comes twice: exact
+// FP32 (`_f32`) and on the TF32 tensor cores (`_tf32`, inputs rounded to TF32, sums in
+// FP32), the choice PyTorch's cuDNN convolutions make by default.
 //
 //   conv2d_igemm_forward      y (N, O, OH, OW) (+ b (O,)):
 //                             M = O, P = N*OH*OW, K = C*kh*kw;
@@ -25,8 +27,8 @@
 // (With the roles of x and dy swapped the first two are ConvTranspose2d's input gradient
 // and forward, as for the direct kernels of conv.cu.)
 //
-// Every element of C is summed by one thread, k ascending, so results are deterministic
-// (they differ from im2col + cuBLAS only by rounding: another summation order).
+// Every element of C is summed by one thread (or one mma fragment), k ascending, so results
+// are deterministic (they differ from im2col + cuBLAS only by rounding: another order).
 //
 // These are *block kernels*: unlike the grid-stride kernels of the other sources they use
 // shared memory and __syncthreads(), and need exactly THREADS threads per block and a
@@ -34,109 +36,17 @@
 // then tile row, then tile column). The host build runs each block's threads together
 // (host/cuda_host.h, run_blocks).
 //
-// Kernel names: <name>_m<16|32|64>_<f32|f64>_<i32|i64> (tile rows; the index type of all
-// offsets, as in conv.cu); igemm_sum_splits_<f32|f64>.
+// Kernel names: <name>_m<16|32|64>_<f32|tf32|f64>_<i32|i64> (tile rows; the arithmetic; the
+// index type of all offsets, as in conv.cu); igemm_sum_splits_<f32|f64>.
 #ifndef MINICNN_COMMON_CUH
 #include "common.cuh"
+#endif
+#ifndef MINICNN_IGEMM_TILE_CUH
+#include "igemm_tile.cuh"
 #endif
 
 namespace minicnn {
 namespace igemm {
-
-constexpr int THREADS = 256;
-constexpr int AREA = 4096;        // BM * BN, the tile of C: 64 x 64, 32 x 128 or 16 x 256
-constexpr int BK = 16;            // step along K
-constexpr int TM = 4, TN = 4;     // each thread's piece of the tile (AREA / (TM * TN) = THREADS)
-constexpr int PAD = 4;            // shared rows of BM or BN + PAD: fewer bank conflicts, 16-byte alignment kept
-constexpr int A_ROWS = THREADS / BK;  // rows of A one pass of the block loads (k fastest)
-
-// acc (this thread's TM x TN piece) = sum over k in [k_begin, k_end) of A(m, k) B(k, p),
-// for the BM x (AREA / BM) tile whose first row is m0 and first column p0. Op supplies:
-//   KInfo            what index k decomposes into (BK threads compute a step's into
-//                    shared memory, so the gathers below need no division by k);
-//   Col              what column p of B decomposes into (the tile's, once per block);
-//   B_K_FAST         whether B's loads run along k (true) or along p (false) across
-//                    consecutive threads: along the axis that is contiguous in memory;
-//   k_info(k), col(p), a(m, KInfo), b(KInfo, Col).
-template <typename T, typename I, int BM, typename Op>
-__device__ __forceinline__ void mainloop(const Op& op, I M, I P, I k_begin, I k_end, I m0, I p0,
-                                         T (&acc)[TM][TN]) {
-    constexpr int BN = AREA / BM;
-    constexpr int A_LOADS = BM * BK / THREADS, B_LOADS = BN * BK / THREADS;  // per thread, per step
-    __shared__ __align__(16) T As[BK][BM + PAD];  // rows of a multiple of 16 bytes: a thread's
-    __shared__ __align__(16) T Bs[BK][BN + PAD];  // TM (TN) entries can load as one vector
-    __shared__ typename Op::KInfo kinfo[BK];
-    __shared__ bool kvalid[BK];
-    __shared__ typename Op::Col colinfo[BN];
-    __shared__ bool colvalid[BN];
-
-    const int t = (int)threadIdx.x;
-    for (int q = t; q < BN; q += THREADS) {  // published by the loop's first barrier
-        const I p = p0 + q;
-        colvalid[q] = p < P;
-        colinfo[q] = op.col(p < P ? p : p0);
-    }
-    const int a_k = t % BK, a_m = t / BK;  // A: rows a_m + A_ROWS*r, r < A_LOADS
-    // B: element r of this thread's loads is (b_k + b_k_step*r, b_p + b_p_step*r)
-    const int b_k = Op::B_K_FAST ? t % BK : t / BN, b_p = Op::B_K_FAST ? t / BK : t % BN;
-    const int b_k_step = Op::B_K_FAST ? 0 : THREADS / BN, b_p_step = Op::B_K_FAST ? THREADS / BK : 0;
-    const int ty = t / (BN / TN), tx = t % (BN / TN);
-    for (int i = 0; i < TM; ++i)
-        for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
-
-    for (I k0 = k_begin; k0 < k_end; k0 += BK) {
-        if (t < BK) {
-            const I k = k0 + t;
-            kvalid[t] = k < k_end;
-            kinfo[t] = op.k_info(k < k_end ? k : k0);
-        }
-        __syncthreads();  // kinfo ready; and every thread is done with the last step's tiles
-        MINICNN_UNROLL for (int r = 0; r < A_LOADS; ++r) {
-            const int mm = a_m + A_ROWS * r;
-            const I m = m0 + mm;
-            As[a_k][mm] = (m < M && kvalid[a_k]) ? op.a(m, kinfo[a_k]) : T(0);
-        }
-        MINICNN_UNROLL for (int r = 0; r < B_LOADS; ++r) {
-            const int kk = b_k + b_k_step * r, pp = b_p + b_p_step * r;
-            Bs[kk][pp] = (colvalid[pp] && kvalid[kk]) ? op.b(kinfo[kk], colinfo[pp]) : T(0);
-        }
-        __syncthreads();  // tiles ready
-        MINICNN_UNROLL for (int kk = 0; kk < BK; ++kk) {
-            T av[TM], bv[TN];
-            MINICNN_UNROLL for (int i = 0; i < TM; ++i) av[i] = As[kk][ty * TM + i];
-            MINICNN_UNROLL for (int j = 0; j < TN; ++j) bv[j] = Bs[kk][tx * TN + j];
-            MINICNN_UNROLL for (int i = 0; i < TM; ++i)
-                MINICNN_UNROLL for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
-        }
-        // No barrier here: the next step writes kinfo (read only before the barrier above)
-        // and the tiles only after its first barrier, which waits for this compute.
-    }
-}
-
-// Block b of a grid of splits * tiles_m * tiles_n (BM x AREA/BM tiles): its split and
-// tile origin. False for a block past the end (the whole block returns before any barrier).
-template <typename I, int BM>
-__device__ __forceinline__ bool tile_of_block(I M, I P, I splits, I& s, I& m0, I& p0) {
-    constexpr int BN = AREA / BM;
-    if (blockDim.x != (unsigned)THREADS) return false;
-    const I tiles_m = (M + BM - 1) / BM, tiles_n = (P + BN - 1) / BN;
-    I b = (I)blockIdx.x;
-    if (b >= splits * tiles_m * tiles_n) return false;
-    const I tn = b % tiles_n;
-    b /= tiles_n;
-    m0 = (b % tiles_m) * BM;
-    s = b / tiles_m;
-    p0 = tn * BN;
-    return true;
-}
-
-// This thread's piece of the tile: rows m0 + ty*TM + i, columns p0 + tx*TN + j.
-template <int BM>
-__device__ __forceinline__ void piece(int& ty, int& tx) {
-    const int t = (int)threadIdx.x;
-    ty = t / (AREA / BM / TN);
-    tx = t % (AREA / BM / TN);
-}
 
 // --- forward: y = w (O, C*kh*kw) @ cols(x) (+ b) ---------------------------------------
 
@@ -168,7 +78,7 @@ struct Forward {
     }
 };
 
-template <typename T, typename I, int BM>
+template <typename T, typename I, int BM, bool TF32>
 __device__ __forceinline__ void forward_body(const T* __restrict__ x, const T* __restrict__ w,
                                              const T* __restrict__ bias, T* __restrict__ y, I N,
                                              I C, I H, I W, I O, I kh, I kw, I sh, I sw, I ph,
@@ -178,18 +88,15 @@ __device__ __forceinline__ void forward_body(const T* __restrict__ x, const T* _
     if (!tile_of_block<I, BM>(M, P, I(1), s, m0, p0)) return;
     const Forward<T, I> op{x, w, C, H, W, K, kh * kw, kw, OHW, OW, sh, sw, ph, pw};
     T acc[TM][TN];
-    mainloop<T, I, BM>(op, M, P, I(0), K, m0, p0, acc);
-    int ty, tx;
-    piece<BM>(ty, tx);
-    for (int j = 0; j < TN; ++j) {
-        const I p = p0 + tx * TN + j;
-        if (p >= P) continue;
-        const I n = p / OHW, l = p % OHW;
-        for (int i = 0; i < TM; ++i) {
-            const I m = m0 + ty * TM + i;
-            if (m < M) y[(n * O + m) * OHW + l] = has_bias ? acc[i][j] + bias[m] : acc[i][j];
+    mainloop<T, I, BM, TF32>(op, M, P, I(0), K, m0, p0, acc);
+    using Where = Piece<BM, UseMma<TF32>::value>;
+    for (int i = 0; i < TM; ++i)
+        for (int j = 0; j < TN; ++j) {
+            const I m = m0 + Where::row(i, j), p = p0 + Where::col(i, j);
+            if (m >= M || p >= P) continue;
+            const I n = p / OHW, l = p % OHW;
+            y[(n * O + m) * OHW + l] = has_bias ? acc[i][j] + bias[m] : acc[i][j];
         }
-    }
 }
 
 // --- input gradient: dx = w^T @ dy, scattered back through the taps (as a gather) --------
@@ -231,7 +138,7 @@ struct InputGrad {
     }
 };
 
-template <typename T, typename I, int BM>
+template <typename T, typename I, int BM, bool TF32>
 __device__ __forceinline__ void input_grad_body(const T* __restrict__ dy, const T* __restrict__ w,
                                                 T* __restrict__ dx, I N, I C, I H, I W, I O, I kh,
                                                 I kw, I sh, I sw, I ph, I pw, I OH, I OW) {
@@ -240,18 +147,15 @@ __device__ __forceinline__ void input_grad_body(const T* __restrict__ dy, const 
     if (!tile_of_block<I, BM>(M, P, I(1), s, m0, p0)) return;
     const InputGrad<T, I> op{dy, w, C, H, W, O, kh * kw, kw, OH * OW, OH, OW, sh, sw, ph, pw};
     T acc[TM][TN];
-    mainloop<T, I, BM>(op, M, P, I(0), K, m0, p0, acc);
-    int ty, tx;
-    piece<BM>(ty, tx);
-    for (int j = 0; j < TN; ++j) {
-        const I p = p0 + tx * TN + j;
-        if (p >= P) continue;
-        const I n = p / HW, l = p % HW;
-        for (int i = 0; i < TM; ++i) {
-            const I m = m0 + ty * TM + i;
-            if (m < M) dx[(n * C + m) * HW + l] = acc[i][j];
+    mainloop<T, I, BM, TF32>(op, M, P, I(0), K, m0, p0, acc);
+    using Where = Piece<BM, UseMma<TF32>::value>;
+    for (int i = 0; i < TM; ++i)
+        for (int j = 0; j < TN; ++j) {
+            const I m = m0 + Where::row(i, j), p = p0 + Where::col(i, j);
+            if (m >= M || p >= P) continue;
+            const I n = p / HW, l = p % HW;
+            dx[(n * C + m) * HW + l] = acc[i][j];
         }
-    }
 }
 
 // --- weight gradient: dW = dy (O, N*OH*OW) @ cols(x)^T, the long K cut into splits -------
@@ -284,7 +188,7 @@ struct WeightGrad {
     }
 };
 
-template <typename T, typename I, int BM>
+template <typename T, typename I, int BM, bool TF32>
 __device__ __forceinline__ void weight_grad_body(const T* __restrict__ x, const T* __restrict__ dy,
                                                  T* __restrict__ out, I N, I C, I H, I W, I O,
                                                  I kh, I kw, I sh, I sw, I ph, I pw, I OH, I OW,
@@ -295,18 +199,14 @@ __device__ __forceinline__ void weight_grad_body(const T* __restrict__ x, const 
     const WeightGrad<T, I> op{x, dy, O, C, H, W, OHW, OW, sh, sw, ph, pw, kh * kw, kw};
     const I k_begin = s * chunk, k_end = k_begin + chunk < K ? k_begin + chunk : K;
     T acc[TM][TN];
-    mainloop<T, I, BM>(op, M, P, k_begin, k_end, m0, p0, acc);
+    mainloop<T, I, BM, TF32>(op, M, P, k_begin, k_end, m0, p0, acc);
     T* slice = out + s * M * P;
-    int ty, tx;
-    piece<BM>(ty, tx);
-    for (int i = 0; i < TM; ++i) {
-        const I m = m0 + ty * TM + i;
-        if (m >= M) continue;
+    using Where = Piece<BM, UseMma<TF32>::value>;
+    for (int i = 0; i < TM; ++i)
         for (int j = 0; j < TN; ++j) {
-            const I p = p0 + tx * TN + j;
-            if (p < P) slice[m * P + p] = acc[i][j];
+            const I m = m0 + Where::row(i, j), p = p0 + Where::col(i, j);
+            if (m < M && p < P) slice[m * P + p] = acc[i][j];
         }
-    }
 }
 
 // out[t] = ws[0*total + t] + ws[1*total + t] + ... (splits slices, in order)
@@ -326,13 +226,13 @@ __device__ __forceinline__ void sum_splits_body(const T* __restrict__ ws, T* __r
 // (x, w, b, y, N, C, H, W, O, kh, kw, sh, sw, ph, pw, OH, OW, has_bias): b may be any
 // pointer when has_bias is 0; (dy, w, dx, N, C, ..., OW); (x, dy, out, N, C, ..., OW,
 // splits, chunk): out is dW (O, C, kh, kw) when splits is 1, else (splits, O, C*kh*kw).
-#define MINICNN_IGEMM_KERNELS_BM(SUF, T, I, BM)                                                  \
+#define MINICNN_IGEMM_KERNELS_BM(SUF, T, I, BM, TF32)                                                  \
     extern "C" __global__ void __launch_bounds__(256) conv2d_igemm_forward_m##BM##_##SUF(        \
         const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,               \
         T* __restrict__ y, long long N, long long C, long long H, long long W, long long O,      \
         long long kh, long long kw, long long sh, long long sw, long long ph, long long pw,      \
         long long OH, long long OW, int has_bias) {                                              \
-        minicnn::igemm::forward_body<T, I, BM>(x, w, b, y, (I)N, (I)C, (I)H, (I)W, (I)O, (I)kh, \
+        minicnn::igemm::forward_body<T, I, BM, TF32>(x, w, b, y, (I)N, (I)C, (I)H, (I)W, (I)O, (I)kh, \
                                                (I)kw, (I)sh, (I)sw, (I)ph, (I)pw, (I)OH, (I)OW,  \
                                                has_bias);                                        \
     }                                                                                            \
@@ -340,7 +240,7 @@ __device__ __forceinline__ void sum_splits_body(const T* __restrict__ ws, T* __r
         const T* __restrict__ dy, const T* __restrict__ w, T* __restrict__ dx, long long N,      \
         long long C, long long H, long long W, long long O, long long kh, long long kw,          \
         long long sh, long long sw, long long ph, long long pw, long long OH, long long OW) {    \
-        minicnn::igemm::input_grad_body<T, I, BM>(dy, w, dx, (I)N, (I)C, (I)H, (I)W, (I)O,      \
+        minicnn::igemm::input_grad_body<T, I, BM, TF32>(dy, w, dx, (I)N, (I)C, (I)H, (I)W, (I)O,      \
                                                   (I)kh, (I)kw, (I)sh, (I)sw, (I)ph, (I)pw,      \
                                                   (I)OH, (I)OW);                                 \
     }                                                                                            \
@@ -349,15 +249,15 @@ __device__ __forceinline__ void sum_splits_body(const T* __restrict__ ws, T* __r
         long long C, long long H, long long W, long long O, long long kh, long long kw,          \
         long long sh, long long sw, long long ph, long long pw, long long OH, long long OW,      \
         long long splits, long long chunk) {                                                     \
-        minicnn::igemm::weight_grad_body<T, I, BM>(x, dy, out, (I)N, (I)C, (I)H, (I)W, (I)O,    \
+        minicnn::igemm::weight_grad_body<T, I, BM, TF32>(x, dy, out, (I)N, (I)C, (I)H, (I)W, (I)O,    \
                                                    (I)kh, (I)kw, (I)sh, (I)sw, (I)ph, (I)pw,     \
                                                    (I)OH, (I)OW, (I)splits, (I)chunk);           \
     }
 
-#define MINICNN_IGEMM_KERNELS(SUF, T, I)        \
-    MINICNN_IGEMM_KERNELS_BM(SUF, T, I, 16)     \
-    MINICNN_IGEMM_KERNELS_BM(SUF, T, I, 32)     \
-    MINICNN_IGEMM_KERNELS_BM(SUF, T, I, 64)
+#define MINICNN_IGEMM_KERNELS(SUF, T, I, TF32)    \
+    MINICNN_IGEMM_KERNELS_BM(SUF, T, I, 16, TF32) \
+    MINICNN_IGEMM_KERNELS_BM(SUF, T, I, 32, TF32) \
+    MINICNN_IGEMM_KERNELS_BM(SUF, T, I, 64, TF32)
 
 #define MINICNN_IGEMM_SUM_KERNEL(SUF, T)                                                         \
     extern "C" __global__ void igemm_sum_splits_##SUF(const T* __restrict__ ws,                  \
@@ -366,9 +266,11 @@ __device__ __forceinline__ void sum_splits_body(const T* __restrict__ ws, T* __r
         minicnn::igemm::sum_splits_body<T>(ws, out, total, splits);                              \
     }
 
-MINICNN_IGEMM_KERNELS(f32_i32, float, int)
-MINICNN_IGEMM_KERNELS(f32_i64, float, long long)
-MINICNN_IGEMM_KERNELS(f64_i32, double, int)
-MINICNN_IGEMM_KERNELS(f64_i64, double, long long)
+MINICNN_IGEMM_KERNELS(f32_i32, float, int, false)
+MINICNN_IGEMM_KERNELS(f32_i64, float, long long, false)
+MINICNN_IGEMM_KERNELS(tf32_i32, float, int, true)
+MINICNN_IGEMM_KERNELS(tf32_i64, float, long long, true)
+MINICNN_IGEMM_KERNELS(f64_i32, double, int, false)
+MINICNN_IGEMM_KERNELS(f64_i64, double, long long, false)
 MINICNN_IGEMM_SUM_KERNEL(f32, float)
 MINICNN_IGEMM_SUM_KERNEL(f64, double)

@@ -1,6 +1,8 @@
-"""Implicit-GEMM convolution on the GPU (kernels in ``conv_igemm.cu``): Conv2d's output (+ bias),
-input gradient and weight gradient as tiled products whose tile loads gather straight from x
-and dy, so no column matrix is written.
+"""Implicit-GEMM convolution on the GPU (kernels in ``conv_igemm.cu``, their shared main loop in
+``igemm_tile.cuh``): Conv2d's output (+ bias), input gradient and weight gradient as tiled
+products whose tile loads gather straight from x and dy, so no column matrix is written.
+float32 runs on the TF32 tensor cores where ``minicnn.backend.tf32.conv`` allows it (the
+default, as PyTorch's cuDNN convolutions), else in exact FP32; float64 always exactly.
 
 Shapes: x (N, C, H, W), w (O, C, kh, kw), b (O,), y and dy (N, O, OH, OW), OH/OW as
 ``reference.conv_out_size``. The signatures are those of the direct kernels (``conv.py``:
@@ -34,6 +36,18 @@ MIN_SPLIT_STEPS = 8
 MAX_SPLITS = 64
 
 
+def arithmetic(dtype) -> str:
+    """The kernels' arithmetic for ``dtype``: "f64", "f32", or "tf32" (float32 on the TF32 tensor
+    cores) where ``minicnn.backend.tf32.conv`` allows it, as PyTorch's cuDNN convolutions do."""
+    sfx = _suffix(dtype)
+    if sfx == "f32":
+        from minicnn.backend import tf32
+
+        if tf32.conv:
+            return "tf32"
+    return sfx
+
+
 def tile_rows(m: int) -> int:
     """The tile height BM for a product with m rows (a layer's channel count): the one that pads m
     least (16 rows: 16 x 256 tiles), the taller on a tie (more reuse of each loaded column)."""
@@ -62,7 +76,7 @@ def conv2d_igemm(x, w, b, stride, padding, out=None):
 
     def run(x, w, bias, y, sizes, has_bias):
         n, _, _, _, o, *_rest, oh, ow = sizes
-        kernel = f"conv2d_igemm_forward_m{tile_rows(o)}_{_suffix(x.dtype)}_{_ix(x.size, y.size, w.size)}"
+        kernel = f"conv2d_igemm_forward_m{tile_rows(o)}_{arithmetic(x.dtype)}_{_ix(x.size, y.size, w.size)}"
         _launch_blocks("conv_igemm", kernel, _tiles(o, n * oh * ow), THREADS,
                        (x, w, bias, y, *map(_i64, sizes), launch._i32(has_bias)))
 
@@ -75,7 +89,7 @@ def conv2d_igemm_input_grad(dy, w, h, wd, stride, padding, out=None):
 
     def run(dy, w, dx, sizes):
         n, c, h, wd = sizes[:4]
-        kernel = f"conv2d_igemm_input_grad_m{tile_rows(c)}_{_suffix(dy.dtype)}_{_ix(dx.size, dy.size, w.size)}"
+        kernel = f"conv2d_igemm_input_grad_m{tile_rows(c)}_{arithmetic(dy.dtype)}_{_ix(dx.size, dy.size, w.size)}"
         _launch_blocks("conv_igemm", kernel, _tiles(c, n * h * wd), THREADS, (dy, w, dx, *map(_i64, sizes)))
 
     return conv_input_grad("conv2d_igemm_input_grad", dy, w, h, wd, stride, padding, out, run)
@@ -111,7 +125,7 @@ def conv2d_igemm_weight_grad(x, dy, kh, kw, stride, padding, out=None):
     splits, chunk = split_plan(o, p, n * oh * ow)
     dest = dw if splits == 1 else xp.empty((splits, o, p), dtype=x.dtype)
     sfx = _suffix(x.dtype)
-    kernel = f"conv2d_igemm_weight_grad_m{tile_rows(o)}_{sfx}_{_ix(x.size, dy.size, dest.size)}"
+    kernel = f"conv2d_igemm_weight_grad_m{tile_rows(o)}_{arithmetic(x.dtype)}_{_ix(x.size, dy.size, dest.size)}"
     sizes = map(_i64, (n, c, h, wd, o, kh, kw, sh, sw, ph, pw, oh, ow, splits, chunk))
     _launch_blocks("conv_igemm", kernel, splits * _tiles(o, p), THREADS, (x, dy, dest, *sizes))
     if splits > 1:

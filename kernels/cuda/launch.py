@@ -60,20 +60,20 @@ def _read(filename: str) -> str:
     return resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
 
 
-def kernel_source(name: str) -> str:
-    """The exact text handed to NVRTC for ``<name>.cu``: common.cuh + the file.
+#: Headers of a source besides common.cuh, prepended in this order (each guarded like common.cuh).
+HEADERS = {"conv_igemm": ("igemm_tile.cuh",)}
 
-    common.cuh defines ``MINICNN_COMMON_CUH``, so the .cu file's guarded
-    ``#include "common.cuh"`` is skipped and no header has to be found.
+
+def kernel_source(name: str) -> str:
+    """The exact text handed to NVRTC for ``<name>.cu``: common.cuh, its ``HEADERS``, the file.
+
+    Each header defines its guard (``MINICNN_COMMON_CUH``, ...), so the .cu file's guarded
+    ``#include`` lines are skipped and no header has to be found.
     """
     if name not in SOURCES:
         raise ValueError(f"unknown CUDA source {name!r}; expected one of {SOURCES}")
-    return (
-        '#line 1 "common.cuh"\n'
-        + _read("common.cuh")
-        + f'\n#line 1 "{name}.cu"\n'
-        + _read(f"{name}.cu")
-    )
+    parts = ["common.cuh", *HEADERS.get(name, ()), f"{name}.cu"]
+    return "\n".join(f'#line 1 "{part}"\n' + _read(part) for part in parts)
 
 
 def _cupy():

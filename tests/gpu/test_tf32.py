@@ -52,3 +52,38 @@ def test_tf32_off_is_exact_and_on_is_close(dtype):
     back_conv, back_fc = _conv_and_linear(dtype)
     np.testing.assert_array_equal(back_conv, exact_conv)
     np.testing.assert_array_equal(back_fc, exact_fc)
+
+
+@pytest.mark.parametrize("shape", [(16, 32, 16, 16, 64, 5), (64, 16, 32, 32, 16, 3)], ids=["net2-conv2", "resnet-16ch"])
+def test_implicit_gemm_tf32_kernels(shape):
+    """The implicit-GEMM kernels' tensor-core path (mma.sync m16n8k8 TF32; tf32.conv on) against
+    the reference on TF32-rounded operands, to FP32 summation error; with tf32.conv off the exact
+    kernels, which differ from it by TF32's rounding."""
+    from minicnn.kernels import cuda
+    from minicnn.kernels import reference as ref
+
+    n, c, h, w, o, k = shape
+    p = k // 2
+    rng = np.random.default_rng(4)
+    x, wt, b = (rng.standard_normal(s).astype(np.float32) for s in ((n, c, h, w), (o, c, k, k), (o,)))
+    dy = rng.standard_normal((n, o, h, w)).astype(np.float32)
+
+    def rounded(a):  # cvt.rna.tf32.f32
+        u = a.view(np.uint32)
+        return ((u + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32).astype(np.float64)
+
+    xr, wr, dyr = rounded(x), rounded(wt), rounded(dy)
+    cols = ref.im2col(xr, k, k, 1, 1, p, p)
+    want_y = (ref.matmul(wr.reshape(o, -1), cols) + b.reshape(1, o, 1)).reshape(n, o, h, w)
+    d = dyr.reshape(n, o, -1)
+    want_dx = ref.col2im(ref.matmul(wr.reshape(o, -1).T, d), n, c, h, w, k, k, 1, 1, p, p)
+    want_dw = ref.matmul(d, cols.transpose(0, 2, 1)).sum(axis=0).reshape(wt.shape)
+    xd, wd, bd, dyd = (cupy.asarray(a) for a in (x, wt, b, dy))
+    backend.tf32.conv = True
+    got = [cuda.conv2d_igemm(xd, wd, bd, (1, 1), (p, p)), cuda.conv2d_igemm_input_grad(dyd, wd, h, w, (1, 1), (p, p)),
+           cuda.conv2d_igemm_weight_grad(xd, dyd, k, k, (1, 1), (p, p))]
+    for g, want in zip(got, (want_y, want_dx, want_dw)):
+        np.testing.assert_allclose(cupy.asnumpy(g), want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
+    backend.tf32.conv = False
+    exact = cupy.asnumpy(cuda.conv2d_igemm(xd, wd, bd, (1, 1), (p, p)))
+    assert np.abs(exact - cupy.asnumpy(got[0])).max() > 1e-5 * np.abs(want_y).max()

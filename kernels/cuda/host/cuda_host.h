@@ -58,6 +58,18 @@ inline float __int_as_float(int i) {
     return f;
 }
 
+inline unsigned __float_as_uint(float f) {
+    unsigned u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+inline float __uint_as_float(unsigned u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
 inline double __longlong_as_double(long long i) {
     double d;
     memcpy(&d, &i, sizeof d);
@@ -201,6 +213,40 @@ bool run_blocks(unsigned int grid, unsigned int block, F body) {
     threadIdx = {0u, 0u, 0u};
     blockIdx = {0u, 0u, 0u};
     return ok;
+}
+
+// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 for one warp of a block kernel: each
+// lane hands in its fragment registers (the PTX ISA's layout, see kernels/cuda/igemm_tile.cuh),
+// the warp's full A (16 x 8), B (8 x 8) and C (16 x 8) are put together, and each lane takes
+// its four entries of D = A B + C. A warp-wide operation, emulated with two block barriers
+// (every thread of a block kernel calls it the same number of times); the products are
+// exact in float (TF32 inputs: 11-bit significands) and summed k ascending.
+struct MmaExchange {
+    float a[32][4], b[32][2], c[32][4];
+};
+
+inline void mma_m16n8k8_tf32(float (&d)[4], const float (&a)[4], const float (&b)[2]) {
+    static MmaExchange warps[32];  // per warp of the block (up to 1024 threads)
+    const unsigned w = threadIdx.x / 32, lane = threadIdx.x % 32;
+    MmaExchange& x = warps[w];
+    for (int q = 0; q < 4; ++q) x.a[lane][q] = a[q], x.c[lane][q] = d[q];
+    for (int q = 0; q < 2; ++q) x.b[lane][q] = b[q];
+    sync_block();  // the warp's registers are all in
+    float A[16][8], B[8][8], C[16][8];
+    for (int l = 0; l < 32; ++l) {
+        const int g = l / 4, t4 = l % 4;
+        A[g][t4] = x.a[l][0], A[g + 8][t4] = x.a[l][1], A[g][t4 + 4] = x.a[l][2], A[g + 8][t4 + 4] = x.a[l][3];
+        B[t4][g] = x.b[l][0], B[t4 + 4][g] = x.b[l][1];
+        for (int q = 0; q < 4; ++q) C[g + 8 * (q / 2)][2 * t4 + q % 2] = x.c[l][q];
+    }
+    sync_block();  // nobody writes the exchange again before every lane has read it
+    const int g = lane / 4, t4 = lane % 4;
+    for (int q = 0; q < 4; ++q) {
+        const int r = g + 8 * (q / 2), col = 2 * t4 + q % 2;
+        float acc = C[r][col];
+        for (int k = 0; k < 8; ++k) acc += A[r][k] * B[k][col];
+        d[q] = acc;
+    }
 }
 
 }  // namespace minicnn_host

@@ -123,8 +123,9 @@ Kernel block_kernel(Kernel k) {
 }
 
 #define KB(NAME) block_kernel(make(#NAME, &NAME))
-#define IGEMM_KIND(KIND, BM)                                                            \
-    KB(conv2d_igemm_##KIND##_m##BM##_f32_i32), KB(conv2d_igemm_##KIND##_m##BM##_f32_i64), \
+#define IGEMM_KIND(KIND, BM)                                                              \
+    KB(conv2d_igemm_##KIND##_m##BM##_f32_i32), KB(conv2d_igemm_##KIND##_m##BM##_f32_i64),   \
+        KB(conv2d_igemm_##KIND##_m##BM##_tf32_i32), KB(conv2d_igemm_##KIND##_m##BM##_tf32_i64), \
         KB(conv2d_igemm_##KIND##_m##BM##_f64_i32), KB(conv2d_igemm_##KIND##_m##BM##_f64_i64)
 #define IGEMM(BM) \
     IGEMM_KIND(forward, BM), IGEMM_KIND(input_grad, BM), IGEMM_KIND(weight_grad, BM)
