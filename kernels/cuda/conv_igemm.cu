@@ -48,6 +48,22 @@
 namespace minicnn {
 namespace igemm {
 
+// This thread's entries of the tile into out laid out (N, M, plane), column p = n*plane + l
+// (y and dx), + bias[m] unless bias is null.
+template <typename T, typename I, int BM, bool TF32>
+__device__ __forceinline__ void store_planes(const T (&acc)[TM][TN], T* __restrict__ out,
+                                             const T* __restrict__ bias, I M, I P, I m0, I p0,
+                                             I plane) {
+    using Where = Piece<BM, UseMma<TF32>::value>;
+    for (int i = 0; i < TM; ++i)
+        for (int j = 0; j < TN; ++j) {
+            const I m = m0 + Where::row(i, j), p = p0 + Where::col(i, j);
+            if (m >= M || p >= P) continue;
+            const I n = p / plane, l = p % plane;
+            out[(n * M + m) * plane + l] = bias != nullptr ? acc[i][j] + bias[m] : acc[i][j];
+        }
+}
+
 // --- forward: y = w (O, C*kh*kw) @ cols(x) (+ b) ---------------------------------------
 
 template <typename T, typename I>
@@ -89,14 +105,7 @@ __device__ __forceinline__ void forward_body(const T* __restrict__ x, const T* _
     const Forward<T, I> op{x, w, C, H, W, K, kh * kw, kw, OHW, OW, sh, sw, ph, pw};
     T acc[TM][TN];
     mainloop<T, I, BM, TF32>(op, M, P, I(0), K, m0, p0, acc);
-    using Where = Piece<BM, UseMma<TF32>::value>;
-    for (int i = 0; i < TM; ++i)
-        for (int j = 0; j < TN; ++j) {
-            const I m = m0 + Where::row(i, j), p = p0 + Where::col(i, j);
-            if (m >= M || p >= P) continue;
-            const I n = p / OHW, l = p % OHW;
-            y[(n * O + m) * OHW + l] = has_bias ? acc[i][j] + bias[m] : acc[i][j];
-        }
+    store_planes<T, I, BM, TF32>(acc, y, has_bias ? bias : nullptr, M, P, m0, p0, OHW);
 }
 
 // --- input gradient: dx = w^T @ dy, scattered back through the taps (as a gather) --------
@@ -148,14 +157,7 @@ __device__ __forceinline__ void input_grad_body(const T* __restrict__ dy, const 
     const InputGrad<T, I> op{dy, w, C, H, W, O, kh * kw, kw, OH * OW, OH, OW, sh, sw, ph, pw};
     T acc[TM][TN];
     mainloop<T, I, BM, TF32>(op, M, P, I(0), K, m0, p0, acc);
-    using Where = Piece<BM, UseMma<TF32>::value>;
-    for (int i = 0; i < TM; ++i)
-        for (int j = 0; j < TN; ++j) {
-            const I m = m0 + Where::row(i, j), p = p0 + Where::col(i, j);
-            if (m >= M || p >= P) continue;
-            const I n = p / HW, l = p % HW;
-            dx[(n * C + m) * HW + l] = acc[i][j];
-        }
+    store_planes<T, I, BM, TF32>(acc, dx, nullptr, M, P, m0, p0, HW);
 }
 
 // --- weight gradient: dW = dy (O, N*OH*OW) @ cols(x)^T, the long K cut into splits -------
