@@ -166,8 +166,11 @@ def count_macs(net: str) -> dict:
                     macs = ci * x.shape[2] * x.shape[3] * co * kh * kw
                 else:
                     macs = math.prod(x.shape[1:-1]) * m.in_features * m.out_features
-                layers.append({"name": name, "type": type(m).__name__, "in_shape": list(x.shape[1:]),
-                               "out_shape": list(out.shape[1:]), "macs": int(macs)})
+                layer = {"name": name, "type": type(m).__name__, "in_shape": list(x.shape[1:]),
+                         "out_shape": list(out.shape[1:]), "macs": int(macs)}
+                if not isinstance(m, nn.Linear):  # the window's geometry (benchmarks.conv_layers_gpu)
+                    layer.update(kernel=list(m.kernel_size), stride=list(m.stride), padding=list(m.padding))
+                layers.append(layer)
                 return out
 
             m.forward = traced  # instance attribute; Module.__call__ finds it first

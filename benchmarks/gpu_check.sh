@@ -4,8 +4,9 @@
 # MINICNN_CONV_IMPLICIT, the wide conv layout MINICNN_CONV_WIDE, direct convolution
 # MINICNN_CONV_DIRECT_MAX, fusion; ab.log); the cupy-vs-PyTorch-CUDA throughput
 # table (cupy-graph beside PyTorch's whole-step CUDA graph); a short task2 run on the cupy
-# backend; a per-layer profile of the cupy training step at batch 256, the host time of
-# matmul and the GPU memory of a training step (profile.log).
+# backend; per-layer convolution times (im2col, implicit GEMM, cuDNN), a per-layer profile
+# of the cupy training step at batch 256, the host time of matmul and the GPU memory of a
+# training step (profile.log).
 #
 # It fits one device call: the whole script keeps to GPU_CHECK_BUDGET seconds (default 540;
 # a call ends at 600 s, and a lent machine has 15 minutes in all, its start included). Each
@@ -91,6 +92,9 @@ MINICNN_CONV_WIDE=1 step "GPU memory with the wide layout, net2 b256" ab.log 40 
   python -m benchmarks.gpu_memory --net net2 --batch-size 256 --timeout 25 --out "$TP"
 MINICNN_CONV_IMPLICIT=1 step "GPU memory with the implicit-GEMM convolutions (no column matrix), net2 b256" ab.log 40 \
   python -m benchmarks.gpu_memory --net net2 --batch-size 256 --timeout 25 --out "$TP"
+step "per-layer convolution times: im2col + cuBLAS vs implicit GEMM vs cuDNN, TF32 on (where implicit wins)" \
+  profile.log 45 python -m benchmarks.conv_layers_gpu --nets tutorial net2 resnet20 --batch-sizes 64 256 --rounds 3 \
+    --iters 10 --out "$TP"
 
 step "throughput: cupy (eager, and training replayed from a CUDA graph) vs PyTorch CUDA (eager, and its whole step as a CUDA graph)" \
   throughput.log 180 \

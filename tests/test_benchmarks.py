@@ -302,3 +302,29 @@ def test_openblas_pin_names_the_kernels_run_and_those_autodetected(monkeypatch, 
     assert "OPENBLAS_CORETYPE=NoSuchCore" in err and pin["autodetected"] in err
     monkeypatch.delenv("OPENBLAS_CORETYPE")
     assert machine.openblas_pin() is None
+
+
+def test_conv_layers_gpu_lists_the_distinct_layers_and_times_interleaved(capsys, monkeypatch):
+    """benchmarks.conv_layers_gpu: the distinct Conv2d layers of the nets (ResNet-20's 19 convs are
+    6 shapes), --list without a GPU, and time_layer's interleaved rounds (fake methods here)."""
+    from benchmarks import conv_layers_gpu as clg
+
+    layers = clg.conv_layers(["tutorial", "resnet20"])
+    assert [clg.describe(layer) for layer in layers] == [
+        "3->6 k5x5 s1x1 on 32x32", "6->16 k5x5 s1x1 on 14x14", "3->16 k3x3 s1x1 on 32x32",
+        "16->16 k3x3 s1x1 on 32x32", "16->32 k3x3 s2x2 on 32x32", "32->32 k3x3 s1x1 on 16x16",
+        "32->64 k3x3 s2x2 on 16x16", "64->64 k3x3 s1x1 on 8x8"]
+    assert len(layers[3]["where"]) == 6 and layers[3]["padding"] == [1, 1]
+    assert sum(len(layer["where"]) for layer in layers) == 2 + 19
+    assert clg.main(["--list", "--nets", "net2"]) == 0
+    assert "64->128 k5x5 s1x1 on 8x8" in capsys.readouterr().out
+    calls = []
+    monkeypatch.setattr(clg, "_sync", lambda: calls.append("sync"))
+    methods = {name: (lambda name=name: calls.append((name, "f")), lambda name=name: calls.append((name, "b")))
+               for name in ("im2col", "implicit")}
+    res = clg.time_layer(methods, rounds=2, iters=3)
+    assert set(res) == {"im2col", "implicit"} and set(res["im2col"]) == {"forward_ms", "backward_ms"}
+    timed = [c for c in calls if c != "sync"][8:]  # after 2 warm-up forward/backward pairs per method
+    assert timed == [("im2col", "f")] * 3 + [("im2col", "b")] * 3 + [("implicit", "f")] * 3 + \
+        [("implicit", "b")] * 3 + [("im2col", "f")] * 3 + [("im2col", "b")] * 3 + [("implicit", "f")] * 3 + \
+        [("implicit", "b")] * 3
