@@ -29,6 +29,7 @@
 
 #include <ucontext.h>
 
+#include <memory>
 #include <vector>
 
 #define __global__
@@ -118,7 +119,7 @@ void run(unsigned int grid, unsigned int block, F body) {
 // cheaper than OS threads (a barrier is `block` context switches).
 struct Fiber {
     ucontext_t ctx;
-    std::vector<char> stack;
+    std::unique_ptr<char[]> stack;  // left uninitialised: no pages touched that the body does not use
     enum State { RUNNING, WAITING, DONE } state = RUNNING;
 };
 
@@ -167,10 +168,10 @@ inline void fiber_entry() {
 // ended while others waited: undefined behaviour on a GPU).
 template <typename F>
 bool run_blocks(unsigned int grid, unsigned int block, F body) {
-    const size_t stack_bytes = 256 * 1024;
+    const size_t stack_bytes = 64 * 1024;  // the kernels' frames take a few KB
     BlockRun run;
     run.fibers.resize(block);
-    for (Fiber& f : run.fibers) f.stack.resize(stack_bytes);
+    for (Fiber& f : run.fibers) f.stack.reset(new char[stack_bytes]);
     run.body = [](void* c) { (*static_cast<F*>(c))(); };
     run.closure = &body;
     current_block() = &run;
@@ -181,8 +182,8 @@ bool run_blocks(unsigned int grid, unsigned int block, F body) {
         blockIdx = {order == 1 ? grid - 1 - k : k, 0u, 0u};
         for (Fiber& f : run.fibers) {
             getcontext(&f.ctx);
-            f.ctx.uc_stack.ss_sp = f.stack.data();
-            f.ctx.uc_stack.ss_size = f.stack.size();
+            f.ctx.uc_stack.ss_sp = f.stack.get();
+            f.ctx.uc_stack.ss_size = stack_bytes;
             f.ctx.uc_link = &run.scheduler;
             makecontext(&f.ctx, fiber_entry, 0);
             f.state = Fiber::RUNNING;
