@@ -3,7 +3,9 @@ kernels compiled for the host with g++, and NumPy standing in for CuPy.
 
 ``kernels/cuda/host/host_launch.cpp`` compiles every ``kernels/cuda/*.cu`` as plain C++
 (``kernels/cuda/host/cuda_host.h`` stands in for the CUDA built-ins) into a shared
-library that runs a "launch" one (block, thread) at a time. No GPU and no CuPy needed;
+library that runs a "launch" one (block, thread) at a time (block kernels, with shared memory
+and barriers: a block at a time, its threads as fibers meeting at each barrier; see
+``HostKernels.block_kernels``). No GPU and no CuPy needed;
 the ``host`` fixture skips when g++ is missing. Two layers are tested with it:
 
 * the kernels themselves, launched directly on small grids (3 blocks x 32 threads, so the

@@ -1,10 +1,12 @@
-"""The implicit-GEMM convolution kernels (kernels/cuda/conv_igemm.cu) built for the host with g++
-(tests/cuda_host.py): the first block kernels, whose 256 threads per block run together as
-std::threads meeting at __syncthreads() (kernels/cuda/host/cuda_host.h, run_blocks).
+"""The implicit-GEMM convolution kernels (kernels/cuda/conv_igemm.cu, igemm_tile.cuh) built for the
+host with g++ (tests/cuda_host.py): the first block kernels, whose 256 threads per block run as
+fibers that meet at each __syncthreads() (kernels/cuda/host/cuda_host.h, run_blocks), the TF32
+kernels' mma.sync emulated lane by lane with the PTX ISA's fragment layouts.
 
 * the kernels launched directly against the reference (im2col + matmul, col2im, the per-sample
-  weight gradient) on conv geometries that cross the 64 x 64 tiles and the 16-term steps
-  unevenly, float32 and float64, both index widths, blocks in both orders (bitwise equal);
+  weight gradient) on conv geometries that cross the tiles and the 16-term steps unevenly, every
+  tile height, exact float32, TF32 and float64, both index widths, blocks in both orders
+  (bitwise equal);
 * the weight gradient's split sum (several blocks' slices added in order) against one block;
 * the wrappers (``kernels/cuda/conv_igemm.py``) with NumPy standing in for CuPy: results, ``out=``,
   refusals before any launch, the reference for what the kernels don't take;
