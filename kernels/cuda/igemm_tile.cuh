@@ -105,6 +105,9 @@ struct Piece {
 //   B_K_FAST         whether B's loads run along k (true) or along p (false) across
 //                    consecutive threads: along the axis that is contiguous in memory;
 //   k_info(k), col(p), a(m, KInfo), b(KInfo, Col).
+// Each step's tile entries are gathered into registers while the step before is being
+// multiplied (the loads' latency hidden behind the arithmetic), then stored to shared
+// memory; the k decompositions alternate between two shared buffers for the same reason.
 template <typename T, typename I, int BM, bool TF32, typename Op>
 __device__ __forceinline__ void mainloop(const Op& op, I M, I P, I k_begin, I k_end, I m0, I p0,
                                          T (&acc)[TM][TN]) {
@@ -113,13 +116,13 @@ __device__ __forceinline__ void mainloop(const Op& op, I M, I P, I k_begin, I k_
     constexpr int A_LOADS = BM * BK / THREADS, B_LOADS = BN * BK / THREADS;  // per thread, per step
     __shared__ __align__(16) T As[BK][BM + PAD];
     __shared__ __align__(16) T Bs[BK][BN + PAD];
-    __shared__ typename Op::KInfo kinfo[BK];
-    __shared__ bool kvalid[BK];
+    __shared__ typename Op::KInfo kinfo[2][BK];  // step s uses kinfo[s % 2]
+    __shared__ bool kvalid[2][BK];
     __shared__ typename Op::Col colinfo[BN];
     __shared__ bool colvalid[BN];
 
     const int t = (int)threadIdx.x;
-    for (int q = t; q < BN; q += THREADS) {  // published by the loop's first barrier
+    for (int q = t; q < BN; q += THREADS) {
         const I p = p0 + q;
         colvalid[q] = p < P;
         colinfo[q] = op.col(p < P ? p : p0);
@@ -128,30 +131,48 @@ __device__ __forceinline__ void mainloop(const Op& op, I M, I P, I k_begin, I k_
     // B: element r of this thread's loads is (b_k + b_k_step*r, b_p + b_p_step*r)
     const int b_k = Op::B_K_FAST ? t % BK : t / BN, b_p = Op::B_K_FAST ? t / BK : t % BN;
     const int b_k_step = Op::B_K_FAST ? 0 : THREADS / BN, b_p_step = Op::B_K_FAST ? THREADS / BK : 0;
-    MINICNN_UNROLL for (int i = 0; i < TM; ++i)
-        MINICNN_UNROLL for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
-
-    for (I k0 = k_begin; k0 < k_end; k0 += BK) {
+    // the k decomposition of the step starting at k0 into kinfo[buf] (threads t < BK)
+    auto describe = [&](I k0, int buf) {
         if (t < BK) {
             const I k = k0 + t;
-            kvalid[t] = k < k_end;
-            kinfo[t] = op.k_info(k < k_end ? k : k0);
+            kvalid[buf][t] = k < k_end;
+            kinfo[buf][t] = op.k_info(k < k_end ? k : k0);
         }
-        __syncthreads();  // kinfo ready; and every thread is done with the last step's tiles
+    };
+    // this thread's entries of the step described in kinfo[buf], into registers
+    T ra[A_LOADS], rb[B_LOADS];
+    auto gather = [&](int buf) {
         MINICNN_UNROLL for (int r = 0; r < A_LOADS; ++r) {
-            const int mm = a_m + A_ROWS * r;
-            const I m = m0 + mm;
-            T v = (m < M && kvalid[a_k]) ? op.a(m, kinfo[a_k]) : T(0);
-            if constexpr (TF32) v = to_tf32(v);
-            As[a_k][mm] = v;
+            const I m = m0 + a_m + A_ROWS * r;
+            ra[r] = (m < M && kvalid[buf][a_k]) ? op.a(m, kinfo[buf][a_k]) : T(0);
         }
         MINICNN_UNROLL for (int r = 0; r < B_LOADS; ++r) {
             const int kk = b_k + b_k_step * r, pp = b_p + b_p_step * r;
-            T v = (colvalid[pp] && kvalid[kk]) ? op.b(kinfo[kk], colinfo[pp]) : T(0);
-            if constexpr (TF32) v = to_tf32(v);
-            Bs[kk][pp] = v;
+            rb[r] = (colvalid[pp] && kvalid[buf][kk]) ? op.b(kinfo[buf][kk], colinfo[pp]) : T(0);
         }
-        __syncthreads();  // tiles ready
+    };
+    MINICNN_UNROLL for (int i = 0; i < TM; ++i)
+        MINICNN_UNROLL for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
+
+    describe(k_begin, 0);
+    __syncthreads();  // colinfo and the first step's kinfo ready
+    gather(0);
+    int buf = 0;
+    for (I k0 = k_begin; k0 < k_end; k0 += BK, buf ^= 1) {
+        MINICNN_UNROLL for (int r = 0; r < A_LOADS; ++r) {
+            T v = ra[r];
+            if constexpr (TF32) v = to_tf32(v);
+            As[a_k][a_m + A_ROWS * r] = v;
+        }
+        MINICNN_UNROLL for (int r = 0; r < B_LOADS; ++r) {
+            T v = rb[r];
+            if constexpr (TF32) v = to_tf32(v);
+            Bs[b_k + b_k_step * r][b_p + b_p_step * r] = v;
+        }
+        const bool more = k0 + BK < k_end;
+        if (more) describe(k0 + BK, buf ^ 1);  // last read two steps ago, before a barrier
+        __syncthreads();  // the tiles and the next step's kinfo ready
+        if (more) gather(buf ^ 1);  // in flight during the arithmetic below
         if constexpr (MMA) {
             const int w = t / 32, g = (t % 32) / 4, t4 = t % 4;
             const int wm = (w % (BM / 16)) * 16, wn = (w / (BM / 16)) * 32;
@@ -173,8 +194,7 @@ __device__ __forceinline__ void mainloop(const Op& op, I M, I P, I k_begin, I k_
                     MINICNN_UNROLL for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
             }
         }
-        // No barrier here: the next step writes kinfo (read only before the barrier above)
-        // and the tiles only after its first barrier, which waits for this compute.
+        __syncthreads();  // every thread done with the tiles before the next step stores
     }
 }
 
