@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # One prepared GPU check, in order of what it decides: the GPU tests; in-process A/Bs of
-# minicnn's GPU settings (TF32 convolutions, the implicit-GEMM convolutions
-# MINICNN_CONV_IMPLICIT, the wide conv layout MINICNN_CONV_WIDE, direct convolution
-# MINICNN_CONV_DIRECT_MAX, fusion; ab.log); the cupy-vs-PyTorch-CUDA throughput
-# table (cupy-graph beside PyTorch's whole-step CUDA graph); a short task2 run on the cupy
-# backend; per-layer convolution times (im2col, implicit GEMM, cuDNN), a per-layer profile
-# of the cupy training step at batch 256, the host time of matmul and the GPU memory of a
-# training step (profile.log).
+# minicnn's TF32 convolutions and implicit-GEMM convolutions (MINICNN_CONV_IMPLICIT; ab.log),
+# the latter's GPU memory and per-layer times beside im2col and cuDNN (profile.log); the
+# cupy-vs-PyTorch-CUDA throughput table (cupy-graph beside PyTorch's whole-step CUDA graph);
+# A/Bs of the wide conv layout (MINICNN_CONV_WIDE), direct convolution
+# (MINICNN_CONV_DIRECT_MAX) and fusion; a short task2 run on the cupy backend; a per-layer
+# profile of the cupy training step at batch 256, the host time of matmul and the GPU memory
+# of a training step (profile.log).
 #
 # It fits one device call: the whole script keeps to GPU_CHECK_BUDGET seconds (default 540;
 # a call ends at 600 s, and a lent machine has 15 minutes in all, its start included). Each
@@ -80,16 +80,18 @@ fi
 step "GPU tests" gpu_tests.log 150 \
   python -m pytest tests/gpu tests/test_data_loader.py -q -rs -p no:cacheprovider
 
-# minicnn's GPU settings: CUDA-graph training steps, one process per switch, on/off blocks alternating
-# (TF32 convolutions, the default; the implicit-GEMM convolutions; the wide conv layout; direct convolution for
-# layers <= 4096 weights; fusion)
-for sw in tf32-conv implicit wide direct fusion; do
-  step "A/B --switch $sw" ab.log 60 \
-    python -m benchmarks.fusion_ab --backend cupy-graph --switch "$sw" --nets tutorial deconv net2 \
+# minicnn's GPU settings: CUDA-graph training steps, one process per switch, on/off blocks alternating.
+# First what this run decides (TF32 convolutions, the default; the implicit-GEMM convolutions, with their
+# memory and per-layer times), then the issue's table (throughput), then the older candidates (the wide
+# conv layout; direct convolution for layers <= 4096 weights, which the implicit kernels would supersede;
+# fusion) and the rest, as far as the budget goes.
+ab() {
+  step "A/B --switch $1" ab.log 60 \
+    python -m benchmarks.fusion_ab --backend cupy-graph --switch "$1" --nets tutorial deconv net2 \
       --batch-sizes 64 256 --rounds 5 --min-time 0.1 --no-kernels
-done
-MINICNN_CONV_WIDE=1 step "GPU memory with the wide layout, net2 b256" ab.log 40 \
-  python -m benchmarks.gpu_memory --net net2 --batch-size 256 --timeout 25 --out "$TP"
+}
+ab tf32-conv
+ab implicit
 MINICNN_CONV_IMPLICIT=1 step "GPU memory with the implicit-GEMM convolutions (no column matrix), net2 b256" ab.log 40 \
   python -m benchmarks.gpu_memory --net net2 --batch-size 256 --timeout 25 --out "$TP"
 step "per-layer convolution times: im2col + cuBLAS vs implicit GEMM vs cuDNN, TF32 on (where implicit wins)" \
@@ -101,6 +103,12 @@ step "throughput: cupy (eager, and training replayed from a CUDA graph) vs PyTor
   python -m benchmarks.throughput --backends cupy cupy-graph --device cuda --nets tutorial deconv net2 mnist resnet20 \
     --batch-sizes 64 256 --repeats 3 --out "$TP"
 [ "$PLAN" = 1 ] || cp "$TP"/throughput.json "$RES/throughput.json" 2>/dev/null
+
+ab wide
+ab direct
+ab fusion
+MINICNN_CONV_WIDE=1 step "GPU memory with the wide layout, net2 b256" ab.log 40 \
+  python -m benchmarks.gpu_memory --net net2 --batch-size 256 --timeout 25 --out "$TP"
 
 step "task2 on the cupy backend (subset in $DATA)" task2.log 90 \
   python -m experiments.task2 --backend cupy --data-dir "$DATA" --epochs 1 --batch-size 64 --lr 0.01 \
