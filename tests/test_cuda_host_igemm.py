@@ -294,3 +294,25 @@ def test_the_host_build_runs_a_block_together(host):
         host.launch("host_test_divergent_barrier", 1, 32, (np.zeros(32, np.int64),))
     with pytest.raises(AssertionError, match="not registered as a block kernel"):
         host.launch("host_test_stray_sync", 1, 32, (np.zeros(32, np.int64),))
+
+
+def test_launch_plans_are_kept_per_shape_and_arithmetic(emulated, monkeypatch):
+    """The kernel name, block count and size arguments are worked out once per (kind, shape,
+    arithmetic): a second call reuses them, TF32 on/off gets its own, and the table is cleared
+    when it would pass its cap."""
+    from minicnn import backend
+
+    monkeypatch.setattr(conv_igemm, "_LAUNCHES", {})
+    x, wt, b, dy, _ = _case((2, 3, 9, 7, 5, 3, 3, 1, 1, 1, 1), np.float32)
+    monkeypatch.setattr(backend.tf32, "conv", False)
+    conv_igemm.conv2d_igemm(x, wt, b, (1, 1), (1, 1))
+    conv_igemm.conv2d_igemm(x, wt, b, (1, 1), (1, 1))
+    assert len(conv_igemm._LAUNCHES) == 1 and emulated[-2:] == ["conv2d_igemm_forward_m16_f32_i32"] * 2
+    monkeypatch.setattr(backend.tf32, "conv", True)
+    conv_igemm.conv2d_igemm(x, wt, b, (1, 1), (1, 1))
+    assert len(conv_igemm._LAUNCHES) == 2 and emulated[-1] == "conv2d_igemm_forward_m16_tf32_i32"
+    kernel, blocks, args = next(iter(conv_igemm._LAUNCHES.values()))
+    assert blocks == 1 and all(type(a) is np.int64 for a in args)
+    monkeypatch.setattr(conv_igemm, "_LAUNCHES_MAX", 2)
+    conv_igemm.conv2d_igemm_input_grad(dy, wt, 9, 7, (1, 1), (1, 1))
+    assert len(conv_igemm._LAUNCHES) == 1  # cleared, then this one

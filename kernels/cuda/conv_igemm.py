@@ -71,6 +71,24 @@ def split_plan(o: int, p: int, k: int) -> tuple[int, int]:
     return -(-k // chunk), chunk
 
 
+_LAUNCHES: dict = {}  # (kind, sizes, arithmetic) -> (kernel, blocks, the sizes as kernel arguments)
+_LAUNCHES_MAX = 4096  # forgotten all at once beyond this (a model that keeps changing shapes), as gemm.py's plans
+
+
+def _launch_plan(kind: str, sizes: tuple, arith: str, rows: int, cols: int, index_sizes) -> tuple:
+    """The kernel name, block count and size arguments of a ``kind`` launch, worked out once per
+    shape (the name, the tiles and 13-15 NumPy scalars were ~10 us of Python per call, about half
+    of a call's host time with the launch itself stubbed)."""
+    key = (kind, sizes, arith)
+    plan = _LAUNCHES.get(key)
+    if plan is None:
+        if len(_LAUNCHES) >= _LAUNCHES_MAX:
+            _LAUNCHES.clear()
+        kernel = f"conv2d_igemm_{kind}_m{tile_rows(rows)}_{arith}_{_ix(*index_sizes)}"
+        plan = _LAUNCHES[key] = (kernel, _tiles(rows, cols), tuple(map(_i64, sizes)))
+    return plan
+
+
 def conv2d_igemm(x, w, b, stride, padding, out=None):
     """y (N, O, OH, OW) = Conv2d of x (N, C, H, W) with w (O, C, kh, kw) (+ b (O,)), as one tiled
     product over the whole batch. ``out``: an optional C-contiguous device array of y's shape and
@@ -78,9 +96,9 @@ def conv2d_igemm(x, w, b, stride, padding, out=None):
 
     def run(x, w, bias, y, sizes, has_bias):
         n, _, _, _, o, *_rest, oh, ow = sizes
-        kernel = f"conv2d_igemm_forward_m{tile_rows(o)}_{arithmetic(x.dtype)}_{_ix(x.size, y.size, w.size)}"
-        _launch_blocks("conv_igemm", kernel, _tiles(o, n * oh * ow), THREADS,
-                       (x, w, bias, y, *map(_i64, sizes), launch._i32(has_bias)))
+        kernel, blocks, args = _launch_plan("forward", sizes, arithmetic(x.dtype), o, n * oh * ow,
+                                            (x.size, y.size, w.size))
+        _launch_blocks("conv_igemm", kernel, blocks, THREADS, (x, w, bias, y, *args, launch._i32(has_bias)))
 
     return conv_forward("conv2d_igemm", x, w, b, stride, padding, out, run)
 
@@ -91,8 +109,9 @@ def conv2d_igemm_input_grad(dy, w, h, wd, stride, padding, out=None):
 
     def run(dy, w, dx, sizes):
         n, c, h, wd = sizes[:4]
-        kernel = f"conv2d_igemm_input_grad_m{tile_rows(c)}_{arithmetic(dy.dtype)}_{_ix(dx.size, dy.size, w.size)}"
-        _launch_blocks("conv_igemm", kernel, _tiles(c, n * h * wd), THREADS, (dy, w, dx, *map(_i64, sizes)))
+        kernel, blocks, args = _launch_plan("input_grad", sizes, arithmetic(dy.dtype), c, n * h * wd,
+                                            (dx.size, dy.size, w.size))
+        _launch_blocks("conv_igemm", kernel, blocks, THREADS, (dy, w, dx, *args))
 
     return conv_input_grad("conv2d_igemm_input_grad", dy, w, h, wd, stride, padding, out, run)
 
@@ -126,10 +145,9 @@ def conv2d_igemm_weight_grad(x, dy, kh, kw, stride, padding, out=None):
     p = c * kh * kw
     splits, chunk = split_plan(o, p, n * oh * ow)
     dest = dw if splits == 1 else xp.empty((splits, o, p), dtype=x.dtype)
-    sfx = _suffix(x.dtype)
-    kernel = f"conv2d_igemm_weight_grad_m{tile_rows(o)}_{arithmetic(x.dtype)}_{_ix(x.size, dy.size, dest.size)}"
-    sizes = map(_i64, (n, c, h, wd, o, kh, kw, sh, sw, ph, pw, oh, ow, splits, chunk))
-    _launch_blocks("conv_igemm", kernel, splits * _tiles(o, p), THREADS, (x, dy, dest, *sizes))
+    sizes = (n, c, h, wd, o, kh, kw, sh, sw, ph, pw, oh, ow, splits, chunk)
+    kernel, blocks, args = _launch_plan("weight_grad", sizes, arithmetic(x.dtype), o, p, (x.size, dy.size, dest.size))
+    _launch_blocks("conv_igemm", kernel, splits * blocks, THREADS, (x, dy, dest, *args))
     if splits > 1:
-        _launch("conv_igemm", f"igemm_sum_splits_{sfx}", dw.size, (dest, dw, _i64(dw.size), _i64(splits)))
+        _launch("conv_igemm", f"igemm_sum_splits_{_suffix(x.dtype)}", dw.size, (dest, dw, _i64(dw.size), _i64(splits)))
     return dw
