@@ -271,6 +271,66 @@ def test_multi_tables_are_reused_for_the_same_arrays(emulated, monkeypatch):
     np.testing.assert_allclose(ps[1], 0.9)
 
 
+@pytest.mark.parametrize("adam", [False, True], ids=["sgd", "adam"])
+def test_multi_calls_with_the_same_arrays_are_prepared_once(emulated, monkeypatch, adam):
+    """A CUDA-graphed loop's steps pass the same arrays (static gradients refilled in place): the
+    checks and tables are worked out on the first call only, and every step still equals the
+    reference bit for bit. New gradient arrays (an eager loop) are prepared afresh."""
+    optim = cuda_kernels.optim
+    monkeypatch.setattr(optim, "_PREPARED", {})
+    monkeypatch.setattr(optim, "_SEEN", {})
+    calls = []
+    real = optim._prepare
+    monkeypatch.setattr(optim, "_prepare", lambda columns: calls.append(1) or real(columns))
+    rng = np.random.default_rng(31)
+    p0 = [rng.standard_normal(s).astype(np.float32) for s in MULTI_SHAPES]
+    p_k, p_r = [p.copy() for p in p0], [p.copy() for p in p0]
+    s_k = [[np.zeros_like(p) for p in p0] for _ in range(2)]
+    s_r = [[np.zeros_like(p) for p in p0] for _ in range(2)]
+    grads = [np.empty_like(p) for p in p0]  # static: refilled in place every step
+
+    def step(g, k):
+        if adam:
+            cuda_kernels.adam_update_multi(p_k, g, *s_k, k, 1e-3, 0.9, 0.999, 1e-8, 1e-2)
+        else:
+            cuda_kernels.sgd_update_multi(p_k, g, s_k[0], 0.05, 0.9, 0.0, True, 1e-2, k == 1)
+        for i in range(len(p0)):
+            if adam:
+                ref.adam_update(p_r[i], g[i], s_r[0][i], s_r[1][i], k, 1e-3, 0.9, 0.999, 1e-8, 1e-2)
+            else:
+                ref.sgd_update(p_r[i], g[i], s_r[0][i], 0.05, 0.9, 0.0, True, 1e-2, k == 1)
+            assert_same(p_k[i], p_r[i], f"param {i}, step {k}")
+
+    for k in range(1, 5):
+        for g in grads:
+            g[...] = rng.standard_normal(g.shape)
+        step(grads, k)
+    assert len(calls) == 2  # prepared on the first two steps only (kept when the arrays come again)
+    step([g.copy() for g in grads], 5)  # new gradient arrays: prepared again
+    assert len(calls) == 3
+    # an entry whose layout no longer matches (an id reused by another array) is not used
+    name, state = ("adam_update_multi", s_k) if adam else ("sgd_update_multi", s_k[:1])
+    key = (name, *map(id, [*p_k, *grads, *(a for column in state for a in column)]))
+    layouts, prepared = optim._PREPARED[key]
+    optim._PREPARED[key] = ((layouts[0][0] + 1, *layouts[0][1:]), *layouts[1:]), prepared
+    step(grads, 6)
+    assert len(calls) == 4
+
+
+def test_multi_with_a_non_contiguous_gradient_is_prepared_every_call(emulated, monkeypatch):
+    """The contiguous copy of a strided gradient is a new array every call: never cached."""
+    optim = cuda_kernels.optim
+    monkeypatch.setattr(optim, "_PREPARED", {})
+    monkeypatch.setattr(optim, "_SEEN", {})
+    ps = [np.ones(3), np.ones(4)]
+    gs = [np.ones((3, 2))[:, 0], np.ones(4)]
+    for _ in range(2):
+        cuda_kernels.sgd_update_multi(ps, gs, None, 0.1, 0.0, 0.0, False, 0.0, True)
+    assert optim._PREPARED == {} and optim._SEEN == {}
+    np.testing.assert_allclose(ps[0], 0.8)
+    np.testing.assert_allclose(ps[1], 0.8)
+
+
 def test_multi_falls_back_per_tensor_for_non_contiguous_state(emulated):
     ps = [np.ones((4, 6))[:, ::2], np.ones(3)]
     gs = [np.ones_like(ps[0]), np.ones(3)]
